@@ -1,0 +1,78 @@
+"""The ``assay`` command: a thin front end over the library.
+
+Commands parse arguments, call one library function and print its result; every
+``AssayError`` becomes a one-line message and its exit code, and nothing prints a
+raw traceback (set ``ASSAY_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from assay.errors import AssayError
+
+app = typer.Typer(
+    name="assay",
+    help="Versioned data, tests and release gates for machine-learning models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store", envvar="ASSAY_STORE", help="Store URL or path (default: nearest .assay/)."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts and CI.")]
+
+
+def _register() -> None:
+    from assay.cli import data, demo, store
+
+    store.register(app)
+    app.add_typer(data.app, name="data")
+    demo.register(app)
+
+
+def _fail(message: str, code: int, as_json: bool) -> int:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
+    else:
+        from assay.cli._output import err_console
+
+        err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and turn every failure into a message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    as_json = "--json" in args
+    _register()
+    try:
+        # Typer handles its own usage errors (message, exit 2) and --help.
+        app(args=args, prog_name="assay")
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except AssayError as e:
+        code = _fail(str(e), e.exit_code, as_json)
+    except KeyboardInterrupt:
+        code = _fail("interrupted", 130, as_json)
+    except Exception as e:  # the CLI never shows a raw traceback
+        if os.environ.get("ASSAY_DEBUG"):
+            raise
+        code = _fail(
+            f"internal error ({type(e).__name__}: {e}); rerun with ASSAY_DEBUG=1 for the "
+            "traceback and report it",
+            70,
+            as_json,
+        )
+    sys.exit(code)

@@ -1,0 +1,274 @@
+"""``assay data …``: datasets, deltas, composition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from assay.cli import JsonOpt, StoreOpt
+from assay.cli._output import console, emit, progress
+
+app = typer.Typer(help="Versioned datasets: deltas, recipes, composition.", no_args_is_help=True)
+
+
+def _store(url: str | None) -> Any:
+    from assay.store import open_store
+
+    return open_store(url)
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    key: Annotated[str, typer.Option("--key", help="Key column(s), comma-separated.")],
+    label: Annotated[str | None, typer.Option("--label", help="Label column, if any.")] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create an empty dataset keyed by --key."""
+    from assay.data import create_dataset
+
+    info = create_dataset(_store(store), name, key.split(","), label)
+    emit(
+        {"dataset": info.name, "key": list(info.key), "label": info.label},
+        json,
+        lambda: console.print(
+            f"Created dataset [bold]{info.name}[/] (key {', '.join(info.key)}"
+            + (f", label {info.label}" if info.label else "")
+            + ")"
+        ),
+    )
+
+
+@app.command("add")
+def add(
+    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file.")],
+    op: Annotated[str, typer.Option("--op", help="insert | upsert | delete")] = "insert",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Delta name (default: file stem).")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What this delta is.")] = "",
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Commit FILE to DATASET as a new, immutable delta."""
+    from assay.data import add_delta
+
+    result = add_delta(
+        _store(store), dataset, file, op=op, name=name, tags=tag or (), message=message
+    )
+    d = result.delta
+
+    def render() -> None:
+        if not result.created:
+            console.print(
+                f"Nothing to do: this content is already delta [bold]{d.name}[/] ({d.short_id})."
+            )
+            return
+        console.print(
+            f"Added delta [bold]{d.name}[/] ({d.short_id}) to {d.dataset}: "
+            f"{d.op} {d.row_count:,} rows"
+        )
+        if result.added_columns:
+            console.print(f"  new columns: {', '.join(result.added_columns)}")
+        if result.ignored_columns:
+            console.print(f"  ignored (not key) columns: {', '.join(result.ignored_columns)}")
+        if d.label_counts:
+            console.print(f"  labels: {_fmt_counts(d.label_counts)}")
+
+    emit(result.to_dict(), json, render)
+
+
+def _fmt_counts(counts: dict[str, int]) -> str:
+    total = sum(counts.values()) or 1
+    return ", ".join(f"{k}: {v:,} ({v / total:.1%})" for k, v in counts.items())
+
+
+@app.command("list")
+def list_(store: StoreOpt = None, json: JsonOpt = False) -> None:
+    """List the datasets in the store."""
+    s = _store(store)
+    rows = []
+    for info in s.catalog.list_datasets():
+        deltas = s.catalog.list_deltas(info.name)
+        rows.append(
+            {
+                "dataset": info.name,
+                "key": list(info.key),
+                "label": info.label,
+                "columns": len(info.schema),
+                "deltas": len(deltas),
+            }
+        )
+
+    def render() -> None:
+        table = Table("dataset", "key", "label", "columns", "deltas")
+        for r in rows:
+            table.add_row(
+                r["dataset"],
+                ",".join(r["key"]),
+                r["label"] or "",
+                str(r["columns"]),
+                str(r["deltas"]),
+            )
+        console.print(table)
+
+    emit({"datasets": rows}, json, render)
+
+
+@app.command("log")
+def log(
+    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List a dataset's deltas in commit order, with their statistics."""
+    s = _store(store)
+    info = s.catalog.get_dataset(dataset)
+    deltas = s.catalog.list_deltas(dataset)
+    payload = {
+        "dataset": info.name,
+        "key": list(info.key),
+        "label": info.label,
+        "schema": [{"name": n, "type": t} for n, t in info.schema],
+        "deltas": [
+            {
+                "number": d.number,
+                "id": d.delta_id,
+                "name": d.name,
+                "op": d.op,
+                "rows": d.row_count,
+                "tags": list(d.tags),
+                "message": d.message,
+                "author": d.author,
+                "created_at": d.created_at,
+                "added_columns": list(d.added_columns),
+                "label_counts": d.label_counts,
+                "stats": d.stats,
+            }
+            for d in deltas
+        ],
+    }
+
+    def render() -> None:
+        table = Table(title=f"{info.name}: {len(deltas)} deltas", title_justify="left")
+        for col in ("#", "name", "id", "op", "rows", "tags", "labels", "created", "message"):
+            table.add_column(col, justify="right" if col in ("#", "rows") else "left")
+        for d in deltas:
+            table.add_row(
+                str(d.number),
+                d.name,
+                d.short_id,
+                d.op,
+                f"{d.row_count:,}",
+                ",".join(d.tags),
+                _fmt_counts(d.label_counts) if d.label_counts else "",
+                d.created_at[:19].replace("T", " "),
+                d.message
+                + (f" (+ columns {', '.join(d.added_columns)})" if d.added_columns else ""),
+            )
+        console.print(table)
+
+    emit(payload, json, render)
+
+
+def _render_version(summary: dict[str, Any], out: Path | None) -> None:
+    console.print(f"Dataset version [bold]{summary['fingerprint'][:12]}[/] of {summary['dataset']}")
+    console.print(f"  fingerprint {summary['fingerprint']}")
+    console.print(
+        "  deltas: " + ", ".join(f"{d['name']} ({d['id'][:12]})" for d in summary["deltas"])
+    )
+    splits = list(summary["splits"])
+    table = Table("", "rows", *splits)
+    table.add_row("all", f"{summary['rows']:,}", *(f"{summary['splits'][s]:,}" for s in splits))
+    for name, sl in summary["slices"].items():
+        table.add_row(f"slice {name}", f"{sl['rows']:,}", *(f"{sl['splits'][s]:,}" for s in splits))
+    console.print(table)
+    if out:
+        console.print(f"  written to {out}")
+
+
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the rows to this Parquet file.")]
+
+
+@app.command("compose")
+def compose(
+    recipe: Annotated[Path, typer.Argument(help="Recipe YAML file.")],
+    out: OutOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Resolve RECIPE into a dataset version, record it, and materialise its rows."""
+    import assay
+
+    with progress(json) as bar:
+        version = assay.compose(recipe, store=_store(store), progress=bar)
+    if out:
+        version.write_parquet(out)
+    summary = {**version.summary(), "recipe": str(recipe), "out": str(out) if out else None}
+    emit(summary, json, lambda: _render_version(summary, out))
+
+
+@app.command("show")
+def show(
+    fingerprint: Annotated[str, typer.Argument(help="Fingerprint (or a unique prefix).")],
+    out: OutOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Rebuild a recorded dataset version from its fingerprint."""
+    import assay
+
+    with progress(json) as bar:
+        version = assay.load_version(fingerprint, store=_store(store), progress=bar)
+    if out:
+        version.write_parquet(out)
+    summary = {
+        **version.summary(),
+        "recipe": version.recipe.to_dict(),
+        "out": str(out) if out else None,
+    }
+    emit(summary, json, lambda: _render_version(summary, out))
+
+
+@app.command("versions")
+def versions(
+    dataset: Annotated[str | None, typer.Argument(help="Only this dataset's versions.")] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List recorded dataset versions."""
+    s = _store(store)
+    if dataset is not None:
+        s.catalog.get_dataset(dataset)  # a helpful error for a typo
+    found = s.catalog.list_versions(dataset)
+    rows = [
+        {
+            "fingerprint": v.fingerprint,
+            "dataset": v.dataset,
+            "created_at": v.created_at,
+            "deltas": len(v.delta_ids),
+            "rows": v.summary.get("rows"),
+            "splits": v.summary.get("splits"),
+        }
+        for v in found
+    ]
+
+    def render() -> None:
+        table = Table("fingerprint", "dataset", "deltas", "rows", "created")
+        for r in rows:
+            table.add_row(
+                r["fingerprint"][:12],
+                r["dataset"],
+                str(r["deltas"]),
+                f"{r['rows']:,}",
+                r["created_at"][:19],
+            )
+        console.print(table)
+
+    emit({"versions": rows}, json, render)

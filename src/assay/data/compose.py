@@ -1,0 +1,419 @@
+"""Compose: resolve a recipe into a dataset version and materialise its rows.
+
+Semantics (version 1, ``COMPOSE_SEMANTICS``; docs/identities.md):
+
+* the selected deltas apply in commit order; an insert adds rows, an upsert sets the
+  row of each of its keys, a delete removes keys;
+* an upsert row that *replaced* a row when it was committed only applies if its key
+  is present at that point of the selection, so an upsert or delete whose target row
+  is not selected affects nothing (and a skipped year stays skipped);
+* then ``where`` filters rows, ``columns`` projects, and a ``split`` column is added
+  from the stored key hash and the recipe's seed;
+* rows come out in a fixed order: by the delta that holds their final value, then by
+  key — no sort needed, because stored deltas are key-sorted and the scan keeps order.
+
+The key-level work (which delta wins each touched key) runs with numpy on the few keys
+that upserts and deletes touch; the big scan is a plain ordered scan + filter.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assay.data.deltas import HASH_COLUMN, ROW_GROUP, touched_keys
+from assay.data.recipe import Recipe, load_recipe
+from assay.data.schema import arrow_type
+from assay.data.split import assign_splits
+from assay.errors import DeltaNotFound, RecipeError, UsageError
+from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
+
+if TYPE_CHECKING:
+    import ibis
+    import pandas as pd
+
+    from assay.engine import Engine
+
+__all__ = [
+    "COMPOSE_SEMANTICS",
+    "SPLIT_COLUMN",
+    "DatasetVersion",
+    "compose",
+    "fingerprint",
+    "load_version",
+    "resolve_deltas",
+]
+
+COMPOSE_SEMANTICS = 1
+VERSION_FORMAT = "assay-version-v1"
+SPLIT_COLUMN = "split"
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+def resolve_deltas(recipe: Recipe, deltas: Sequence[DeltaInfo]) -> list[DeltaInfo]:
+    """The deltas a recipe selects, in commit order."""
+    sel = recipe.deltas
+    known = ", ".join(d.name for d in deltas) or "none yet"
+
+    def match(token: str, part: str) -> list[DeltaInfo]:
+        if token == "all":
+            return list(deltas)
+        if token.startswith("tag:"):
+            found = [d for d in deltas if token[4:] in d.tags]
+            if not found:
+                raise DeltaNotFound(
+                    f"{recipe.label}: deltas.{part}: no delta of {recipe.dataset!r} is tagged "
+                    f"{token[4:]!r}"
+                )
+            return found
+        by_name = [d for d in deltas if d.name == token]
+        if by_name:
+            return by_name
+        if len(token) >= 6 and all(c in "0123456789abcdef" for c in token.lower()):
+            by_id = [d for d in deltas if d.delta_id.startswith(token.lower())]
+            if len(by_id) == 1:
+                return by_id
+        by_tag = [d for d in deltas if token in d.tags]
+        if by_tag:
+            return by_tag
+        close = difflib.get_close_matches(token, [d.name for d in deltas], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DeltaNotFound(
+            f"{recipe.label}: deltas.{part}: {token!r} is not a delta name, id or tag of "
+            f"dataset {recipe.dataset!r} (deltas: {known}){hint}"
+        )
+
+    chosen = {d.number for token in sel.include for d in match(token, "include")}
+    chosen -= {d.number for token in sel.exclude for d in match(token, "exclude")}
+    if sel.until is not None:
+        limit = match(sel.until, "until")
+        if len(limit) != 1:
+            raise RecipeError(
+                f"{recipe.label}: deltas.until: {sel.until!r} names several deltas; name one"
+            )
+        chosen = {n for n in chosen if n <= limit[0].number}
+    selected = [d for d in deltas if d.number in chosen]
+    if not selected:
+        raise RecipeError(
+            f"{recipe.label}: selects no deltas of {recipe.dataset!r} (deltas: {known})"
+        )
+    if all(d.op == "delete" for d in selected):
+        raise RecipeError(
+            f"{recipe.label}: selects only delete deltas; include the deltas with rows"
+        )
+    return selected
+
+
+def _canonical_recipe(recipe: Recipe) -> dict[str, Any]:
+    """What of a recipe decides the rows, normalised: the delta selector is replaced by
+    the ids it resolved to, expressions by their canonical text."""
+    where = recipe.where_expr()
+    return {
+        "dataset": recipe.dataset,
+        "where": None if where is None else where.canonical(),
+        "columns": recipe.columns,
+        "split": {
+            "seed": recipe.split.seed,
+            "fractions": [list(p) for p in recipe.split.ordered()],
+        },
+        "slices": {name: e.canonical() for name, e in sorted(recipe.slice_exprs().items())},
+    }
+
+
+def fingerprint(recipe: Recipe, deltas: Sequence[DeltaInfo]) -> str:
+    """The version fingerprint: canonical recipe + ordered delta ids + semantics version."""
+    doc = {
+        "format": VERSION_FORMAT,
+        "compose_semantics": COMPOSE_SEMANTICS,
+        "recipe": _canonical_recipe(recipe),
+        "deltas": [d.delta_id for d in deltas],
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class DatasetVersion:
+    """A recipe resolved against the catalog: a fingerprint that rebuilds the same rows."""
+
+    fingerprint: str
+    dataset: DatasetInfo
+    recipe: Recipe
+    deltas: tuple[DeltaInfo, ...]
+    store: Store = field(repr=False)
+    _table: pa.Table | None = field(default=None, repr=False)
+    _summary: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def short(self) -> str:
+        return self.fingerprint[:12]
+
+    @property
+    def table(self) -> pa.Table:
+        """Every row of the version (materialised once, then kept)."""
+        if self._table is None:
+            self._table = materialise(self.store, self.dataset, self.recipe, self.deltas)
+        return self._table
+
+    def _slice_expr(self, name: str) -> Any:
+        slices = self.recipe.slice_exprs()
+        if name in slices:
+            return slices[name]
+        from assay.data import expr
+
+        if any(ch in name for ch in "=<>( ") or " " in name:
+            return expr.parse(name, context="slice")
+        known = ", ".join(slices) or "none"
+        raise UsageError(
+            f"version {self.short} has no slice {name!r} (slices: {known}); or pass an expression"
+        )
+
+    def to_arrow(self, split: str | None = None, slice: str | None = None) -> pa.Table:
+        """The rows, optionally of one split and/or one slice (a name or an expression)."""
+        table = self.table
+        if split is not None:
+            names = [n for n, _ in self.recipe.split.ordered()]
+            if split not in names:
+                raise UsageError(
+                    f"version {self.short} has no split {split!r} (splits: {', '.join(names)})"
+                )
+            table = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
+        if slice is not None:
+            from assay.engine import default_engine
+
+            engine = default_engine()
+            t = engine.table(table)
+            table = engine.to_arrow(t.filter(self._slice_expr(slice).predicate(t)))
+        return table
+
+    def to_pandas(self, split: str | None = None, slice: str | None = None) -> pd.DataFrame:
+        """The rows as a pandas DataFrame (a boundary format; see ``to_arrow``)."""
+        return self.to_arrow(split=split, slice=slice).to_pandas()
+
+    def to_ibis(self, split: str | None = None, slice: str | None = None) -> ibis.Table:
+        """The rows as an Ibis table on the embedded engine."""
+        from assay.engine import default_engine
+
+        return default_engine().table(self.to_arrow(split=split, slice=slice))
+
+    def write_parquet(self, path: str | os.PathLike[str]) -> Path:
+        """Write the rows to ``path``; same version, same bytes. Atomic: all or nothing."""
+        target = Path(path)
+        if target.is_dir():
+            raise UsageError(
+                f"--out {str(target)!r} is a folder; give a file name ending in .parquet"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        os.close(fd)
+        try:
+            write_canonical_parquet(self.table, tmp)
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+    def summary(self) -> dict[str, Any]:
+        """Fingerprint, deltas, and row counts per split and per slice."""
+        if self._summary is None:
+            self._summary = _summarise(self)
+        return self._summary
+
+
+def write_canonical_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
+    """Parquet whose bytes depend on the rows only, not on how they were chunked."""
+    with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
+        for offset in range(0, max(table.num_rows, 1), ROW_GROUP):
+            writer.write_table(
+                table.slice(offset, ROW_GROUP).combine_chunks(), row_group_size=ROW_GROUP
+            )
+
+
+def _summarise(version: DatasetVersion) -> dict[str, Any]:
+    from assay.engine import default_engine
+
+    table = version.table
+    names = [n for n, _ in version.recipe.split.ordered()]
+    counts = {n: 0 for n in names}
+    for row in pc.value_counts(table.column(SPLIT_COLUMN)).to_pylist():
+        counts[row["values"]] = int(row["counts"])
+    slices: dict[str, Any] = {}
+    if version.recipe.slices:
+        engine = default_engine()
+        t = engine.table(table)
+        aggs = {}
+        for i, e in enumerate(version.recipe.slice_exprs().values()):
+            pred = e.predicate(t)
+            for s in names:
+                aggs[f"c{i}_{s}"] = (pred & (t[SPLIT_COLUMN] == s)).cast("int64").sum()
+        row = engine.to_arrow(t.aggregate(**aggs)).to_pylist()[0]
+        for i, name in enumerate(version.recipe.slices):
+            per = {s: int(row[f"c{i}_{s}"] or 0) for s in names}
+            slices[name] = {"rows": sum(per.values()), "splits": per}
+    return {
+        "fingerprint": version.fingerprint,
+        "dataset": version.dataset.name,
+        "rows": table.num_rows,
+        "columns": [c for c in table.column_names],
+        "splits": counts,
+        "slices": slices,
+        "deltas": [
+            {"id": d.delta_id, "name": d.name, "number": d.number, "op": d.op, "rows": d.row_count}
+            for d in version.deltas
+        ],
+    }
+
+
+def _check_columns(recipe: Recipe, info: DatasetInfo) -> list[str]:
+    available = info.columns
+    out = recipe.columns or available
+    for c in out:
+        if c not in available:
+            close = difflib.get_close_matches(c, available, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise RecipeError(
+                f"{recipe.label}: columns: {c!r} is not a column of {info.name!r}{hint} "
+                f"(columns: {', '.join(available[:12])}{', …' if len(available) > 12 else ''})"
+            )
+    if SPLIT_COLUMN in out:
+        raise RecipeError(
+            f"{recipe.label}: dataset column {SPLIT_COLUMN!r} collides with the split column "
+            "assay adds; leave it out with `columns:`"
+        )
+    return list(out)
+
+
+def materialise(
+    store: Store,
+    info: DatasetInfo,
+    recipe: Recipe,
+    deltas: Sequence[DeltaInfo],
+    *,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+) -> pa.Table:
+    """The rows of a resolved recipe, in the version's fixed order, with a split column."""
+    import ibis
+
+    from assay.engine import default_engine
+
+    engine = engine or default_engine()
+    out_columns = _check_columns(recipe, info)
+    where = recipe.where_expr()
+    fractions = recipe.split.ordered()
+    touched = touched_keys(store, deltas)
+    schema = pa.schema(
+        [pa.field(c, arrow_type(dict(info.schema)[c])) for c in out_columns]
+        + [pa.field(SPLIT_COLUMN, pa.string())]
+    )
+    row_deltas = [d for d in deltas if d.op != "delete"]
+    batches: list[pa.RecordBatch] = []
+    for i, d in enumerate(row_deltas):
+        t = engine.read_parquet(store.objects, [d.object_key])
+        fill = {
+            c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
+            for c, typ in info.schema
+            if c not in t.columns
+        }
+        if fill:
+            t = t.mutate(**fill)
+        if where is not None:
+            t = t.filter(where.predicate(t))
+        t = t.select(*out_columns, HASH_COLUMN)
+        # An insert delta only loses rows if it holds a touched key; an upsert always may.
+        may_drop = len(touched) > 0
+        for batch in engine.batches(t):
+            h = batch.column(HASH_COLUMN).to_numpy()
+            if may_drop:
+                winner = touched.get(h, default=d.number)
+                keep = winner == d.number
+                if not keep.all():
+                    batch = batch.filter(pa.array(keep))
+                    h = h[keep]
+            if batch.num_rows:
+                arrays = [*batch.columns[:-1], assign_splits(h, recipe.split.seed, fractions)]
+                batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        if progress:
+            progress("composing", i + 1, len(row_deltas))
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def compose(
+    recipe: str | os.PathLike[str] | dict[str, Any] | Recipe,
+    *,
+    store: Store | None = None,
+    record: bool = True,
+    progress: Progress | None = None,
+) -> DatasetVersion:
+    """Resolve ``recipe``, record the version in the catalog, and materialise it."""
+    recipe = load_recipe(recipe)
+    store = store or open_store()
+    info = store.catalog.get_dataset(recipe.dataset)
+    if not info.schema:
+        raise RecipeError(
+            f"{recipe.label}: dataset {info.name!r} has no data yet; add a delta first"
+        )
+    selected = resolve_deltas(recipe, store.catalog.list_deltas(recipe.dataset))
+    _check_columns(recipe, info)
+    version = DatasetVersion(
+        fingerprint=fingerprint(recipe, selected),
+        dataset=info,
+        recipe=recipe,
+        deltas=tuple(selected),
+        store=store,
+    )
+    version._table = materialise(store, info, recipe, selected, progress=progress)
+    if record:
+        store.catalog.record_version(
+            VersionInfo(
+                fingerprint=version.fingerprint,
+                dataset=info.name,
+                recipe=recipe.to_dict(),
+                delta_ids=tuple(d.delta_id for d in selected),
+                summary={k: v for k, v in version.summary().items() if k != "deltas"},
+            )
+        )
+    return version
+
+
+def load_version(
+    fingerprint_or_prefix: str, *, store: Store | None = None, progress: Progress | None = None
+) -> DatasetVersion:
+    """Rebuild a recorded version from its fingerprint (or a unique prefix of it)."""
+    store = store or open_store()
+    recorded = store.catalog.get_version(fingerprint_or_prefix)
+    info = store.catalog.get_dataset(recorded.dataset)
+    by_id = {d.delta_id: d for d in store.catalog.list_deltas(recorded.dataset)}
+    missing = [i for i in recorded.delta_ids if i not in by_id]
+    if missing:
+        raise DeltaNotFound(
+            f"version {recorded.fingerprint[:12]} reads delta {missing[0][:12]}, which is no "
+            "longer in the catalog; run `assay verify`"
+        )
+    recipe = load_recipe(recorded.recipe)
+    deltas = tuple(by_id[i] for i in recorded.delta_ids)
+    version = DatasetVersion(
+        fingerprint=recorded.fingerprint, dataset=info, recipe=recipe, deltas=deltas, store=store
+    )
+    if fingerprint(recipe, deltas) != recorded.fingerprint:
+        from assay.errors import IntegrityError
+
+        raise IntegrityError(
+            f"version {recorded.fingerprint[:12]} no longer hashes to its fingerprint; "
+            "the catalog was changed by hand — run `assay verify`"
+        )
+    version._table = materialise(store, info, recipe, deltas, progress=progress)
+    return version

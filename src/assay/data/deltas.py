@@ -1,0 +1,465 @@
+"""Datasets and their deltas: immutable, content-addressed batches of rows.
+
+``add_delta`` reads a file, checks it against the dataset (key present and unique,
+schema compatible, insert keys new, delete keys present), computes its content id,
+writes the canonical Parquet object and only then commits the catalog row. Adding
+the same content twice is a no-op that says so.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import random
+import re
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
+from assay.data.hashing import content_id, key_hash
+from assay.data.schema import fit_to_schema, read_table_file
+from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError
+from assay.store import DatasetInfo, DeltaInfo, Store
+from assay.store.catalog import _now
+
+__all__ = [
+    "HASH_COLUMN",
+    "OPS",
+    "UPD_COLUMN",
+    "AddResult",
+    "add_delta",
+    "create_dataset",
+    "delta_key_hashes",
+    "read_delta",
+    "touched_keys",
+]
+
+OPS = ("insert", "upsert", "delete")
+HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
+UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
+ROW_GROUP = 131_072  # rows per Parquet row group: parallel scans, bounded memory
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """What ``add_delta`` did: the delta, and whether it was new."""
+
+    delta: DeltaInfo
+    created: bool
+    added_columns: tuple[str, ...] = ()
+    ignored_columns: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.delta
+        return {
+            "dataset": d.dataset,
+            "created": self.created,
+            "delta": {
+                "id": d.delta_id,
+                "name": d.name,
+                "number": d.number,
+                "op": d.op,
+                "rows": d.row_count,
+                "tags": list(d.tags),
+                "added_columns": list(self.added_columns),
+                "label_counts": d.label_counts,
+            },
+            "ignored_columns": list(self.ignored_columns),
+        }
+
+
+def _check_name(kind: str, name: str) -> None:
+    if not _NAME.match(name):
+        raise UsageError(
+            f"{kind} name {name!r} is not allowed; use letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit"
+        )
+
+
+def create_dataset(
+    store: Store, name: str, key: Sequence[str], label: str | None = None
+) -> DatasetInfo:
+    """Create an empty dataset keyed by ``key`` (one or more columns)."""
+    _check_name("dataset", name)
+    key = [k.strip() for k in key if k.strip()]
+    if not key:
+        raise UsageError("a dataset needs a key: pass --key COLUMN[,COLUMN]")
+    if len(set(key)) != len(key):
+        raise UsageError(f"key {','.join(key)} names a column twice")
+    if label is not None and label in key:
+        raise UsageError(f"label column {label!r} cannot also be a key column")
+    return store.catalog.create_dataset(name, key, label)
+
+
+def add_delta(
+    store: Store,
+    dataset: str,
+    path: str | os.PathLike[str],
+    *,
+    op: str = "insert",
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    message: str = "",
+    author: str | None = None,
+) -> AddResult:
+    """Commit the rows of ``path`` to ``dataset`` as a new delta.
+
+    Raises ``KeyConflict`` / ``SchemaError`` / ``InputFileError`` before anything is
+    written; commits atomically; retries by itself when a concurrent writer wins
+    the race for the next delta number.
+    """
+    if op not in OPS:
+        raise UsageError(f"op {op!r} is unknown; use one of {', '.join(OPS)}")
+    name = name or Path(path).stem
+    _check_name("delta", name)
+    for tag in tags:
+        _check_name("tag", tag)
+    author = author or _author()
+    for attempt in range(_RETRIES):
+        try:
+            return _add_once(store, dataset, Path(path), op, name, tuple(tags), message, author)
+        except ConcurrentWriteError:
+            if attempt == _RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _author() -> str:
+    try:
+        return os.environ.get("ASSAY_AUTHOR") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _add_once(
+    store: Store,
+    dataset: str,
+    path: Path,
+    op: str,
+    name: str,
+    tags: tuple[str, ...],
+    message: str,
+    author: str,
+) -> AddResult:
+    info = store.catalog.get_dataset(dataset)
+    earlier = store.catalog.list_deltas(dataset)
+    source = f"delta file {str(path)!r}"
+    table = read_table_file(path, info.schema)
+    missing_key = [k for k in info.key if k not in table.column_names]
+    if missing_key:
+        raise SchemaError(
+            f"{source} lacks key column(s) {', '.join(map(repr, missing_key))} of dataset "
+            f"{dataset!r} (it has: {', '.join(table.column_names[:12])}); "
+            "rename the column or check --key of the dataset"
+        )
+    internal = [c for c in table.column_names if c.startswith("_assay_")]
+    if internal:
+        raise SchemaError(
+            f"{source}: column names starting with '_assay_' are reserved ({internal[0]!r})"
+        )
+
+    ignored: tuple[str, ...] = ()
+    added: list[str] = []
+    schema = list(info.schema)
+    if op == "delete":
+        ignored = tuple(c for c in table.column_names if c not in info.key)
+        table = table.select(list(info.key))
+        key_types = dict(info.schema)
+        if key_types:
+            table, _, _ = fit_to_schema(
+                table, [(k, key_types[k]) for k in info.key if k in key_types], source=source
+            )
+    else:
+        table, schema, added = fit_to_schema(table, info.schema, source=source)
+        if info.label and info.label not in table.column_names:
+            raise SchemaError(
+                f"{source} lacks the label column {info.label!r} of dataset {dataset!r}"
+            )
+        table = table.select([c for c, _ in schema])
+    if table.num_rows == 0:
+        raise UsageError(f"{source} has no rows; nothing to add")
+    _check_keys_present(table, info.key, source)
+    table = table.sort_by([(k, "ascending") for k in info.key])
+    _check_unique(table, info.key, source)
+
+    delta_id = content_id(table, op=op, key=info.key)
+    for d in earlier:
+        if d.delta_id == delta_id:
+            return AddResult(delta=d, created=False, notes=(f"already committed as {d.name!r}",))
+
+    hashes = key_hash(table, info.key)
+    if len(np.unique(hashes)) != len(hashes):
+        raise KeyConflict(
+            f"{source}: two different keys share a 64-bit key hash; this is astronomically "
+            "rare — report it, and store the key in another form meanwhile"
+        )
+    columns: dict[str, pa.Array | np.ndarray] = {HASH_COLUMN: hashes}
+    if earlier:
+        upd = _check_against_history(store, info, earlier, table, hashes, op, source)
+        if op == "upsert":
+            columns[UPD_COLUMN] = upd
+    elif op == "delete":
+        raise KeyConflict(f"{source}: dataset {dataset!r} is empty; there is nothing to delete yet")
+    elif op == "upsert":
+        columns[UPD_COLUMN] = np.zeros(table.num_rows, dtype=bool)  # every key is new
+
+    stored = table
+    for col, values in columns.items():
+        stored = stored.append_column(col, pa.array(values))
+    stats = {} if op == "delete" else _column_stats(table, info.key)
+    label_counts = _label_counts(table, info.label) if op != "delete" else None
+
+    object_key = f"deltas/{delta_id[:2]}/{delta_id}.parquet"
+    with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
+        local = Path(tmp) / "delta.parquet"
+        pq.write_table(stored, local, compression="zstd", row_group_size=ROW_GROUP)
+        sha = _sha256_file(local)
+        if not store.objects.exists(object_key):
+            store.objects.put_file(object_key, local)
+    delta = DeltaInfo(
+        dataset=dataset,
+        number=len(earlier) + 1,
+        delta_id=delta_id,
+        name=name,
+        op=op,
+        row_count=table.num_rows,
+        object_key=object_key,
+        object_sha256=sha,
+        message=message,
+        author=author,
+        created_at=_now(),
+        tags=tags,
+        added_columns=tuple(added),
+        stats=stats,
+        label_counts=label_counts,
+    )
+    # The catalog row is the commit point; the object it names is already there.
+    store.catalog.commit_delta(delta, schema)
+    return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
+
+
+def _check_keys_present(table: pa.Table, key: Sequence[str], source: str) -> None:
+    for k in key:
+        nulls = table.column(k).null_count
+        if nulls:
+            raise KeyConflict(
+                f"{source}: key column {k!r} is empty in {nulls} row(s); every row needs a key"
+            )
+
+
+def _check_unique(table: pa.Table, key: Sequence[str], source: str) -> None:
+    # Sorted by key, so duplicates are neighbours.
+    n = table.num_rows
+    if n < 2:
+        return
+    same = np.ones(n - 1, dtype=bool)
+    for k in key:
+        col = table.column(k)
+        same &= pc.equal(col.slice(1), col.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    dups = np.flatnonzero(same)
+    if len(dups):
+        example = {k: table.column(k)[int(dups[0])].as_py() for k in key}
+        raise KeyConflict(
+            f"{source}: {len(dups)} row(s) repeat a key already in the same file "
+            f"(e.g. {_fmt_key(example)}); keep one row per key"
+        )
+
+
+def _fmt_key(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+def delta_key_hashes(store: Store, delta: DeltaInfo) -> tuple[np.ndarray, np.ndarray | None]:
+    """The stored key hashes of a delta, and its upsert flags (None unless upsert)."""
+    cols = [HASH_COLUMN] + ([UPD_COLUMN] if delta.op == "upsert" else [])
+    with store.objects.open(delta.object_key) as f:
+        t = pq.read_table(f, columns=cols)
+    h = t.column(HASH_COLUMN).to_numpy()
+    upd = t.column(UPD_COLUMN).to_numpy(zero_copy_only=False) if delta.op == "upsert" else None
+    return h, upd
+
+
+KeyHashes = dict[int, tuple[np.ndarray, np.ndarray | None]]
+
+
+def touched_keys(
+    store: Store, deltas: Sequence[DeltaInfo], cache: KeyHashes | None = None
+) -> HashIndex:
+    """The keys that the upserts and deletes among ``deltas`` touch, each with the
+    number of the delta whose row wins (-1 where the key ends up deleted).
+
+    Only upserts and deletes are read in full; insert deltas only for their rows of
+    touched keys. ``cache`` maps delta numbers to already-read key hashes.
+    """
+    cache = {} if cache is None else cache
+
+    def hashes(d: DeltaInfo) -> tuple[np.ndarray, np.ndarray | None]:
+        if d.number not in cache:
+            cache[d.number] = delta_key_hashes(store, d)
+        return cache[d.number]
+
+    ev_h, ev_n, ev_k = [], [], []
+    for d in deltas:
+        if d.op == "insert":
+            continue
+        h, upd = hashes(d)
+        ev_h.append(h)
+        ev_n.append(np.full(len(h), d.number, dtype=np.int64))
+        if d.op == "delete":
+            ev_k.append(np.full(len(h), DELETE, dtype=np.int8))
+        else:
+            ev_k.append(np.where(upd, UPDATE, CREATE).astype(np.int8))
+    if not ev_h:
+        return HashIndex(np.zeros(0, np.int64))
+    touched = HashIndex(np.unique(np.concatenate(ev_h)))
+    # An inserted row is a CREATE event for the touched key it holds.
+    for d in deltas:
+        if d.op == "insert":
+            h, _ = hashes(d)
+            hit = h[touched.contains(h)]
+            ev_h.append(hit)
+            ev_n.append(np.full(len(hit), d.number, dtype=np.int64))
+            ev_k.append(np.full(len(hit), CREATE, dtype=np.int8))
+    return replay(np.concatenate(ev_h), np.concatenate(ev_n), np.concatenate(ev_k))
+
+
+def _check_against_history(
+    store: Store,
+    info: DatasetInfo,
+    earlier: Sequence[DeltaInfo],
+    table: pa.Table,
+    hashes: np.ndarray,
+    op: str,
+    source: str,
+) -> np.ndarray:
+    """Check ``table``'s keys against every earlier delta; upsert flags for upserts."""
+    cache: KeyHashes = {d.number: delta_key_hashes(store, d) for d in earlier}
+    touched = touched_keys(store, earlier, cache)
+    seen = HashIndex(np.unique(np.concatenate([h for h, _ in cache.values()])))
+    in_seen = seen.contains(hashes)
+    if op == "insert":
+        if in_seen.any():
+            first = int(np.flatnonzero(in_seen)[0])
+            example = {k: table.column(k)[first].as_py() for k in info.key}
+            raise KeyConflict(
+                f"{source}: {int(in_seen.sum())} key(s) already exist in dataset "
+                f"{info.name!r} (e.g. {_fmt_key(example)}); use --op upsert to replace rows"
+            )
+        return np.zeros(len(hashes), dtype=bool)
+    _check_no_collision(store, info, earlier, table, hashes, in_seen)
+    # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
+    winner = touched.get(hashes, default=-2)
+    live = np.where(winner == -2, in_seen, winner >= 0)
+    if op == "delete" and not live.all():
+        first = int(np.flatnonzero(~live)[0])
+        example = {k: table.column(k)[first].as_py() for k in info.key}
+        raise KeyConflict(
+            f"{source}: {int((~live).sum())} key(s) to delete are not in dataset "
+            f"{info.name!r} (e.g. {_fmt_key(example)}); remove them from the file"
+        )
+    return live
+
+
+def _check_no_collision(
+    store: Store,
+    info: DatasetInfo,
+    earlier: Sequence[DeltaInfo],
+    table: pa.Table,
+    hashes: np.ndarray,
+    matched: np.ndarray,
+) -> None:
+    """Equal key hashes must mean equal keys (free for one integer key: mix64 is a bijection)."""
+    types = dict(info.schema)
+    if len(info.key) == 1 and types.get(info.key[0]) == "int64":
+        return
+    if not matched.any():
+        return
+    from assay.engine import default_engine
+
+    engine = default_engine()
+    old = engine.read_parquet(store.objects, [d.object_key for d in earlier]).select(
+        HASH_COLUMN, *info.key
+    )
+    new = engine.table(table.select(list(info.key)).append_column("_h", pa.array(hashes)))
+    joined = new.join(old, new["_h"] == old[HASH_COLUMN])
+    differs = None
+    for k in info.key:
+        cond = joined[k] != joined[f"{k}_right"]
+        differs = cond if differs is None else differs | cond
+    if engine.to_arrow(joined.filter(differs).count().as_table()).column(0)[0].as_py():
+        raise KeyConflict(
+            "two different keys share a 64-bit key hash; this is astronomically rare — "
+            "report it, and store the key in another form meanwhile"
+        )
+
+
+def _column_stats(table: pa.Table, key: Sequence[str]) -> dict[str, Any]:
+    stats: dict[str, Any] = {}
+    for name in table.column_names:
+        col = table.column(name)
+        s: dict[str, Any] = {
+            "type": str(col.type),
+            "count": len(col) - col.null_count,
+            "nulls": col.null_count,
+        }
+        if name not in key and (len(col) - col.null_count):
+            s["distinct"] = pc.count_distinct(col).as_py()
+        t = col.type
+        if len(col) - col.null_count and (
+            pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t)
+        ):
+            lo, hi = pc.min_max(col).values()
+            s["min"], s["max"] = _jsonable(lo.as_py()), _jsonable(hi.as_py())
+            if pa.types.is_integer(t) or pa.types.is_floating(t):
+                s["mean"] = pc.mean(col).as_py()
+                s["std"] = pc.stddev(col, ddof=1).as_py() if len(col) - col.null_count > 1 else None
+        stats[name] = s
+    return stats
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _label_counts(table: pa.Table, label: str | None) -> dict[str, int] | None:
+    if label is None or label not in table.column_names:
+        return None
+    counts = pc.value_counts(table.column(label)).to_pylist()
+    if len(counts) > 100:
+        return None  # a continuous label: its column statistics describe it
+    return {
+        str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))
+    }
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_delta(store: Store, delta: DeltaInfo) -> pa.Table:
+    """A delta's rows as stored (without assay's internal columns)."""
+    with store.objects.open(delta.object_key) as f:
+        t = pq.read_table(f)
+    return t.drop_columns([c for c in t.column_names if c.startswith("_assay_")])

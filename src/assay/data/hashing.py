@@ -1,0 +1,142 @@
+"""The identities that must never drift: key hashes and delta content ids.
+
+Both are assay's own definitions, computed here with numpy so that every engine and
+machine agrees; none comes from an engine's hash function. ``docs/identities.md``
+states them and ``tests/data/test_identities.py`` pins them to fixed vectors: a
+change to anything in this module is a new format version, never a silent one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay.errors import SchemaError
+
+__all__ = ["DELTA_ID_FORMAT", "content_id", "key_hash", "mix64"]
+
+DELTA_ID_FORMAT = b"assay-delta-v1"
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser over a uint64 array (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64, copy=True) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def _fnv1a(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """FNV-1a 64 of each byte string ``data[offsets[i]:offsets[i+1]]``, vectorised by position."""
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    h = np.full(len(starts), _FNV_OFFSET, dtype=np.uint64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    with np.errstate(over="ignore"):
+        for pos in range(longest):
+            active = np.nonzero(lengths > pos)[0]
+            h[active] = (h[active] ^ data[starts[active] + pos].astype(np.uint64)) * _FNV_PRIME
+    return h
+
+
+def _column_hash(column: str, arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A uint64 per value: the value's stable hash. Nulls are refused (keys only)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    t = arr.type
+    if pa.types.is_integer(t) or pa.types.is_date(t) or pa.types.is_timestamp(t):
+        raw = arr.cast(pa.int64()) if not pa.types.is_int64(t) else arr
+        if pa.types.is_date(t) or pa.types.is_timestamp(t):
+            raw = arr.view(pa.int32() if pa.types.is_date32(t) else pa.int64()).cast(pa.int64())
+        return mix64(raw.to_numpy(zero_copy_only=False).view(np.uint64))
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+        large = arr.cast(pa.large_binary())
+        bufs = large.buffers()
+        offsets = np.frombuffer(bufs[1], dtype=np.int64)[
+            large.offset : large.offset + len(large) + 1
+        ]
+        data = (
+            np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+        )
+        return mix64(_fnv1a(data, offsets))
+    raise SchemaError(
+        f"key column {column!r} has type {t}; keys must be integers, strings, dates or timestamps"
+    )
+
+
+def key_hash(table: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """The stable 64-bit hash of each row's key, as int64 (the stored column)."""
+    h: np.ndarray | None = None
+    with np.errstate(over="ignore"):
+        for name in key:
+            v = _column_hash(name, table.column(name))
+            h = v if h is None else mix64((h * _FNV_PRIME) ^ v)
+    if h is None:
+        raise SchemaError("a dataset key needs at least one column")
+    return h.view(np.int64)
+
+
+def content_id(table: pa.Table, *, op: str, key: Sequence[str]) -> str:
+    """The delta id: SHA-256 of the canonical encoding of ``table``'s content.
+
+    ``table`` must already be normalised (canonical types) and sorted by key; the
+    encoding takes columns in name order, so column order in the file does not
+    matter, and hashes values, not file bytes, so the file format does not either.
+    """
+    digest = hashlib.sha256()
+    digest.update(DELTA_ID_FORMAT + b"\0" + op.encode() + b"\0")
+    digest.update("\x1f".join(key).encode() + b"\0")
+    digest.update(np.int64(table.num_rows).tobytes())
+    for name in sorted(table.column_names):
+        col = table.column(name).combine_chunks()
+        digest.update(name.encode() + b"\0" + str(col.type).encode() + b"\0")
+        _update_values(digest, col)
+    return digest.hexdigest()
+
+
+def _update_values(digest: hashlib._Hash, col: pa.Array) -> None:
+    n = len(col)
+    if col.null_count:
+        valid = col.is_valid().to_numpy(zero_copy_only=False)
+        digest.update(b"V" + np.packbits(valid, bitorder="little").tobytes())
+    else:
+        digest.update(b"A")
+    t = col.type
+    if pa.types.is_null(t):
+        return
+    if pa.types.is_string(t) or pa.types.is_binary(t):
+        large = col.cast(pa.large_binary()).fill_null(b"")
+        bufs = large.buffers()
+        offsets = np.frombuffer(bufs[1], dtype=np.int64)[large.offset : large.offset + n + 1]
+        digest.update(np.diff(offsets).astype("<i8").tobytes())
+        if bufs[2] is not None and n:
+            digest.update(memoryview(bufs[2])[offsets[0] : offsets[-1]])
+        return
+    if pa.types.is_boolean(t):
+        values = col.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
+    elif pa.types.is_floating(t):
+        values = col.fill_null(0.0).to_numpy(zero_copy_only=False).astype("<f8")
+        values = np.where(values == 0.0, 0.0, values)  # -0.0 and 0.0 are one value
+        values[np.isnan(values)] = np.nan  # one NaN bit pattern
+    elif pa.types.is_date32(t):
+        values = (
+            pc.cast(col.view(pa.int32()), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        )
+    elif pa.types.is_timestamp(t):
+        values = col.view(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    elif pa.types.is_integer(t):
+        values = col.fill_null(0).to_numpy(zero_copy_only=False)
+    else:
+        raise SchemaError(f"cannot hash values of type {t}")
+    digest.update(np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes())

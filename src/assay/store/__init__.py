@@ -1,0 +1,113 @@
+"""The store: immutable objects plus the catalog that names them.
+
+A store is a folder (or bucket prefix) holding ``assay.json`` (its format and catalog
+URL), ``objects/`` and, by default, ``catalog.db`` (SQLite). ``init_store`` makes
+one; ``open_store`` opens one, found as described in ``assay.config``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+
+from assay.errors import StoreNotFound, UsageError
+from assay.store.catalog import (
+    CATALOG_FORMAT,
+    Catalog,
+    DatasetInfo,
+    DeltaInfo,
+    VersionInfo,
+    open_catalog,
+)
+from assay.store.objects import ObjectStore, open_object_store
+
+__all__ = [
+    "Catalog",
+    "DatasetInfo",
+    "DeltaInfo",
+    "ObjectStore",
+    "Store",
+    "VersionInfo",
+    "init_store",
+    "open_store",
+]
+
+CONFIG_FILE = "assay.json"
+
+
+@dataclass
+class Store:
+    """An opened store: ``objects`` for bytes, ``catalog`` for what they mean."""
+
+    url: str
+    objects: ObjectStore
+    catalog: Catalog
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r}, catalog={self.catalog.url!r})"
+
+
+def _normalise(url: str | os.PathLike[str]) -> str:
+    text = os.fspath(url)
+    if "://" not in text:
+        return str(Path(text).expanduser().resolve())
+    if text.startswith("file://"):
+        return str(Path(text[len("file://") :]).resolve())
+    return text.rstrip("/")
+
+
+def _default_catalog(root: str) -> str:
+    if "://" in root:
+        raise UsageError(
+            f"a store at {root} needs a catalog database: pass --catalog postgresql://USER@HOST/DB"
+        )
+    return f"sqlite:///{root}/catalog.db"
+
+
+def init_store(url: str | os.PathLike[str] = ".assay", *, catalog: str | None = None) -> Store:
+    """Create a store at ``url`` (default ``./.assay``) and return it opened.
+
+    Initialising an existing store is an error rather than a silent reuse, so a typo
+    in a path never mixes two projects' data.
+    """
+    root = _normalise(url)
+    fs, path = fsspec.core.url_to_fs(root)
+    config_path = f"{path}/{CONFIG_FILE}"
+    if fs.exists(config_path):
+        raise UsageError(f"a store already exists at {root}; use it, or pick another path")
+    if fs.exists(path) and fs.isfile(path):
+        raise UsageError(f"{root} is a file; give a folder path for the store")
+    fs.makedirs(path, exist_ok=True)
+    fs.makedirs(f"{path}/objects", exist_ok=True)
+    catalog_url = catalog or _default_catalog(root)
+    cat = open_catalog(catalog_url, create=True)
+    config = {"format": CATALOG_FORMAT, "catalog": catalog}
+    # The config file is written last: a store without it is not a store, so an
+    # interrupted init can simply be run again.
+    fs.pipe_file(config_path, json.dumps(config, indent=2).encode())
+    return Store(url=root, objects=open_object_store(f"{root}/objects"), catalog=cat)
+
+
+def open_store(url: str | os.PathLike[str] | None = None) -> Store:
+    """Open the store at ``url``, or the one ``assay.config.find_store`` finds."""
+    from assay.config import find_store
+
+    root = _normalise(url) if url is not None else find_store()
+    fs, path = fsspec.core.url_to_fs(root)
+    config_path = f"{path}/{CONFIG_FILE}"
+    if not fs.exists(config_path):
+        raise StoreNotFound(f"no assay store at {root}; create one with `assay init {root}`")
+    try:
+        config = json.loads(fs.cat_file(config_path))
+    except ValueError:
+        raise UsageError(f"{root}/{CONFIG_FILE} is not valid JSON; restore it") from None
+    catalog_url = config.get("catalog") or _default_catalog(root)
+    return Store(
+        url=root,
+        objects=open_object_store(f"{root}/objects"),
+        catalog=open_catalog(catalog_url),
+    )

@@ -1,0 +1,170 @@
+"""Immutable objects (delta files, reports, artifacts) under a URL, through fsspec.
+
+An object store knows nothing about what it holds: it puts bytes under a key, hands
+them back, lists and deletes them. Writes are atomic — a reader sees the whole object
+or none of it — so a crash mid-write leaves at most a stray temporary file that
+``assay gc`` removes, never a truncated object under a real key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import fsspec
+
+from assay.errors import NotFound, UsageError
+
+__all__ = ["FsspecObjectStore", "ObjectStore", "open_object_store"]
+
+TMP_MARK = ".tmp-"
+
+
+class ObjectStore(ABC):
+    """The contract every object backend meets (tests/store/test_objects_contract.py)."""
+
+    url: str
+
+    @abstractmethod
+    def put_file(self, key: str, path: str | Path) -> None:
+        """Store a local file's bytes under ``key``, atomically."""
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """Store ``data`` under ``key``, atomically."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """The bytes stored under ``key``; ``NotFound`` if there are none."""
+
+    @abstractmethod
+    def open(self, key: str) -> IO[bytes]:
+        """A binary file object reading ``key``."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` holds an object."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; removing a missing key is not an error."""
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> Iterator[str]:
+        """Keys under ``prefix`` (temporary files of unfinished writes included)."""
+
+    @abstractmethod
+    def local_path(self, key: str) -> str | None:
+        """A path engines can read directly, or None when the object is remote."""
+
+    def uri(self, key: str) -> str:
+        """The full URL of ``key``."""
+        return f"{self.url.rstrip('/')}/{key}"
+
+
+class FsspecObjectStore(ObjectStore):
+    """Objects on any fsspec filesystem: local folders, S3, GCS, Azure."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.is_local = "file" in _protocols(self.fs)
+
+    def _path(self, key: str) -> str:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise UsageError(f"object key {key!r} is not a relative path inside the store")
+        return f"{self.root}/{key}"
+
+    def put_file(self, key: str, path: str | Path) -> None:
+        target = self._path(key)
+        if self.is_local:
+            # Copy beside the target, then rename: rename is atomic on POSIX.
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
+            try:
+                shutil.copyfile(path, tmp)
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            # Object stores make a PUT visible whole or not at all.
+            self.fs.put_file(str(path), target)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        if self.is_local:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
+            try:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        else:
+            self.fs.pipe_file(target, data)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.fs.cat_file(self._path(key))
+        except FileNotFoundError:
+            raise NotFound(
+                f"object {key!r} is missing from {self.url}; run `assay verify`"
+            ) from None
+
+    def open(self, key: str) -> IO[bytes]:
+        try:
+            return self.fs.open(self._path(key), "rb")
+        except FileNotFoundError:
+            raise NotFound(
+                f"object {key!r} is missing from {self.url}; run `assay verify`"
+            ) from None
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self._path(key)))
+
+    def delete(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(self._path(key))
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = f"{self.root}/{prefix}".rstrip("/")
+        if not self.fs.exists(base):
+            return
+        root = self.root.rstrip("/") + "/"
+        for path in sorted(self.fs.find(base)):
+            yield path[len(root) :] if path.startswith(root) else path
+
+    def local_path(self, key: str) -> str | None:
+        return self._path(key) if self.is_local else None
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    proto = fs.protocol
+    return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def open_object_store(url: str) -> ObjectStore:
+    """The object store for ``url`` (a folder path or any fsspec URL)."""
+    if url.startswith("s3://"):
+        try:
+            import s3fs  # noqa: F401
+        except ImportError:
+            from assay.errors import MissingDependency
+
+            raise MissingDependency(
+                "an s3:// store needs s3fs. Install it with: pip install 'assay[s3]'"
+            ) from None
+    return FsspecObjectStore(url)
