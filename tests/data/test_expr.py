@@ -451,6 +451,14 @@ def test_error_messages_stay_on_one_line() -> None:
     assert info.value.position == 15
 
 
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    assert parse("(" * 50 + "x" + ")" * 50 + " = 1") == Compare("=", Column("x"), Literal(1))
+    assert parse("not " * 40 + "x").canonical() == "not " * 40 + "x"
+    for text in ("(" * 5000 + "x" + ")" * 5000, "not " * 5000 + "x", "-" + " -" * 5000 + "x"):
+        with pytest.raises(ExpressionError, match="nested too deeply"):
+            parse(text)
+
+
 def test_default_context() -> None:
     with pytest.raises(ExpressionError, match=r"^expression: unexpected"):
         parse(")")

@@ -18,8 +18,17 @@ Grammar (keywords are case-insensitive; tightest binding last)::
     column     := name | `any name`
 
 Comparisons do not chain (``a < b < c`` is an error), and ``not`` inside a
-comparison or arithmetic needs parentheses. Semantics are SQL's: comparisons with
-null are null (so the row is dropped), ``/`` is true division.
+comparison or arithmetic needs parentheses. ``in`` lists hold literals only.
+Semantics are SQL's: comparisons with null are null (so the row is dropped), ``/``
+is true division. Comparing with a ``null`` literal (``x = null``, ``x in (1,
+null)``) is refused, since it is never true; the message suggests ``x is null``. A
+quoted string compared with a date/time column is read as a date/time.
+
+``Expr.canonical`` prints lower-case keywords, single spaces, ``=`` and ``!=`` for
+the other spellings, single-quoted strings, ``repr`` of numbers (``1e3`` becomes
+``1000.0``), backquotes only where a name needs them, and only the parentheses the
+precedence requires. ``and``/``or`` chains are flattened (they are associative), but
+arithmetic keeps its grouping: ``a - (b - c)`` stays as written.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from assay.errors import ExpressionError
 
@@ -71,8 +80,9 @@ _CHAR_HINTS = {
     "!": "did you mean '!='?",
     "&": "use 'and'",
     "|": "use 'or'",
-    "[": "write names with other characters in backquotes, e.g. `my col`",
 }
+
+_E = TypeVar("_E", bound="Expr")
 
 # Binding powers of the Pratt parser, also used to decide where canonical text
 # needs parentheses.
@@ -131,7 +141,7 @@ class Expr:
         value = self.to_ibis(table)
         if not value.type().is_boolean():
             src = self.src or _Source(self.canonical(), "expression")
-            shown = src.text.strip()
+            shown = " ".join(src.text.split())
             example = f"{shown} {_example_comparison(_kind(value.type()))}"
             raise ExpressionError(
                 f'{src.context}: "{shown}" is not a condition; compare it with '
@@ -139,7 +149,7 @@ class Expr:
                 text=src.text,
                 position=len(src.text) - len(src.text.lstrip()),
             )
-        return value  # type: ignore[return-value]
+        return value
 
     def __str__(self) -> str:
         return self.canonical()
@@ -493,7 +503,8 @@ def _tokenize(src: _Source) -> list[_Token]:
 
 # ------------------------------------------------------------------------- parser
 
-_EXPECT_VALUE = ": expected a column, a literal or '('"
+# Deeper nesting is surely a mistake, and would otherwise end in a RecursionError.
+_MAX_DEPTH = 100
 
 
 class _Parser:
@@ -501,9 +512,10 @@ class _Parser:
         self.src = _Source(text, context)
         self.tokens = _tokenize(self.src)
         self.i = 0
+        self.depth = 0
 
-    def peek(self, ahead: int = 0) -> _Token:
-        return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
+    def peek(self) -> _Token:
+        return self.tokens[min(self.i, len(self.tokens) - 1)]
 
     def next(self) -> _Token:
         token = self.peek()
@@ -531,9 +543,19 @@ class _Parser:
         return node
 
     def expr(self, min_bp: int) -> Expr:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            token = self.peek()
+            _fail(
+                self.src,
+                "expression nested too deeply",
+                token.pos,
+                f": use at most {_MAX_DEPTH} levels of parentheses, 'not' and '-'",
+            )
         node = self.prefix(min_bp)
         while (bp := self.infix_bp(self.peek())) is not None and bp >= min_bp:
             node = self.infix(node, bp)
+        self.depth -= 1
         return node
 
     @staticmethod
@@ -550,7 +572,7 @@ class _Parser:
             return _MUL
         return None
 
-    def node(self, cls: type[Expr], *args: Any, pos: int) -> Any:
+    def node(self, cls: type[_E], *args: Any, pos: int) -> _E:
         return cls(*args, pos=pos, src=self.src)
 
     def literal(self, value: Any, token: _Token, raw: str | None = None) -> Literal:
@@ -590,7 +612,7 @@ class _Parser:
             if min_bp > _NOT:
                 self.unexpected(token, ": put 'not ...' in parentheses here, e.g. a = (not b)")
             return self.node(Not, self.expr(_NOT), pos=token.pos)
-        self.unexpected(token, _EXPECT_VALUE)
+        self.unexpected(token, ": expected a column, a literal or '('")
 
     def infix(self, left: Expr, bp: int) -> Expr:
         token = self.next()
@@ -785,7 +807,7 @@ class _Binder:
                 node,
                 f"'{op}' needs numbers, but {self.describe(node, value)} is not one",
                 ": arithmetic works only on number columns and literals",
-                pos=None,
+                pos=_start(node),
             )
         return value
 
@@ -811,7 +833,7 @@ class _Binder:
                 node,
                 f"'{keyword}' needs conditions, but {self.describe(node, value)} is not one",
                 f': compare it with something, e.g. "{example}"',
-                pos=None,
+                pos=_start(node),
             )
         return value
 

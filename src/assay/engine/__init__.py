@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import ibis
 import pyarrow as pa
 
+from assay.errors import MissingDependency
+
 if TYPE_CHECKING:
     from assay.store import ObjectStore
 
@@ -31,7 +33,11 @@ class Engine:
         self.con = ibis.duckdb.connect()
         self.threads = threads or os.cpu_count() or 1
         self.con.raw_sql(f"SET threads = {int(self.threads)}")
-        self._registered: set[str] = set()
+        # Extensions cannot be downloaded here (nor on many locked-down hosts); remote
+        # objects are read through fsspec instead of DuckDB's httpfs.
+        self.con.raw_sql("SET autoinstall_known_extensions = false")
+        self.con.raw_sql("SET autoload_known_extensions = false")
+        self._registered: dict[str, str] = {}
 
     def read_parquet(self, objects: ObjectStore, keys: list[str]) -> ibis.Table:
         """An Ibis table over stored Parquet objects, read where they lie."""
@@ -42,12 +48,24 @@ class Engine:
         local = objects.local_path(key)
         if local is not None:
             return local
-        # DuckDB cannot download its httpfs extension here; hand it fsspec instead.
-        fs = getattr(objects, "fs", None)
-        if fs is not None and objects.url not in self._registered:
-            self.con.con.register_filesystem(fs)
-            self._registered.add(objects.url)
-        return objects.uri(key)
+        # DuckDB cannot download its httpfs extension here (and Ibis asks for it on
+        # any s3:// path), so remote objects are read through fsspec, registered
+        # with DuckDB under a protocol name of assay's own.
+        protocol = self._registered.get(objects.url)
+        if protocol is None:
+            from fsspec.implementations.dirfs import DirFileSystem
+
+            protocol = f"assay{len(self._registered)}"
+            fs_class = type("AssayObjects", (DirFileSystem,), {"protocol": protocol})
+            fs = getattr(objects, "fs", None)
+            root = getattr(objects, "root", None)
+            if fs is None or root is None:
+                raise MissingDependency(
+                    f"objects at {objects.url} cannot be read by the engine; use an fsspec URL"
+                )
+            self.con.con.register_filesystem(fs_class(path=root, fs=fs))
+            self._registered[objects.url] = protocol
+        return f"{protocol}://{key}"
 
     def table(self, data: pa.Table) -> ibis.Table:
         """An Ibis table over an in-memory Arrow table (no copy on DuckDB)."""

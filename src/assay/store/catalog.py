@@ -98,6 +98,10 @@ class Catalog(ABC):
     url: str
 
     @abstractmethod
+    def close(self) -> None:
+        """Release connections; the catalog is not used afterwards."""
+
+    @abstractmethod
     def create_dataset(self, name: str, key: Sequence[str], label: str | None) -> DatasetInfo:
         """Record a new, empty dataset; ``UsageError`` if the name is taken."""
 
@@ -225,6 +229,9 @@ class SqlCatalog(Catalog):
                 if found is None:
                     conn.execute(_meta.insert().values(key="format", value=str(CATALOG_FORMAT)))
         self._check_format()
+
+    def close(self) -> None:
+        self.engine.dispose()
 
     def _check_format(self) -> None:
         try:

@@ -1,0 +1,36 @@
+"""Shared fixtures: a fresh store per test, and the real ACS data split by year."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import assay
+from tests_helpers import year
+
+ACS = Path(__file__).parents[1] / "examples" / "data" / "acs_employment_ma.parquet"
+
+
+@pytest.fixture(scope="session")
+def acs() -> pa.Table:
+    """The real ACS employment table (277,677 rows)."""
+    return pq.read_table(ACS)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> assay.Store:
+    return assay.init_store(tmp_path / ".assay")
+
+
+@pytest.fixture
+def employment(store: assay.Store, acs: pa.Table, tmp_path: Path) -> assay.Store:
+    """A store whose dataset `employment` has 2015 as `base` and 2016–2018 as deltas."""
+    assay.create_dataset(store, "employment", ["id"], label="employed")
+    for name, y in [("base", 2015), ("y2016", 2016), ("y2017", 2017), ("y2018", 2018)]:
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(year(acs, y), path)
+        assay.add_delta(store, "employment", path, name=name, tags=("survey",))
+    return store
