@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,8 +22,9 @@ def acs() -> pa.Table:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> assay.Store:
-    return assay.init_store(tmp_path / ".assay")
+def store(tmp_path: Path) -> Iterator[assay.Store]:
+    with assay.init_store(tmp_path / ".assay") as s:
+        yield s
 
 
 @pytest.fixture

@@ -34,16 +34,19 @@ def build(store: assay.Store, acs: pa.Table, tmp_path: Path) -> assay.DatasetVer
 def test_s3_and_postgres_store_matches_local(
     acs: pa.Table, tmp_path: Path, s3_bucket: str, pg_database: str
 ) -> None:
-    local = build(assay.init_store(tmp_path / "local"), acs, tmp_path)
-    remote_store = assay.init_store(s3_bucket, catalog=pg_database)
-    remote = build(remote_store, acs, tmp_path)
-    assert remote.fingerprint == local.fingerprint
-    assert remote.table.equals(local.table)
-    assert remote.summary()["slices"] == local.summary()["slices"]
-    reopened = assay.open_store(s3_bucket)
-    assert reopened.catalog.url == pg_database
-    assert assay.load_version(remote.fingerprint, store=reopened).table.equals(local.table)
-    assert any(k.startswith("deltas/") for k in reopened.objects.list())
+    with (
+        assay.init_store(tmp_path / "local") as local_store,
+        assay.init_store(s3_bucket, catalog=pg_database) as remote_store,
+    ):
+        local = build(local_store, acs, tmp_path)
+        remote = build(remote_store, acs, tmp_path)
+        assert remote.fingerprint == local.fingerprint
+        assert remote.table.equals(local.table)
+        assert remote.summary()["slices"] == local.summary()["slices"]
+    with assay.open_store(s3_bucket) as reopened:
+        assert reopened.catalog.url == pg_database
+        assert assay.load_version(remote.fingerprint, store=reopened).table.equals(local.table)
+        assert any(k.startswith("deltas/") for k in reopened.objects.list())
 
 
 def test_remote_store_needs_a_catalog(s3_bucket: str) -> None:

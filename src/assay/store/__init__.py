@@ -50,6 +50,16 @@ class Store:
     def __repr__(self) -> str:
         return f"Store({self.url!r}, catalog={self.catalog.url!r})"
 
+    def close(self) -> None:
+        """Release the catalog's connections."""
+        self.catalog.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 def _normalise(url: str | os.PathLike[str]) -> str:
     text = os.fspath(url)
