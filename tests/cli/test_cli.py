@@ -16,9 +16,11 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+T = TypeVar("T")
 ASSAY = Path(sys.executable).parent / "assay"
 ACS_PATH = Path(__file__).parents[2] / "examples" / "data" / "acs_employment_ma.parquet"
 
@@ -75,8 +78,8 @@ class Run:
         return lines[0]
 
 
-def run(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Run ``assay ARGS`` in ``cwd`` with ASSAY_STORE removed (plus ``env``)."""
+def execute(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``assay ARGS`` in ``cwd`` with ASSAY_STORE removed (plus ``env``); no checks."""
     environ = {
         k: v
         for k, v in os.environ.items()
@@ -94,9 +97,21 @@ def run(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> Run:
         timeout=300,
         check=False,
     )
-    r = Run(argv, p.returncode, p.stdout, p.stderr)
-    assert "Traceback" not in r.out + r.err, f"assay {' '.join(argv)} crashed:\n{r.err}"
+    return Run(argv, p.returncode, p.stdout, p.stderr)
+
+
+def run(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> Run:
+    """``execute``, and the CLI never shows a Python traceback."""
+    r = execute(*args, cwd=cwd, env=env)
+    assert "Traceback" not in r.out + r.err, f"assay {' '.join(r.args)} crashed:\n{r.err}"
     return r
+
+
+def parallel(*calls: Callable[[], T]) -> list[T]:
+    """Run independent commands at the same time (start-up dominates their run time)."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
 
 
 def ok_json(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -165,6 +180,12 @@ def copy_store(src: Path, folder: Path) -> Path:
 # --------------------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _prerequisites() -> None:
+    assert ASSAY.is_file(), f"console script not installed at {ASSAY}"
+    assert ACS_PATH.is_file(), f"example data missing at {ACS_PATH}"
+
+
 @pytest.fixture(scope="module")
 def acs_df() -> pd.DataFrame:
     return pq.read_table(ACS_PATH).to_pandas()
@@ -198,12 +219,6 @@ def loaded(tmp_path_factory: pytest.TempPathFactory, acs_df: pd.DataFrame) -> Lo
     return state
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _prerequisites() -> None:
-    assert ASSAY.is_file(), f"console script not installed at {ASSAY}"
-    assert ACS_PATH.is_file(), f"example data missing at {ACS_PATH}"
-
-
 # --------------------------------------------------------------------------- 1. happy path
 
 
@@ -226,7 +241,13 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
     assert len(loaded.objects) == 4
     assert {Path(o).stem for o in loaded.objects} == set(ids)
 
-    log = ok_json("data", "log", "employment", cwd=root)
+    (root / "train.yaml").write_text(TRAIN_RECIPE)
+    out1 = root / "out" / "train.parquet"
+    log, listed, v = parallel(
+        lambda: ok_json("data", "log", "employment", cwd=root),
+        lambda: ok_json("data", "list", cwd=root),
+        lambda: ok_json("data", "compose", "train.yaml", "--out", out1, cwd=root),
+    )
     assert log["dataset"] == "employment"
     assert (log["key"], log["label"]) == (["id"], "employed")
     assert log["schema"] == [{"name": c, "type": "int64"} for c in acs_df.columns]
@@ -246,7 +267,6 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
     assert log["deltas"][0]["message"] == "ACS 2015"
     assert [d["tags"] for d in log["deltas"][1:]] == [[], [], []]
 
-    listed = ok_json("data", "list", cwd=root)
     assert listed == {
         "datasets": [
             {
@@ -260,9 +280,6 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
     }
 
     # Compose: y2017 skipped, adults only, RAC1P 9 dropped.
-    (root / "train.yaml").write_text(TRAIN_RECIPE)
-    out1 = root / "out" / "train.parquet"
-    v = ok_json("data", "compose", "train.yaml", "--out", out1, cwd=root)
     sel = acs_df[acs_df.year.isin([2015, 2016, 2018]) & (acs_df.AGEP >= 16) & (acs_df.RAC1P != 9)]
     assert 0 < len(sel) < len(acs_df)
     assert v["rows"] == len(sel)
@@ -299,7 +316,11 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
     # show by a 12-character prefix rebuilds the same bytes.
     fp = v["fingerprint"]
     out2 = root / "out" / "other.parquet"
-    shown = ok_json("data", "show", fp[:12], "--out", out2, cwd=root)
+    out3 = root / "out" / "again.parquet"
+    shown, again = parallel(
+        lambda: ok_json("data", "show", fp[:12], "--out", out2, cwd=root),
+        lambda: ok_json("data", "compose", "train.yaml", "--out", out3, cwd=root),
+    )
     assert shown["fingerprint"] == fp
     assert (shown["rows"], shown["splits"], shown["slices"]) == (
         v["rows"],
@@ -315,8 +336,6 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
     assert out2.read_bytes() == out1.read_bytes()
 
     # Composing again: same fingerprint, same bytes, still one recorded version.
-    out3 = root / "out" / "again.parquet"
-    again = ok_json("data", "compose", "train.yaml", "--out", out3, cwd=root)
     assert again["fingerprint"] == fp
     assert again["rows"] == v["rows"]
     assert out3.read_bytes() == out1.read_bytes()
