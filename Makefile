@@ -15,6 +15,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy src
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.installed

@@ -80,7 +80,9 @@ def test_key_rules(store: assay.Store, tmp_path: Path) -> None:
     refused(
         pd.DataFrame({"key": [5], "v": [1]}), "insert", r"lacks key column\(s\) 'id'", SchemaError
     )
-    refused(pd.DataFrame({"id": [5], "v": ["abc"]}), "insert", r"cannot read", InputFileError)
+    refused(
+        pd.DataFrame({"id": [5], "v": ["abc"]}), "insert", r"column .v. holds .abc.", SchemaError
+    )
     refused(pd.DataFrame({"id": [5]}), "insert", r"lacks column\(s\) 'v'", SchemaError)
 
     # Upsert replaces and adds; delete removes; a deleted key may come back by upsert only.

@@ -41,13 +41,20 @@ def _register() -> None:
     demo.register(app)
 
 
+def _is_usage_error(e: Exception) -> bool:
+    """Typer's (vendored Click's) command-line errors, recognised by their interface."""
+    return all(hasattr(e, a) for a in ("format_message", "show", "exit_code"))
+
+
 def _fail(message: str, code: int, as_json: bool) -> int:
     if as_json:
         sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
     else:
+        from rich.markup import escape
+
         from assay.cli._output import err_console
 
-        err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     return code
 
 
@@ -57,9 +64,8 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in args
     _register()
     try:
-        # Typer handles its own usage errors (message, exit 2) and --help.
-        app(args=args, prog_name="assay")
-        code = 0
+        result = app(args=args, prog_name="assay", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except AssayError as e:
@@ -67,12 +73,20 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         code = _fail("interrupted", 130, as_json)
     except Exception as e:  # the CLI never shows a raw traceback
-        if os.environ.get("ASSAY_DEBUG"):
+        if _is_usage_error(e):
+            # Typer's own usage errors (missing option, bad value): its message, exit 2.
+            if as_json:
+                code = _fail(e.format_message(), e.exit_code, True)  # type: ignore[attr-defined]
+            else:
+                e.show()  # type: ignore[attr-defined]
+                code = e.exit_code  # type: ignore[attr-defined]
+        elif os.environ.get("ASSAY_DEBUG"):
             raise
-        code = _fail(
-            f"internal error ({type(e).__name__}: {e}); rerun with ASSAY_DEBUG=1 for the "
-            "traceback and report it",
-            70,
-            as_json,
-        )
+        else:
+            code = _fail(
+                f"internal error ({type(e).__name__}: {e}); rerun with ASSAY_DEBUG=1 for the "
+                "traceback and report it",
+                70,
+                as_json,
+            )
     sys.exit(code)

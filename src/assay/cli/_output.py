@@ -45,3 +45,13 @@ def progress(as_json: bool) -> Iterator[Callable[[str, int, int], None] | None]:
             bar.update(tasks[what], completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def status(as_json: bool, message: str) -> Iterator[None]:
+    """A spinner on stderr while something runs, for people at a terminal."""
+    if as_json or not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(message):
+        yield

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import console, emit, progress
+from assay.cli._output import console, emit, progress, status
 
 app = typer.Typer(help="Versioned datasets: deltas, recipes, composition.", no_args_is_help=True)
 
@@ -59,9 +60,10 @@ def add(
     """Commit FILE to DATASET as a new, immutable delta."""
     from assay.data import add_delta
 
-    result = add_delta(
-        _store(store), dataset, file, op=op, name=name, tags=tag or (), message=message
-    )
+    with status(json, f"Checking and committing {escape(file.name)}…"):
+        result = add_delta(
+            _store(store), dataset, file, op=op, name=name, tags=tag or (), message=message
+        )
     d = result.delta
 
     def render() -> None:
@@ -190,7 +192,7 @@ def _render_version(summary: dict[str, Any], out: Path | None) -> None:
         table.add_row(f"slice {name}", f"{sl['rows']:,}", *(f"{sl['splits'][s]:,}" for s in splits))
     console.print(table)
     if out:
-        console.print(f"  written to {out}")
+        console.print(f"  written to {escape(str(out))}")
 
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the rows to this Parquet file.")]

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from assay.cli import JsonOpt
 from assay.cli._output import console, emit
@@ -35,9 +36,11 @@ def register(app: typer.Typer) -> None:
                 console.print(f"[bold]Recipe {name}.yaml[/]")
                 _render_version(summary, None)
             console.print()
-            console.print(f"Training rows written to {result['train_parquet']}")
+            console.print(f"Training rows written to {escape(result['train_parquet'])}")
             same = "identical" if result["rebuilt_identical"] else "DIFFERENT (a bug!)"
             console.print(f"Rebuilt from its fingerprint: {same} bytes")
-            console.print(f"Explore: [bold]cd {result['folder']} && assay data log employment[/]")
+            console.print(
+                f"Explore: [bold]cd {escape(result['folder'])} && assay data log employment[/]"
+            )
 
         emit(result, json, render)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from assay.cli import JsonOpt
 from assay.cli._output import console, emit
@@ -27,6 +28,6 @@ def register(app: typer.Typer) -> None:
             {"store": store.url, "catalog": store.catalog.url},
             json,
             lambda: console.print(
-                f"Created store at [bold]{store.url}[/] (catalog {store.catalog.url})"
+                f"Created store at [bold]{escape(store.url)}[/] (catalog {escape(store.catalog.url)})"
             ),
         )

@@ -159,6 +159,7 @@ def _add_once(
     earlier = store.catalog.list_deltas(dataset)
     source = f"delta file {str(path)!r}"
     table = read_table_file(path, info.schema)
+    taken = {d.name: d for d in earlier}
     missing_key = [k for k in info.key if k not in table.column_names]
     if missing_key:
         raise SchemaError(
@@ -200,6 +201,11 @@ def _add_once(
     for d in earlier:
         if d.delta_id == delta_id:
             return AddResult(delta=d, created=False, notes=(f"already committed as {d.name!r}",))
+    if name in taken:
+        raise UsageError(
+            f"dataset {dataset!r} already has a delta named {name!r} "
+            f"({taken[name].short_id}, different content); choose another --name"
+        )
 
     hashes = key_hash(table, info.key)
     if len(np.unique(hashes)) != len(hashes):
@@ -228,7 +234,8 @@ def _add_once(
         local = Path(tmp) / "delta.parquet"
         pq.write_table(stored, local, compression="zstd", row_group_size=ROW_GROUP)
         sha = _sha256_file(local)
-        if not store.objects.exists(object_key):
+        wrote = not store.objects.exists(object_key)
+        if wrote:
             store.objects.put_file(object_key, local)
     delta = DeltaInfo(
         dataset=dataset,
@@ -248,8 +255,26 @@ def _add_once(
         label_counts=label_counts,
     )
     # The catalog row is the commit point; the object it names is already there.
-    store.catalog.commit_delta(delta, schema)
+    try:
+        store.catalog.commit_delta(delta, schema)
+    except Exception:
+        if wrote:
+            _forget_unreferenced(store, dataset, object_key)
+        raise
     return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
+
+
+def _forget_unreferenced(store: Store, dataset: str, object_key: str) -> None:
+    """Remove an object this writer stored if its commit failed and nothing names it.
+
+    A concurrent writer of the same content may have committed meanwhile, so the
+    catalog decides; anything a crash leaves behind is ``assay gc``'s to remove.
+    """
+    try:
+        if all(d.object_key != object_key for d in store.catalog.list_deltas(dataset)):
+            store.objects.delete(object_key)
+    except Exception:  # clean-up is best effort; the original error matters more
+        pass
 
 
 def _check_keys_present(table: pa.Table, key: Sequence[str], source: str) -> None:
@@ -322,6 +347,7 @@ def touched_keys(
         if d.op == "delete":
             ev_k.append(np.full(len(h), DELETE, dtype=np.int8))
         else:
+            assert upd is not None  # stored with every upsert
             ev_k.append(np.where(upd, UPDATE, CREATE).astype(np.int8))
     if not ev_h:
         return HashIndex(np.zeros(0, np.int64))

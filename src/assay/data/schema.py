@@ -210,6 +210,15 @@ def read_table_file(path: str | Path, schema: Sequence[tuple[str, str]] = ()) ->
             table = _cast_known(table, hints)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        m = re.search(
+            r"CSV column #(\d+): CSV conversion error to (\w+): invalid value (.*)$", first
+        )
+        if kind == "csv" and m:
+            column = _csv_header(p)[int(m.group(1))]
+            raise SchemaError(
+                f"{str(p)!r}: column {column!r} holds {m.group(3)}, not {m.group(2)} as the "
+                "dataset stores it; fix the value or convert the column"
+            ) from None
         raise InputFileError(f"cannot read {str(p)!r} as {kind}: {first}") from None
     return normalise_table(table)
 
@@ -226,3 +235,11 @@ def _cast_known(table: pa.Table, hints: dict[str, pa.DataType]) -> pa.Table:
             col = col.cast(want)
         cols.append(col)
     return pa.Table.from_arrays(cols, names=table.column_names)
+
+
+def _csv_header(path: Path) -> list[str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        return next(csv.reader(f, delimiter=delimiter), [])

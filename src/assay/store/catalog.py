@@ -295,6 +295,7 @@ class SqlCatalog(Catalog):
         found = conn.execute(sa.select(_datasets.c.id).where(_datasets.c.name == name)).scalar()
         if found is None:
             self.get_dataset(name)  # raises with the helpful message
+            raise DatasetNotFound(f"dataset {name!r} vanished while being read; retry")
         return int(found)
 
     def list_deltas(self, dataset: str) -> list[DeltaInfo]:
