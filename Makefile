@@ -2,12 +2,12 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean lock
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -c constraints.txt
 	touch $@
 
 demo: $(VENV)/.installed
@@ -27,3 +27,6 @@ bench: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) assay-demo .pytest_cache
+
+lock: $(VENV)/.installed
+	(head -n 2 constraints.txt; $(PY) -m pip freeze | grep -v '^-e' | grep -v '^assay') > constraints.new && mv constraints.new constraints.txt
