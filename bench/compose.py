@@ -384,6 +384,7 @@ def timed(fn: Callable[[], pa.Table]) -> tuple[float, pa.Table, float]:
     of 10M rows x 20 int64 columns is ~1.5 GiB) plus the method's working memory.
     """
     gc.collect()
+    pa.default_memory_pool().release_unused()  # each method starts with a trimmed pool
     _reset_peak()
     start = _rss_mib("VmRSS")
     t0 = time.perf_counter()
@@ -521,35 +522,12 @@ def main(argv: list[str] | None = None) -> int:
     names = list(methods)
     rows: dict[str, int] = {}
 
-    # Warm-up round (untimed): page cache, imports, catalog records; results are checked.
-    print("warm-up and checks ...", flush=True)
-    checks: dict[str, Any] = {}
+    # Warm-up round (untimed): page cache, imports, the catalog's version records.
+    print("warm-up ...", flush=True)
     warm: dict[str, float] = {}
-    for name in ("raw_scan", "assay_all", "sql_all"):
-        warm[name], _, _ = timed(methods[name])  # first touch
-    t_all, assay_all, _ = timed(m.assay_all)
-    t_sql, sql_all, _ = timed(m.sql_all)
-    ok, msg = same_rows(assay_all, sql_all)
-    checks["all_vs_sql"] = {"ok": ok, "detail": msg}
-    expected = manifest["expected_rows_all"]
-    checks["all_rows_vs_generator"] = {
-        "ok": assay_all.num_rows == expected,
-        "detail": f"{assay_all.num_rows:,d} composed, {expected:,d} expected",
-    }
-    splits = pc.value_counts(assay_all.column("split")).to_pylist()
-    checks["all_splits"] = {s["values"]: s["counts"] / assay_all.num_rows for s in splits}
-    del assay_all, sql_all
-    gc.collect()
-    t_sub, assay_sub, _ = timed(m.assay_subset)
-    t_sem, sem_sub, _ = timed(lambda: m.sql_semantics(SKIPPED, WHERE))
-    ok, msg = same_rows(assay_sub, sem_sub)
-    checks["subset_vs_sql_semantics"] = {"ok": ok, "detail": msg, "sql_semantics_s": t_sem}
-    del assay_sub, sem_sub
-    gc.collect()
-    for name, c in checks.items():
-        if "ok" in c:
-            print(f"  {'OK  ' if c['ok'] else 'FAIL'} {name}: {c['detail']}")
-    print(f"  (semantics SQL for the subset took {t_sem:.2f} s, once)")
+    for name in names:
+        warm[name], table, _ = timed(methods[name])
+        del table
 
     base_rss = _rss_mib("VmRSS")
     samples: dict[str, list[float]] = {n: [] for n in names}
@@ -565,6 +543,33 @@ def main(argv: list[str] | None = None) -> int:
             peak[name] = max(peak[name], rss)
             line.append(f"{name} {s:.2f}")
         print(f"  round {r + 1}/{args.repeats}: " + ", ".join(line), flush=True)
+
+    end_rss = _rss_mib("VmRSS")
+
+    # Checks last, so that their big sorts do not shape the memory the rounds run in.
+    print("checks ...", flush=True)
+    checks: dict[str, Any] = {}
+    _, assay_all, _ = timed(m.assay_all)
+    _, sql_all, _ = timed(m.sql_all)
+    ok, msg = same_rows(assay_all, sql_all)
+    checks["all_vs_sql"] = {"ok": ok, "detail": msg}
+    expected = manifest["expected_rows_all"]
+    checks["all_rows_vs_generator"] = {
+        "ok": assay_all.num_rows == expected,
+        "detail": f"{assay_all.num_rows:,d} composed, {expected:,d} expected",
+    }
+    splits = pc.value_counts(assay_all.column("split")).to_pylist()
+    checks["all_splits"] = {s["values"]: s["counts"] / assay_all.num_rows for s in splits}
+    del assay_all, sql_all
+    _, assay_sub, _ = timed(m.assay_subset)
+    t_sem, sem_sub, _ = timed(lambda: m.sql_semantics(SKIPPED, WHERE))
+    ok, msg = same_rows(assay_sub, sem_sub)
+    checks["subset_vs_sql_semantics"] = {"ok": ok, "detail": msg, "sql_semantics_s": t_sem}
+    del assay_sub, sem_sub
+    for name, c in checks.items():
+        if "ok" in c:
+            print(f"  {'OK  ' if c['ok'] else 'FAIL'} {name}: {c['detail']}")
+    print(f"  (semantics SQL for the subset took {t_sem:.2f} s, once)")
 
     med = {n: statistics.median(v) for n, v in samples.items()}
     low = {n: min(v) for n, v in samples.items()}
@@ -602,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
         f"assay_subset / raw_subset = {med['assay_subset'] / med['raw_subset']:.2f}x "
         f"(paired {paired['assay_subset']:.2f}x); "
         f"assay_all / sql_all = {med['assay_all'] / med['sql_all']:.2f}x; "
-        f"resident before rounds {base_rss:.0f} MiB"
+        f"RSS {base_rss:.0f} MiB before the rounds, {end_rss:.0f} MiB after"
     )
 
     profile: dict[str, Any] = {}
@@ -632,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
         "ingest_s": ingest_s,
         "ingest_total_s": manifest["ingest_total_s"],
         "generate_s": manifest["generate_s"],
-        "warmup_s": {**warm, "assay_all": t_all, "sql_all": t_sql, "assay_subset": t_sub},
+        "warmup_s": warm,
         "checks": checks,
         "rows": rows,
         "samples_s": samples,
@@ -640,6 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         "min_s": low,
         "peak_rss_rise_mib": peak,
         "rss_before_rounds_mib": base_rss,
+        "rss_after_rounds_mib": end_rss,
         "ratio_assay_all_vs_raw_scan": {
             "median": ratio,
             "paired_median": paired["assay_all"],

@@ -60,6 +60,7 @@ def test_commit_is_ordered_and_sets_schema(catalog: Catalog) -> None:
     assert [d.number for d in got] == [1, 2]
     assert got[1] == delta(2)  # every field round-trips, JSON included
     assert catalog.get_dataset("d").schema == (("k", "int64"), ("x", "double"))
+    assert catalog.referenced_objects() == {"deltas/1": "0" * 64, "deltas/2": "0" * 64}
 
 
 def test_conflicts_are_atomic(catalog: Catalog) -> None:

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.data._replay import HashIndex
 from assay.data.deltas import HASH_COLUMN, ROW_GROUP, touched_keys
 from assay.data.recipe import Recipe, load_recipe
 from assay.data.schema import arrow_type
@@ -320,6 +321,7 @@ def materialise(
         + [pa.field(SPLIT_COLUMN, pa.string())]
     )
     row_deltas = [d for d in deltas if d.op != "delete"]
+    split = _split_udf(recipe.split.seed, fractions)
     batches: list[pa.RecordBatch] = []
     for i, d in enumerate(row_deltas):
         t = engine.read_parquet(store.objects, [d.object_key])
@@ -330,25 +332,45 @@ def materialise(
         }
         if fill:
             t = t.mutate(**fill)
+        if d.number in touched.deltas:
+            t = t.filter(_keep_udf(touched.index, d.number)(t[HASH_COLUMN]))
         if where is not None:
             t = t.filter(where.predicate(t))
-        t = t.select(*out_columns, HASH_COLUMN)
-        # An insert delta only loses rows if it holds a touched key; an upsert always may.
-        may_drop = len(touched) > 0
-        for batch in engine.batches(t):
-            h = batch.column(HASH_COLUMN).to_numpy()
-            if may_drop:
-                winner = touched.get(h, default=d.number)
-                keep = winner == d.number
-                if not keep.all():
-                    batch = batch.filter(pa.array(keep))
-                    h = h[keep]
-            if batch.num_rows:
-                arrays = [*batch.columns[:-1], assign_splits(h, recipe.split.seed, fractions)]
-                batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+        t = t.select(*out_columns, **{SPLIT_COLUMN: split(t[HASH_COLUMN])})
+        batches.extend(engine.batches(t))
         if progress:
             progress("composing", i + 1, len(row_deltas))
     return pa.Table.from_batches(batches, schema=schema)
+
+
+# assay's own key-level logic runs inside the engine's scan as vectorised UDFs: the
+# engine keeps row order through scans, filters and projections, and neither the
+# superseded-row test nor the split comes from the engine's own functions.
+
+
+def _keep_udf(touched: HashIndex, number: int) -> Any:
+    """``assay_keep(key_hash)``: whether delta ``number`` holds the row that wins."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    def assay_keep(h: pa.Array) -> pa.Array:
+        return pa.array(touched.get(h.to_numpy(), default=number) == number)
+
+    # Real objects, not the strings `from __future__ import annotations` would leave.
+    assay_keep.__annotations__ = {"h": dt.int64, "return": dt.boolean}
+    return ibis.udf.scalar.pyarrow(assay_keep)
+
+
+def _split_udf(seed: int, fractions: list[tuple[str, float]]) -> Any:
+    """``assay_split(key_hash)``: the split of each row (``assay.data.split``)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    def assay_split(h: pa.Array) -> pa.Array:
+        return assign_splits(h.to_numpy(), seed, fractions)
+
+    assay_split.__annotations__ = {"h": dt.int64, "return": dt.string}
+    return ibis.udf.scalar.pyarrow(assay_split)
 
 
 def compose(

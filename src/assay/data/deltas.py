@@ -37,6 +37,7 @@ __all__ = [
     "OPS",
     "UPD_COLUMN",
     "AddResult",
+    "Touched",
     "add_delta",
     "create_dataset",
     "delta_key_hashes",
@@ -311,8 +312,12 @@ def _fmt_key(values: dict[str, Any]) -> str:
 def delta_key_hashes(store: Store, delta: DeltaInfo) -> tuple[np.ndarray, np.ndarray | None]:
     """The stored key hashes of a delta, and its upsert flags (None unless upsert)."""
     cols = [HASH_COLUMN] + ([UPD_COLUMN] if delta.op == "upsert" else [])
-    with store.objects.open(delta.object_key) as f:
-        t = pq.read_table(f, columns=cols)
+    local = store.objects.local_path(delta.object_key)
+    if local is not None:  # lets Arrow memory-map and read column chunks in parallel
+        t = pq.read_table(local, columns=cols)
+    else:
+        with store.objects.open(delta.object_key) as f:
+            t = pq.read_table(f, columns=cols)
     h = t.column(HASH_COLUMN).to_numpy()
     upd = t.column(UPD_COLUMN).to_numpy(zero_copy_only=False) if delta.op == "upsert" else None
     return h, upd
@@ -321,11 +326,23 @@ def delta_key_hashes(store: Store, delta: DeltaInfo) -> tuple[np.ndarray, np.nda
 KeyHashes = dict[int, tuple[np.ndarray, np.ndarray | None]]
 
 
+@dataclass(frozen=True)
+class Touched:
+    """The keys that upserts and deletes touch, and who wins each of them.
+
+    ``index`` maps each touched key hash to the number of the delta whose row wins
+    (-1 where the key ends up deleted); ``deltas`` are the numbers of the deltas that
+    hold a row of a touched key, the only ones that may lose rows.
+    """
+
+    index: HashIndex
+    deltas: frozenset[int]
+
+
 def touched_keys(
     store: Store, deltas: Sequence[DeltaInfo], cache: KeyHashes | None = None
-) -> HashIndex:
-    """The keys that the upserts and deletes among ``deltas`` touch, each with the
-    number of the delta whose row wins (-1 where the key ends up deleted).
+) -> Touched:
+    """Replay the upserts and deletes among ``deltas`` (see ``_replay.replay``).
 
     Only upserts and deletes are read in full; insert deltas only for their rows of
     touched keys. ``cache`` maps delta numbers to already-read key hashes.
@@ -350,17 +367,21 @@ def touched_keys(
             assert upd is not None  # stored with every upsert
             ev_k.append(np.where(upd, UPDATE, CREATE).astype(np.int8))
     if not ev_h:
-        return HashIndex(np.zeros(0, np.int64))
+        return Touched(HashIndex(np.zeros(0, np.int64)), frozenset())
     touched = HashIndex(np.unique(np.concatenate(ev_h)))
+    involved = {d.number for d in deltas if d.op == "upsert"}
     # An inserted row is a CREATE event for the touched key it holds.
     for d in deltas:
         if d.op == "insert":
             h, _ = hashes(d)
             hit = h[touched.contains(h)]
-            ev_h.append(hit)
-            ev_n.append(np.full(len(hit), d.number, dtype=np.int64))
-            ev_k.append(np.full(len(hit), CREATE, dtype=np.int8))
-    return replay(np.concatenate(ev_h), np.concatenate(ev_n), np.concatenate(ev_k))
+            if len(hit):
+                involved.add(d.number)
+                ev_h.append(hit)
+                ev_n.append(np.full(len(hit), d.number, dtype=np.int64))
+                ev_k.append(np.full(len(hit), CREATE, dtype=np.int8))
+    index = replay(np.concatenate(ev_h), np.concatenate(ev_n), np.concatenate(ev_k))
+    return Touched(index, frozenset(involved))
 
 
 def _check_against_history(
@@ -374,7 +395,7 @@ def _check_against_history(
 ) -> np.ndarray:
     """Check ``table``'s keys against every earlier delta; upsert flags for upserts."""
     cache: KeyHashes = {d.number: delta_key_hashes(store, d) for d in earlier}
-    touched = touched_keys(store, earlier, cache)
+    touched = touched_keys(store, earlier, cache).index
     seen = HashIndex(np.unique(np.concatenate([h for h, _ in cache.values()])))
     in_seen = seen.contains(hashes)
     if op == "insert":

@@ -138,6 +138,10 @@ class Catalog(ABC):
     def list_versions(self, dataset: str | None = None) -> list[VersionInfo]:
         """Recorded versions, oldest first."""
 
+    @abstractmethod
+    def referenced_objects(self) -> dict[str, str]:
+        """Every object key the catalog names, with the SHA-256 its bytes must have."""
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
@@ -415,6 +419,11 @@ class SqlCatalog(Catalog):
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(_versions.c.created_at)).all()
         return [_version_info(r) for r in rows]
+
+    def referenced_objects(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_deltas.c.object_key, _deltas.c.object_sha256)).all()
+        return {r.object_key: r.object_sha256 for r in rows}
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
