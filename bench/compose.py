@@ -36,7 +36,7 @@ rounds, after one untimed warm-up round:
 * ``sql_all``      -- hand-written DuckDB SQL computing the ``all`` rows: last write
   wins per id (``QUALIFY row_number() ...``), minus ids deleted after that write.
 
-The warm-up round's results are checked: ``assay_all`` must equal ``sql_all`` row for
+After the rounds, results are checked: ``assay_all`` must equal ``sql_all`` row for
 row (same ids, same values) and the generator's expected row count; ``assay_subset``
 must equal an independent SQL implementation of the documented replay semantics (an
 upsert row that replaced a live row applies only if its key is present in the
@@ -51,7 +51,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import gc
+import hashlib
 import io
 import json
 import os
@@ -61,6 +63,7 @@ import resource
 import shutil
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -336,7 +339,10 @@ class Methods:
         """
         rows, dels = self._sources(self.selected(skip), kinds=True)
         cols = ", ".join(f'r."{c}"' for c in self.columns)
-        state = "last_value(CASE WHEN _k <> 'U' THEN _k END IGNORE NULLS) OVER (PARTITION BY {k} ORDER BY _n ROWS BETWEEN UNBOUNDED PRECEDING AND {end})"
+        state = (
+            "last_value(CASE WHEN _k <> 'U' THEN _k END IGNORE NULLS) "
+            "OVER (PARTITION BY {k} ORDER BY _n ROWS BETWEEN UNBOUNDED PRECEDING AND {end})"
+        )
         before = state.format(k=KEY, end="1 PRECEDING")
         final = state.format(k=KEY, end="UNBOUNDED FOLLOWING")
         return self.con.sql(
@@ -412,56 +418,95 @@ def same_rows(a: pa.Table, b: pa.Table) -> tuple[bool, str]:
     return True, f"{a.num_rows:,d} rows, same ids and values"
 
 
-# What materialise's direct callees do (by function name), for the profile report.
-STEPS = {
-    "touched_keys": "touched_keys: read key hashes, numpy replay of upserts/deletes",
-    "read_parquet": "Engine.read_parquet: an Ibis table per delta (DuckDB schema probe)",
-    "batches": "Engine.batches: Ibis compile to SQL + DuckDB query start",
-    "select": "Ibis expression building (select)",
-    "filter": "Ibis expression building (filter: where)",
-    "wrapper": "pyarrow.compute (RecordBatch.filter of superseded rows)",
-    "get": "HashIndex.get: winning delta of each row's key hash",
-    "assign_splits": "assign_splits: split column",
-}
-OWN = "materialise's own time: DuckDB scan + decode to Arrow batches, from_batches"
+# Functions timed during one profiled compose: (module, owner attribute path, label).
+# Wrapped by name at run time, so the profile follows compose.py as it changes; a
+# function that is not there is skipped. Times are summed over threads (DuckDB may
+# call assay's UDFs from its worker threads), so they may overlap.
+PROBES = [
+    ("assay.data.compose", "touched_keys", "touched_keys: key hashes + numpy replay"),
+    ("assay.engine", "Engine.read_parquet", "Engine.read_parquet: Ibis table per delta"),
+    ("assay.engine", "Engine.batches", "Engine.batches: Ibis compile + query start"),
+    ("assay.engine", "Engine.to_arrow", "Engine.to_arrow"),
+    ("assay.data._replay", "HashIndex.get", "HashIndex.get: winning delta per row"),
+    ("assay.data.compose", "assign_splits", "assign_splits: split column"),
+    ("assay.data.compose", "_summarise", "summary (split counts)"),
+    ("assay.store.catalog", "SqlCatalog.record_version", "catalog.record_version"),
+]
+
+
+def _probe(module: str, path: str, label: str, acc: dict[str, list[float]]) -> Callable[[], None]:
+    """Wrap ``module.path`` with a timer adding into ``acc[label]``; return the undo."""
+    import importlib
+
+    owner: Any = importlib.import_module(module)
+    *parents, attr = path.split(".")
+    for name in parents:
+        owner = getattr(owner, name, None)
+    original = getattr(owner, attr, None) if owner is not None else None
+    if original is None or not callable(original):
+        return lambda: None
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def timed_call(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            dt = time.perf_counter() - t0
+            with lock:
+                slot = acc.setdefault(label, [0.0, 0])
+                slot[0] += dt
+                slot[1] += 1
+
+    setattr(owner, attr, timed_call)
+    return lambda: setattr(owner, attr, original)
 
 
 def profile_compose(store: assay.Store, folder: Path) -> dict[str, Any]:
-    """cProfile one ``deltas: all`` compose: where its time goes, step by step.
+    """Where one ``deltas: all`` compose spends its time.
 
-    cProfile cannot see into C/Cython calls, so the batch reader's iteration (the
-    DuckDB scan itself) shows up as ``materialise``'s own time.
+    First with timers on the steps in ``PROBES`` (seconds and calls), then once more
+    under cProfile (main thread only; the dump goes to ``bench/out/compose.prof``).
+    The scan itself (DuckDB decoding Parquet into Arrow batches) runs in C and is what
+    remains of the wall time.
     """
+    acc: dict[str, list[float]] = {}
+    undo = [_probe(m, p, label, acc) for m, p, label in PROBES]
+    try:
+        gc.collect()
+        t0 = time.perf_counter()
+        v = assay.compose(RECIPE_ALL, store=store)
+        wall = time.perf_counter() - t0
+        del v
+    finally:
+        for u in reversed(undo):
+            u()
     prof = cProfile.Profile()
-    t0 = time.perf_counter()
+    gc.collect()
     prof.enable()
     v = assay.compose(RECIPE_ALL, store=store)
     prof.disable()
-    wall = time.perf_counter() - t0
     del v
     prof.dump_stats(folder / "compose.prof")
-    stats: dict[tuple[str, int, str], Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-
-    def find(name: str) -> tuple[tuple[str, int, str], Any]:
-        return next(
-            (k, v) for k, v in stats.items() if k[2] == name and k[0].endswith("data/compose.py")
-        )
-
-    mat_key, mat = find("materialise")
-    _, comp = find("compose")
-    steps: dict[str, float] = {OWN: mat[2]}
-    for key, v in stats.items():
-        if mat_key in v[4]:  # a direct callee of materialise: its time under materialise
-            label = STEPS.get(key[2], "other")
-            steps[label] = steps.get(label, 0.0) + v[4][mat_key][3]
-    steps["compose outside materialise: resolve, summary, record"] = comp[3] - mat[3]
     stream = io.StringIO()
     pstats.Stats(prof, stream=stream).sort_stats("tottime").print_stats(15)
     return {
         "wall_s": wall,
-        "materialise_s": mat[3],
-        "steps_s": steps,
-        "top_tottime": stream.getvalue().splitlines(),
+        "steps": {label: {"s": s, "calls": int(n)} for label, (s, n) in acc.items()},
+        "cprofile_top_tottime": stream.getvalue().splitlines(),
+    }
+
+
+def source_digests() -> dict[str, str]:
+    """Short hashes of the assay files compose runs through (the tree may be mid-edit)."""
+    root = Path(assay.__file__).parent
+    files = ["data/compose.py", "data/deltas.py", "data/_replay.py", "data/split.py"]
+    files.append("engine/__init__.py")
+    return {
+        f: hashlib.sha256((root / f).read_bytes()).hexdigest()[:12]
+        for f in files
+        if (root / f).exists()
     }
 
 
@@ -495,11 +540,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="regenerate and re-ingest")
-    parser.add_argument("--profile", action="store_true", help="cProfile one compose")
+    parser.add_argument("--profile", action="store_true", help="profile one compose")
+    parser.add_argument(
+        "--no-sql", action="store_true", help="leave sql_all out of the timed rounds (it is slow)"
+    )
     parser.add_argument("--json", type=Path, default=OUT / "compose.json")
     args = parser.parse_args(argv)
 
     before = machine()
+    sources = source_digests()
     print(
         f"machine: {before['cpus']} cpus, load {before['loadavg'][0]:.2f}, "
         f"{before.get('mem_available_gib', 0):.1f} GiB free; duckdb {duckdb.__version__}, "
@@ -519,6 +568,8 @@ def main(argv: list[str] | None = None) -> int:
         "assay_subset": m.assay_subset,
         "sql_all": m.sql_all,
     }
+    if args.no_sql:
+        del methods["sql_all"]  # still run once by the checks
     names = list(methods)
     rows: dict[str, int] = {}
 
@@ -603,22 +654,23 @@ def main(argv: list[str] | None = None) -> int:
         f"{paired['assay_all']:.2f}x, min/min {low['assay_all'] / low['raw_scan']:.2f}x): "
         f"{verdict} the goal of <= {GOAL}x"
     )
+    vs_sql = med["assay_all"] / med["sql_all"] if "sql_all" in med else None
     print(
         f"assay_subset / raw_subset = {med['assay_subset'] / med['raw_subset']:.2f}x "
         f"(paired {paired['assay_subset']:.2f}x); "
-        f"assay_all / sql_all = {med['assay_all'] / med['sql_all']:.2f}x; "
-        f"RSS {base_rss:.0f} MiB before the rounds, {end_rss:.0f} MiB after"
+        + (f"assay_all / sql_all = {vs_sql:.2f}x; " if vs_sql is not None else "")
+        + f"RSS {base_rss:.0f} MiB before the rounds, {end_rss:.0f} MiB after"
     )
 
     profile: dict[str, Any] = {}
     if args.profile:
         profile = profile_compose(store, OUT)
         print(
-            f"\nprofile of one assay_all compose (cProfile, {profile['wall_s']:.2f} s with "
-            f"profiling; materialise {profile['materialise_s']:.2f} s); bench/out/compose.prof:"
+            f"\nprofile of one assay_all compose ({profile['wall_s']:.2f} s wall; step times "
+            "summed over threads; cProfile dump in bench/out/compose.prof):"
         )
-        for label, sec in sorted(profile["steps_s"].items(), key=lambda kv: -kv[1]):
-            print(f"  {sec:7.3f} s  {sec / profile['wall_s']:5.1%}  {label}")
+        for label, st in sorted(profile["steps"].items(), key=lambda kv: -kv[1]["s"]):
+            print(f"  {st['s']:7.3f} s  {st['calls']:>7,d} calls  {label}")
 
     result = {
         "benchmark": "compose",
@@ -632,6 +684,7 @@ def main(argv: list[str] | None = None) -> int:
             "subset_recipe": RECIPE_SUBSET,
         },
         "machine_before": before,
+        "assay_sources": sources,
         "machine_after": machine(),
         "ingest_reused": not built,
         "ingest_s": ingest_s,
@@ -657,7 +710,7 @@ def main(argv: list[str] | None = None) -> int:
             "paired_median": paired["assay_subset"],
             "min": low["assay_subset"] / low["raw_subset"],
         },
-        "ratio_assay_all_vs_sql_all": med["assay_all"] / med["sql_all"],
+        "ratio_assay_all_vs_sql_all": vs_sql,
         "profile": profile,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -131,6 +131,11 @@ def run_demo(
     added.append(r.delta)
     say(f"  - withdrawn delete  {r.delta.row_count:>7,} keys  ({r.delta.short_id})")
 
+    # How each delta moved the label and the features (`assay data log --impact`).
+    from assay.data.impact import delta_impact
+
+    impact = delta_impact(store, "employment")
+
     recipes = root / "recipes"
     recipes.mkdir()
     (recipes / "train.yaml").write_text(TRAIN_RECIPE)
@@ -151,6 +156,7 @@ def run_demo(
         "deltas": [
             {"name": d.name, "id": d.delta_id, "op": d.op, "rows": d.row_count} for d in added
         ],
+        "impact": [i.to_dict() for i in impact],
         "versions": {"train": train.summary(), "newest": newest.summary()},
         "train_parquet": str(out),
         "rebuilt_identical": identical,

@@ -86,6 +86,19 @@ class IntegrityError(AssayError, RuntimeError):
     """Stored content does not match what the catalog says it is."""
 
 
+class CommandNotFound(AssayError, FileNotFoundError):
+    """``assay run``'s COMMAND does not exist (127) or cannot be executed (126)."""
+
+    exit_code = 127
+
+    def __init__(self, message: str, *, exit_code: int = 127):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __str__(self) -> str:  # OSError would format its args as a tuple
+        return str(self.args[0]) if self.args else ""
+
+
 class MissingDependency(AssayError, ImportError):
     """An optional dependency is needed; the message gives the pip line."""
 

@@ -8,9 +8,24 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from assay.errors import ConcurrentWriteError, DatasetNotFound, UsageError, VersionNotFound
-from assay.store.catalog import Catalog, DeltaInfo, VersionInfo, open_catalog
+from assay.errors import (
+    ConcurrentWriteError,
+    DatasetNotFound,
+    NotFound,
+    UsageError,
+    VersionNotFound,
+)
+from assay.store.catalog import (
+    Catalog,
+    DeltaInfo,
+    RunArtifact,
+    RunInfo,
+    RunInput,
+    VersionInfo,
+    open_catalog,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -129,3 +144,172 @@ def test_versions(catalog: Catalog) -> None:
     # A LIKE wildcard in a prefix is a literal character, not a pattern.
     with pytest.raises(VersionNotFound):
         catalog.get_version("ab%%%%")
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def a_run(run_id: str, **kw: object) -> RunInfo:
+    base = RunInfo(
+        id=run_id,
+        name="fit",
+        status="running",
+        started_at="2024-01-01T00:00:00.000+00:00",
+        git_commit="c" * 40,
+        git_dirty=True,
+        git_diff_sha256="d" * 64,
+        git_root="/src/project",
+        command=("python", "train.py"),
+        params={"lr": 0.1, "layers": [64, 32], "deep": True, "opt": {"name": "adam"}},
+        environment={"python": "3.11.7", "packages": {"numpy": "2.0.0"}},
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_runs_round_trip_and_lookup(catalog: Catalog) -> None:
+    first = a_run("abcd00000001")
+    assert catalog.create_run(first) == first  # every field round-trips, JSON included
+    second = a_run(
+        "abcd00000002",
+        name=None,
+        started_at="2024-01-02T00:00:00.000+00:00",
+        git_commit=None,
+        git_dirty=None,
+        git_diff_sha256=None,
+        git_root=None,
+        git_note="not a git repository",
+    )
+    third = a_run("ef0000000003", started_at="2024-01-03T00:00:00.000+00:00", git_dirty=False)
+    catalog.create_run(second)
+    catalog.create_run(third)
+    assert catalog.get_run("abcd00000002") == second
+    assert catalog.get_run(" EF00 ") == third  # a prefix, any case
+    assert catalog.get_run("ef0000000003").git_dirty is False
+    assert [r.id for r in catalog.list_runs()] == [third.id, second.id, first.id]  # newest first
+    with pytest.raises(UsageError, match="ambiguous"):
+        catalog.get_run("abcd")
+    with pytest.raises(UsageError, match="too short"):
+        catalog.get_run("abc")
+    with pytest.raises(NotFound, match="assay runs list"):
+        catalog.get_run("ffff")
+    with pytest.raises(NotFound):
+        catalog.get_run("abc%")  # a LIKE wildcard is a literal character
+    with pytest.raises(UsageError, match="already taken"):
+        catalog.create_run(replace(first, name="again"))
+    assert catalog.get_run(first.id).name == "fit"
+
+
+def test_run_params_metrics_and_end(catalog: Catalog) -> None:
+    run = catalog.create_run(a_run("run000000001", params={"lr": 0.1}))
+    assert catalog.log_run_params(run.id, {"epochs": 3, "lr": 0.1}) == {"lr": 0.1, "epochs": 3}
+    with pytest.raises(UsageError, match=r"param 'lr' of run run000000001 is already 0.1"):
+        catalog.log_run_params(run.id, {"lr": 0.2, "other": 1})
+    assert catalog.get_run(run.id).params == {"lr": 0.1, "epochs": 3}  # nothing of it landed
+
+    assert catalog.log_run_metrics(run.id, {"loss": 1.0, "acc": 0.5}) == {"loss": 1.0, "acc": 0.5}
+    catalog.log_run_metrics(run.id, {"loss": 0.5})
+    catalog.log_run_metrics(run.id, {"loss": 0.25}, step=10)
+    assert catalog.log_run_metrics(run.id, {"loss": 0.125}) == {"loss": 0.125, "acc": 0.5}
+    got = catalog.get_run(run.id)
+    assert got.metrics == {"loss": 0.125, "acc": 0.5}
+    loss = [(h["step"], h["value"]) for h in got.metric_history["loss"]]
+    assert loss == [(0, 1.0), (1, 0.5), (10, 0.25), (11, 0.125)]  # steps follow the last one
+    assert [(h["step"], h["value"]) for h in got.metric_history["acc"]] == [(0, 0.5)]
+    assert all(h["at"] >= got.started_at for h in got.metric_history["loss"])
+
+    with pytest.raises(UsageError, match="ends 'finished' or 'failed'"):
+        catalog.end_run(run.id, "running")
+    ended = catalog.end_run(run.id, "failed", exit_code=3, error="exited with status 3")
+    assert (ended.status, ended.exit_code, ended.error) == ("failed", 3, "exited with status 3")
+    assert ended.ended_at is not None and ended.ended_at >= ended.started_at
+    assert ended.metrics == got.metrics and ended.params == got.params
+    for late in (
+        lambda: catalog.log_run_metrics(run.id, {"loss": 0.1}),
+        lambda: catalog.log_run_params(run.id, {"x": 1}),
+        lambda: catalog.end_run(run.id, "finished"),
+    ):
+        with pytest.raises(UsageError, match=r"already ended \(failed\)"):
+            late()
+    assert catalog.get_run(run.id).status == "failed"
+    with pytest.raises(NotFound, match="no run 'nope00000000'"):
+        catalog.log_run_metrics("nope00000000", {"loss": 1.0})
+
+
+def test_run_inputs_and_artifacts(catalog: Catalog) -> None:
+    catalog.create_dataset("d", ["k"], None)
+    catalog.commit_delta(delta(1), [("k", "int64")])
+    fp, other = "ab" * 32, "cd" * 32
+    catalog.record_version(VersionInfo(fp, "d", {"dataset": "d"}, ("1" * 64,), {}))
+    run = catalog.create_run(a_run("run000000001"))
+    catalog.record_run_input(run.id, RunInput(fp, "d", "train.yaml"))
+    catalog.record_run_input(run.id, RunInput(fp, "d", "again.yaml"))  # the first read stands
+    with pytest.raises(VersionNotFound, match="not recorded"):
+        catalog.record_run_input(run.id, RunInput(other, "d"))
+    key, sha = "artifacts/ee/" + "e" * 64, "e" * 64
+    model = catalog.record_run_artifact(run.id, RunArtifact("model.onnx", key, sha, 123))
+    assert (model.name, model.object_key, model.sha256, model.size) == ("model.onnx", key, sha, 123)
+    assert catalog.record_run_artifact(run.id, RunArtifact("model.onnx", key, sha, 123)) == model
+    catalog.record_run_artifact(run.id, RunArtifact("copy.onnx", key, sha, 123))
+    with pytest.raises(UsageError, match=r"already has an artifact named 'model\.onnx'"):
+        catalog.record_run_artifact(
+            run.id, RunArtifact("model.onnx", "artifacts/ff/x", "f" * 64, 1)
+        )
+
+    got = catalog.get_run(run.id)
+    assert [(i.fingerprint, i.dataset, i.recipe_source) for i in got.inputs] == [
+        (fp, "d", "train.yaml")
+    ]
+    assert got.inputs[0].read_at >= got.started_at
+    assert [a.name for a in got.artifacts] == ["model.onnx", "copy.onnx"]
+    assert catalog.list_runs()[0] == got
+    # gc and verify see artifacts as referenced objects, beside the deltas'.
+    assert catalog.referenced_objects() == {"deltas/1": "0" * 64, key: sha}
+
+    catalog.end_run(run.id, "finished")
+    with pytest.raises(UsageError, match="already ended"):
+        catalog.record_run_input(run.id, RunInput(fp, "d"))
+    with pytest.raises(UsageError, match="already ended"):
+        catalog.record_run_artifact(run.id, RunArtifact("late", key, sha, 123))
+    with pytest.raises(NotFound):
+        catalog.record_run_input("nope00000000", RunInput(fp, "d"))
+
+
+def test_concurrent_metric_writers_lose_nothing(catalog: Catalog) -> None:
+    run = catalog.create_run(a_run("run000000001"))
+
+    def writer(w: int) -> None:
+        for i in range(10):
+            catalog.log_run_metrics(run.id, {"loss": float(100 * w + i), f"w{w}": float(i)})
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    got = catalog.get_run(run.id)
+    loss = got.metric_history["loss"]
+    assert [h["step"] for h in loss] == list(range(40))  # automatic steps never collide
+    assert sorted(h["value"] for h in loss) == sorted(
+        float(100 * w + i) for w in range(4) for i in range(10)
+    )
+    for w in range(4):
+        mine = got.metric_history[f"w{w}"]
+        assert [(h["step"], h["value"]) for h in mine] == [(i, float(i)) for i in range(10)]
+        # each writer's own values of the shared key are in its order
+        own = [h["value"] for h in loss if 100 * w <= h["value"] < 100 * (w + 1)]
+        assert own == [float(100 * w + i) for i in range(10)]
+
+
+def test_catalog_made_before_runs_gains_run_tables(catalog: Catalog) -> None:
+    engine = sa.create_engine(catalog.url)
+    with engine.begin() as conn:
+        for table in ("run_artifacts", "run_inputs", "runs"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    engine.dispose()
+    older = open_catalog(catalog.url)
+    try:
+        assert older.list_runs() == []
+        assert older.referenced_objects() == {}
+        assert older.create_run(a_run("run000000001")).id == "run000000001"
+    finally:
+        older.close()

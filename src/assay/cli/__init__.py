@@ -34,11 +34,12 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for
 
 
 def _register() -> None:
-    from assay.cli import data, demo, store
+    from assay.cli import data, demo, runs, store
 
     store.register(app)
     app.add_typer(data.app, name="data")
     demo.register(app)
+    runs.register(app)
 
 
 def _is_usage_error(e: Exception) -> bool:
@@ -61,7 +62,9 @@ def _fail(message: str, code: int, as_json: bool) -> int:
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into a message and an exit code."""
     args = sys.argv[1:] if argv is None else argv
-    as_json = "--json" in args
+    # A --json after `--` belongs to the command `assay run` starts, not to assay.
+    own = args[: args.index("--")] if "--" in args else args
+    as_json = "--json" in own
     _register()
     try:
         result = app(args=args, prog_name="assay", standalone_mode=False)

@@ -126,10 +126,19 @@ def list_(store: StoreOpt = None, json: JsonOpt = False) -> None:
 @app.command("log")
 def log(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    impact: Annotated[
+        bool, typer.Option("--impact", help="How each delta shifts the label and features.")
+    ] = False,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="Flag class-share moves above this (--impact).")
+    ] = 0.02,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """List a dataset's deltas in commit order, with their statistics."""
+    if impact:
+        _log_impact(_store(store), dataset, threshold, json)
+        return
     s = _store(store)
     info = s.catalog.get_dataset(dataset)
     deltas = s.catalog.list_deltas(dataset)
@@ -177,6 +186,37 @@ def log(
         console.print(table)
 
     emit(payload, json, render)
+
+
+def _log_impact(s: Any, dataset: str, threshold: float, as_json: bool) -> None:
+    from assay.data.impact import delta_impact
+
+    with progress(as_json) as bar:
+        impacts = delta_impact(s, dataset, threshold=threshold, progress=bar)
+    payload = {
+        "dataset": dataset,
+        "threshold": threshold,
+        "flagged": [i.name for i in impacts if i.flagged],
+        "deltas": [i.to_dict() for i in impacts],
+    }
+
+    def render() -> None:
+        table = Table(title=f"{dataset}: impact of each delta", title_justify="left")
+        for col in ("#", "name", "op", "rows", "label shares", "shift", "p", "top feature shifts"):
+            table.add_column(col, justify="right" if col in ("#", "rows", "p") else "left")
+        for i in impacts:
+            shares = " ".join(f"{k}:{v:.1%}" for k, v in i.label_after.items())
+            biggest = max(i.label_shift.items(), key=lambda kv: abs(kv[1]), default=None)
+            shift = f"{biggest[0]}: {biggest[1] * 100:+.2f}pp" if biggest else ""
+            if i.flagged:
+                shift = f"[bold red]{shift} FLAG[/]"
+            top = sorted(i.features, key=lambda f: -f.distance)[:2]
+            feats = ", ".join(f"{f.column} {f.distance:.3f}" for f in top)
+            p = "" if i.label_p_value is None else f"{i.label_p_value:.2g}"
+            table.add_row(str(i.number), i.name, i.op, f"{i.rows:,}", shares, shift, p, feats)
+        console.print(table)
+
+    emit(payload, as_json, render)
 
 
 def _render_version(summary: dict[str, Any], out: Path | None) -> None:
@@ -274,3 +314,78 @@ def versions(
         console.print(table)
 
     emit({"versions": rows}, json, render)
+
+
+def _render_diff(d: dict[str, Any]) -> None:
+    console.print(
+        f"Diff of [bold]{escape(d['dataset'])}[/]: A {d['a'][:12]} ({d['rows_a']:,} rows) → "
+        f"B {d['b'][:12]} ({d['rows_b']:,} rows)"
+        + ("  [green]identical[/]" if d["identical"] else "")
+    )
+    kinds = ("added", "removed", "changed", "unchanged")
+    summary = Table("split", *kinds, title="rows by split (removed: split in A)")
+    summary.columns[0].justify = "left"
+    for col in summary.columns[1:]:
+        col.justify = "right"
+    for split, counts in d["splits"].items():
+        summary.add_row(escape(split), *(f"{counts[k]:,}" for k in kinds))
+    summary.add_row("[bold]all[/]", *(f"[bold]{d[k]:,}[/]" for k in kinds))
+    console.print(summary)
+    if d["split_moved"]:
+        moves = ", ".join(
+            f"{escape(f)} → {escape(t)}: {n:,}"
+            for f, to in d["split_moves"].items()
+            for t, n in to.items()
+        )
+        console.print(
+            f"  {d['split_moved']:,} rows in both moved split (seed or fractions differ): {moves}"
+        )
+    if d["only_in_a"]:
+        console.print(f"  columns only in A (not compared): {escape(', '.join(d['only_in_a']))}")
+    if d["only_in_b"]:
+        console.print(f"  columns only in B (not compared): {escape(', '.join(d['only_in_b']))}")
+    if d["changed_columns"]:
+        cols = Table("column", "changed rows", title="changed columns")
+        cols.columns[1].justify = "right"
+        for name, n in d["changed_columns"].items():
+            cols.add_row(escape(name), f"{n:,}")
+        console.print(cols)
+    rows = [(kind, r) for kind in ("added", "removed", "changed") for r in d["samples"][kind]]
+    if rows:
+        sample = Table("change", ", ".join(d["key"]), "split", "a → b", title="sample rows")
+        for kind, r in rows:
+            changes = "; ".join(
+                f"{c}: {v['a']!r} → {v['b']!r}" for c, v in r.get("changes", {}).items()
+            )
+            sample.add_row(
+                kind,
+                escape(", ".join(str(v) for v in r["key"].values())),
+                escape(str(r["split"])),
+                escape(changes),
+            )
+        console.print(sample)
+    if d["out"]:
+        console.print(f"  differing rows written to {escape(d['out'])}")
+
+
+@app.command("diff")
+def diff(
+    a: Annotated[str, typer.Argument(help="Version A: a recipe YAML file or a fingerprint.")],
+    b: Annotated[str, typer.Argument(help="Version B: a recipe YAML file or a fingerprint.")],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write every added, removed and changed row to this Parquet file."
+        ),
+    ] = None,
+    sample: Annotated[int, typer.Option("--sample", help="Rows to show per kind.")] = 20,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Rows added, removed and changed (by key) from version A to version B."""
+    import assay
+
+    with progress(json) as bar:
+        result = assay.diff(a, b, store=_store(store), out=out, sample=sample, progress=bar)
+    payload = result.to_dict()
+    emit(payload, json, lambda: _render_diff(payload))

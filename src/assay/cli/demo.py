@@ -31,6 +31,17 @@ def register(app: typer.Typer) -> None:
         result = run_demo(dir, data=data, say=say)
 
         def render() -> None:
+            console.print()
+            console.print("[bold]Impact of each delta[/] (assay data log employment --impact)")
+            for i in result["impact"][1:]:
+                cls, shift = max(i["label_shift"].items(), key=lambda kv: abs(kv[1]))
+                line = f"  {i['name']:9s} {i['op']:6s} employed={cls} share {shift * 100:+.2f}pp"
+                # `year` differs in every yearly delta by construction; show the next one.
+                shifts = [f for f in i["features"] if f["column"] != "year"]
+                if shifts:
+                    f = max(shifts, key=lambda f: f["distance"])
+                    line += f"; largest feature shift {f['column']} ({f['test']} {f['distance']:.3f}, p={f['p_value']:.1g})"
+                console.print(line + ("  [bold red]FLAGGED[/]" if i["flagged"] else ""))
             for name, summary in result["versions"].items():
                 console.print()
                 console.print(f"[bold]Recipe {name}.yaml[/]")

@@ -1,14 +1,18 @@
-"""``assay init``: make a store."""
+"""``assay init``, ``verify`` and ``gc``: make a store, check it, clean it up."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
-from assay.cli import JsonOpt
-from assay.cli._output import console, emit
+from assay.cli import JsonOpt, StoreOpt
+from assay.cli._output import console, emit, progress
+
+if TYPE_CHECKING:
+    from assay.store.integrity import GcReport, VerifyReport
 
 
 def register(app: typer.Typer) -> None:
@@ -31,3 +35,80 @@ def register(app: typer.Typer) -> None:
                 f"Created store at [bold]{escape(store.url)}[/] (catalog {escape(store.catalog.url)})"
             ),
         )
+
+    @app.command("verify")
+    def verify(store: StoreOpt = None, json: JsonOpt = False) -> int:
+        """Re-hash every object and check every catalog reference; exit 1 on problems."""
+        from assay.store import open_store
+        from assay.store.integrity import verify as verify_store
+
+        with open_store(store) as s, progress(json) as bar:
+            report = verify_store(s, progress=bar)
+        emit(report.to_dict(), json, lambda: _render_verify(report))
+        return 0 if report.ok else 1
+
+    @app.command("gc")
+    def gc(
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")
+        ] = False,
+        grace: Annotated[
+            float,
+            typer.Option(
+                "--grace",
+                metavar="SECONDS",
+                help="Keep unreferenced objects younger than this (writes in flight).",
+            ),
+        ] = 3600.0,
+        store: StoreOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Remove the objects nothing references (and leftovers of interrupted writes)."""
+        from assay.store import open_store
+        from assay.store.integrity import collect_garbage
+
+        with open_store(store) as s:
+            report = collect_garbage(s, grace=grace, dry_run=dry_run)
+        emit(report.to_dict(), json, lambda: _render_gc(report))
+
+
+def _render_verify(report: VerifyReport) -> None:
+    checked = (
+        f"{report.objects:,} object(s) ({_fmt_bytes(report.bytes)}), "
+        f"{report.deltas:,} delta(s), {report.versions:,} version(s)"
+    )
+    if report.ok:
+        console.print(f"Verified {checked}: no problems.")
+    else:
+        table = Table("reason", "object / version", "problem")
+        for p in report.problems:
+            table.add_row(p.reason.value, escape(p.key), escape(p.message))
+        console.print(table)
+        console.print(f"[bold red]{len(report.problems)} problem(s)[/] in {checked}.")
+    if report.unreferenced:
+        console.print(
+            f"{report.unreferenced:,} object(s) are referenced by nothing; `assay gc` removes them."
+        )
+
+
+def _render_gc(report: GcReport) -> None:
+    verb = "Would remove" if report.dry_run else "Removed"
+    for o in report.removed:
+        console.print(f"  {escape(o.key)} ({_fmt_bytes(o.size)})")
+    console.print(
+        f"{verb} {len(report.removed):,} unreferenced object(s), {_fmt_bytes(report.bytes_freed)}."
+    )
+    if report.kept_recent:
+        console.print(
+            f"Kept {len(report.kept_recent):,} unreferenced object(s) younger than "
+            f"{report.grace:g} s: a write may still be committing them."
+        )
+
+
+def _fmt_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")

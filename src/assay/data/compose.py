@@ -23,11 +23,12 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -38,6 +39,7 @@ from assay.data.recipe import Recipe, load_recipe
 from assay.data.schema import arrow_type
 from assay.data.split import assign_splits
 from assay.errors import DeltaNotFound, RecipeError, UsageError
+from assay.runs import register_read
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
 
 if TYPE_CHECKING:
@@ -51,9 +53,12 @@ __all__ = [
     "SPLIT_COLUMN",
     "DatasetVersion",
     "compose",
+    "find_version",
     "fingerprint",
     "load_version",
     "resolve_deltas",
+    "resolve_version",
+    "scan_rows",
 ]
 
 COMPOSE_SEMANTICS = 1
@@ -121,7 +126,7 @@ def _canonical_recipe(recipe: Recipe) -> dict[str, Any]:
     """What of a recipe decides the rows, normalised: the delta selector is replaced by
     the ids it resolved to, expressions by their canonical text."""
     where = recipe.where_expr()
-    return {
+    canonical: dict[str, Any] = {
         "dataset": recipe.dataset,
         "where": None if where is None else where.canonical(),
         "columns": recipe.columns,
@@ -131,6 +136,15 @@ def _canonical_recipe(recipe: Recipe) -> dict[str, Any]:
         },
         "slices": {name: e.canonical() for name, e in sorted(recipe.slice_exprs().items())},
     }
+    if recipe.balance is not None:  # only when present: older fingerprints stay valid
+        b = recipe.balance
+        canonical["balance"] = {
+            "column": b.column,
+            "max_share": dict(sorted(b.max_share.items())),
+            "max_count": dict(sorted(b.max_count.items())),
+            "seed": recipe.split.seed if b.seed is None else b.seed,
+        }
+    return canonical
 
 
 def fingerprint(recipe: Recipe, deltas: Sequence[DeltaInfo]) -> str:
@@ -307,12 +321,41 @@ def materialise(
     progress: Progress | None = None,
 ) -> pa.Table:
     """The rows of a resolved recipe, in the version's fixed order, with a split column."""
+    schema, batches = scan_rows(store, info, recipe, deltas, engine=engine, progress=progress)
+    return pa.Table.from_batches(list(batches), schema=schema)
+
+
+def scan_rows(
+    store: Store,
+    info: DatasetInfo,
+    recipe: Recipe,
+    deltas: Sequence[DeltaInfo],
+    *,
+    columns: Sequence[str] | None = None,
+    engine: Engine | None = None,
+    progress: Progress | None = None,
+) -> tuple[pa.Schema, Generator[pa.RecordBatch, None, None]]:
+    """The schema and a stream of the rows of a resolved recipe, in the version's order.
+
+    The primitive ``materialise`` collects; a caller that writes batches out as they come
+    holds one batch at a time, never the version. ``columns`` replaces the recipe's
+    projection (same rows, same order); the split column always comes last. Everything
+    is checked before the first batch is asked for.
+    """
     import ibis
 
     from assay.engine import default_engine
 
     engine = engine or default_engine()
     out_columns = _check_columns(recipe, info)
+    if columns is not None:
+        unknown = [c for c in columns if c not in info.columns]
+        if unknown:
+            raise UsageError(
+                f"{unknown[0]!r} is not a column of {info.name!r} "
+                f"(columns: {', '.join(info.columns)})"
+            )
+        out_columns = list(columns)
     where = recipe.where_expr()
     fractions = recipe.split.ordered()
     touched = touched_keys(store, deltas)
@@ -322,8 +365,9 @@ def materialise(
     )
     row_deltas = [d for d in deltas if d.op != "delete"]
     split = _split_udf(recipe.split.seed, fractions)
-    batches: list[pa.RecordBatch] = []
-    for i, d in enumerate(row_deltas):
+
+    def rows_of(d: DeltaInfo) -> ibis.Table:
+        """The rows delta ``d`` contributes: its winning rows that pass ``where``."""
         t = engine.read_parquet(store.objects, [d.object_key])
         fill = {
             c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
@@ -336,16 +380,71 @@ def materialise(
             t = t.filter(_keep_udf(touched.index, d.number)(t[HASH_COLUMN]))
         if where is not None:
             t = t.filter(where.predicate(t))
-        t = t.select(*out_columns, **{SPLIT_COLUMN: split(t[HASH_COLUMN])})
-        batches.extend(engine.batches(t))
-        if progress:
-            progress("composing", i + 1, len(row_deltas))
-    return pa.Table.from_batches(batches, schema=schema)
+        return t
+
+    capped = _balance_filter(recipe, info, [rows_of(d) for d in row_deltas], engine)
+
+    def generate() -> Generator[pa.RecordBatch, None, None]:
+        for i, d in enumerate(row_deltas):
+            t = rows_of(d)
+            if capped is not None:
+                t = t.filter(capped(t[recipe.balance.column], t[HASH_COLUMN]))  # type: ignore[union-attr]
+            t = t.select(*out_columns, **{SPLIT_COLUMN: split(t[HASH_COLUMN])})
+            # Closed even when the consumer stops early: an open result would block
+            # every later query on the engine's connection.
+            with engine.batches(t) as reader:
+                yield from reader
+            if progress:
+                progress("composing", i + 1, len(row_deltas))
+
+    return schema, generate()
 
 
 # assay's own key-level logic runs inside the engine's scan as vectorised UDFs: the
 # engine keeps row order through scans, filters and projections, and neither the
 # superseded-row test nor the split comes from the engine's own functions.
+
+
+def _group_text(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Group values as text, the form balance caps name them in (null as "null")."""
+    text = pc.cast(values, pa.string()).fill_null("null")
+    return np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _balance_filter(
+    recipe: Recipe, info: DatasetInfo, tables: list[ibis.Table], engine: Engine
+) -> Any:
+    """A UDF keeping the rows under the recipe's balance caps, or None if none apply.
+
+    A first pass reads only the group column and the key hashes of the rows that
+    survive everything else, and fixes each capped group's cut-off rank.
+    """
+    spec = recipe.balance
+    if spec is None:
+        return None
+    if spec.column not in info.columns:
+        close = difflib.get_close_matches(spec.column, info.columns, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise RecipeError(f"{recipe.label}: balance.column {spec.column!r} is not a column{hint}")
+    from assay.data.balance import cutoffs, keep_mask
+
+    seed = recipe.split.seed if spec.seed is None else spec.seed
+    parts = [engine.to_arrow(t.select(g=t[spec.column], h=t[HASH_COLUMN])) for t in tables]
+    groups = np.concatenate([_group_text(p["g"]) for p in parts]) if parts else np.array([])
+    hashes = np.concatenate([p["h"].to_numpy() for p in parts]) if parts else np.array([])
+    cut = cutoffs(groups, hashes.astype(np.int64), spec, seed)
+    if not cut:
+        return None
+
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    def assay_balance(g: pa.Array, h: pa.Array) -> pa.Array:
+        return pa.array(keep_mask(_group_text(g), h.to_numpy(), cut, seed))
+
+    column_type = ibis.dtype(arrow_type(dict(info.schema)[spec.column]))
+    assay_balance.__annotations__ = {"g": column_type, "h": dt.int64, "return": dt.boolean}
+    return ibis.udf.scalar.pyarrow(assay_balance)
 
 
 def _keep_udf(touched: HashIndex, number: int) -> Any:
@@ -381,22 +480,8 @@ def compose(
     progress: Progress | None = None,
 ) -> DatasetVersion:
     """Resolve ``recipe``, record the version in the catalog, and materialise it."""
-    recipe = load_recipe(recipe)
-    store = store or open_store()
-    info = store.catalog.get_dataset(recipe.dataset)
-    if not info.schema:
-        raise RecipeError(
-            f"{recipe.label}: dataset {info.name!r} has no data yet; add a delta first"
-        )
-    selected = resolve_deltas(recipe, store.catalog.list_deltas(recipe.dataset))
-    _check_columns(recipe, info)
-    version = DatasetVersion(
-        fingerprint=fingerprint(recipe, selected),
-        dataset=info,
-        recipe=recipe,
-        deltas=tuple(selected),
-        store=store,
-    )
+    version = resolve_version(recipe, store=store)
+    store, info, recipe, selected = version.store, version.dataset, version.recipe, version.deltas
     version._table = materialise(store, info, recipe, selected, progress=progress)
     if record:
         store.catalog.record_version(
@@ -408,6 +493,7 @@ def compose(
                 summary={k: v for k, v in version.summary().items() if k != "deltas"},
             )
         )
+        register_read(version)  # an input of the active run, if there is one
     return version
 
 
@@ -415,6 +501,41 @@ def load_version(
     fingerprint_or_prefix: str, *, store: Store | None = None, progress: Progress | None = None
 ) -> DatasetVersion:
     """Rebuild a recorded version from its fingerprint (or a unique prefix of it)."""
+    version = find_version(fingerprint_or_prefix, store=store)
+    version._table = materialise(
+        version.store, version.dataset, version.recipe, version.deltas, progress=progress
+    )
+    register_read(version)  # an input of the active run, if there is one
+    return version
+
+
+def resolve_version(
+    recipe: str | os.PathLike[str] | dict[str, Any] | Recipe, *, store: Store | None = None
+) -> DatasetVersion:
+    """Resolve ``recipe`` to a version without reading rows or recording it.
+
+    The rows materialise on first use of ``.table``; ``scan_rows`` streams them instead.
+    """
+    recipe = load_recipe(recipe)
+    store = store or open_store()
+    info = store.catalog.get_dataset(recipe.dataset)
+    if not info.schema:
+        raise RecipeError(
+            f"{recipe.label}: dataset {info.name!r} has no data yet; add a delta first"
+        )
+    selected = resolve_deltas(recipe, store.catalog.list_deltas(recipe.dataset))
+    _check_columns(recipe, info)
+    return DatasetVersion(
+        fingerprint=fingerprint(recipe, selected),
+        dataset=info,
+        recipe=recipe,
+        deltas=tuple(selected),
+        store=store,
+    )
+
+
+def find_version(fingerprint_or_prefix: str, *, store: Store | None = None) -> DatasetVersion:
+    """A recorded version from its fingerprint (or a unique prefix), without reading rows."""
     store = store or open_store()
     recorded = store.catalog.get_version(fingerprint_or_prefix)
     info = store.catalog.get_dataset(recorded.dataset)
@@ -437,5 +558,4 @@ def load_version(
             f"version {recorded.fingerprint[:12]} no longer hashes to its fingerprint; "
             "the catalog was changed by hand — run `assay verify`"
         )
-    version._table = materialise(store, info, recipe, deltas, progress=progress)
     return version

@@ -9,14 +9,13 @@ the same content twice is a no-op that says so.
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import random
 import re
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from assay.data.schema import fit_to_schema, read_table_file
 from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import _now
+from assay.store.objects import crash_point, sha256_file
 
 __all__ = [
     "HASH_COLUMN",
@@ -41,6 +41,8 @@ __all__ = [
     "add_delta",
     "create_dataset",
     "delta_key_hashes",
+    "delta_object_key",
+    "key_history",
     "read_delta",
     "touched_keys",
 ]
@@ -50,18 +52,28 @@ HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/ident
 UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
 ROW_GROUP = 131_072  # rows per Parquet row group: parallel scans, bounded memory
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
-_RETRIES = 8
+# A writer that loses the race for the next delta number validates again and retries
+# for this long. Each round of a race has one winner, so with W busy writers a given
+# one loses k rounds in a row with odds near ((W-1)/W)^k: a fixed small count of
+# retries fails routinely (8 lost 2 of 4 writers' runs of 20 deltas), a time budget
+# does not. The jittered pause stays short so that a loser is not also starved.
+_RETRY_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
 class AddResult:
-    """What ``add_delta`` did: the delta, and whether it was new."""
+    """What ``add_delta`` did: the delta, and whether it was new.
+
+    ``retries`` counts the times a concurrent writer committed first and this one
+    validated again against the new head.
+    """
 
     delta: DeltaInfo
     created: bool
     added_columns: tuple[str, ...] = ()
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         d = self.delta
@@ -79,6 +91,7 @@ class AddResult:
                 "label_counts": d.label_counts,
             },
             "ignored_columns": list(self.ignored_columns),
+            "retries": self.retries,
         }
 
 
@@ -119,8 +132,9 @@ def add_delta(
     """Commit the rows of ``path`` to ``dataset`` as a new delta.
 
     Raises ``KeyConflict`` / ``SchemaError`` / ``InputFileError`` before anything is
-    written; commits atomically; retries by itself when a concurrent writer wins
-    the race for the next delta number.
+    written; commits atomically; when a concurrent writer wins the race for the next
+    delta number, validates again and retries by itself (for up to two minutes, then
+    ``ConcurrentWriteError``, which is safe to retry; ``AddResult.retries`` counts).
     """
     if op not in OPS:
         raise UsageError(f"op {op!r} is unknown; use one of {', '.join(OPS)}")
@@ -129,14 +143,22 @@ def add_delta(
     for tag in tags:
         _check_name("tag", tag)
     author = author or _author()
-    for attempt in range(_RETRIES):
+    deadline = time.monotonic() + _RETRY_SECONDS
+    attempt = 0
+    cache: KeyHashes = {}  # committed deltas never change: a retry reads only new ones
+    while True:
         try:
-            return _add_once(store, dataset, Path(path), op, name, tuple(tags), message, author)
-        except ConcurrentWriteError:
-            if attempt == _RETRIES - 1:
-                raise
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
-    raise AssertionError("unreachable")
+            result = _add_once(
+                store, dataset, Path(path), op, name, tuple(tags), message, author, cache
+            )
+            return replace(result, retries=attempt)
+        except ConcurrentWriteError as e:
+            if time.monotonic() >= deadline:
+                raise ConcurrentWriteError(
+                    f"{e} (gave up after {attempt + 1} attempts in {_RETRY_SECONDS:g} s)"
+                ) from None
+        attempt += 1
+        time.sleep(random.uniform(0.0, min(0.2, 0.005 * 2**attempt)))
 
 
 def _author() -> str:
@@ -155,11 +177,13 @@ def _add_once(
     tags: tuple[str, ...],
     message: str,
     author: str,
+    cache: KeyHashes,
 ) -> AddResult:
     info = store.catalog.get_dataset(dataset)
     earlier = store.catalog.list_deltas(dataset)
     source = f"delta file {str(path)!r}"
     table = read_table_file(path, info.schema)
+    crash_point("after-read")
     taken = {d.name: d for d in earlier}
     missing_key = [k for k in info.key if k not in table.column_names]
     if missing_key:
@@ -216,7 +240,7 @@ def _add_once(
         )
     columns: dict[str, pa.Array | np.ndarray] = {HASH_COLUMN: hashes}
     if earlier:
-        upd = _check_against_history(store, info, earlier, table, hashes, op, source)
+        upd = _check_against_history(store, info, earlier, table, hashes, op, source, cache)
         if op == "upsert":
             columns[UPD_COLUMN] = upd
     elif op == "delete":
@@ -230,14 +254,14 @@ def _add_once(
     stats = {} if op == "delete" else _column_stats(table, info.key)
     label_counts = _label_counts(table, info.label) if op != "delete" else None
 
-    object_key = f"deltas/{delta_id[:2]}/{delta_id}.parquet"
+    crash_point("after-validate")
     with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
         local = Path(tmp) / "delta.parquet"
         pq.write_table(stored, local, compression="zstd", row_group_size=ROW_GROUP)
-        sha = _sha256_file(local)
-        wrote = not store.objects.exists(object_key)
-        if wrote:
-            store.objects.put_file(object_key, local)
+        crash_point("temp-written")
+        sha = sha256_file(local)
+        object_key = _put_object(store, delta_id, local, sha)
+    crash_point("object-written")
     delta = DeltaInfo(
         dataset=dataset,
         number=len(earlier) + 1,
@@ -255,27 +279,44 @@ def _add_once(
         stats=stats,
         label_counts=label_counts,
     )
-    # The catalog row is the commit point; the object it names is already there.
-    try:
-        store.catalog.commit_delta(delta, schema)
-    except Exception:
-        if wrote:
-            _forget_unreferenced(store, dataset, object_key)
-        raise
+    # The catalog row is the commit point; the object it names is already there. If
+    # the commit fails the object stays: a concurrent writer of the same content may
+    # be about to commit a row naming it, so only `assay gc`, after its grace period,
+    # removes objects that nothing names.
+    store.catalog.commit_delta(delta, schema)
+    crash_point("after-commit")
     return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
 
 
-def _forget_unreferenced(store: Store, dataset: str, object_key: str) -> None:
-    """Remove an object this writer stored if its commit failed and nothing names it.
+def delta_object_key(delta_id: str, sha256: str | None = None) -> str:
+    """The object key of a delta's Parquet file.
 
-    A concurrent writer of the same content may have committed meanwhile, so the
-    catalog decides; anything a crash leaves behind is ``assay gc``'s to remove.
+    ``deltas/<id[:2]>/<id>.parquet``; with ``sha256``, the variant for a second file
+    of the same content (see ``_put_object``), which also names the first 16 hex
+    digits of the file's hash.
     """
-    try:
-        if all(d.object_key != object_key for d in store.catalog.list_deltas(dataset)):
-            store.objects.delete(object_key)
-    except Exception:  # clean-up is best effort; the original error matters more
-        pass
+    suffix = f".{sha256[:16]}" if sha256 else ""
+    return f"deltas/{delta_id[:2]}/{delta_id}{suffix}.parquet"
+
+
+def _put_object(store: Store, delta_id: str, local: Path, sha: str) -> str:
+    """Store a delta's file under its content id and return the key it went to.
+
+    The file's bytes are not a function of the content id alone: the upsert flags
+    depend on the dataset's history, and Parquet writers differ between versions. So
+    a key the catalog already names with other bytes is never overwritten (that would
+    change another delta under its readers, and its recorded hash); these bytes go
+    under a key that also names their hash. An object that nothing names yet is a
+    crashed or concurrent write of this content and is written again, which renews
+    its modification time so that `assay gc` keeps it through its grace period.
+    """
+    refs = store.catalog.referenced_objects()
+    key = delta_object_key(delta_id)
+    if refs.get(key, sha) != sha:
+        key = delta_object_key(delta_id, sha)
+    if refs.get(key) != sha or not store.objects.exists(key):
+        store.objects.put_file(key, local)
+    return key
 
 
 def _check_keys_present(table: pa.Table, key: Sequence[str], source: str) -> None:
@@ -392,12 +433,10 @@ def _check_against_history(
     hashes: np.ndarray,
     op: str,
     source: str,
+    cache: KeyHashes,
 ) -> np.ndarray:
     """Check ``table``'s keys against every earlier delta; upsert flags for upserts."""
-    cache: KeyHashes = {d.number: delta_key_hashes(store, d) for d in earlier}
-    touched = touched_keys(store, earlier, cache).index
-    seen = HashIndex(np.unique(np.concatenate([h for h, _ in cache.values()])))
-    in_seen = seen.contains(hashes)
+    in_seen, live = key_history(store, earlier, hashes, cache)
     if op == "insert":
         if in_seen.any():
             first = int(np.flatnonzero(in_seen)[0])
@@ -408,9 +447,6 @@ def _check_against_history(
             )
         return np.zeros(len(hashes), dtype=bool)
     _check_no_collision(store, info, earlier, table, hashes, in_seen)
-    # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
-    winner = touched.get(hashes, default=-2)
-    live = np.where(winner == -2, in_seen, winner >= 0)
     if op == "delete" and not live.all():
         first = int(np.flatnonzero(~live)[0])
         example = {k: table.column(k)[first].as_py() for k in info.key}
@@ -419,6 +455,31 @@ def _check_against_history(
             f"{info.name!r} (e.g. {_fmt_key(example)}); remove them from the file"
         )
     return live
+
+
+def key_history(
+    store: Store,
+    earlier: Sequence[DeltaInfo],
+    hashes: np.ndarray,
+    cache: KeyHashes | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each key hash: whether ``earlier`` ever held the key, and whether it is live.
+
+    "Live" after ``earlier`` is what an upsert's flags record at ingest (and what
+    ``assay verify`` re-derives). ``cache`` maps delta numbers to read key hashes.
+    """
+    if not earlier:
+        return np.zeros(len(hashes), dtype=bool), np.zeros(len(hashes), dtype=bool)
+    cache = {} if cache is None else cache
+    for d in earlier:
+        if d.number not in cache:
+            cache[d.number] = delta_key_hashes(store, d)
+    touched = touched_keys(store, earlier, cache).index
+    seen = HashIndex(np.unique(np.concatenate([cache[d.number][0] for d in earlier])))
+    in_seen = seen.contains(hashes)
+    # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
+    winner = touched.get(hashes, default=-2)
+    return in_seen, np.where(winner == -2, in_seen, winner >= 0)
 
 
 def _check_no_collision(
@@ -495,14 +556,6 @@ def _label_counts(table: pa.Table, label: str | None) -> dict[str, int] | None:
     return {
         str(c["values"]): int(c["counts"]) for c in sorted(counts, key=lambda c: str(c["values"]))
     }
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_delta(store: Store, delta: DeltaInfo) -> pa.Table:

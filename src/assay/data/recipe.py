@@ -71,6 +71,40 @@ class SplitSpec(_Strict):
         return list(self.fractions.items())
 
 
+class BalanceSpec(_Strict):
+    """Caps on groups of ``column``: a share of the result, a row count, or both.
+
+    Rows over a cap are dropped deterministically: within a capped group, the rows
+    whose keys rank highest under a seeded hash go first (``assay.data.balance``).
+    Group values are written as text (``{"1": 0.5}``) and match the column's values
+    as text.
+    """
+
+    column: str
+    max_share: dict[str, float] = Field(default_factory=dict)
+    max_count: dict[str, int] = Field(default_factory=dict)
+    seed: int | None = None  # default: the split seed
+
+    @field_validator("max_share", "max_count", mode="before")
+    @classmethod
+    def _text_keys(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> BalanceSpec:
+        if not self.max_share and not self.max_count:
+            raise ValueError("give max_share and/or max_count, e.g. max_share: {1: 0.5}")
+        for group, share in self.max_share.items():
+            if not 0 < share < 1:
+                raise ValueError(f"max_share of {group!r} is {share}; it must be in (0, 1)")
+        if math.fsum(self.max_share.values()) > 1 + 1e-9:
+            raise ValueError("max_share values add up to more than 1")
+        for group, count in self.max_count.items():
+            if count < 0:
+                raise ValueError(f"max_count of {group!r} is {count}; it must be >= 0")
+        return self
+
+
 class Recipe(_Strict):
     """A validated recipe. Build one from YAML with ``load_recipe`` or directly."""
 
@@ -80,6 +114,7 @@ class Recipe(_Strict):
     columns: list[str] | None = None
     split: SplitSpec = Field(default_factory=SplitSpec)
     slices: dict[str, str] = Field(default_factory=dict)
+    balance: BalanceSpec | None = None
     source: str | None = Field(default=None, exclude=True)  # where it was read from, for messages
 
     @field_validator("deltas", mode="before")
@@ -122,7 +157,9 @@ def _format_validation(label: str, error: ValidationError) -> str:
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown field; fields are dataset, deltas, where, columns, split, slices"
+            msg = (
+                "unknown field; fields are dataset, deltas, where, columns, split, slices, balance"
+            )
         elif e["type"] == "missing":
             msg = "required field is missing"
         problems.append(f"{where}: {msg}")

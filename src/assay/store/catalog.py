@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,15 +23,20 @@ from sqlalchemy import exc as sa_exc
 from assay.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
+    NotFound,
     UsageError,
     VersionNotFound,
 )
+from assay.store.objects import crash_point
 
 __all__ = [
     "CATALOG_FORMAT",
     "Catalog",
     "DatasetInfo",
     "DeltaInfo",
+    "RunArtifact",
+    "RunInfo",
+    "RunInput",
     "SqlCatalog",
     "VersionInfo",
     "open_catalog",
@@ -92,6 +97,55 @@ class VersionInfo:
     created_at: str = ""
 
 
+RUN_STATUSES = ("running", "finished", "failed")
+
+
+@dataclass(frozen=True)
+class RunInput:
+    """A dataset version a run read."""
+
+    fingerprint: str
+    dataset: str
+    recipe_source: str | None = None  # the recipe file, when it was read from one
+    read_at: str = ""
+
+
+@dataclass(frozen=True)
+class RunArtifact:
+    """A file a run produced, stored content-addressed among the objects."""
+
+    name: str
+    object_key: str
+    sha256: str
+    size: int
+    created_at: str = ""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A run: the code (git), the data it read, params, metrics, artifacts, environment."""
+
+    id: str
+    name: str | None
+    status: str  # running | finished | failed
+    started_at: str
+    ended_at: str | None = None
+    exit_code: int | None = None
+    error: str | None = None  # why it failed, e.g. "ValueError: …"
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    git_diff_sha256: str | None = None  # of the uncommitted changes, untracked files included
+    git_root: str | None = None
+    git_note: str | None = None  # why there is no commit: "not a git repository", …
+    command: tuple[str, ...] = ()
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest value per key
+    metric_history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    inputs: tuple[RunInput, ...] = ()
+    artifacts: tuple[RunArtifact, ...] = ()
+
+
 class Catalog(ABC):
     """The contract every catalog backend meets (tests/store/test_catalog_contract.py)."""
 
@@ -141,6 +195,54 @@ class Catalog(ABC):
     @abstractmethod
     def referenced_objects(self) -> dict[str, str]:
         """Every object key the catalog names, with the SHA-256 its bytes must have."""
+
+    # runs ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def create_run(self, run: RunInfo) -> RunInfo:
+        """Record a new run; ``UsageError`` if its id is taken."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> RunInfo:
+        """The run whose id is or starts with ``run_id`` (4+ characters), with its inputs
+        and artifacts; ``NotFound`` if there is none."""
+
+    @abstractmethod
+    def list_runs(self) -> list[RunInfo]:
+        """Every run, newest first, with its inputs and artifacts."""
+
+    @abstractmethod
+    def log_run_params(self, run_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Add params to a running run and return them all. A param never changes:
+        giving one again with another value is a ``UsageError``."""
+
+    @abstractmethod
+    def log_run_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+    ) -> dict[str, float]:
+        """Append values to a running run's metric history and return the latest values.
+
+        Atomic against concurrent writers to the same run: no value is lost. ``step``
+        defaults, per key, to one more than the key's last step (0 for the first).
+        """
+
+    @abstractmethod
+    def end_run(
+        self, run_id: str, status: str, *, exit_code: int | None = None, error: str | None = None
+    ) -> RunInfo:
+        """Mark a running run ``finished`` or ``failed`` now; ``UsageError`` if it ended."""
+
+    @abstractmethod
+    def record_run_input(self, run_id: str, run_input: RunInput) -> None:
+        """Note that a running run read a recorded version; noting it again is a no-op."""
+
+    @abstractmethod
+    def record_run_artifact(self, run_id: str, artifact: RunArtifact) -> RunArtifact:
+        """Record an artifact of a running run whose object is already stored.
+
+        The same name with the same content again is a no-op; other content under a
+        name the run already used is a ``UsageError``.
+        """
 
 
 def _now() -> str:
@@ -202,12 +304,65 @@ _versions = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
 )
 
+_runs = sa.Table(
+    "runs",
+    _metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("started_at", sa.String(40), nullable=False),
+    sa.Column("ended_at", sa.String(40)),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("git_commit", sa.String(64)),
+    sa.Column("git_dirty", sa.Boolean),
+    sa.Column("git_diff_sha256", sa.String(64)),
+    sa.Column("git_root", sa.Text),
+    sa.Column("git_note", sa.Text),
+    sa.Column("command", sa.JSON, nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    # {"latest": {key: value}, "history": {key: [{"step", "value", "at"}, …]}}
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("environment", sa.JSON, nullable=False),
+    # Bumped by every update. Params, metrics and the end are written by compare-and-set
+    # on it, so concurrent writers to one run never lose each other's values.
+    sa.Column("revision", sa.Integer, nullable=False),
+)
+
+_run_inputs = sa.Table(
+    "run_inputs",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("fingerprint", sa.String(64), sa.ForeignKey("versions.fingerprint"), nullable=False),
+    sa.Column("dataset", sa.String(200), nullable=False),
+    sa.Column("recipe_source", sa.Text),
+    sa.Column("read_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("run_id", "fingerprint", name="uq_run_input"),
+)
+
+_run_artifacts = sa.Table(
+    "run_artifacts",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("object_key", sa.String(300), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("run_id", "name", name="uq_run_artifact"),
+)
+
+_RUN_TABLES = [_runs, _run_inputs, _run_artifacts]
+
 
 class SqlCatalog(Catalog):
     """A catalog in any database SQLAlchemy 2 reaches (SQLite, PostgreSQL)."""
 
     def __init__(self, url: str, *, create: bool = False):
         self.url = url
+        self._runs_ready = create  # run tables known to exist (see _run_tables)
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 60}
@@ -338,6 +493,7 @@ class SqlCatalog(Catalog):
                     .where(_datasets.c.id == ds_id)
                     .values(schema=[list(c) for c in schema])
                 )
+                crash_point("in-transaction")  # test hook: die before COMMIT
         except sa_exc.IntegrityError as e:
             raise self._conflict(delta, e) from None
         return delta
@@ -423,7 +579,253 @@ class SqlCatalog(Catalog):
     def referenced_objects(self) -> dict[str, str]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(_deltas.c.object_key, _deltas.c.object_sha256)).all()
-        return {r.object_key: r.object_sha256 for r in rows}
+        found = {r.object_key: r.object_sha256 for r in rows}
+        found.update(self._artifact_objects())
+        return found
+
+    # runs ---------------------------------------------------------------------------
+
+    def _run_tables(self) -> None:
+        """Add the run tables to a catalog made before runs existed.
+
+        The change is purely additive (new tables only), so the format stays the same.
+        """
+        if self._runs_ready:
+            return
+        try:
+            _metadata.create_all(self.engine, tables=_RUN_TABLES)
+        except sa_exc.DatabaseError:
+            # Another process created them at the same moment; anything else is real.
+            if not sa.inspect(self.engine).has_table(_run_artifacts.name):
+                raise
+        self._runs_ready = True
+
+    def _artifact_objects(self) -> dict[str, str]:
+        self._run_tables()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_run_artifacts.c.object_key, _run_artifacts.c.sha256))
+            return {r.object_key: r.sha256 for r in rows}
+
+    def create_run(self, run: RunInfo) -> RunInfo:
+        self._run_tables()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    _runs.insert().values(
+                        id=run.id,
+                        name=run.name,
+                        status=run.status,
+                        started_at=run.started_at or _now(),
+                        ended_at=run.ended_at,
+                        exit_code=run.exit_code,
+                        error=run.error,
+                        git_commit=run.git_commit,
+                        git_dirty=run.git_dirty,
+                        git_diff_sha256=run.git_diff_sha256,
+                        git_root=run.git_root,
+                        git_note=run.git_note,
+                        command=list(run.command),
+                        params=dict(run.params),
+                        metrics={"latest": dict(run.metrics), "history": run.metric_history},
+                        environment=dict(run.environment),
+                        revision=0,
+                    )
+                )
+        except sa_exc.IntegrityError:
+            raise UsageError(f"run id {run.id!r} is already taken; start the run again") from None
+        return self.get_run(run.id)
+
+    def get_run(self, run_id: str) -> RunInfo:
+        self._run_tables()
+        prefix = run_id.strip().lower()
+        if len(prefix) < 4:
+            raise UsageError(f"run id {run_id!r} is too short; give at least 4 characters")
+        query = sa.select(_runs).where(_runs.c.id.startswith(prefix, autoescape=True)).limit(2)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            exact = [r for r in rows if r.id == prefix]
+            if len(rows) == 1 or exact:
+                return self._run_infos(conn, exact or rows)[0]
+        if not rows:
+            raise NotFound(f"no run {run_id!r} in this store; list the runs with `assay runs list`")
+        raise UsageError(f"run id prefix {run_id!r} is ambiguous; give more of it")
+
+    def list_runs(self) -> list[RunInfo]:
+        self._run_tables()
+        query = sa.select(_runs).order_by(_runs.c.started_at.desc(), _runs.c.id.desc())
+        with self.engine.connect() as conn:
+            return self._run_infos(conn, conn.execute(query).all(), every=True)
+
+    def _run_infos(
+        self, conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, every: bool = False
+    ) -> list[RunInfo]:
+        """Runs with their inputs and artifacts (``every``: the rows are all the runs)."""
+        ids = [r.id for r in rows]
+        inputs: dict[str, list[RunInput]] = {i: [] for i in ids}
+        artifacts: dict[str, list[RunArtifact]] = {i: [] for i in ids}
+        q_in = sa.select(_run_inputs).order_by(_run_inputs.c.id)
+        q_art = sa.select(_run_artifacts).order_by(_run_artifacts.c.id)
+        if not every:
+            q_in = q_in.where(_run_inputs.c.run_id.in_(ids))
+            q_art = q_art.where(_run_artifacts.c.run_id.in_(ids))
+        for r in conn.execute(q_in):
+            inputs[r.run_id].append(
+                RunInput(
+                    fingerprint=r.fingerprint,
+                    dataset=r.dataset,
+                    recipe_source=r.recipe_source,
+                    read_at=r.read_at,
+                )
+            )
+        for r in conn.execute(q_art):
+            artifacts[r.run_id].append(
+                RunArtifact(
+                    name=r.name,
+                    object_key=r.object_key,
+                    sha256=r.sha256,
+                    size=r.size,
+                    created_at=r.created_at,
+                )
+            )
+        return [_run_info(r, inputs[r.id], artifacts[r.id]) for r in rows]
+
+    def _running(self, conn: sa.Connection, run_id: str) -> sa.Row[Any]:
+        row = conn.execute(sa.select(_runs).where(_runs.c.id == run_id)).first()
+        if row is None:
+            raise NotFound(f"no run {run_id!r} in this store; list the runs with `assay runs list`")
+        if row.status != "running":
+            raise UsageError(
+                f"run {run_id} has already ended ({row.status}); start a new run to record more"
+            )
+        return row
+
+    def _update_run(
+        self, run_id: str, change: Callable[[sa.Row[Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Set ``change(row)`` on a running run by compare-and-set on its revision.
+
+        The read and the conditional write are separate statements, so no lock is held
+        in between (SQLite would refuse to upgrade a stale read lock); a writer that lost
+        the race reads again and re-applies its change on top of the winner's.
+        """
+        self._run_tables()
+        for _ in range(10_000):
+            with self.engine.connect() as conn:
+                row = self._running(conn, run_id)
+            values = change(row)
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    _runs.update()
+                    .where(_runs.c.id == run_id, _runs.c.revision == row.revision)
+                    .values(**values, revision=row.revision + 1)
+                ).rowcount
+            if done == 1:
+                return values
+        raise ConcurrentWriteError(f"run {run_id} is being updated by too many writers; retry")
+
+    def log_run_params(self, run_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        def change(row: sa.Row[Any]) -> dict[str, Any]:
+            merged = dict(row.params)
+            for key, value in params.items():
+                if key in merged and merged[key] != value:
+                    raise UsageError(
+                        f"param {key!r} of run {run_id} is already {merged[key]!r}, not "
+                        f"{value!r}; params do not change within a run — start a new run"
+                    )
+                merged[key] = value
+            return {"params": merged}
+
+        return dict(self._update_run(run_id, change)["params"])
+
+    def log_run_metrics(
+        self, run_id: str, metrics: Mapping[str, float], step: int | None = None
+    ) -> dict[str, float]:
+        def change(row: sa.Row[Any]) -> dict[str, Any]:
+            doc = row.metrics or {}
+            latest = dict(doc.get("latest", {}))
+            history = {k: list(v) for k, v in doc.get("history", {}).items()}
+            at = _now()
+            for key, value in metrics.items():
+                past = history.setdefault(key, [])
+                s = step if step is not None else (past[-1]["step"] + 1 if past else 0)
+                past.append({"step": s, "value": value, "at": at})
+                latest[key] = value
+            return {"metrics": {"latest": latest, "history": history}}
+
+        return dict(self._update_run(run_id, change)["metrics"]["latest"])
+
+    def end_run(
+        self, run_id: str, status: str, *, exit_code: int | None = None, error: str | None = None
+    ) -> RunInfo:
+        if status not in RUN_STATUSES[1:]:
+            raise UsageError(f"a run ends 'finished' or 'failed', not {status!r}")
+        values = {"status": status, "exit_code": exit_code, "error": error}
+        self._update_run(run_id, lambda _row: {**values, "ended_at": _now()})
+        return self.get_run(run_id)
+
+    def record_run_input(self, run_id: str, run_input: RunInput) -> None:
+        self._run_tables()
+        with self.engine.begin() as conn:
+            self._running(conn, run_id)
+            recorded = conn.execute(
+                sa.select(_versions.c.fingerprint).where(
+                    _versions.c.fingerprint == run_input.fingerprint
+                )
+            ).scalar()
+            if recorded is None:
+                raise VersionNotFound(
+                    f"dataset version {run_input.fingerprint[:12]} is not recorded in this "
+                    "store; compose it in the run's store"
+                )
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        _run_inputs.insert().values(
+                            run_id=run_id,
+                            fingerprint=run_input.fingerprint,
+                            dataset=run_input.dataset,
+                            recipe_source=run_input.recipe_source,
+                            read_at=run_input.read_at or _now(),
+                        )
+                    )
+            except sa_exc.IntegrityError:
+                pass  # read before (perhaps at the same moment): the first read stands
+
+    def record_run_artifact(self, run_id: str, artifact: RunArtifact) -> RunArtifact:
+        self._run_tables()
+        with self.engine.begin() as conn:
+            self._running(conn, run_id)
+            try:
+                with conn.begin_nested():
+                    conn.execute(
+                        _run_artifacts.insert().values(
+                            run_id=run_id,
+                            name=artifact.name,
+                            object_key=artifact.object_key,
+                            sha256=artifact.sha256,
+                            size=artifact.size,
+                            created_at=artifact.created_at or _now(),
+                        )
+                    )
+            except sa_exc.IntegrityError:
+                pass
+            row = conn.execute(
+                sa.select(_run_artifacts).where(
+                    _run_artifacts.c.run_id == run_id, _run_artifacts.c.name == artifact.name
+                )
+            ).one()
+        if row.sha256 != artifact.sha256:
+            raise UsageError(
+                f"run {run_id} already has an artifact named {artifact.name!r} with other "
+                "content; log this one under another name"
+            )
+        return RunArtifact(
+            name=row.name,
+            object_key=row.object_key,
+            sha256=row.sha256,
+            size=row.size,
+            created_at=row.created_at,
+        )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -474,6 +876,33 @@ def _version_info(row: sa.Row[Any]) -> VersionInfo:
         delta_ids=tuple(row.delta_ids),
         summary=row.summary,
         created_at=row.created_at,
+    )
+
+
+def _run_info(
+    row: sa.Row[Any], inputs: Sequence[RunInput], artifacts: Sequence[RunArtifact]
+) -> RunInfo:
+    metrics = row.metrics or {}
+    return RunInfo(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        exit_code=row.exit_code,
+        error=row.error,
+        git_commit=row.git_commit,
+        git_dirty=None if row.git_dirty is None else bool(row.git_dirty),
+        git_diff_sha256=row.git_diff_sha256,
+        git_root=row.git_root,
+        git_note=row.git_note,
+        command=tuple(row.command),
+        params=dict(row.params),
+        metrics=dict(metrics.get("latest", {})),
+        metric_history={k: list(v) for k, v in metrics.get("history", {}).items()},
+        environment=dict(row.environment),
+        inputs=tuple(inputs),
+        artifacts=tuple(artifacts),
     )
 
 

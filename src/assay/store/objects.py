@@ -9,21 +9,52 @@ or none of it — so a crash mid-write leaves at most a stray temporary file tha
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import hashlib
 import os
 import shutil
+import signal
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import fsspec
 
 from assay.errors import NotFound, UsageError
 
-__all__ = ["FsspecObjectStore", "ObjectStore", "open_object_store"]
+__all__ = [
+    "FsspecObjectStore",
+    "ObjectInfo",
+    "ObjectStore",
+    "open_object_store",
+    "sha256_file",
+]
 
 TMP_MARK = ".tmp-"
+
+# Test hook, not an interface: ``ASSAY_CRASH_AT=<point>`` makes the process kill itself
+# (SIGKILL: no clean-up, like a power cut) when a write reaches that named point; see
+# tests/store/test_crash.py for the points. Read once at import, so it costs nothing
+# when unset.
+_CRASH_AT = os.environ.get("ASSAY_CRASH_AT") or None
+
+
+def crash_point(name: str) -> None:
+    """Kill this process here if ``ASSAY_CRASH_AT`` names ``name`` (a test hook)."""
+    if name == _CRASH_AT:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a listing knows of an object: its key, size and last modification time."""
+
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
 
 
 class ObjectStore(ABC):
@@ -60,6 +91,10 @@ class ObjectStore(ABC):
         """Keys under ``prefix`` (temporary files of unfinished writes included)."""
 
     @abstractmethod
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        """``list``, with each object's size and modification time."""
+
+    @abstractmethod
     def local_path(self, key: str) -> str | None:
         """A path engines can read directly, or None when the object is remote."""
 
@@ -91,6 +126,7 @@ class FsspecObjectStore(ObjectStore):
                 shutil.copyfile(path, tmp)
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
+                crash_point("object-partial")
                 os.replace(tmp, target)
             finally:
                 if os.path.exists(tmp):
@@ -147,6 +183,28 @@ class FsspecObjectStore(ObjectStore):
         for path in sorted(self.fs.find(base)):
             yield path[len(root) :] if path.startswith(root) else path
 
+    def list_info(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        base = f"{self.root}/{prefix}".rstrip("/")
+        if not self.fs.exists(base):
+            return
+        root = self.root.rstrip("/") + "/"
+        found = self.fs.find(base, detail=True)
+        for path in sorted(found):
+            info = found[path]
+            key = path[len(root) :] if path.startswith(root) else path
+            yield ObjectInfo(key, int(info.get("size") or 0), self._modified(path, info))
+
+    def _modified(self, path: str, info: dict[str, Any]) -> float:
+        mtime = info.get("mtime")
+        if isinstance(mtime, int | float):
+            return float(mtime)
+        stamp = info.get("LastModified") or info.get("last_modified")
+        if not isinstance(stamp, dt.datetime):
+            stamp = self.fs.modified(path)
+        if stamp.tzinfo is None:  # fsspec's convention: naive means UTC
+            stamp = stamp.replace(tzinfo=dt.UTC)
+        return stamp.timestamp()
+
     def local_path(self, key: str) -> str | None:
         return self._path(key) if self.is_local else None
 
@@ -154,6 +212,15 @@ class FsspecObjectStore(ObjectStore):
 def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
     proto = fs.protocol
     return (proto,) if isinstance(proto, str) else tuple(proto)
+
+
+def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a local file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def open_object_store(url: str) -> ObjectStore:

@@ -1,0 +1,212 @@
+"""Delta impact: how each delta shifts the label and every feature, and which to flag.
+
+For each delta, the rows it brings are compared with the dataset as composed from
+everything before it (all earlier deltas, applied with the usual semantics):
+
+* label: class shares before and after the delta, the shift of each share, and a
+  chi-square test of the delta's label counts against the earlier data's;
+* features: a categorical column (text, booleans, or at most ``max_levels`` distinct
+  values) gets the total-variation distance and a chi-square test; a numeric one the
+  two-sample Kolmogorov–Smirnov distance and its asymptotic p-value, computed exactly
+  from value counts so no sample is sorted twice.
+
+A delta is flagged when it moves any class share by more than ``threshold``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay.data.compose import materialise
+from assay.data.deltas import read_delta
+from assay.data.recipe import Recipe
+from assay.errors import UsageError
+from assay.store import DeltaInfo, Store
+
+__all__ = ["ColumnShift", "DeltaImpact", "delta_impact"]
+
+
+@dataclass(frozen=True)
+class ColumnShift:
+    """How a delta's values of one column differ from the earlier data's."""
+
+    column: str
+    kind: str  # categorical | numeric
+    test: str  # chi2 | ks
+    distance: float  # total variation distance, or the KS statistic
+    p_value: float
+
+
+@dataclass(frozen=True)
+class DeltaImpact:
+    """One delta's effect on the label and the features."""
+
+    name: str
+    delta_id: str
+    number: int
+    op: str
+    rows: int
+    rows_before: int
+    rows_after: int
+    label_before: dict[str, float] = field(default_factory=dict)
+    label_after: dict[str, float] = field(default_factory=dict)
+    label_delta: dict[str, float] = field(default_factory=dict)  # shares among the delta's rows
+    label_shift: dict[str, float] = field(default_factory=dict)  # after - before
+    label_p_value: float | None = None
+    flagged: bool = False
+    reasons: tuple[str, ...] = ()
+    features: tuple[ColumnShift, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _counts(column: pa.ChunkedArray | pa.Array) -> dict[Any, int]:
+    vc = pc.value_counts(column.drop_null() if hasattr(column, "drop_null") else column)
+    return {
+        v.as_py(): int(c.as_py())
+        for v, c in zip(vc.field("values"), vc.field("counts"), strict=True)
+    }
+
+
+def _shares(counts: dict[Any, int]) -> dict[str, float]:
+    total = sum(counts.values())
+    return (
+        {str(k): v / total for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))}
+        if total
+        else {}
+    )
+
+
+def _chi2(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
+    """Total variation distance between two count tables, and the chi-square p-value."""
+    from scipy.stats import chi2_contingency
+
+    levels = sorted(set(a) | set(b), key=str)
+    table = np.array([[a.get(v, 0) for v in levels], [b.get(v, 0) for v in levels]], dtype=float)
+    na, nb = table.sum(axis=1)
+    if na == 0 or nb == 0:
+        return math.nan, math.nan
+    tvd = 0.5 * float(np.abs(table[0] / na - table[1] / nb).sum())
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return tvd, 1.0
+    return tvd, float(chi2_contingency(table, correction=False).pvalue)
+
+
+def ks_from_counts(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
+    """Two-sample KS statistic (exact, ties handled) and its asymptotic p-value."""
+    from scipy.stats import kstwo
+
+    values = sorted(set(a) | set(b))
+    ca = np.array([a.get(v, 0) for v in values], dtype=float)
+    cb = np.array([b.get(v, 0) for v in values], dtype=float)
+    na, nb = ca.sum(), cb.sum()
+    if na == 0 or nb == 0:
+        return math.nan, math.nan
+    d = float(np.abs(np.cumsum(ca) / na - np.cumsum(cb) / nb).max())
+    # scipy.stats.ks_2samp(method="asymp"): the one-sample KS law at n = nm / (n + m)
+    return d, float(kstwo.sf(d, round(na * nb / (na + nb))))
+
+
+def _column_shift(
+    name: str, new: pa.ChunkedArray, old: pa.ChunkedArray, max_levels: int
+) -> ColumnShift | None:
+    a, b = _counts(new), _counts(old)
+    if not a or not b:
+        return None
+    t = new.type
+    numeric = pa.types.is_integer(t) or pa.types.is_floating(t)
+    if not numeric or len(set(a) | set(b)) <= max_levels:
+        tvd, p = _chi2(a, b)
+        return ColumnShift(name, "categorical", "chi2", tvd, p)
+    d, p = ks_from_counts(a, b)
+    return ColumnShift(name, "numeric", "ks", d, p)
+
+
+def delta_impact(
+    store: Store,
+    dataset: str,
+    *,
+    threshold: float = 0.02,
+    max_levels: int = 50,
+    columns: Sequence[str] | None = None,
+    progress: Any = None,
+) -> list[DeltaImpact]:
+    """The impact of every delta of ``dataset`` on the data composed before it."""
+    if not 0 < threshold < 1:
+        raise UsageError(f"threshold {threshold} must be between 0 and 1, e.g. 0.02")
+    info = store.catalog.get_dataset(dataset)
+    deltas = store.catalog.list_deltas(dataset)
+    label = info.label
+    features = [c for c in (columns or info.columns) if c not in info.key and c != label]
+    unknown = [c for c in features if c not in info.columns]
+    if unknown:
+        raise UsageError(f"dataset {dataset!r} has no column {unknown[0]!r}")
+    keep = [c for c in info.columns if c in features or c == label]
+    recipe = Recipe(dataset=dataset, columns=keep or None)
+    out: list[DeltaImpact] = []
+    before: pa.Table | None = None
+    for i, d in enumerate(deltas):
+        after = materialise(store, info, recipe, deltas[: i + 1])
+        out.append(_impact(d, before, after, store, label, features, threshold, max_levels))
+        before = after
+        if progress:
+            progress("measuring impact", i + 1, len(deltas))
+    return out
+
+
+def _impact(
+    d: DeltaInfo,
+    before: pa.Table | None,
+    after: pa.Table,
+    store: Store,
+    label: str | None,
+    features: list[str],
+    threshold: float,
+    max_levels: int,
+) -> DeltaImpact:
+    rows_before = before.num_rows if before is not None else 0
+    base = {
+        "name": d.name,
+        "delta_id": d.delta_id,
+        "number": d.number,
+        "op": d.op,
+        "rows": d.row_count,
+        "rows_before": rows_before,
+        "rows_after": after.num_rows,
+    }
+    if before is None or before.num_rows == 0:
+        shares = _shares(_counts(after.column(label))) if label else {}
+        return DeltaImpact(**base, label_after=shares, label_delta=shares)
+    new = read_delta(store, d) if d.op != "delete" else None
+    result: dict[str, Any] = {}
+    reasons: list[str] = []
+    if label:
+        sb, sa = _shares(_counts(before.column(label))), _shares(_counts(after.column(label)))
+        shift = {k: sa.get(k, 0.0) - sb.get(k, 0.0) for k in sorted(set(sa) | set(sb))}
+        result.update(label_before=sb, label_after=sa, label_shift=shift)
+        if new is not None and label in new.column_names:
+            counts = _counts(new.column(label))
+            result["label_delta"] = _shares(counts)
+            result["label_p_value"] = _chi2(counts, _counts(before.column(label)))[1]
+        for k, s in sorted(shift.items(), key=lambda kv: -kv[1]):  # the grown class first
+            if abs(s) > threshold:
+                reasons.append(f"share of {label}={k} moves {s:+.1%} (threshold {threshold:.0%})")
+    shifts: list[ColumnShift] = []
+    if new is not None:
+        for c in features:
+            if c in new.column_names and c in before.column_names:
+                col = _column_shift(c, new.column(c), before.column(c), max_levels)
+                if col is not None:
+                    shifts.append(col)
+    return DeltaImpact(
+        **base, **result, flagged=bool(reasons), reasons=tuple(reasons), features=tuple(shifts)
+    )

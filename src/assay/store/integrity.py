@@ -1,0 +1,419 @@
+"""Store integrity: ``verify`` re-checks every object and reference; ``collect_garbage``
+removes the objects nothing references.
+
+``verify`` re-hashes every object the catalog names against the SHA-256 it recorded,
+re-derives each delta's content id and key hashes from the rows it holds, and checks
+that every recorded dataset version reads deltas that exist. It returns a
+``VerifyReport`` whose ``problems`` carry a machine-readable ``Reason``; it raises
+nothing for a damaged store, so every problem is reported at once.
+
+An object that nothing references is not a problem: a writer that crashed (or is
+still running) between storing an object and committing the catalog row that names
+it leaves exactly that. ``collect_garbage`` removes such objects, and the temporary
+files of interrupted writes, once they are older than a grace period, so that it
+never removes the object of a write still in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assay.data.compose import fingerprint
+from assay.data.deltas import (
+    HASH_COLUMN,
+    UPD_COLUMN,
+    KeyHashes,
+    delta_key_hashes,
+    delta_object_key,
+    key_history,
+)
+from assay.data.hashing import content_id, key_hash
+from assay.data.recipe import load_recipe
+from assay.errors import NotFound, UsageError
+from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
+from assay.store.objects import TMP_MARK, ObjectInfo
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "GcReport",
+    "Problem",
+    "Reason",
+    "VerifyReport",
+    "collect_garbage",
+    "verify",
+]
+
+DEFAULT_GRACE = 3600.0  # seconds an unreferenced object is kept: longer than any write
+_BLOCK = 1 << 20
+
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+class Reason(StrEnum):
+    """Why ``verify`` reports a problem."""
+
+    MISSING_OBJECT = "missing_object"  # the catalog names an object that is not stored
+    HASH_MISMATCH = "hash_mismatch"  # the stored bytes do not hash to the recorded SHA-256
+    UNREADABLE_OBJECT = "unreadable_object"  # a delta's object is not readable Parquet
+    CONTENT_MISMATCH = "content_mismatch"  # a delta's rows do not hash to its id
+    KEY_HASH_MISMATCH = "key_hash_mismatch"  # the stored key hashes differ from the keys'
+    UPSERT_FLAGS_MISMATCH = "upsert_flags_mismatch"  # update/add marks disagree with history
+    MISPLACED_OBJECT = "misplaced_object"  # a delta's object key is not the one its id gives
+    DANGLING_VERSION = "dangling_version"  # a recorded version reads a delta that is gone
+    FINGERPRINT_MISMATCH = "fingerprint_mismatch"  # a version's deltas no longer hash to it
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing ``verify`` found wrong: why, where (object key or version), and what."""
+
+    reason: Reason
+    key: str  # the object key, or the version fingerprint for version problems
+    message: str
+    dataset: str | None = None
+    delta: str | None = None  # the delta's name, for delta problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reason": self.reason.value,
+            "key": self.key,
+            "message": self.message,
+            "dataset": self.dataset,
+            "delta": self.delta,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``verify`` checked, and the problems it found (none: the store is sound)."""
+
+    problems: tuple[Problem, ...]
+    objects: int  # referenced objects re-hashed
+    bytes: int  # bytes re-hashed
+    deltas: int
+    versions: int
+    unreferenced: int  # stored objects nothing names: `collect_garbage`'s, not a problem
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "objects": self.objects,
+            "bytes": self.bytes,
+            "deltas": self.deltas,
+            "versions": self.versions,
+            "unreferenced": self.unreferenced,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+@dataclass(frozen=True)
+class GcReport:
+    """What ``collect_garbage`` removed (or, with ``dry_run``, would remove)."""
+
+    removed: tuple[ObjectInfo, ...]
+    kept_recent: tuple[ObjectInfo, ...]  # unreferenced, but younger than the grace period
+    referenced: int
+    dry_run: bool
+    grace: float
+
+    @property
+    def bytes_freed(self) -> int:
+        return sum(o.size for o in self.removed)
+
+    def to_dict(self) -> dict[str, Any]:
+        def row(o: ObjectInfo) -> dict[str, Any]:
+            return {"key": o.key, "bytes": o.size, "temporary": TMP_MARK in o.key}
+
+        return {
+            "dry_run": self.dry_run,
+            "grace_seconds": self.grace,
+            "removed": [row(o) for o in self.removed],
+            "bytes_freed": self.bytes_freed,
+            "kept_recent": [row(o) for o in self.kept_recent],
+            "referenced": self.referenced,
+        }
+
+
+# verify -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """An object the catalog names: the hashes recorded for it, and the deltas it holds."""
+
+    key: str
+    sha256: frozenset[str]
+    deltas: tuple[tuple[DatasetInfo, DeltaInfo], ...]
+
+
+def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) -> VerifyReport:
+    """Re-hash every referenced object and check every catalog reference.
+
+    Objects are checked ``workers`` at a time (remote stores are latency-bound);
+    ``progress`` is called as ``("verifying objects", done, total)``.
+    """
+    catalog = store.catalog
+    refs = _references(store)
+    problems: list[Problem] = []
+    total_bytes = 0
+    done = 0
+    if progress:
+        progress("verifying objects", 0, len(refs))
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for found, size in pool.map(lambda r: _check_object(store, r), refs):
+            problems.extend(found)
+            total_bytes += size
+            done += 1
+            if progress:
+                progress("verifying objects", done, len(refs))
+
+    versions = catalog.list_versions()
+    deltas_of: dict[str, list[DeltaInfo]] = defaultdict(list)
+    for ref in refs:
+        for info, d in ref.deltas:
+            deltas_of[info.name].append(d)
+    for info in catalog.list_datasets():
+        deltas_of.setdefault(info.name, [])
+    for name in sorted(deltas_of):
+        problems.extend(_check_upsert_flags(store, sorted(deltas_of[name], key=_number)))
+    for v in versions:
+        problems.extend(_check_version(v, deltas_of.get(v.dataset, [])))
+
+    named = {r.key for r in refs}
+    unreferenced = sum(1 for key in store.objects.list() if key not in named)
+    return VerifyReport(
+        problems=tuple(problems),
+        objects=len(refs),
+        bytes=total_bytes,
+        deltas=sum(len(r.deltas) for r in refs),
+        versions=len(versions),
+        unreferenced=unreferenced,
+    )
+
+
+def _references(store: Store) -> list[_Ref]:
+    shas: dict[str, set[str]] = defaultdict(set)
+    deltas: dict[str, list[tuple[DatasetInfo, DeltaInfo]]] = defaultdict(list)
+    for key, sha in store.catalog.referenced_objects().items():
+        shas[key].add(sha)
+    for info in store.catalog.list_datasets():
+        for d in store.catalog.list_deltas(info.name):
+            shas[d.object_key].add(d.object_sha256)
+            deltas[d.object_key].append((info, d))
+    return [_Ref(key, frozenset(shas[key]), tuple(deltas.get(key, ()))) for key in sorted(shas)]
+
+
+def _check_object(store: Store, ref: _Ref) -> tuple[list[Problem], int]:
+    """The problems of one referenced object, and how many bytes it holds."""
+
+    only = ref.deltas[0][1] if len(ref.deltas) == 1 else None
+
+    def problem(reason: Reason, message: str, d: DeltaInfo | None = only) -> Problem:
+        return Problem(reason, ref.key, message, d.dataset if d else None, d.name if d else None)
+
+    names = ", ".join(f"delta {d.name!r} of {d.dataset!r}" for _, d in ref.deltas) or "it"
+    local = store.objects.local_path(ref.key)
+    data: bytes | None = None
+    try:
+        if local is not None or not ref.deltas:
+            with store.objects.open(ref.key) as f:
+                sha, size = _sha256(f)
+        else:  # a remote delta object: fetch it once, for the hash and for its rows
+            data = store.objects.get_bytes(ref.key)
+            sha, size = hashlib.sha256(data).hexdigest(), len(data)
+    except (NotFound, FileNotFoundError):
+        return [
+            problem(
+                Reason.MISSING_OBJECT, f"the object is missing; the catalog names it for {names}"
+            )
+        ], 0
+    problems = [
+        problem(
+            Reason.HASH_MISMATCH,
+            f"the stored bytes hash to {sha[:12]}, the catalog recorded {want[:12]} for {names}",
+        )
+        for want in sorted(ref.sha256)
+        if want != sha
+    ]
+    if not ref.deltas:
+        return problems, size
+    try:
+        source: Any = local if local is not None else pa.BufferReader(data)
+        table = pq.read_table(source)
+    except Exception as e:  # any damage to the file: report it, verify goes on
+        for _, d in ref.deltas:
+            problems.append(problem(Reason.UNREADABLE_OBJECT, f"cannot read its rows ({e})", d))
+        return problems, size
+    for info, d in ref.deltas:
+        problems.extend(
+            problem(reason, text, d) for reason, text in _check_rows(info, d, ref.key, table)
+        )
+    return problems, size
+
+
+def _check_rows(
+    info: DatasetInfo, d: DeltaInfo, key: str, table: pa.Table
+) -> Iterable[tuple[Reason, str]]:
+    """Check a delta's stored rows against its id, row count and key hashes."""
+    if key not in (delta_object_key(d.delta_id), delta_object_key(d.delta_id, d.object_sha256)):
+        yield (
+            Reason.MISPLACED_OBJECT,
+            f"delta {d.short_id} should be stored under {delta_object_key(d.delta_id)}",
+        )
+    if table.num_rows != d.row_count:
+        yield (
+            Reason.CONTENT_MISMATCH,
+            f"holds {table.num_rows} rows, the catalog recorded {d.row_count}",
+        )
+        return
+    rows = table.drop_columns([c for c in table.column_names if c.startswith("_assay_")])
+    try:
+        found = content_id(rows, op=d.op, key=info.key)
+    except Exception as e:  # a column of a type or shape assay never writes
+        yield Reason.CONTENT_MISMATCH, f"its rows cannot be hashed ({e})"
+        return
+    if found != d.delta_id:
+        yield (
+            Reason.CONTENT_MISMATCH,
+            f"its rows hash to {found[:12]}, not to the delta id {d.short_id}",
+        )
+        return
+    if d.op == "upsert" and UPD_COLUMN not in table.column_names:
+        yield Reason.CONTENT_MISMATCH, f"an upsert without its {UPD_COLUMN} column"
+    if HASH_COLUMN not in table.column_names:
+        yield Reason.KEY_HASH_MISMATCH, f"the {HASH_COLUMN} column is missing"
+        return
+    stored = table.column(HASH_COLUMN).to_numpy()
+    wrong = int(np.count_nonzero(stored != key_hash(rows, info.key)))
+    if wrong:
+        yield (
+            Reason.KEY_HASH_MISMATCH,
+            f"{wrong} of {len(stored)} stored key hashes differ from the keys' hashes",
+        )
+
+
+def _number(d: DeltaInfo) -> int:
+    return d.number
+
+
+def _check_upsert_flags(store: Store, deltas: list[DeltaInfo]) -> list[Problem]:
+    """Re-derive each upsert's update/add marks from the deltas before it."""
+    cache: KeyHashes = {}
+    problems: list[Problem] = []
+    for i, d in enumerate(deltas):
+        if d.op != "upsert":
+            continue
+        try:
+            cache[d.number] = delta_key_hashes(store, d)
+            hashes, flags = cache[d.number]
+            _, live = key_history(store, deltas[:i], hashes, cache)
+        except Exception:  # a missing or unreadable object, already reported
+            break
+        wrong = int(np.count_nonzero(flags != live)) if flags is not None else 0
+        if wrong:
+            problems.append(
+                Problem(
+                    Reason.UPSERT_FLAGS_MISMATCH,
+                    d.object_key,
+                    f"{wrong} of {len(hashes)} rows are marked update/add against the "
+                    "dataset's history; composing would apply them wrongly",
+                    d.dataset,
+                    d.name,
+                )
+            )
+    return problems
+
+
+def _check_version(v: VersionInfo, deltas: list[DeltaInfo]) -> list[Problem]:
+    by_id = {d.delta_id: d for d in deltas}
+    missing = [i for i in v.delta_ids if i not in by_id]
+    if missing:
+        return [
+            Problem(
+                Reason.DANGLING_VERSION,
+                v.fingerprint,
+                f"version {v.fingerprint[:12]} reads {len(missing)} delta(s) the catalog lacks "
+                f"(e.g. {missing[0][:12]})",
+                v.dataset,
+            )
+        ]
+    try:
+        again = fingerprint(load_recipe(v.recipe), [by_id[i] for i in v.delta_ids])
+    except Exception as e:  # a recorded recipe this assay cannot read
+        again = f"(its recipe does not load: {e})"
+    if again != v.fingerprint:
+        return [
+            Problem(
+                Reason.FINGERPRINT_MISMATCH,
+                v.fingerprint,
+                f"version {v.fingerprint[:12]} no longer hashes to its fingerprint: {again[:60]}",
+                v.dataset,
+            )
+        ]
+    return []
+
+
+def _sha256(f: IO[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for block in iter(lambda: f.read(_BLOCK), b""):
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size
+
+
+# gc -----------------------------------------------------------------------------------
+
+
+def collect_garbage(
+    store: Store,
+    *,
+    grace: float = DEFAULT_GRACE,
+    dry_run: bool = False,
+    now: float | None = None,
+) -> GcReport:
+    """Remove the objects nothing references, once they are older than ``grace`` seconds.
+
+    Temporary files of interrupted writes count as unreferenced objects. An
+    unreferenced object younger than ``grace`` is kept: a writer may have stored it
+    and not yet committed the row that names it. Writers renew the modification time
+    of an object they reuse, so a commit within ``grace`` of its write is safe.
+    """
+    if grace < 0:
+        raise UsageError(f"grace {grace} is negative; give the seconds to keep new objects")
+    # List before reading the catalog: an object stored after the listing is not seen,
+    # and one listed and committed before the catalog is read counts as referenced.
+    listed = list(store.objects.list_info())
+    referenced = set(store.catalog.referenced_objects())
+    now = time.time() if now is None else now
+    removed: list[ObjectInfo] = []
+    recent: list[ObjectInfo] = []
+    for obj in listed:
+        if obj.key in referenced:
+            continue
+        (recent if now - obj.modified < grace else removed).append(obj)
+    if not dry_run:
+        for obj in removed:
+            store.objects.delete(obj.key)
+    return GcReport(
+        removed=tuple(removed),
+        kept_recent=tuple(recent),
+        referenced=len(listed) - len(removed) - len(recent),
+        dry_run=dry_run,
+        grace=grace,
+    )
