@@ -15,9 +15,9 @@ The dataset is synthetic but shaped like the real ACS extract in
 real empirical distribution (and the columns keep their joint distribution); ``id``
 is a fresh unique int64 key and ``employed`` the label. ``--rows N`` (default 10M)
 is the composed size: a base of N/2 rows, then 20 deltas -- 14 inserts of new ids,
-4 upserts (N/100 rows each: 80% live ids with new values, 20% new ids; one re-creates
-deleted ids, one re-updates ids of an earlier upsert) and 2 deletes (N/200 live ids
-each; one deletes ids an earlier upsert wrote). Input files and the ingested store are
+4 upserts (N/100 rows each: 80% live ids with new values, 20% new ids; the later ones
+also rewrite ids of the previous upsert and re-create deleted ids) and 2 deletes
+(N/200 live ids each; one deletes ids an earlier upsert wrote). Input files and the ingested store are
 kept under ``bench/out/data/compose-N/`` and reused while they match the manifest
 (ingest of 10M rows takes minutes); the ingest time of each delta is reported.
 
@@ -43,8 +43,8 @@ upsert row that replaced a live row applies only if its key is present in the
 selection). Per method, the rise of peak RSS (``VmHWM``, reset before each run)
 above the RSS at its start, result included.
 
-Run: ``.venv/bin/python bench/compose.py [--rows N] [--repeats K] [--profile]``.
-Writes ``bench/out/compose.json``.
+Run: ``.venv/bin/python bench/compose.py [--rows N] [--repeats K] [--profile]
+[--no-sql] [--fresh]``. Writes ``bench/out/compose.json``; see ``bench/README.md``.
 """
 
 from __future__ import annotations
