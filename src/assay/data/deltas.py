@@ -380,6 +380,14 @@ class Touched:
     deltas: frozenset[int]
 
 
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted unique values; sorting beats numpy 2's hash-based np.unique ~10x on hashes."""
+    if not len(values):
+        return values
+    v = np.sort(values)
+    return v[np.r_[True, v[1:] != v[:-1]]]
+
+
 def touched_keys(
     store: Store, deltas: Sequence[DeltaInfo], cache: KeyHashes | None = None
 ) -> Touched:
@@ -409,7 +417,7 @@ def touched_keys(
             ev_k.append(np.where(upd, UPDATE, CREATE).astype(np.int8))
     if not ev_h:
         return Touched(HashIndex(np.zeros(0, np.int64)), frozenset())
-    touched = HashIndex(np.unique(np.concatenate(ev_h)))
+    touched = HashIndex(_unique(np.concatenate(ev_h)))
     involved = {d.number for d in deltas if d.op == "upsert"}
     # An inserted row is a CREATE event for the touched key it holds.
     for d in deltas:
@@ -475,7 +483,7 @@ def key_history(
         if d.number not in cache:
             cache[d.number] = delta_key_hashes(store, d)
     touched = touched_keys(store, earlier, cache).index
-    seen = HashIndex(np.unique(np.concatenate([cache[d.number][0] for d in earlier])))
+    seen = HashIndex(_unique(np.concatenate([cache[d.number][0] for d in earlier])))
     in_seen = seen.contains(hashes)
     # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
     winner = touched.get(hashes, default=-2)
