@@ -51,7 +51,17 @@ def register(app: typer.Typer) -> None:
             same = "identical" if result["rebuilt_identical"] else "DIFFERENT (a bug!)"
             console.print(f"Rebuilt from its fingerprint: {same} bytes")
             console.print(
-                f"Explore: [bold]cd {escape(result['folder'])} && assay data log employment[/]"
+                f"Explore: [bold]cd {escape(result['folder'])} && {escape(_assay_command())} data log employment[/]"
             )
 
         emit(result, json, render)
+
+
+def _assay_command() -> str:
+    """How to run assay again: its full path unless it is on PATH."""
+    import shutil
+    import sys
+
+    here = Path(sys.argv[0]).resolve()
+    found = shutil.which("assay")
+    return "assay" if found and Path(found).resolve() == here else str(here)

@@ -69,7 +69,7 @@ class DeltaImpact:
 
 
 def _counts(column: pa.ChunkedArray | pa.Array) -> dict[Any, int]:
-    vc = pc.value_counts(column.drop_null() if hasattr(column, "drop_null") else column)
+    vc = pc.value_counts(pc.drop_null(column))
     return {
         v.as_py(): int(c.as_py())
         for v, c in zip(vc.field("values"), vc.field("counts"), strict=True)

@@ -16,7 +16,7 @@ import shutil
 import signal
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -117,40 +117,32 @@ class FsspecObjectStore(ObjectStore):
         return f"{self.root}/{key}"
 
     def put_file(self, key: str, path: str | Path) -> None:
-        target = self._path(key)
         if self.is_local:
-            # Copy beside the target, then rename: rename is atomic on POSIX.
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
-            try:
-                shutil.copyfile(path, tmp)
-                with open(tmp, "rb+") as f:
-                    os.fsync(f.fileno())
-                crash_point("object-partial")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            self._put_local(key, lambda tmp: shutil.copyfile(path, tmp))
         else:
             # Object stores make a PUT visible whole or not at all.
-            self.fs.put_file(str(path), target)
+            self.fs.put_file(str(path), self._path(key))
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        target = self._path(key)
         if self.is_local:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
-            try:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+            self._put_local(key, lambda tmp: Path(tmp).write_bytes(data))
         else:
-            self.fs.pipe_file(target, data)
+            self.fs.pipe_file(self._path(key), data)
+
+    def _put_local(self, key: str, write: Callable[[str], object]) -> None:
+        """Write beside the target, sync, then rename: rename is atomic on POSIX."""
+        target = self._path(key)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
+        try:
+            write(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            crash_point("object-partial")
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
     def get_bytes(self, key: str) -> bytes:
         try:
