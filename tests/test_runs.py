@@ -19,7 +19,7 @@ import pytest
 import assay
 from assay.errors import InputFileError, UsageError
 from assay.runs import RUN_ID_ENV, CommandNotFound, git_state, run_command
-from tests_helpers import objects_in
+from tests_helpers import git, objects_in
 
 TRAIN = """\
 dataset: employment
@@ -28,17 +28,6 @@ where: "AGEP >= 16"
 split: {seed: 3, fractions: {train: 0.8, test: 0.2}}
 """
 HELD_OUT = {"dataset": "employment", "deltas": ["y2017"], "columns": ["id", "AGEP", "employed"]}
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 @pytest.fixture(autouse=True)

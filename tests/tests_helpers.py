@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -20,3 +26,64 @@ def year(acs: pa.Table, y: int) -> pa.Table:
     import pyarrow.compute as pc
 
     return acs.filter(pc.equal(acs.column("year"), y))
+
+
+ASSAY = Path(sys.executable).parent / "assay"
+# What a test's outer environment must not leak into the CLI under test.
+_OUTSIDE = ("ASSAY_STORE", "ASSAY_RUN_ID", "ASSAY_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE")
+
+
+@dataclass
+class CliResult:
+    """What one ``assay`` subprocess did."""
+
+    args: tuple[str, ...]
+    rc: int
+    out: str
+    err: str
+
+    def json(self) -> dict[str, Any]:
+        """The whole of stdout as exactly one JSON object."""
+        obj = json.loads(self.out)
+        assert isinstance(obj, dict), f"stdout is not one JSON object: {self.out[:200]!r}"
+        return obj
+
+    def error_line(self) -> str:
+        """The one-line ``error: …`` message on stderr (asserts the CLI's error contract)."""
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {self.err!r}"
+        assert lines[0].startswith("error: "), lines[0]
+        return lines[0]
+
+
+def run_assay(
+    *args: Any, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> CliResult:
+    """``assay ARGS`` in ``cwd`` as a real subprocess; it must never print a traceback."""
+    environ = {k: v for k, v in os.environ.items() if k not in _OUTSIDE}
+    environ["NO_COLOR"] = "1"
+    environ.update(env or {})
+    argv = tuple(str(a) for a in args)
+    p = subprocess.run(
+        [str(ASSAY), *argv],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert "Traceback" not in p.stdout + p.stderr, f"assay {' '.join(argv)} crashed:\n{p.stderr}"
+    return CliResult(argv, p.returncode, p.stdout, p.stderr)
+
+
+def git(repo: Path, *args: str) -> str:
+    """Run git in ``repo`` with a throwaway identity; its stdout."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip()

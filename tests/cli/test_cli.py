@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,8 +27,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+from tests_helpers import ASSAY
+from tests_helpers import CliResult as Run
+from tests_helpers import run_assay as run
+
 T = TypeVar("T")
-ASSAY = Path(sys.executable).parent / "assay"
 ACS_PATH = Path(__file__).parents[2] / "examples" / "data" / "acs_employment_ma.parquet"
 
 # Delta name (= file stem) -> survey year; the files mix Parquet, CSV and JSONL.
@@ -56,56 +56,6 @@ slices:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@dataclass
-class Run:
-    args: tuple[str, ...]
-    rc: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        """The whole of stdout as exactly one JSON object."""
-        obj = json.loads(self.out)
-        assert isinstance(obj, dict), f"stdout is not one JSON object: {self.out[:200]!r}"
-        return obj
-
-    def error_line(self) -> str:
-        """The one-line ``error: …`` message on stderr (asserts the CLI's error contract)."""
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {self.err!r}"
-        assert lines[0].startswith("error: "), lines[0]
-        return lines[0]
-
-
-def execute(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """Run ``assay ARGS`` in ``cwd`` with ASSAY_STORE removed (plus ``env``); no checks."""
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("ASSAY_STORE", "ASSAY_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE")
-    }
-    environ["NO_COLOR"] = "1"
-    environ.update(env or {})
-    argv = tuple(str(a) for a in args)
-    p = subprocess.run(
-        [str(ASSAY), *argv],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    return Run(argv, p.returncode, p.stdout, p.stderr)
-
-
-def run(*args: Any, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    """``execute``, and the CLI never shows a Python traceback."""
-    r = execute(*args, cwd=cwd, env=env)
-    assert "Traceback" not in r.out + r.err, f"assay {' '.join(r.args)} crashed:\n{r.err}"
-    return r
 
 
 def parallel(*calls: Callable[[], T]) -> list[T]:
@@ -563,10 +513,10 @@ def bad_outcomes(
         folder = base / case.id
         store = folder / ".assay"
         before, objects = catalog_rows(store), object_files(store)
-        r = execute(*case.args, cwd=folder)
+        r = run(*case.args, cwd=folder)
         log = None
         if case.id in LOGGED_CASES:
-            log = execute("data", "log", "employment", "--json", cwd=folder)
+            log = run("data", "log", "employment", "--json", cwd=folder)
         return Outcome(r, before, catalog_rows(store), objects, object_files(store), log)
 
     for case in BAD_CASES:

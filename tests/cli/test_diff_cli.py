@@ -9,43 +9,18 @@ Parquet file.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 import assay
-
-ASSAY = Path(sys.executable).parent / "assay"
+from tests_helpers import run_assay
 
 A_YAML = "dataset: employment\ndeltas: [base, y2016]\n"
 B_YAML = "dataset: employment\ndeltas: [base, y2016, y2018]\n"
-
-
-def assay_cli(*args: Any, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("ASSAY_STORE", "ASSAY_DEBUG", "FORCE_COLOR", "TTY_COMPATIBLE")
-    }
-    env["NO_COLOR"] = "1"
-    p = subprocess.run(
-        [str(ASSAY), *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in p.stdout + p.stderr, p.stderr
-    return p
 
 
 def test_diff_json_human_and_out(employment: assay.Store, acs: pa.Table, tmp_path: Path) -> None:
@@ -54,7 +29,7 @@ def test_diff_json_human_and_out(employment: assay.Store, acs: pa.Table, tmp_pat
     fp = assay.compose(tmp_path / "a.yaml", store=employment).fingerprint  # recorded
     with ThreadPoolExecutor(max_workers=2) as pool:
         as_json = pool.submit(
-            assay_cli,
+            run_assay,
             "data",
             "diff",
             fp[:10],
@@ -64,11 +39,11 @@ def test_diff_json_human_and_out(employment: assay.Store, acs: pa.Table, tmp_pat
             "out/d.parquet",
             cwd=tmp_path,
         )
-        human = pool.submit(assay_cli, "data", "diff", "a.yaml", "b.yaml", cwd=tmp_path)
+        human = pool.submit(run_assay, "data", "diff", "a.yaml", "b.yaml", cwd=tmp_path)
     p = as_json.result()
-    assert p.returncode == 0, p.stderr + p.stdout
-    assert p.stderr == ""
-    got = json.loads(p.stdout)  # exactly one JSON object
+    assert p.rc == 0, p.err + p.out
+    assert p.err == ""
+    got = json.loads(p.out)  # exactly one JSON object
     df = acs.to_pandas()
     new_ids = df.loc[df.year == 2018, "id"]
     assert got["a"] == fp and got["dataset"] == "employment"
@@ -85,10 +60,10 @@ def test_diff_json_human_and_out(employment: assay.Store, acs: pa.Table, tmp_pat
         s: int(per_split.get(s, 0)) for s in got["splits"]
     }
     h = human.result()
-    assert h.returncode == 0, h.stderr
-    assert "rows by split" in h.stdout and "sample rows" in h.stdout
-    assert f"{len(new_ids):,}" in h.stdout
-    assert str(int(new_ids.min())) in h.stdout
+    assert h.rc == 0, h.err
+    assert "rows by split" in h.out and "sample rows" in h.out
+    assert f"{len(new_ids):,}" in h.out
+    assert str(int(new_ids.min())) in h.out
 
 
 def test_diff_errors_are_one_line(employment: assay.Store, tmp_path: Path) -> None:
@@ -99,19 +74,19 @@ def test_diff_errors_are_one_line(employment: assay.Store, tmp_path: Path) -> No
     (tmp_path / "other.yaml").write_text("dataset: other\n")
     with ThreadPoolExecutor(max_workers=3) as pool:
         runs = [
-            pool.submit(assay_cli, "data", "diff", "a.yaml", "other.yaml", cwd=tmp_path),
-            pool.submit(assay_cli, "data", "diff", "a.yaml", "other.yaml", "--json", cwd=tmp_path),
-            pool.submit(assay_cli, "data", "diff", "a.yaml", "abcdef0123", cwd=tmp_path),
+            pool.submit(run_assay, "data", "diff", "a.yaml", "other.yaml", cwd=tmp_path),
+            pool.submit(run_assay, "data", "diff", "a.yaml", "other.yaml", "--json", cwd=tmp_path),
+            pool.submit(run_assay, "data", "diff", "a.yaml", "abcdef0123", cwd=tmp_path),
         ]
     human, as_json, unknown = (r.result() for r in runs)
-    assert human.returncode == 2 and human.stdout == ""
-    lines = human.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), human.stderr
+    assert human.rc == 2 and human.out == ""
+    lines = human.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), human.err
     assert "'employment'" in lines[0] and "'other'" in lines[0] and "one dataset" in lines[0]
-    assert as_json.returncode == 2
-    err = json.loads(as_json.stdout)
+    assert as_json.rc == 2
+    err = json.loads(as_json.out)
     assert err["exit_code"] == 2 and "one dataset" in err["error"]
-    assert unknown.returncode == 2
-    assert unknown.stderr.startswith("error: ") and "assay data versions" in unknown.stderr
-    assert len(unknown.stderr.strip().splitlines()) == 1
+    assert unknown.rc == 2
+    assert unknown.err.startswith("error: ") and "assay data versions" in unknown.err
+    assert len(unknown.err.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()

@@ -8,8 +8,6 @@ and pandas, never from assay itself.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import assay
+from tests_helpers import CliResult, git, run_assay
 
 T = TypeVar("T")
-ASSAY = Path(sys.executable).parent / "assay"
 ACS_PATH = Path(__file__).parents[2] / "examples" / "data" / "acs_employment_ma.parquet"
 
 RECIPE = """\
@@ -49,24 +47,6 @@ with assay.start_run() as run:
 
 
 @dataclass
-class Result:
-    rc: int
-    out: str
-    err: str
-
-    def json(self) -> dict[str, Any]:
-        obj = json.loads(self.out)
-        assert isinstance(obj, dict), self.out[:200]
-        return obj
-
-    def error_line(self) -> str:
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1, f"expected one line on stderr: {self.err!r}"
-        assert lines[0].startswith("error: "), lines[0]
-        return lines[0]
-
-
-@dataclass
 class Project:
     root: Path  # holds .assay/ (the store) and code/ (the git repository)
 
@@ -79,37 +59,9 @@ class Project:
         return self.root / ".assay"
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=T", "-c", "user.email=t@example.com", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
-
-
-def run(*args: Any, cwd: Path) -> Result:
-    """``assay ARGS`` in ``cwd``, with no store or run from the outside; never a traceback."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("ASSAY_STORE", "ASSAY_RUN_ID", "ASSAY_DEBUG", "FORCE_COLOR")
-    }
-    env["NO_COLOR"] = "1"
-    env["GIT_CEILING_DIRECTORIES"] = str(cwd.parent)
-    p = subprocess.run(
-        [str(ASSAY), *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert "Traceback" not in p.stdout + p.stderr, p.stderr
-    return Result(p.returncode, p.stdout, p.stderr)
+def run(*args: Any, cwd: Path) -> CliResult:
+    """``assay ARGS`` in ``cwd``; git looks no further up than the test's folder."""
+    return run_assay(*args, cwd=cwd, env={"GIT_CEILING_DIRECTORIES": str(cwd.parent)})
 
 
 def parallel(*calls: Callable[[], T]) -> list[T]:
