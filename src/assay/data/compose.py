@@ -23,8 +23,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -392,7 +393,26 @@ def scan_rows(
     extra = {_GROUP: balance.column} if cut and balance else {}
     balance_seed = seed if balance is None or balance.seed is None else balance.seed
 
+    def finish(d: DeltaInfo, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        """Drop superseded and over-cap rows, add the split: assay's work on one batch."""
+        h = batch.column(HASH_COLUMN).to_numpy()
+        keep = keep_of(d, h)
+        if cut:
+            in_cap = keep_mask(_group_text(batch.column(_GROUP)), h, cut, balance_seed)
+            keep = in_cap if keep is None else keep & in_cap
+        columns = batch.columns[: len(out_columns)]
+        if keep is not None and not keep.all():
+            columns = _filter_columns(columns, keep)
+            h = h[keep]
+        if not len(h):
+            return None
+        split = assign_splits(h, seed, fractions)
+        return pa.RecordBatch.from_arrays([*columns, split], schema=schema)
+
     def generate() -> Generator[pa.RecordBatch, None, None]:
+        # Each batch is finished on a worker thread while the engine produces the next
+        # (both release the GIL), then yielded in scan order.
+        pending: deque[Future[pa.RecordBatch | None]] = deque()
         for i, d in enumerate(row_deltas):
             t = rows_of(d)
             t = t.select(*out_columns, HASH_COLUMN, **{k: t[c] for k, c in extra.items()})
@@ -400,21 +420,15 @@ def scan_rows(
             # every later query on the engine's connection.
             with engine.batches(t) as reader:
                 for batch in reader:
-                    h = batch.column(HASH_COLUMN).to_numpy()
-                    keep = keep_of(d, h)
-                    if cut:
-                        groups = _group_text(batch.column(_GROUP))
-                        in_cap = keep_mask(groups, h, cut, balance_seed)
-                        keep = in_cap if keep is None else keep & in_cap
-                    columns = batch.columns[: len(out_columns)]
-                    if keep is not None and not keep.all():
-                        columns = _filter_columns(columns, keep)
-                        h = h[keep]
-                    if len(h):
-                        split = assign_splits(h, seed, fractions)
-                        yield pa.RecordBatch.from_arrays([*columns, split], schema=schema)
+                    pending.append(_pool("finish").submit(finish, d, batch))
+                    while len(pending) > 2:
+                        if (done := pending.popleft().result()) is not None:
+                            yield done
             if progress:
                 progress("composing", i + 1, len(row_deltas))
+        while pending:
+            if (done := pending.popleft().result()) is not None:
+                yield done
 
     return schema, generate()
 
@@ -425,7 +439,16 @@ def scan_rows(
 # as DuckDB UDFs was tried and was 3x slower: DuckDB calls a UDF per 2,048 rows.)
 
 _GROUP = "_assay_group"
-_POOL: ThreadPoolExecutor | None = None
+_POOLS: dict[str, ThreadPoolExecutor] = {}
+
+
+def _pool(name: str) -> ThreadPoolExecutor:
+    """A process-wide worker pool per purpose (separate, so no pool waits on itself)."""
+    if name not in _POOLS:
+        _POOLS[name] = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 2, thread_name_prefix=f"assay-{name}"
+        )
+    return _POOLS[name]
 
 
 def _filter_columns(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]:
@@ -434,13 +457,10 @@ def _filter_columns(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]
     Arrow filters a record batch one column after another; the columns are
     independent and Arrow releases the GIL, so the cores share them.
     """
-    global _POOL
     mask = pa.array(keep)
     if len(columns) < 4:
         return [pc.filter(c, mask) for c in columns]
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="assay")
-    return list(_POOL.map(lambda c: pc.filter(c, mask), columns))
+    return list(_pool("filter").map(lambda c: pc.filter(c, mask), columns))
 
 
 def _group_text(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
