@@ -12,6 +12,11 @@ still running) between storing an object and committing the catalog row that nam
 it leaves exactly that. ``collect_garbage`` removes such objects, and the temporary
 files of interrupted writes, once they are older than a grace period, so that it
 never removes the object of a write still in flight.
+
+Known limits: a writer that re-puts an *old* unreferenced object (same content
+again) in the instant between gc's listing and its delete can lose it, and gc cannot
+see unfinished S3 multipart uploads (give the bucket a lifecycle rule for those).
+Run gc when no writer is busy to rule out the first.
 """
 
 from __future__ import annotations
