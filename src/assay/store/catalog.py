@@ -527,20 +527,17 @@ class SqlCatalog(Catalog):
                 )
             ).scalar()
             if found is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            _versions.insert().values(
-                                fingerprint=version.fingerprint,
-                                dataset_id=self._dataset_id(conn, version.dataset),
-                                recipe=version.recipe,
-                                delta_ids=list(version.delta_ids),
-                                summary=version.summary,
-                                created_at=version.created_at or _now(),
-                            )
-                        )
-                except sa_exc.IntegrityError:
-                    pass  # recorded concurrently by another process: same content
+                # Recorded concurrently by another process is the same content: keep it.
+                _insert_once(
+                    conn,
+                    _versions,
+                    fingerprint=version.fingerprint,
+                    dataset_id=self._dataset_id(conn, version.dataset),
+                    recipe=version.recipe,
+                    delta_ids=list(version.delta_ids),
+                    summary=version.summary,
+                    created_at=version.created_at or _now(),
+                )
         return self.get_version(version.fingerprint)
 
     def get_version(self, fingerprint: str) -> VersionInfo:
@@ -777,38 +774,31 @@ class SqlCatalog(Catalog):
                     f"dataset version {run_input.fingerprint[:12]} is not recorded in this "
                     "store; compose it in the run's store"
                 )
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        _run_inputs.insert().values(
-                            run_id=run_id,
-                            fingerprint=run_input.fingerprint,
-                            dataset=run_input.dataset,
-                            recipe_source=run_input.recipe_source,
-                            read_at=run_input.read_at or _now(),
-                        )
-                    )
-            except sa_exc.IntegrityError:
-                pass  # read before (perhaps at the same moment): the first read stands
+            # Read before (perhaps at the same moment): the first read stands.
+            _insert_once(
+                conn,
+                _run_inputs,
+                run_id=run_id,
+                fingerprint=run_input.fingerprint,
+                dataset=run_input.dataset,
+                recipe_source=run_input.recipe_source,
+                read_at=run_input.read_at or _now(),
+            )
 
     def record_run_artifact(self, run_id: str, artifact: RunArtifact) -> RunArtifact:
         self._run_tables()
         with self.engine.begin() as conn:
             self._running(conn, run_id)
-            try:
-                with conn.begin_nested():
-                    conn.execute(
-                        _run_artifacts.insert().values(
-                            run_id=run_id,
-                            name=artifact.name,
-                            object_key=artifact.object_key,
-                            sha256=artifact.sha256,
-                            size=artifact.size,
-                            created_at=artifact.created_at or _now(),
-                        )
-                    )
-            except sa_exc.IntegrityError:
-                pass
+            _insert_once(
+                conn,
+                _run_artifacts,
+                run_id=run_id,
+                name=artifact.name,
+                object_key=artifact.object_key,
+                sha256=artifact.sha256,
+                size=artifact.size,
+                created_at=artifact.created_at or _now(),
+            )
             row = conn.execute(
                 sa.select(_run_artifacts).where(
                     _run_artifacts.c.run_id == run_id, _run_artifacts.c.name == artifact.name
@@ -826,6 +816,20 @@ class SqlCatalog(Catalog):
             size=row.size,
             created_at=row.created_at,
         )
+
+
+def _insert_once(conn: sa.Connection, table: sa.Table, **values: Any) -> bool:
+    """Insert a row unless a unique constraint says it is there already; whether it was new.
+
+    A savepoint keeps the surrounding transaction usable after the refusal (PostgreSQL
+    aborts the whole transaction on an error otherwise).
+    """
+    try:
+        with conn.begin_nested():
+            conn.execute(table.insert().values(**values))
+    except sa_exc.IntegrityError:
+        return False
+    return True
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
