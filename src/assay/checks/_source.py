@@ -1,0 +1,276 @@
+"""The data a suite runs on, whatever form it came in, as one Ibis table.
+
+A dataset version (object, recipe or fingerprint), a file (Parquet, CSV, TSV, JSONL),
+a pandas or Polars DataFrame, an Arrow table or an Ibis table. Besides the table,
+a source may know some answers without a scan ("metadata"): the row count, null
+counts and numeric min/max from a Parquet footer, or from the delta statistics of a
+version that only inserts rows.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ibis
+import numpy as np
+import pyarrow as pa
+
+from assay.engine import default_engine
+from assay.errors import UsageError
+
+if TYPE_CHECKING:
+    from assay.data.compose import DatasetVersion
+    from assay.data.expr import Expr
+    from assay.store import Store
+
+FILE_SUFFIXES = {".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson"}
+_FINGERPRINT = re.compile(r"[0-9a-f]{6,64}")
+
+
+@dataclass
+class Source:
+    """A table to check, with what is known about it before any scan."""
+
+    description: str
+    schema: dict[str, Any]  # column → Ibis dtype, in column order
+    _table: Callable[[], ibis.Table] = field(repr=False)
+    key: list[str] = field(default_factory=list)
+    slices: dict[str, Expr] = field(default_factory=dict)
+    # Aggregates known without a scan: "count", "nonnull:COL", "min:COL", "max:COL".
+    metadata: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str | None = None
+    dataset: str | None = None
+    split: str | None = None
+    version: DatasetVersion | None = None
+    # A column of 0-based row positions, outside ``schema``: how samples name a failing
+    # row when the data has no key.
+    row_column: str | None = None
+    _cached: ibis.Table | None = field(default=None, repr=False)
+
+    def table(self) -> ibis.Table:
+        """The rows, as an Ibis table (read or materialised on first use)."""
+        if self._cached is None:
+            self._cached = self._table()
+        return self._cached
+
+
+def _ibis_schema(schema: pa.Schema) -> dict[str, Any]:
+    return dict(ibis.Schema.from_pyarrow(schema).items())
+
+
+ROW_COLUMN = "__assay_row"
+
+
+def from_arrow(table: pa.Table, description: str) -> Source:
+    def numbered() -> ibis.Table:
+        rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
+        return default_engine().table(table.append_column(ROW_COLUMN, rows))
+
+    return Source(description, _ibis_schema(table.schema), numbered, row_column=ROW_COLUMN)
+
+
+def from_parquet(path: Path) -> Source:
+    """A Parquet file, read where it lies; its footer answers counts and bounds."""
+    import pyarrow.parquet as pq
+
+    try:
+        footer = pq.ParquetFile(path)  # one read of the footer: schema and statistics
+        meta, schema = footer.metadata, footer.schema_arrow
+    except (OSError, pa.ArrowInvalid) as e:
+        raise UsageError(f"{path}: not a readable Parquet file ({e}); check the file") from None
+    # The engine starts only if a query is needed: a footer may answer everything.
+    return Source(
+        f"file {path}",
+        _ibis_schema(schema),
+        lambda: default_engine().con.read_parquet(str(path), file_row_number=True),
+        metadata=_parquet_metadata(meta, schema),
+        row_column="file_row_number",
+    )
+
+
+def _parquet_metadata(meta: Any, schema: pa.Schema) -> dict[str, Any]:
+    known: dict[str, Any] = {"count": meta.num_rows}
+    # Only top-level columns map one-to-one onto Parquet leaf columns.
+    if any(pa.types.is_nested(f.type) for f in schema):
+        return known
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    for i, name in enumerate(names):
+        if name not in schema.names:
+            continue
+        arrow_type = schema.field(name).type
+        nulls, lo, hi, exact = 0, None, None, True
+        for g in range(meta.num_row_groups):
+            col = meta.row_group(g).column(i)
+            stats = col.statistics
+            if stats is None or not stats.has_null_count:
+                exact = False
+                break
+            nulls += stats.null_count
+            # Numbers only: text statistics may be truncated, and temporal ones need
+            # the logical type's conversion to be trusted.
+            if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+                if col.num_values - stats.null_count == 0:
+                    continue
+                if not stats.has_min_max:
+                    lo = hi = float("nan")
+                    continue
+                lo = stats.min if lo is None else min(lo, stats.min)
+                hi = stats.max if hi is None else max(hi, stats.max)
+        if not exact:
+            continue
+        known[f"nonnull:{name}"] = meta.num_rows - nulls
+        if lo is not None and lo == lo and hi == hi:  # NaN: a row group without bounds
+            known[f"min:{name}"], known[f"max:{name}"] = lo, hi
+    return known
+
+
+def from_file(path: Path) -> Source:
+    suffix = path.suffix.lower()
+    if suffix in {".parquet", ".pq"}:
+        return from_parquet(path)
+    from assay.data.schema import read_table_file
+
+    return from_arrow(read_table_file(path), f"file {path}")
+
+
+def from_version(version: DatasetVersion, split: str | None = None) -> Source:
+    """A dataset version: rows materialised only if some expectation needs a scan."""
+    from assay.data.compose import SPLIT_COLUMN
+    from assay.data.schema import arrow_type
+
+    recipe = version.recipe
+    columns = [c for c in version.dataset.columns if recipe.columns is None or c in recipe.columns]
+    arrow = pa.schema(
+        [pa.field(c, arrow_type(t)) for c, t in version.dataset.schema if c in columns]
+        + [pa.field(SPLIT_COLUMN, pa.string())]
+    )
+    if split is not None:
+        names = [n for n, _ in recipe.split.ordered()]
+        if split not in names:
+            raise UsageError(
+                f"version {version.short} has no split {split!r} (splits: {', '.join(names)})"
+            )
+    desc = f"version {version.short} of {version.dataset.name}"
+    return Source(
+        desc + (f" (split {split})" if split else ""),
+        _ibis_schema(arrow),
+        lambda: default_engine().table(version.to_arrow(split=split)),
+        key=list(version.dataset.key),
+        slices=dict(recipe.slice_exprs()),
+        metadata={} if split is not None else _delta_metadata(version, columns),
+        fingerprint=version.fingerprint,
+        dataset=version.dataset.name,
+        split=split,
+        version=version,
+    )
+
+
+def _delta_metadata(version: DatasetVersion, columns: list[str]) -> dict[str, Any]:
+    """Counts and bounds summed from the deltas' statistics, when they add up.
+
+    They do only when every delta inserts (an upsert or delete changes rows the
+    statistics counted) and the recipe neither filters nor rebalances rows.
+    """
+    recipe = version.recipe
+    if recipe.where is not None or recipe.balance is not None:
+        return {}
+    if any(d.op != "insert" for d in version.deltas):
+        return {}
+    total = sum(d.row_count for d in version.deltas)
+    known: dict[str, Any] = {"count": total}
+    types = dict(version.dataset.schema)
+    for c in columns:
+        nonnull, lo, hi, bounded = 0, None, None, types.get(c, "").startswith(("int", "float"))
+        for d in version.deltas:
+            s = d.stats.get(c)
+            if s is None:  # a column added later: null in this delta's rows
+                continue
+            nonnull += s.get("count", 0)
+            if bounded and s.get("count"):
+                if not isinstance(s.get("min"), int | float) or not isinstance(
+                    s.get("max"), int | float
+                ):
+                    bounded = False
+                    continue
+                lo = s["min"] if lo is None else min(lo, s["min"])
+                hi = s["max"] if hi is None else max(hi, s["max"])
+        known[f"nonnull:{c}"] = nonnull
+        if bounded and lo is not None:
+            known[f"min:{c}"], known[f"max:{c}"] = lo, hi
+    return known
+
+
+def resolve(data: Any, *, store: Store | None = None, split: str | None = None) -> Source:
+    """A ``Source`` for any supported kind of data (see the module docstring)."""
+    from assay.data.compose import DatasetVersion
+
+    if isinstance(data, DatasetVersion):
+        return from_version(data, split)
+    if split is not None and not _names_version(data):
+        raise UsageError("--split applies to dataset versions (a recipe or a fingerprint) only")
+    if isinstance(data, pa.Table):
+        return from_arrow(data, f"Arrow table ({data.num_rows:,} rows)")
+    if isinstance(data, pa.RecordBatch):
+        return from_arrow(pa.Table.from_batches([data]), f"Arrow batch ({data.num_rows:,} rows)")
+    if isinstance(data, ibis.Table):
+        return Source("Ibis table", dict(data.schema().items()), lambda: data)
+    module = type(data).__module__
+    if module.startswith("pandas"):
+        frame = pa.Table.from_pandas(data, preserve_index=False)
+        return from_arrow(frame, f"pandas DataFrame ({len(data):,} rows)")
+    if module.startswith("polars"):
+        return from_arrow(data.to_arrow(), f"Polars DataFrame ({len(data):,} rows)")
+    if isinstance(data, str | os.PathLike):
+        return _from_name(os.fspath(data), store=store, split=split)
+    from assay.data.recipe import Recipe
+
+    if isinstance(data, Recipe | dict):
+        from assay.data.compose import resolve_version
+
+        return from_version(resolve_version(data, store=store), split)
+    raise UsageError(
+        f"cannot check a {type(data).__name__}; give a dataset version, a recipe, a "
+        "fingerprint, a file, a pandas/Polars DataFrame or an Arrow table"
+    )
+
+
+def _names_version(data: Any) -> bool:
+    from assay.data.recipe import Recipe
+
+    if isinstance(data, Recipe | dict):
+        return True
+    if isinstance(data, str | os.PathLike):
+        path = Path(data)
+        return path.suffix.lower() in {".yaml", ".yml"} or (
+            not path.exists() and bool(_FINGERPRINT.fullmatch(str(data)))
+        )
+    return False
+
+
+def _from_name(text: str, *, store: Store | None, split: str | None) -> Source:
+    from assay.data.compose import find_version, resolve_version
+
+    path = Path(text)
+    suffix = path.suffix.lower()
+    if suffix in {".yaml", ".yml"}:
+        return from_version(resolve_version(text, store=store), split)
+    if path.is_file():
+        if suffix not in FILE_SUFFIXES:
+            raise UsageError(
+                f"{text}: cannot tell what kind of file this is; give a .parquet, .csv, "
+                ".tsv, .jsonl file or a recipe (.yaml)"
+            )
+        return from_file(path)
+    if path.exists():
+        raise UsageError(f"{text} is a folder; give a file, a recipe or a fingerprint")
+    if _FINGERPRINT.fullmatch(text):
+        return from_version(find_version(text, store=store), split)
+    raise UsageError(
+        f"{text}: no such file, and not a version fingerprint; give a recipe (.yaml), "
+        "a fingerprint (6+ hex digits) or a data file"
+    )

@@ -1,0 +1,215 @@
+"""``assay check SUITE``: data tests with an exit code for CI; ``import-ge``, ``history``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from assay.cli import JsonOpt, StoreOpt
+from assay.cli._output import DefaultCommandGroup, console, emit, err_console, status
+
+if TYPE_CHECKING:
+    from assay.checks import CheckReport
+    from assay.store import Store
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    no_args_is_help=True,
+    help=(
+        "Data tests. `assay check SUITE [--on RECIPE|FINGERPRINT|FILE] [--split S] "
+        "[--html FILE] [--json]` runs a suite: exit 0 when every error-severity "
+        "expectation passed, 1 when one failed, 2 on bad usage. "
+        "See `assay check run --help`."
+    ),
+)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="check")
+
+
+def _optional_store(url: str | None) -> Store | None:
+    """The store when one is named or found; checks of plain files need none."""
+    from assay.errors import StoreNotFound
+    from assay.store import open_store
+
+    try:
+        return open_store(url)
+    except StoreNotFound:
+        if url is not None:
+            raise
+        return None
+
+
+@app.command("run", hidden=True)
+def run(
+    suite: Annotated[str, typer.Argument(help="The suite file (YAML).", show_default=False)],
+    on: Annotated[
+        str | None,
+        typer.Option(
+            "--on",
+            help="The data: a recipe (.yaml), a version fingerprint, or a file "
+            "(.parquet, .csv, .tsv, .jsonl). Default: the suite's `on:`.",
+        ),
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="Check only this split of a version.")
+    ] = None,
+    html: Annotated[
+        str | None, typer.Option("--html", help="Also write a self-contained HTML report.")
+    ] = None,
+    no_record: Annotated[
+        bool, typer.Option("--no-record", help="Do not store the result in the catalog.")
+    ] = False,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """Run SUITE on a dataset version or a file; exit 1 if an error-severity expectation fails.
+
+    The suite is checked against the data's columns before any row is read. Results
+    are recorded against the version's fingerprint and the suite's stage.
+    """
+    from assay.checks import check, load_suite
+    from assay.report import render_check, write_report
+
+    parsed = load_suite(suite)
+    opened = _optional_store(store)
+    try:
+        with status(json, f"checking {parsed.name}"):
+            report = check(parsed, on, split=split, store=opened, record=not no_record)
+        if html is not None:
+            write_report(render_check(report), html)
+    finally:
+        if opened is not None:
+            opened.close()
+    payload = report.to_dict()
+    if html is not None:
+        payload["html"] = html
+    emit(payload, json, lambda: _render(report, html))
+    return report.exit_code
+
+
+def _cell(value: Any, width: int = 40) -> str:
+    from assay.report import _num
+
+    text = _num(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _render(report: CheckReport, html: str | None) -> None:
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for name in ("", "#", "expectation", "result"):
+        table.add_column(name, overflow="fold")
+    for r in report.results:
+        mark = (
+            "[green]✓[/]"
+            if r.passed
+            else ("[yellow]![/]" if r.severity == "warn" else "[bold red]✗[/]")
+        )
+        label = escape(r.label) + (f" [cyan]\\[{escape(r.slice)}][/]" if r.slice else "")
+        table.add_row(mark, r.position, label, escape(r.message))
+    console.print(table)
+    for r in report.failures:
+        if r.sample:
+            console.print(f"\n[bold]{escape(r.position)} {escape(r.label)}[/]: failing examples")
+            keys = list(r.sample[0])
+            sample = Table(*keys, box=None, pad_edge=False, header_style="dim")
+            for row in r.sample:
+                sample.add_row(*(escape(_cell(row.get(k), 30)) for k in keys))
+            console.print(sample)
+    verdict = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
+    stage = f" (stage {escape(report.stage)})" if report.stage else ""
+    console.print(
+        f"\n{verdict} {escape(report.suite)}{stage} on {escape(report.target)}: "
+        f"{report.summary()} · {report.queries} engine quer{'y' if report.queries == 1 else 'ies'} "
+        f"in {report.seconds:.2f} s"
+    )
+    if html is not None:
+        console.print(f"report: {escape(html)}")
+
+
+@app.command("import-ge")
+def import_ge(
+    source: Annotated[
+        str, typer.Argument(help="A Great Expectations suite (JSON).", show_default=False)
+    ],
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="Write the assay suite here (YAML).")
+    ] = None,
+    json: JsonOpt = False,
+) -> int:
+    """Translate a Great Expectations suite into an assay suite; list what did not map."""
+    from assay.checks.ge import import_ge as translate
+    from assay.report import write_report
+
+    result = translate(source)
+    text = result.suite.to_yaml()
+    if out is not None:
+        write_report(text, out)
+    payload = {
+        "suite": result.suite.name,
+        "mapped": len(result.suite.expectations),
+        "unmapped": [u.to_dict() for u in result.unmapped],
+        "out": out,
+        "yaml": text if out is None else None,
+    }
+
+    def render() -> None:
+        if out is None:
+            console.print(escape(text), end="", soft_wrap=True)
+        else:
+            console.print(f"wrote {escape(out)}: {len(result.suite.expectations)} expectation(s)")
+        for u in result.unmapped:
+            where = f" ({escape(u.column)})" if u.column else ""
+            err_console.print(
+                f"[yellow]not imported[/] #{u.position} {escape(u.ge_type)}{where}: {escape(u.reason)}"
+            )
+
+    emit(payload, json, render)
+    return 0
+
+
+@app.command("history")
+def history(
+    on: Annotated[
+        str | None, typer.Option("--on", help="Only results for this version fingerprint (prefix).")
+    ] = None,
+    suite: Annotated[str | None, typer.Option("--suite", help="Only this suite.")] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 20,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """Recorded check results, newest first."""
+    from assay.store import open_store
+
+    with open_store(store) as opened:
+        rows = opened.catalog.list_checks(fingerprint=on, suite=suite, limit=limit)
+
+    def render() -> None:
+        if not rows:
+            console.print("no recorded checks")
+            return
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for name in ("id", "when", "suite", "stage", "data", "verdict", "summary"):
+            table.add_column(name)
+        for r in rows:
+            data = (r.get("fingerprint") or "")[:12] or r.get("target", "")
+            if r.get("split"):
+                data += f" ({r['split']})"
+            table.add_row(
+                (r.get("id") or "")[:8],
+                (r.get("checked_at") or "")[:19].replace("T", " "),
+                escape(r["suite"]),
+                escape(r.get("stage") or ""),
+                escape(data),
+                "[green]passed[/]" if r["passed"] else "[red]failed[/]",
+                escape(r.get("summary", "")),
+            )
+        console.print(table)
+
+    emit({"checks": rows}, json, render)
+    return 0
