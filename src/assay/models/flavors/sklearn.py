@@ -1,0 +1,118 @@
+"""scikit-learn models, stored with skops — never with pickle.
+
+Loading a skops file lists the types it would build (``skops.io.get_untrusted_types``);
+those from scikit-learn, NumPy and SciPy are allowed, anything else is refused unless
+the caller passes ``trusted=True``, because building an arbitrary type can run code.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from assay.errors import UntrustedModel, UsageError
+from assay.models.flavors._base import Flavor, Predictor, table_hint
+from assay.models.signature import Batch, Signature
+
+__all__ = ["SAFE_MODULES", "SklearnFlavor", "safe_types"]
+
+# Modules whose types skops may build without the user vouching for them: the
+# estimators themselves and the array and sparse-matrix types they hold.
+SAFE_MODULES = ("sklearn", "numpy", "scipy")
+_SAFE_BUILTINS = {"builtins.slice", "collections.OrderedDict", "collections.defaultdict"}
+
+
+def safe_types(untrusted: list[str]) -> tuple[list[str], list[str]]:
+    """``untrusted`` split into (allowed, refused) by the allow-list."""
+    allowed: list[str] = []
+    refused: list[str] = []
+    for name in untrusted:
+        root = name.split(".", 1)[0]
+        (allowed if root in SAFE_MODULES or name in _SAFE_BUILTINS else refused).append(name)
+    return allowed, refused
+
+
+class SklearnFlavor(Flavor):
+    name = "sklearn"
+    suffixes = (".skops",)
+
+    def accepts(self, model: Any) -> bool:
+        from sklearn.base import BaseEstimator
+
+        return isinstance(model, BaseEstimator)
+
+    def dump(self, model: Any, options: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        import skops.io as sio
+        from sklearn.exceptions import NotFittedError
+        from sklearn.utils.validation import check_is_fitted
+
+        try:
+            check_is_fitted(model)
+        except NotFittedError:
+            raise UsageError(
+                f"this {type(model).__name__} is not fitted; call fit() before registering it"
+            ) from None
+        return sio.dumps(model), dict(options)
+
+    def load(self, data: bytes | None, options: Mapping[str, Any], *, trusted: bool) -> Predictor:
+        import skops.io as sio
+
+        assert data is not None
+        try:
+            untrusted = sio.get_untrusted_types(data=data)
+        except Exception as e:  # skops raises zipfile/json errors for bytes that are not skops
+            raise UsageError(
+                f"the model is not a readable skops file ({type(e).__name__}: {e}); save "
+                "scikit-learn models with skops.io.dump, or give the right --flavor"
+            ) from None
+        allowed, refused = safe_types(untrusted)
+        if refused and not trusted:
+            raise UntrustedModel(
+                f"the skops file would build types outside scikit-learn/NumPy/SciPy "
+                f"({', '.join(refused)}), which can run code; load it only if you trust "
+                "its source, with trusted=True (--trusted)"
+            )
+        model = sio.loads(data, trusted=untrusted if trusted else allowed)
+        return SklearnPredictor(model)
+
+
+class SklearnPredictor(Predictor):
+    """A fitted estimator; tables go in as DataFrames when it was fitted on one."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self.has_proba = hasattr(model, "predict_proba")
+        self.names = getattr(model, "feature_names_in_", None)
+
+    @property
+    def raw(self) -> Any:
+        return self.model
+
+    def _input(self, batch: Batch) -> Any:
+        if self.names is not None:
+            frame = batch.frame()
+            if frame is not None:
+                if batch.columns is None:
+                    frame.columns = list(self.names)
+                return frame
+        return batch.matrix()
+
+    def _call(self, method: str, batch: Batch) -> np.ndarray:
+        with warnings.catch_warnings():
+            # Without pandas the named columns go in as an array in the fitted order.
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            return np.asarray(getattr(self.model, method)(self._input(batch)))
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        return self._call("predict", batch)
+
+    def predict_proba(self, batch: Batch) -> np.ndarray:
+        if not self.has_proba:
+            raise AttributeError("predict_proba")
+        return self._call("predict_proba", batch)
+
+    def signature_hint(self) -> Signature | None:
+        return table_hint(self.names)

@@ -1,0 +1,108 @@
+"""PyTorch models: TorchScript, or a state dict plus the ``module:Class`` that holds it.
+
+torch is imported only here, and only when a torch model is saved or loaded; without
+it the error gives the pip line. State dicts load with ``weights_only=True`` (no
+pickle code runs); the class is imported from the user's code and built with the
+keyword arguments recorded as ``init``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from assay.errors import MissingDependency, UsageError
+from assay.models.flavors._base import Flavor, Predictor
+from assay.models.flavors.python import import_object
+from assay.models.signature import Batch
+
+__all__ = ["TorchFlavor", "import_torch"]
+
+
+def import_torch() -> Any:
+    """The torch module, or ``MissingDependency`` with the pip line."""
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency(
+            "PyTorch models need torch. Install it with: pip install 'assay[torch]'"
+        ) from None
+    return torch
+
+
+class TorchFlavor(Flavor):
+    name = "torch"
+    suffixes = (".pt", ".pth", ".ptl")
+
+    def accepts(self, model: Any) -> bool:
+        return any(
+            c.__module__.startswith("torch") and c.__name__ == "Module" for c in type(model).__mro__
+        )
+
+    def dump(self, model: Any, options: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        torch = import_torch()
+        buffer = io.BytesIO()
+        if options.get("model_class"):
+            torch.save(model.state_dict(), buffer)
+            return buffer.getvalue(), dict(options)
+        with _quiet_jit():
+            scripted = (
+                model
+                if hasattr(model, "save") and hasattr(model, "code")
+                else torch.jit.script(model)
+            )
+            torch.jit.save(scripted, buffer)
+        return buffer.getvalue(), dict(options)
+
+    def load(self, data: bytes | None, options: Mapping[str, Any], *, trusted: bool) -> Predictor:
+        torch = import_torch()
+        assert data is not None
+        class_path = options.get("model_class")
+        try:
+            if class_path:
+                cls = import_object(str(class_path))
+                state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+                module = cls(**dict(options.get("init") or {}))
+                module.load_state_dict(state)
+            else:
+                with _quiet_jit():
+                    module = torch.jit.load(io.BytesIO(data), map_location="cpu")
+        except (RuntimeError, ValueError, TypeError, AttributeError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            hint = (
+                "check that the class matches the saved weights"
+                if class_path
+                else "a state dict needs its class: give model_class='module:Class' (--class)"
+            )
+            raise UsageError(f"cannot load the PyTorch model ({first}); {hint}") from None
+        module.eval()
+        return TorchPredictor(module, torch)
+
+
+@contextlib.contextmanager
+def _quiet_jit() -> Iterator[None]:
+    """TorchScript is deprecated upstream, but it is the format users' files are in."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit", category=DeprecationWarning)
+        yield
+
+
+class TorchPredictor(Predictor):
+    def __init__(self, module: Any, torch: Any):
+        self.module = module
+        self.torch = torch
+
+    @property
+    def raw(self) -> Any:
+        return self.module
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        x = self.torch.from_numpy(np.ascontiguousarray(batch.matrix(np.float32)))
+        with self.torch.no_grad():
+            out = self.module(x)
+        return np.asarray(out.detach().cpu().numpy())
