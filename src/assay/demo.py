@@ -43,14 +43,57 @@ slices:
 """
 
 NEWEST_RECIPE = """\
-# The newest year on its own: the data a model will meet next.
+# The newest year on its own: the data a model will meet next. Same split as
+# train.yaml, so its test rows are rows no model was trained on (a row's split
+# depends on its key and the seed only).
 dataset: employment
 deltas: {include: [y2018]}
-where: "AGEP >= 16"
-split: {seed: 0, fractions: {test: 1.0}}
+where: "AGEP >= 16 and RAC1P != 9"
+split: {seed: 0, fractions: {train: 0.8, dev: 0.1, test: 0.1}}
 slices:
   women: "SEX = 2"
   over_65: "AGEP >= 65"
+"""
+
+CHECK_SUITE = """\
+# Data tests of the training data, before any model sees it.
+suite: employment-train
+stage: train
+on: ../recipes/train.yaml
+expectations:
+  - row_count: {min: 100000}
+  - columns: {required: [id, AGEP, SCHL, SEX, RAC1P, employed]}
+  - unique: {column: id}
+  - not_null: {column: AGEP}
+  - between: {column: AGEP, min: 16, max: 99}
+  - in_set: {column: SEX, values: [1, 2]}
+  - in_set: {column: employed, values: [0, 1]}
+  - mean_between: {column: employed, min: 0.45, max: 0.70}
+  - quantile_between: {column: AGEP, q: 0.5, min: 35, max: 60}
+  - null_fraction: {column: MIL, max: 0.01}
+  - expression: {expr: "AGEP >= 18 or SCHL <= 19", mostly: 0.99}
+  - distinct_count_between: {column: RAC1P, min: 5, max: 8, severity: warn}
+  - slice: {name: women, expectations: [{mean_between: {column: employed, min: 0.4, max: 0.7}}]}
+  - slice: {name: over_65, expectations: [{mean_between: {column: employed, max: 0.4}}]}
+"""
+
+EVAL_SPEC = """\
+# The release gate: the candidate against the baseline, on the held-out test rows and
+# on the newest survey year's held-out rows, overall and on the slices that matter.
+name: employment-release
+models: {candidate: employment@candidate, baseline: employment@baseline}
+datasets:
+  test: {recipe: recipes/train.yaml, split: test}
+  newest_year: {recipe: recipes/newest.yaml, split: test}
+slices: [women, men, over_65, young]
+metrics: [accuracy, f1, roc_auc, log_loss, ece]
+thresholds:
+  - {metric: roc_auc, min: 0.80}
+  - {metric: accuracy, vs: baseline, min_gain: 0.0, slices: all}
+  - {metric: roc_auc, vs: baseline, max_drop: 0.0, slices: all}
+  - {metric: ece, max: 0.05}
+min_slice_rows: 200
+bootstrap: {samples: 300, seed: 0}
 """
 
 
@@ -150,6 +193,29 @@ def run_demo(
 
     load_version(train.fingerprint, store=store).write_parquet(again_out)
     identical = out.read_bytes() == again_out.read_bytes()
+    # Data tests on the training data, recorded against its fingerprint.
+    from assay.checks import check
+    from assay.report import render_check, render_evaluation, write_report
+
+    (root / "checks").mkdir()
+    (root / "checks" / "train.yaml").write_text(CHECK_SUITE)
+    report = check(root / "checks" / "train.yaml", store=store)
+    write_report(render_check(report), root / "check-report.html")
+    say(
+        f"  check {report.suite} on {train.short}: {'PASSED' if report.passed else 'FAILED'} "
+        f"({report.summary()}, {report.queries} engine queries)"
+    )
+    models = _train_models(store, recipes / "train.yaml", say)
+    evaluation = None
+    if models:
+        from assay.evaluation import evaluate
+
+        (root / "eval.yaml").write_text(EVAL_SPEC)
+        evaluation = evaluate(root / "eval.yaml", store=store)
+        write_report(render_evaluation(evaluation), root / "eval-report.html")
+        say(
+            f"  eval employment-release: {'PASSED' if evaluation.passed else 'FAILED'} ({evaluation.summary()})"
+        )
     return {
         "folder": str(root),
         "store": store.url,
@@ -160,7 +226,47 @@ def run_demo(
         "versions": {"train": train.summary(), "newest": newest.summary()},
         "train_parquet": str(out),
         "rebuilt_identical": identical,
+        "models": models,
+        "check": {**report.to_dict(), "html": str(root / "check-report.html")},
+        "evaluation": None
+        if evaluation is None
+        else {
+            "passed": evaluation.passed,
+            "summary": evaluation.summary(),
+            "failures": [g.message for g in evaluation.failures],
+            "id": evaluation.id,
+            "html": str(root / "eval-report.html"),
+        },
     }
+
+
+def _train_models(store: Any, recipe: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Run examples/train.py twice as recorded runs: the baseline and the candidate."""
+    import subprocess
+    import sys
+
+    from assay.models import get_model
+    from assay.runs import run_command
+
+    script = Path(__file__).resolve().parents[2] / "examples" / "train.py"
+    if not script.is_file():
+        say("  (examples/train.py is not here: no models trained)")
+        return []
+    found = []
+    for kind, alias in (("logreg", "baseline"), ("gboost", "candidate")):
+        argv = [sys.executable, str(script), "--model", kind, "--alias", alias]
+        argv += ["--recipe", str(recipe), "--store", store.url]
+        run = run_command(argv, name=f"train-{kind}", store=store, stdout=subprocess.DEVNULL)
+        if run.status != "finished":
+            raise UsageError(f"examples/train.py --model {kind} failed ({run.error}); see above")
+        info = get_model(f"employment@{alias}", store=store)
+        m = run.metrics
+        say(
+            f"  model {info.ref} ({alias}): {kind}, accuracy {m['accuracy']:.4f}, "
+            f"ROC AUC {m['roc_auc']:.4f} on {m['test_rows']:,} test rows (run {run.id})"
+        )
+        found.append({"ref": info.ref, "alias": alias, "model": kind, "run": run.id, "metrics": m})
+    return found
 
 
 def _write(path: Path, table: pa.Table) -> None:

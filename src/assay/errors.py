@@ -76,6 +76,30 @@ class ExpressionError(UsageError):
         super().__init__(message)
 
 
+class ProblemsError(UsageError):
+    """A declaration (suite, evaluation spec) is malformed or does not fit the data:
+    every problem, each with its position, found before any data is read."""
+
+    def __init__(self, label: str, problems: list[str]):
+        self.label = label
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = f"{label}: {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            message = f"{label}: {len(self.problems)} problems:\n{lines}"
+        super().__init__(message)
+
+
+class SuiteError(ProblemsError):
+    """A check suite is malformed or does not fit the data."""
+
+
+class SpecError(ProblemsError):
+    """An evaluation spec is malformed or names models, datasets, slices or metrics
+    that do not exist or do not fit the task."""
+
+
 class ConcurrentWriteError(AssayError, RuntimeError):
     """Another writer changed the dataset while this one was committing; retry."""
 
@@ -103,3 +127,26 @@ class MissingDependency(AssayError, ImportError):
     """An optional dependency is needed; the message gives the pip line."""
 
     exit_code = 2
+
+
+# models ---------------------------------------------------------------------------
+
+
+class ModelNotFound(NotFound):
+    """A model reference (``NAME``, ``NAME@VERSION``, ``NAME@ALIAS``) names nothing registered."""
+
+
+class SignatureError(UsageError):
+    """Input given to a model does not fit its signature (a missing column, a wrong type)."""
+
+
+class UntrustedModel(UsageError):
+    """A model would need pickle (which runs code on load) or types nobody vouched for."""
+
+
+class GoldenFileError(InputFileError):
+    """A golden-examples file is malformed; the message names the line and the field."""
+
+
+class ModelCheckFailed(AssayError, AssertionError):
+    """A model failed a check it had to pass: golden examples, or ONNX parity."""

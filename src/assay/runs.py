@@ -16,6 +16,11 @@ While a run is active (inside its ``with``), a plain ``assay.compose`` or
 (``run_command``) starts a run and hands its id to COMMAND in ``ASSAY_RUN_ID``: there
 ``start_run()`` attaches to that run instead of starting another, and ``assay.compose``
 registers what it reads to it even without ``start_run``.
+
+Two environment variables change what ``run.read`` returns, for assay's training tests
+(``assay.testing``): ``ASSAY_SMOKE=1`` (``assay test smoke``) makes it a small
+deterministic sample and ``run.max_epochs`` 1; ``ASSAY_PINNED_VERSIONS``
+(``assay test reproduce``) makes it the version the reproduced run read.
 """
 
 from __future__ import annotations
@@ -52,7 +57,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARTIFACT_PREFIX",
+    "PIN_ENV",
     "RUN_ID_ENV",
+    "SMOKE_ENV",
+    "TIMED_OUT",
     "CommandNotFound",
     "GitState",
     "Run",
@@ -63,6 +71,7 @@ __all__ = [
     "environment",
     "get_run",
     "git_state",
+    "is_smoke",
     "list_runs",
     "parse_params",
     "register_read",
@@ -72,6 +81,9 @@ __all__ = [
 ]
 
 RUN_ID_ENV = "ASSAY_RUN_ID"
+SMOKE_ENV = "ASSAY_SMOKE"  # "1": run.read samples, run.max_epochs is 1 (assay test smoke)
+PIN_ENV = "ASSAY_PINNED_VERSIONS"  # JSON: which version run.read returns (assay test reproduce)
+TIMED_OUT = "timed out after"  # how a run stopped by run_command's timeout records its error
 ARTIFACT_PREFIX = "artifacts"
 NOT_A_REPO = "not a git repository"
 KEY_PACKAGES = (
@@ -89,6 +101,11 @@ _active: ContextVar[Run | None] = ContextVar("assay_active_run", default=None)
 
 
 # TODO(errors.py owner): move to assay/errors.py beside the other errors.
+
+
+def is_smoke() -> bool:
+    """Whether this process runs under ``assay test smoke`` (``ASSAY_SMOKE=1``)."""
+    return os.environ.get(SMOKE_ENV) == "1"
 
 
 # --------------------------------------------------------------------------- git
@@ -337,21 +354,50 @@ class Run:
         """Everything recorded about the run so far."""
         return self.store.catalog.get_run(self.id)
 
+    @property
+    def smoke(self) -> bool:
+        """Whether the run is a smoke test (``assay test smoke``): small data, one epoch."""
+        return is_smoke()
+
+    @property
+    def max_epochs(self) -> int | None:
+        """1 in a smoke test, else None: ``for epoch in range(run.max_epochs or epochs)``."""
+        return 1 if is_smoke() else None
+
     def read(
         self,
         recipe: str | os.PathLike[str] | dict[str, Any] | Recipe,
         *,
         progress: Progress | None = None,
     ) -> DatasetVersion:
-        """Compose ``recipe`` in the run's store and record the version as an input."""
-        from assay.data.compose import compose
+        """Compose ``recipe`` in the run's store and record the version as an input.
+
+        Under ``assay test reproduce`` the version is the one the reproduced run read for
+        this recipe (``ASSAY_PINNED_VERSIONS``), not a compose of today's deltas; under
+        ``assay test smoke`` its rows are a small deterministic sample of each split
+        (``assay.testing.smoke.sample_version``). Both record the version they stand for.
+        """
+        from assay.data.compose import compose, load_version
 
         self._check_open()
+        pinned = None
+        if os.environ.get(PIN_ENV):
+            from assay.testing.reproduce import pinned_fingerprint
+
+            pinned = pinned_fingerprint(recipe)
         token = _active.set(self)
         try:
-            return compose(recipe, store=self.store, progress=progress)
+            if pinned is not None:
+                version = load_version(pinned, store=self.store, progress=progress)
+            else:
+                version = compose(recipe, store=self.store, progress=progress)
         finally:
             _active.reset(token)
+        if is_smoke():
+            from assay.testing.smoke import sample_for_smoke
+
+            return sample_for_smoke(version)
+        return version
 
     def load(self, fingerprint: str, *, progress: Progress | None = None) -> DatasetVersion:
         """Rebuild a recorded version (fingerprint or prefix) and record it as an input."""
@@ -370,6 +416,10 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append finite numbers to the metrics' history, at ``step`` or the key's next."""
+        if is_smoke():
+            from assay.testing.smoke import note_non_finite
+
+            note_non_finite(metrics, step)  # the smoke report names it; the error follows
         checked = _check_metrics(metrics)
         if step is not None and (
             isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0
@@ -500,14 +550,21 @@ def register_read(version: DatasetVersion) -> None:
 
 
 def _create(
-    store: Store, name: str | None, params: Mapping[str, Any] | None, command: Sequence[str]
+    store: Store,
+    name: str | None,
+    params: Mapping[str, Any] | None,
+    command: Sequence[str],
+    cwd: str | os.PathLike[str] | None = None,
 ) -> RunInfo:
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise UsageError(f"run name {name!r} is empty; give a name, or leave it out")
     checked = _check_params(params)
     exclude = None if "://" in store.url else store.url
-    git = git_state(exclude=exclude)
-    env = environment()
+    folder = Path(cwd) if cwd is not None else Path.cwd()
+    git = git_state(folder, exclude=exclude)
+    # The folder the command ran in: a relative command or recipe path means nothing
+    # without it, and `assay test reproduce` runs the command there again.
+    env = {**environment(), "cwd": str(folder.resolve())}
     for attempt in range(3):
         info = RunInfo(
             id=secrets.token_hex(6),
@@ -587,6 +644,9 @@ def run_command(
     store: Store | None = None,
     stdout: IO[Any] | int | None = None,
     started: Callable[[RunInfo], None] | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
 ) -> RunInfo:
     """Run ``command`` as a recorded run and return the run once it ended.
 
@@ -596,15 +656,20 @@ def run_command(
     command's (128 + N when signal N killed it). A command that cannot start is a
     ``CommandNotFound``, and its run is marked failed. ``stdout`` redirects the
     command's output; ``started`` is called with the new run once the command started.
+    ``env`` adds variables to the command's environment, ``cwd`` is the folder it runs
+    in (and whose git state is recorded), and after ``timeout`` seconds the command is
+    terminated (killed 5 s later) and the run fails with an error starting "timed out".
     """
     argv = [str(a) for a in command]
     if not argv:
         raise UsageError("give the command to run after `--`, e.g. `assay run -- python train.py`")
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"timeout is {timeout!r} seconds; give a number > 0")
     with _opened(store) as s:
-        info = _create(s, name, params, argv)
-        env = {**os.environ, RUN_ID_ENV: info.id, STORE_ENV: s.url}
+        info = _create(s, name, params, argv, cwd)
+        child_env = {**os.environ, **(env or {}), RUN_ID_ENV: info.id, STORE_ENV: s.url}
         try:
-            proc = subprocess.Popen(argv, env=env, stdout=stdout)
+            proc = subprocess.Popen(argv, env=child_env, stdout=stdout, cwd=cwd)
         except OSError as e:
             if isinstance(e, FileNotFoundError):
                 code, what = 127, "command not found"
@@ -616,11 +681,16 @@ def run_command(
                 f"{what}: {argv[0]!r}; {hint} (run {info.id} is recorded as failed)",
                 exit_code=code,
             ) from None
+        timed_out = False
         try:
             with _forward_sigterm(proc):
                 if started is not None:
                     started(info)
-                returncode = proc.wait()
+                try:
+                    returncode = proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    returncode = _terminate(proc)
         except BaseException:  # interrupted: the command got the signal too
             returncode = _stop(proc)
             s.catalog.end_run(
@@ -629,12 +699,15 @@ def run_command(
             raise
         code = _exit_code(returncode)
         error = None
-        if returncode < 0:
+        if timed_out:
+            error = f"{TIMED_OUT} {timeout:g} s: stopped"
+        elif returncode < 0:
             error = f"killed by signal {-returncode}"
         elif code != 0:
             error = f"exited with status {code}"
+        ok = code == 0 and not timed_out
         return s.catalog.end_run(
-            info.id, "finished" if code == 0 else "failed", exit_code=code, error=error
+            info.id, "finished" if ok else "failed", exit_code=code, error=error
         )
 
 
@@ -653,6 +726,16 @@ def _forward_sigterm(proc: subprocess.Popen[Any]) -> Iterator[None]:
 
 def _exit_code(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
+
+
+def _terminate(proc: subprocess.Popen[Any]) -> int:
+    """Stop a command that ran out of time: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        return proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def _stop(proc: subprocess.Popen[Any]) -> int:

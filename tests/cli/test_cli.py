@@ -27,6 +27,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
+import assay
 from tests_helpers import ASSAY
 from tests_helpers import CliResult as Run
 from tests_helpers import run_assay as run
@@ -723,9 +724,19 @@ def test_demo_json(tmp_path: Path, acs_df: pd.DataFrame) -> None:
     for sl in t["slices"].values():
         assert sum(sl["splits"].values()) == sl["rows"]
     n = res["versions"]["newest"]
-    newest = acs_df[(acs_df.year == 2018) & (acs_df.AGEP >= 16)]
-    assert n["rows"] == len(newest) == n["splits"]["test"]
-    assert n["splits"] == {"test": len(newest)}
+    newest = acs_df[(acs_df.year == 2018) & (acs_df.AGEP >= 16) & (acs_df.RAC1P != 9)]
+    assert n["rows"] == len(newest) == sum(n["splits"].values())
+    # The newest year's held-out rows are held out in train.yaml too (same seed, keys).
+    with assay.open_store(folder / ".assay") as s:
+        trained = assay.load_version(t["fingerprint"], store=s).to_pandas(split="train")
+        held_out = assay.load_version(n["fingerprint"], store=s).to_pandas(split="test")
+    assert len(held_out) == n["splits"]["test"] > 0
+    assert not set(held_out.id) & set(trained.id)
+    # Data tests ran on the training version, and the release gate on both datasets.
+    assert res["check"]["passed"] and res["check"]["fingerprint"] == t["fingerprint"]
+    assert Path(res["check"]["html"]).is_file()
+    if res["models"]:
+        assert res["evaluation"]["id"] and Path(res["evaluation"]["html"]).is_file()
     written = Path(res["train_parquet"])
     assert written.parent == folder
     ids = pq.read_table(written, columns=["id"]).column("id").to_numpy()

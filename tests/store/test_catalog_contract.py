@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from assay.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
+    ModelNotFound,
     NotFound,
     UsageError,
     VersionNotFound,
@@ -20,6 +21,8 @@ from assay.errors import (
 from assay.store.catalog import (
     Catalog,
     DeltaInfo,
+    GoldenRef,
+    ModelVersion,
     RunArtifact,
     RunInfo,
     RunInput,
@@ -313,3 +316,128 @@ def test_catalog_made_before_runs_gains_run_tables(catalog: Catalog) -> None:
         assert older.create_run(a_run("run000000001")).id == "run000000001"
     finally:
         older.close()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_report(suite: str, fingerprint: str | None, passed: bool, at: str) -> dict:
+    return {
+        "suite": suite,
+        "stage": "raw",
+        "target": f"version {fingerprint}" if fingerprint else "file x.parquet",
+        "fingerprint": fingerprint,
+        "dataset": "d" if fingerprint else None,
+        "split": None,
+        "passed": passed,
+        "summary": "1 passed" if passed else "1 failed",
+        "checked_at": at,
+        "results": [{"position": "0", "observed": 1.5, "sample": [{"id": 3}]}],
+    }
+
+
+def test_check_results_are_recorded_and_listed(catalog: Catalog) -> None:
+    a = catalog.record_check(_check_report("s1", "ab" * 32, True, "2026-01-01T00:00:00"))
+    b = catalog.record_check(_check_report("s2", "ab" * 32, False, "2026-01-02T00:00:00"))
+    c = catalog.record_check(_check_report("s1", None, True, "2026-01-03T00:00:00"))
+    assert len({a, b, c}) == 3
+    assert [r["id"] for r in catalog.list_checks()] == [c, b, a]  # newest first
+    assert [r["id"] for r in catalog.list_checks(fingerprint="abab")] == [b, a]
+    assert [r["id"] for r in catalog.list_checks(suite="s1")] == [c, a]
+    assert [r["id"] for r in catalog.list_checks(limit=1)] == [c]
+    got = catalog.get_check(b[:6])
+    assert got["passed"] is False and got["results"][0]["sample"] == [{"id": 3}]
+    with pytest.raises(NotFound):
+        catalog.get_check("ffffffff")
+    with pytest.raises(NotFound):
+        catalog.get_check(b[:3])  # too short to look up
+
+
+# --------------------------------------------------------------------------- models
+
+
+def a_model(name: str = "m", **kw: object) -> ModelVersion:
+    sha = "a" * 64
+    base = ModelVersion(
+        name=name,
+        version=0,
+        flavor="sklearn",
+        object_key=f"artifacts/aa/{sha}",
+        sha256=sha,
+        size=42,
+        options={"k": [1, 2]},
+        signature={"inputs": {"kind": "table", "columns": [{"name": "x", "dtype": "int64"}]}},
+        source={"kind": "file", "path": "/m.skops"},
+        description="d",
+    )
+    return replace(base, **kw)  # type: ignore[arg-type]
+
+
+def test_model_versions_aliases_and_golden(catalog: Catalog) -> None:
+    v1 = catalog.register_model_version(a_model(aliases=("baseline", "production")))
+    v2 = catalog.register_model_version(a_model(object_key="artifacts/bb/b", sha256="b" * 64))
+    other = catalog.register_model_version(a_model("n", aliases=("production",)))
+    assert [(v.ref, v.aliases) for v in (v1, v2, other)] == [
+        ("m@1", ("baseline", "production")),
+        ("m@2", ()),
+        ("n@1", ("production",)),  # aliases are per name
+    ]
+    assert replace(v1, created_at="") == a_model(version=1, aliases=("baseline", "production"))
+    assert catalog.get_model_version("m") == catalog.get_model_version("m", 2)
+    assert catalog.get_model_alias("m", "production").version == 1
+
+    moved = catalog.set_model_alias("m", 2, "production")
+    assert moved.aliases == ("production",)
+    assert catalog.get_model_version("m", 1).aliases == ("baseline",)
+    v3 = catalog.register_model_version(a_model(aliases=("baseline",)))  # moves it too
+    assert [(v.ref, v.aliases) for v in catalog.list_model_versions("m")] == [
+        ("m@1", ()),
+        ("m@2", ("production",)),
+        ("m@3", ("baseline",)),
+    ]
+    assert [v.ref for v in catalog.list_model_versions()] == ["m@1", "m@2", "m@3", "n@1"]
+
+    with pytest.raises(ModelNotFound, match=r"no model 'x' is registered .*models: m, n"):
+        catalog.get_model_version("x")
+    with pytest.raises(ModelNotFound, match=r"model 'm' has no version 9 \(versions 1–3\)"):
+        catalog.get_model_version("m", 9)
+    with pytest.raises(ModelNotFound, match=r"no alias 'prod' \(aliases: baseline, production\)"):
+        catalog.get_model_alias("m", "prod")
+    with pytest.raises(ModelNotFound, match="no version 9"):
+        catalog.set_model_alias("m", 9, "baseline")
+    with pytest.raises(NotFound, match="no run 'nope00000000'"):
+        catalog.register_model_version(a_model(run_id="nope00000000"))
+    assert len(catalog.list_model_versions("m")) == 3  # the refusal numbered nothing
+
+    golden = GoldenRef("artifacts/cc/c", "c" * 64, 5)
+    with_golden = catalog.set_model_golden("m", 3, golden)
+    assert with_golden.golden is not None
+    assert replace(with_golden.golden, attached_at="") == golden
+    with pytest.raises(ModelNotFound):
+        catalog.set_model_golden("m", 7, golden)
+    # gc keeps and verify checks model artifacts and golden files.
+    assert catalog.referenced_objects() == {
+        v1.object_key: "a" * 64,
+        "artifacts/bb/b": "b" * 64,
+        "artifacts/cc/c": "c" * 64,
+    }
+    run = catalog.create_run(a_run("run000000001"))
+    assert catalog.register_model_version(a_model(run_id=run.id)).run_id == run.id
+    assert v3.version == 3
+
+
+def test_concurrent_registrations_get_distinct_numbers(catalog: Catalog) -> None:
+    got: list[int] = []
+
+    def writer() -> None:
+        for _ in range(5):
+            got.append(catalog.register_model_version(a_model(aliases=("latest-ish",))).version)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 21))
+    holders = [v for v in catalog.list_model_versions("m") if v.aliases]
+    assert len(holders) == 1  # one alias, one version

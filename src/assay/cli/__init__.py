@@ -40,6 +40,18 @@ def _register() -> None:
     app.add_typer(data.app, name="data")
     demo.register(app)
     runs.register(app)
+    from assay.cli import models
+
+    app.add_typer(models.app, name="models")
+    from assay.cli import check
+
+    check.register(app)
+    from assay.cli import evaluate
+
+    evaluate.register(app)
+    from assay.cli import test
+
+    test.register(app)
 
 
 def _is_usage_error(e: Exception) -> bool:

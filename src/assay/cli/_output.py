@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -55,3 +56,13 @@ def status(as_json: bool, message: str) -> Iterator[None]:
         return
     with err_console.status(message):
         yield
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A command group whose first argument, when not a subcommand, goes to ``run``:
+    ``assay check SUITE`` is ``assay check run SUITE``, next to ``assay check history``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)

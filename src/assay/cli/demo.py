@@ -50,8 +50,21 @@ def register(app: typer.Typer) -> None:
             console.print(f"Training rows written to {escape(result['train_parquet'])}")
             same = "identical" if result["rebuilt_identical"] else "DIFFERENT (a bug!)"
             console.print(f"Rebuilt from its fingerprint: {same} bytes")
+            c = result["check"]
+            verdict = "[green]PASSED[/]" if c["passed"] else "[red]FAILED[/]"
+            console.print(f"\nData tests ({escape(c['suite'])}): {verdict} {escape(c['summary'])}")
+            console.print(f"  report: {escape(c['html'])}")
+            e = result.get("evaluation")
+            if e is not None:
+                verdict = "[bold green]PASSED[/]" if e["passed"] else "[bold red]FAILED[/]"
+                console.print(f"Release gate (eval.yaml): {verdict} {escape(e['summary'])}")
+                for message in e["failures"]:
+                    console.print(f"  [red]✗[/] {escape(message)}")
+                console.print(f"  report: {escape(e['html'])}")
+            cmd = escape(_assay_command())
             console.print(
-                f"Explore: [bold]cd {escape(result['folder'])} && {escape(_assay_command())} data log employment[/]"
+                f"Explore: [bold]cd {escape(result['folder'])} && {cmd} data log employment[/]"
+                f" · {cmd} check checks/train.yaml · {cmd} eval eval.yaml"
             )
 
         emit(result, json, render)

@@ -12,6 +12,8 @@ delta takes the next ``number`` of its dataset, and a writer that lost the race 
 from __future__ import annotations
 
 import datetime as dt
+import random
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from assay.errors import (
     ConcurrentWriteError,
     DatasetNotFound,
+    ModelNotFound,
     NotFound,
     UsageError,
     VersionNotFound,
@@ -34,6 +37,9 @@ __all__ = [
     "Catalog",
     "DatasetInfo",
     "DeltaInfo",
+    "GoldenRef",
+    "ModelVersion",
+    "PredictionsInfo",
     "RunArtifact",
     "RunInfo",
     "RunInput",
@@ -83,6 +89,20 @@ class DeltaInfo:
     @property
     def short_id(self) -> str:
         return self.delta_id[:12]
+
+
+@dataclass(frozen=True)
+class PredictionsInfo:
+    """A model version's predictions on a dataset version, cached as a stored object."""
+
+    model: str
+    model_version: int
+    fingerprint: str
+    object_key: str
+    sha256: str
+    rows: int
+    classes: tuple[Any, ...] = ()
+    created_at: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +164,41 @@ class RunInfo:
     environment: dict[str, Any] = field(default_factory=dict)
     inputs: tuple[RunInput, ...] = ()
     artifacts: tuple[RunArtifact, ...] = ()
+
+
+@dataclass(frozen=True)
+class GoldenRef:
+    """Golden examples attached to a model version: a JSONL object and how many lines."""
+
+    object_key: str
+    sha256: str
+    count: int
+    attached_at: str = ""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version: its artifact, flavor, signature, lineage and aliases."""
+
+    name: str
+    version: int  # 1, 2, 3 … per name; assigned by the catalog
+    flavor: str  # sklearn | onnx | torch | python | pickle
+    object_key: str | None  # None for flavors without bytes (a Python callable)
+    sha256: str | None
+    size: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # how the flavor loads it
+    signature: dict[str, Any] | None = None
+    run_id: str | None = None  # the run that produced it, if any
+    source: dict[str, Any] = field(default_factory=dict)  # where the bytes came from
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    golden: GoldenRef | None = None
+    created_at: str = ""
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION``: the reference that names exactly this version."""
+        return f"{self.name}@{self.version}"
 
 
 class Catalog(ABC):
@@ -243,6 +298,78 @@ class Catalog(ABC):
         The same name with the same content again is a no-op; other content under a
         name the run already used is a ``UsageError``.
         """
+
+    # checks -------------------------------------------------------------------------
+
+    @abstractmethod
+    def record_check(self, report: Mapping[str, Any]) -> str:
+        """Store a check report (``CheckReport.to_dict()``) and return its new id."""
+
+    @abstractmethod
+    def list_checks(
+        self, *, fingerprint: str | None = None, suite: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Recorded check reports, newest first, optionally of one version or suite."""
+
+    @abstractmethod
+    def get_check(self, check_id: str) -> dict[str, Any]:
+        """The recorded report whose id is or starts with ``check_id``; ``NotFound``."""
+
+    # evaluations --------------------------------------------------------------------
+
+    @abstractmethod
+    def record_predictions(self, info: PredictionsInfo) -> PredictionsInfo:
+        """Record cached predictions whose object is stored; the same (model version,
+        fingerprint) again is a no-op that returns the recorded one."""
+
+    @abstractmethod
+    def find_predictions(
+        self, model: str, version: int, fingerprint: str
+    ) -> PredictionsInfo | None:
+        """The cached predictions of a model version on a dataset version, if any."""
+
+    @abstractmethod
+    def record_evaluation(self, report: Mapping[str, Any]) -> str:
+        """Store an evaluation (``Evaluation.to_dict()``) against its candidate model
+        version and return its new id."""
+
+    @abstractmethod
+    def list_evaluations(
+        self, *, model: str | None = None, version: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Recorded evaluations, newest first, optionally of one candidate model (version)."""
+
+    @abstractmethod
+    def get_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """The evaluation whose id is or starts with ``evaluation_id``; ``NotFound``."""
+
+    # models -------------------------------------------------------------------------
+
+    @abstractmethod
+    def register_model_version(self, model: ModelVersion) -> ModelVersion:
+        """Record ``model`` as the next version of its name, with its aliases, in one
+        transaction (``model.version`` is ignored). Its object is already stored; an
+        alias another version of the name holds moves to this one."""
+
+    @abstractmethod
+    def get_model_version(self, name: str, version: int | None = None) -> ModelVersion:
+        """Version ``version`` of model ``name`` (the latest when None); ``ModelNotFound``."""
+
+    @abstractmethod
+    def get_model_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version of ``name`` that ``alias`` points to; ``ModelNotFound`` otherwise."""
+
+    @abstractmethod
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        """Every registered version (of ``name``), by name then version."""
+
+    @abstractmethod
+    def set_model_alias(self, name: str, version: int, alias: str) -> ModelVersion:
+        """Point ``alias`` at a version, moving it from whichever version held it."""
+
+    @abstractmethod
+    def set_model_golden(self, name: str, version: int, golden: GoldenRef) -> ModelVersion:
+        """Attach golden examples (already stored) to a version, replacing earlier ones."""
 
 
 def _now() -> str:
@@ -357,12 +484,96 @@ _run_artifacts = sa.Table(
 _RUN_TABLES = [_runs, _run_inputs, _run_artifacts]
 
 
+# checks: one row per suite run, against a version fingerprint (or another target)
+_checks = sa.Table(
+    "check_results",
+    _metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("suite", sa.String(200), nullable=False),
+    sa.Column("stage", sa.String(200)),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.String(64), index=True),
+    sa.Column("dataset", sa.String(200)),
+    sa.Column("split", sa.String(200)),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("checked_at", sa.String(40), nullable=False),
+)
+
+
+# evaluations: predictions cached per (model version, dataset version), and verdicts
+_predictions = sa.Table(
+    "predictions",
+    _metadata,
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("model_version", sa.Integer, primary_key=True),
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("object_key", sa.String(300), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("classes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+_evaluations = sa.Table(
+    "evaluations",
+    _metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("model", sa.String(200), nullable=False, index=True),
+    sa.Column("model_version", sa.Integer, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("report", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+
+# models: one row per registered version, aliases unique per (name, alias)
+_model_versions = sa.Table(
+    "model_versions",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("flavor", sa.String(40), nullable=False),
+    sa.Column("object_key", sa.String(300)),
+    sa.Column("sha256", sa.String(64)),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),
+    sa.Column("signature", sa.JSON),
+    # No foreign key: the run tables may be added later than these (see _run_tables),
+    # so the run is checked inside the registering transaction instead.
+    sa.Column("run_id", sa.String(32)),
+    sa.Column("source", sa.JSON, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("golden_key", sa.String(300)),
+    sa.Column("golden_sha256", sa.String(64)),
+    sa.Column("golden_count", sa.Integer),
+    sa.Column("golden_at", sa.String(40)),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_model_version"),
+)
+
+_model_aliases = sa.Table(
+    "model_aliases",
+    _metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("alias", sa.String(200), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+_MODEL_TABLES = [_model_versions, _model_aliases]
+
+
 class SqlCatalog(Catalog):
     """A catalog in any database SQLAlchemy 2 reaches (SQLite, PostgreSQL)."""
 
     def __init__(self, url: str, *, create: bool = False):
         self.url = url
-        self._runs_ready = create  # run tables known to exist (see _run_tables)
+        # Tables known to exist; the others are added on first use (see _ensure).
+        self._ready: set[str] = set(_metadata.tables) if create else set()
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 60}
@@ -578,24 +789,32 @@ class SqlCatalog(Catalog):
             rows = conn.execute(sa.select(_deltas.c.object_key, _deltas.c.object_sha256)).all()
         found = {r.object_key: r.object_sha256 for r in rows}
         found.update(self._artifact_objects())
+        found.update(self._model_objects())
+        found.update(self._prediction_objects())
         return found
 
     # runs ---------------------------------------------------------------------------
 
-    def _run_tables(self) -> None:
-        """Add the run tables to a catalog made before runs existed.
+    def _ensure(self, tables: Sequence[sa.Table]) -> None:
+        """Add ``tables`` to a catalog made before they existed.
 
-        The change is purely additive (new tables only), so the format stays the same.
+        Runs, models, checks and evaluations came after the first catalogs; adding their
+        tables is purely additive (new tables only), so the format stays the same.
         """
-        if self._runs_ready:
+        missing = [t for t in tables if t.name not in self._ready]
+        if not missing:
             return
         try:
-            _metadata.create_all(self.engine, tables=_RUN_TABLES)
+            _metadata.create_all(self.engine, tables=missing)
         except sa_exc.DatabaseError:
             # Another process created them at the same moment; anything else is real.
-            if not sa.inspect(self.engine).has_table(_run_artifacts.name):
+            inspector = sa.inspect(self.engine)
+            if not all(inspector.has_table(t.name) for t in missing):
                 raise
-        self._runs_ready = True
+        self._ready.update(t.name for t in missing)
+
+    def _run_tables(self) -> None:
+        self._ensure(_RUN_TABLES)
 
     def _artifact_objects(self) -> dict[str, str]:
         self._run_tables()
@@ -816,6 +1035,374 @@ class SqlCatalog(Catalog):
             size=row.size,
             created_at=row.created_at,
         )
+
+    # checks -------------------------------------------------------------------------
+
+    def _check_tables(self) -> None:
+        self._ensure([_checks])
+
+    def record_check(self, report: Mapping[str, Any]) -> str:
+        import uuid
+
+        self._check_tables()
+        check_id = uuid.uuid4().hex
+        with self.engine.begin() as conn:
+            conn.execute(
+                _checks.insert().values(
+                    id=check_id,
+                    suite=report["suite"],
+                    stage=report.get("stage"),
+                    target=report.get("target", ""),
+                    fingerprint=report.get("fingerprint"),
+                    dataset=report.get("dataset"),
+                    split=report.get("split"),
+                    passed=bool(report["passed"]),
+                    summary=report.get("summary", ""),
+                    report={**report, "id": check_id},
+                    checked_at=report.get("checked_at") or _now(),
+                )
+            )
+        return check_id
+
+    def list_checks(
+        self, *, fingerprint: str | None = None, suite: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        self._check_tables()
+        query = sa.select(_checks.c.report).order_by(_checks.c.checked_at.desc()).limit(limit)
+        if fingerprint is not None:
+            query = query.where(_checks.c.fingerprint.startswith(fingerprint, autoescape=True))
+        if suite is not None:
+            query = query.where(_checks.c.suite == suite)
+        with self.engine.connect() as conn:
+            return [dict(r.report) for r in conn.execute(query)]
+
+    def get_check(self, check_id: str) -> dict[str, Any]:
+        self._check_tables()
+        query = (
+            sa.select(_checks.c.report)
+            .where(_checks.c.id.startswith(check_id, autoescape=True))
+            .limit(2)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if len(check_id) < 4 or not rows:
+            raise NotFound(f"no check result {check_id!r}; list them with `assay check history`")
+        if len(rows) > 1:
+            raise UsageError(f"check id {check_id!r} is ambiguous; give more characters")
+        return dict(rows[0].report)
+
+    # evaluations --------------------------------------------------------------------
+
+    def _evaluation_tables(self) -> None:
+        self._ensure([_predictions, _evaluations])
+
+    def _prediction_objects(self) -> dict[str, str]:
+        self._evaluation_tables()
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(_predictions.c.object_key, _predictions.c.sha256))
+            return {r.object_key: r.sha256 for r in rows}
+
+    def _predictions_info(self, row: Any) -> PredictionsInfo:
+        return PredictionsInfo(
+            model=row.model,
+            model_version=row.model_version,
+            fingerprint=row.fingerprint,
+            object_key=row.object_key,
+            sha256=row.sha256,
+            rows=row.rows,
+            classes=tuple(row.classes),
+            created_at=row.created_at,
+        )
+
+    def record_predictions(self, info: PredictionsInfo) -> PredictionsInfo:
+        self._evaluation_tables()
+        with self.engine.begin() as conn:
+            _insert_once(
+                conn,
+                _predictions,
+                model=info.model,
+                model_version=info.model_version,
+                fingerprint=info.fingerprint,
+                object_key=info.object_key,
+                sha256=info.sha256,
+                rows=info.rows,
+                classes=list(info.classes),
+                created_at=info.created_at or _now(),
+            )
+        found = self.find_predictions(info.model, info.model_version, info.fingerprint)
+        assert found is not None
+        return found
+
+    def find_predictions(
+        self, model: str, version: int, fingerprint: str
+    ) -> PredictionsInfo | None:
+        self._evaluation_tables()
+        p = _predictions.c
+        query = sa.select(_predictions).where(
+            p.model == model, p.model_version == version, p.fingerprint == fingerprint
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else self._predictions_info(row)
+
+    def record_evaluation(self, report: Mapping[str, Any]) -> str:
+        import uuid
+
+        self._evaluation_tables()
+        evaluation_id = uuid.uuid4().hex
+        candidate = report["models"]["candidate"]
+        with self.engine.begin() as conn:
+            conn.execute(
+                _evaluations.insert().values(
+                    id=evaluation_id,
+                    name=report.get("name"),
+                    model=candidate["name"],
+                    model_version=candidate["version"],
+                    passed=bool(report["passed"]),
+                    report={**report, "id": evaluation_id},
+                    created_at=report.get("created_at") or _now(),
+                )
+            )
+        return evaluation_id
+
+    def list_evaluations(
+        self, *, model: str | None = None, version: int | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        self._evaluation_tables()
+        e = _evaluations.c
+        query = sa.select(e.report).order_by(e.created_at.desc()).limit(limit)
+        if model is not None:
+            query = query.where(e.model == model)
+        if version is not None:
+            query = query.where(e.model_version == version)
+        with self.engine.connect() as conn:
+            return [dict(r.report) for r in conn.execute(query)]
+
+    def get_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        self._evaluation_tables()
+        query = (
+            sa.select(_evaluations.c.report)
+            .where(_evaluations.c.id.startswith(evaluation_id, autoescape=True))
+            .limit(2)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if len(evaluation_id) < 4 or not rows:
+            raise NotFound(f"no evaluation {evaluation_id!r}; list them with `assay eval history`")
+        if len(rows) > 1:
+            raise UsageError(f"evaluation id {evaluation_id!r} is ambiguous; give more characters")
+        return dict(rows[0].report)
+
+    # models -------------------------------------------------------------------------
+
+    def _model_tables(self) -> None:
+        self._ensure([*_RUN_TABLES, *_MODEL_TABLES])  # model versions name runs
+
+    def _model_objects(self) -> dict[str, str]:
+        self._model_tables()
+        mv = _model_versions.c
+        found: dict[str, str] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(
+                sa.select(mv.object_key, mv.sha256, mv.golden_key, mv.golden_sha256)
+            ):
+                if r.object_key is not None:
+                    found[r.object_key] = r.sha256
+                if r.golden_key is not None:
+                    found[r.golden_key] = r.golden_sha256
+        return found
+
+    def register_model_version(self, model: ModelVersion) -> ModelVersion:
+        self._model_tables()
+        for attempt in range(50):
+            try:
+                with self.engine.begin() as conn:
+                    if model.run_id is not None:
+                        self._check_run_exists(conn, model.run_id)
+                    latest = conn.execute(
+                        sa.select(sa.func.max(_model_versions.c.version)).where(
+                            _model_versions.c.name == model.name
+                        )
+                    ).scalar()
+                    number = int(latest or 0) + 1
+                    golden = model.golden
+                    conn.execute(
+                        _model_versions.insert().values(
+                            name=model.name,
+                            version=number,
+                            flavor=model.flavor,
+                            object_key=model.object_key,
+                            sha256=model.sha256,
+                            size=model.size,
+                            options=dict(model.options),
+                            signature=model.signature,
+                            run_id=model.run_id,
+                            source=dict(model.source),
+                            description=model.description,
+                            golden_key=golden.object_key if golden else None,
+                            golden_sha256=golden.sha256 if golden else None,
+                            golden_count=golden.count if golden else None,
+                            golden_at=(golden.attached_at or _now()) if golden else None,
+                            created_at=model.created_at or _now(),
+                        )
+                    )
+                    for alias in model.aliases:
+                        self._put_alias(conn, model.name, alias, number)
+                    crash_point("in-transaction")  # test hook: die before COMMIT
+            except sa_exc.IntegrityError:
+                # Another writer took that number (or an alias) at the same moment.
+                time.sleep(min(0.5, 0.01 * (attempt + 1)) * random.random())
+                continue
+            return self.get_model_version(model.name, number)
+        raise ConcurrentWriteError(
+            f"model {model.name!r} is being registered by too many writers; retry"
+        )
+
+    def _check_run_exists(self, conn: sa.Connection, run_id: str) -> None:
+        if conn.execute(sa.select(_runs.c.id).where(_runs.c.id == run_id)).first() is None:
+            raise NotFound(f"no run {run_id!r} in this store; list the runs with `assay runs list`")
+
+    def _put_alias(self, conn: sa.Connection, name: str, alias: str, version: int) -> None:
+        moved = conn.execute(
+            _model_aliases.update()
+            .where(_model_aliases.c.name == name, _model_aliases.c.alias == alias)
+            .values(version=version, updated_at=_now())
+        ).rowcount
+        if moved == 0:  # a racing insert of the same alias fails the whole transaction
+            conn.execute(
+                _model_aliases.insert().values(
+                    name=name, alias=alias, version=version, updated_at=_now()
+                )
+            )
+
+    def get_model_version(self, name: str, version: int | None = None) -> ModelVersion:
+        self._model_tables()
+        mv = _model_versions.c
+        query = sa.select(_model_versions).where(mv.name == name)
+        if version is None:
+            query = query.order_by(mv.version.desc()).limit(1)
+        else:
+            query = query.where(mv.version == version)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+            if row is not None:
+                return self._model_infos(conn, [row])[0]
+            known = conn.execute(sa.select(sa.func.max(mv.version)).where(mv.name == name)).scalar()
+        if known is None:
+            raise ModelNotFound(self._unknown_model(name))
+        raise ModelNotFound(
+            f"model {name!r} has no version {version} (versions 1–{known}); list them with "
+            f"`assay models list {name}`"
+        )
+
+    def _unknown_model(self, name: str) -> str:
+        with self.engine.connect() as conn:
+            names = conn.execute(sa.select(_model_versions.c.name).distinct()).scalars().all()
+        known = ", ".join(sorted(names)) or "none yet"
+        return (
+            f"no model {name!r} is registered in this store (models: {known}); register "
+            f"one with `assay models register {name} PATH`"
+        )
+
+    def get_model_alias(self, name: str, alias: str) -> ModelVersion:
+        self._model_tables()
+        ma = _model_aliases.c
+        with self.engine.connect() as conn:
+            number = conn.execute(
+                sa.select(ma.version).where(ma.name == name, ma.alias == alias)
+            ).scalar()
+            aliases = (
+                conn.execute(sa.select(ma.alias).where(ma.name == name).order_by(ma.alias))
+                .scalars()
+                .all()
+            )
+        if number is None:
+            self.get_model_version(name)  # an unknown name says so first
+            known = ", ".join(aliases) or "none yet"
+            raise ModelNotFound(
+                f"model {name!r} has no alias {alias!r} (aliases: {known}); set it with "
+                f"`assay models alias {name} VERSION {alias}`"
+            )
+        return self.get_model_version(name, int(number))
+
+    def list_model_versions(self, name: str | None = None) -> list[ModelVersion]:
+        self._model_tables()
+        mv = _model_versions.c
+        query = sa.select(_model_versions).order_by(mv.name, mv.version)
+        if name is not None:
+            query = query.where(mv.name == name)
+        with self.engine.connect() as conn:
+            return self._model_infos(conn, conn.execute(query).all(), every=name is None)
+
+    def _model_infos(
+        self, conn: sa.Connection, rows: Sequence[sa.Row[Any]], *, every: bool = False
+    ) -> list[ModelVersion]:
+        ma = _model_aliases.c
+        query = sa.select(_model_aliases).order_by(ma.alias)
+        if not every:
+            query = query.where(ma.name.in_({r.name for r in rows}))
+        aliases: dict[tuple[str, int], list[str]] = {}
+        for a in conn.execute(query):
+            aliases.setdefault((a.name, a.version), []).append(a.alias)
+        return [_model_version(r, aliases.get((r.name, r.version), [])) for r in rows]
+
+    def set_model_alias(self, name: str, version: int, alias: str) -> ModelVersion:
+        self._model_tables()
+        self.get_model_version(name, version)  # names the missing version clearly
+        for attempt in range(50):
+            try:
+                with self.engine.begin() as conn:
+                    self._put_alias(conn, name, alias, version)
+            except sa_exc.IntegrityError:  # two first settings of one alias raced
+                time.sleep(0.01 * (attempt + 1) * random.random())
+                continue
+            return self.get_model_version(name, version)
+        raise ConcurrentWriteError(f"alias {name}@{alias} is being moved by many writers; retry")
+
+    def set_model_golden(self, name: str, version: int, golden: GoldenRef) -> ModelVersion:
+        self._model_tables()
+        mv = _model_versions.c
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                _model_versions.update()
+                .where(mv.name == name, mv.version == version)
+                .values(
+                    golden_key=golden.object_key,
+                    golden_sha256=golden.sha256,
+                    golden_count=golden.count,
+                    golden_at=golden.attached_at or _now(),
+                )
+            ).rowcount
+        if done != 1:
+            self.get_model_version(name, version)  # raises ModelNotFound
+        return self.get_model_version(name, version)
+
+
+def _model_version(row: sa.Row[Any], aliases: Sequence[str]) -> ModelVersion:
+    golden = None
+    if row.golden_key is not None:
+        golden = GoldenRef(
+            object_key=row.golden_key,
+            sha256=row.golden_sha256,
+            count=int(row.golden_count or 0),
+            attached_at=row.golden_at or "",
+        )
+    return ModelVersion(
+        name=row.name,
+        version=int(row.version),
+        flavor=row.flavor,
+        object_key=row.object_key,
+        sha256=row.sha256,
+        size=int(row.size),
+        options=dict(row.options or {}),
+        signature=row.signature,
+        run_id=row.run_id,
+        source=dict(row.source or {}),
+        description=row.description,
+        aliases=tuple(aliases),
+        golden=golden,
+        created_at=row.created_at,
+    )
 
 
 def _insert_once(conn: sa.Connection, table: sa.Table, **values: Any) -> bool:

@@ -1,0 +1,632 @@
+"""Running an evaluation: resolve, predict once, measure every cell, gate, record.
+
+Order matters for users: everything that can be wrong with a spec (models, datasets,
+label columns, slices, metrics that do not fit the task) is found before the first
+prediction is computed, and reported together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from assay.errors import SpecError
+from assay.evaluation import bootstrap
+from assay.evaluation.metrics import METRICS, Predictions, task_of
+from assay.evaluation.spec import CANDIDATE, OVERALL, EvalSpec, Threshold, load_spec
+
+if TYPE_CHECKING:
+    from assay.data.compose import DatasetVersion
+    from assay.models import Model
+    from assay.store import Store
+
+__all__ = ["Cell", "Comparison", "Evaluation", "GateResult", "evaluate"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One metric of one model on one slice of one dataset, with its bootstrap interval."""
+
+    model: str  # the role: candidate, previous, baseline, …
+    dataset: str
+    slice: str
+    metric: str
+    value: float | None
+    ci: tuple[float, float] | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The candidate against a reference on one cell: ``gain`` is oriented so that
+    positive is better (for a lower-is-better metric, a fall is a gain)."""
+
+    reference: str
+    dataset: str
+    slice: str
+    metric: str
+    difference: float | None  # candidate − reference
+    gain: float | None
+    gain_ci: tuple[float, float] | None
+    rows: int
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """A threshold judged on one dataset slice: ``pass``, ``fail``, ``noise`` (the point
+    estimate crosses the bound but the interval does not: not a significant change)
+    or ``not_gated`` (a slice under ``min_slice_rows``: reported, never gating)."""
+
+    threshold: int
+    rule: str
+    metric: str
+    dataset: str
+    slice: str
+    status: str
+    observed: float | None
+    bound: float
+    ci: tuple[float, float] | None
+    rows: int
+    reference: str | None = None
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "fail"
+
+
+@dataclass
+class Evaluation:
+    """An evaluation's outcome: the verdict, every cell, every comparison, every rule."""
+
+    name: str | None
+    task: str
+    models: dict[str, dict[str, Any]]
+    datasets: dict[str, dict[str, Any]]
+    cells: list[Cell]
+    comparisons: list[Comparison]
+    gate: list[GateResult]
+    curves: dict[str, Any] = field(default_factory=dict)
+    metrics: list[str] = field(default_factory=list)
+    slices: list[str] = field(default_factory=list)
+    bootstrap: dict[str, Any] = field(default_factory=dict)
+    created_at: str = ""
+    seconds: float = 0.0
+    id: str | None = None
+    promoted: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not any(g.failed for g in self.gate)
+
+    @property
+    def failures(self) -> list[GateResult]:
+        return [g for g in self.gate if g.failed]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.passed else 1
+
+    def cell(self, model: str, dataset: str, slice: str, metric: str) -> Cell:
+        for c in self.cells:
+            if (c.model, c.dataset, c.slice, c.metric) == (model, dataset, slice, metric):
+                return c
+        raise KeyError((model, dataset, slice, metric))
+
+    def summary(self) -> str:
+        counts = {
+            s: sum(g.status == s for g in self.gate) for s in ("pass", "fail", "noise", "not_gated")
+        }
+        parts = [f"{counts['pass']} passed"]
+        if counts["fail"]:
+            parts.append(f"{counts['fail']} failed")
+        if counts["noise"]:
+            parts.append(f"{counts['noise']} within noise")
+        if counts["not_gated"]:
+            parts.append(f"{counts['not_gated']} not gated (small slices)")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "passed": self.passed,
+            "summary": self.summary(),
+            "task": self.task,
+            "models": self.models,
+            "datasets": self.datasets,
+            "metrics": self.metrics,
+            "slices": self.slices,
+            "bootstrap": self.bootstrap,
+            "failures": [_plain(asdict(g)) for g in self.failures],
+            "gate": [_plain(asdict(g)) for g in self.gate],
+            "cells": [_plain(asdict(c)) for c in self.cells],
+            "comparisons": [_plain(asdict(c)) for c in self.comparisons],
+            "curves": _plain(self.curves),
+            "created_at": self.created_at,
+            "seconds": round(self.seconds, 3),
+            "promoted": self.promoted,
+        }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+# -- resolution: everything that can be wrong, before any prediction -----------------
+
+
+@dataclass
+class _Dataset:
+    name: str
+    version: DatasetVersion
+    label: str
+    split: str | None
+    rows: np.ndarray  # positions of the rows in the version's table (after the split)
+    masks: dict[str, np.ndarray]  # slice → boolean mask over ``rows``
+
+
+def _resolve_models(spec: EvalSpec, store: Store, problems: list[str]) -> dict[str, Any]:
+    from assay.errors import AssayError
+    from assay.models.registry import get_model
+
+    infos = {}
+    for role, ref in spec.models.items():
+        try:
+            infos[role] = get_model(ref, store=store)
+        except AssayError as e:
+            problems.append(f"models.{role}: {e}")
+    return infos
+
+
+def _resolve_datasets(spec: EvalSpec, store: Store, problems: list[str]) -> dict[str, _Dataset]:
+    import pyarrow.compute as pc
+
+    from assay.data import expr
+    from assay.data.compose import SPLIT_COLUMN, compose, load_version
+    from assay.engine import default_engine
+    from assay.errors import AssayError
+
+    out: dict[str, _Dataset] = {}
+    versions: dict[str, DatasetVersion] = {}
+    for name, ds in spec.datasets.items():
+        where = f"datasets.{name}"
+        try:
+            if ds.recipe is not None:
+                version = compose(spec.resolve_path(ds.recipe), store=store)
+            else:
+                assert ds.fingerprint is not None
+                version = load_version(ds.fingerprint, store=store)
+        except AssayError as e:
+            problems.append(f"{where}: {e}")
+            continue
+        versions[name] = version
+    for name, version in versions.items():
+        ds, where = spec.datasets[name], f"datasets.{name}"
+        label = ds.label or version.dataset.label
+        table = version.table
+        if label is None:
+            problems.append(
+                f"{where}: dataset {version.dataset.name!r} has no label column; set `label:`"
+            )
+            continue
+        if label not in table.column_names:
+            problems.append(f"{where}: no label column {label!r} in version {version.short}")
+            continue
+        rows = np.arange(table.num_rows)
+        if ds.split is not None:
+            names = [n for n, _ in version.recipe.split.ordered()]
+            if ds.split not in names:
+                problems.append(f"{where}: no split {ds.split!r} (splits: {', '.join(names)})")
+                continue
+            rows = np.flatnonzero(
+                pc.equal(table.column(SPLIT_COLUMN), ds.split).to_numpy(zero_copy_only=False)
+            )
+        sub = table.take(rows)
+        masks = {OVERALL: np.ones(len(rows), dtype=bool)}
+        engine = default_engine()
+        t = engine.table(sub)
+        recipe_slices = _known_slices(spec, version, versions)
+        for s in spec.slice_names():
+            try:
+                node = recipe_slices.get(s) or expr.parse(s, context="slice")
+                got = engine.to_arrow(t.select(m=node.predicate(t).fill_null(False)))
+                masks[s] = got.column("m").to_numpy(zero_copy_only=False).astype(bool)
+            except AssayError as e:
+                known = ", ".join(recipe_slices) or "none"
+                problems.append(
+                    f"slices: {s!r} is neither a slice of {name}'s recipe (slices: {known}) "
+                    f"nor a valid expression ({e})"
+                )
+        out[name] = _Dataset(name, version, label, ds.split, rows, masks)
+    return out
+
+
+def _known_slices(
+    spec: EvalSpec, version: DatasetVersion, versions: dict[str, DatasetVersion]
+) -> dict[str, Any]:
+    """Slices by name: the dataset's own recipe first, then the spec's, then those of
+    the spec's other recipes over the same dataset (a newest-year recipe need not
+    repeat the test recipe's slices)."""
+    from assay.data import expr
+
+    known: dict[str, Any] = {}
+    for other in versions.values():
+        if other.dataset.name == version.dataset.name:
+            known.update(other.recipe.slice_exprs())
+    known.update({n: expr.parse(t, context="slice") for n, t in spec.slice_definitions().items()})
+    known.update(version.recipe.slice_exprs())
+    return known
+
+
+def _check_task(spec: EvalSpec, task: str, problems: list[str]) -> None:
+    for m in spec.metrics:
+        metric = METRICS.get(m)
+        if metric is not None and task not in metric.tasks:
+            fits = ", ".join(n for n, x in METRICS.items() if task in x.tasks)
+            problems.append(f"metrics: {m} does not apply to {task} tasks; use one of: {fits}")
+
+
+# -- measuring --------------------------------------------------------------------------
+
+
+def _predictions(out: Any, y_raw: np.ndarray, task: str, rows: np.ndarray, ref: str) -> Predictions:
+    """A model's answers on the chosen rows, with labels as class positions."""
+    label = out.label[rows]
+    if task == "regression":
+        return Predictions(task, y_raw.astype(np.float64), label.astype(np.float64))
+    classes = list(out.classes) or sorted(
+        set(np.unique(y_raw).tolist()) | set(np.unique(label).tolist())
+    )
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({v for v in np.unique(y_raw).tolist() if v not in index}, key=repr)
+    if unknown:
+        raise SpecError(
+            "evaluation",
+            [f"model {ref} never predicts label value(s) {unknown[:5]} present in the data"],
+        )
+    y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
+    guess = np.array([index.get(v, -1) for v in label.tolist()], dtype=np.int64)
+    proba = None if out.proba is None else out.proba[rows]
+    return Predictions(task, y, guess, proba, tuple(classes))
+
+
+def _measure(
+    spec: EvalSpec, preds: dict[str, Predictions], data: _Dataset
+) -> tuple[list[Cell], list[Comparison]]:
+    """Every metric of every model on every slice of one dataset, with paired intervals."""
+    cells: list[Cell] = []
+    comparisons: list[Comparison] = []
+    conf = spec.bootstrap.confidence
+    for slice_name, mask in data.masks.items():
+        n = int(mask.sum())
+        subsets = {role: p.subset(mask) for role, p in preds.items()}
+        boot: dict[tuple[str, str], list[np.ndarray]] = {}
+        for w in bootstrap.resamples(
+            n, spec.bootstrap.samples, spec.bootstrap.seed, data.name, slice_name
+        ):
+            for role, p in subsets.items():
+                for m in spec.metrics:
+                    boot.setdefault((role, m), []).append(METRICS[m].weighted(p, w))
+        values = {k: np.concatenate(v) for k, v in boot.items()}
+        for m in spec.metrics:
+            metric = METRICS[m]
+            point = {role: _point(metric, p) for role, p in subsets.items()}
+            for role in subsets:
+                ci = bootstrap.interval(values[(role, m)], conf) if (role, m) in values else None
+                cells.append(Cell(role, data.name, slice_name, m, point[role], ci, n))
+            for ref in subsets:
+                if ref == CANDIDATE:
+                    continue
+                c, r = point[CANDIDATE], point[ref]
+                diff = None if c is None or r is None else c - r
+                sign = 1.0 if metric.higher_is_better else -1.0
+                gain_ci = None
+                if (CANDIDATE, m) in values:
+                    g = sign * (values[(CANDIDATE, m)] - values[(ref, m)])
+                    ci = bootstrap.interval(g, conf)
+                    gain_ci = None if ci is None else ci
+                comparisons.append(
+                    Comparison(
+                        ref,
+                        data.name,
+                        slice_name,
+                        m,
+                        diff,
+                        None if diff is None else sign * diff,
+                        gain_ci,
+                        n,
+                    )
+                )
+    return cells, comparisons
+
+
+def _point(metric: Any, p: Predictions) -> float | None:
+    if len(p.y) == 0:
+        return None
+    if metric.needs_proba and p.proba is None:
+        return None
+    if p.task != "regression" and len(np.unique(p.y)) < 2 and metric.name in ("roc_auc",):
+        return None  # undefined on one class
+    try:
+        value = float(metric.point(p))
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+# -- the gate ---------------------------------------------------------------------------
+
+
+def _judge(spec: EvalSpec, cells: list[Cell], comparisons: list[Comparison]) -> list[GateResult]:
+    results: list[GateResult] = []
+    by_cell = {(c.model, c.dataset, c.slice, c.metric): c for c in cells}
+    by_cmp = {(c.reference, c.dataset, c.slice, c.metric): c for c in comparisons}
+    for i, t in enumerate(spec.thresholds):
+        for dataset in t.datasets or list(spec.datasets):
+            for slice_name in _scope(t, spec):
+                cell = by_cell.get((CANDIDATE, dataset, slice_name, t.metric))
+                if cell is None:
+                    continue
+                if t.vs is None:
+                    results += _absolute(i, t, cell, spec.min_slice_rows)
+                else:
+                    cmp = by_cmp[(t.vs, dataset, slice_name, t.metric)]
+                    results.append(_relative(i, t, cmp, spec.min_slice_rows))
+    return results
+
+
+def _scope(t: Threshold, spec: EvalSpec) -> list[str]:
+    if t.slices is None:
+        return [OVERALL]
+    if t.slices == "all":
+        return [OVERALL, *spec.slice_names()]
+    return list(t.slices)
+
+
+def _where(dataset: str, slice_name: str) -> str:
+    return dataset if slice_name == OVERALL else f"{dataset}, slice {slice_name}"
+
+
+def _fmt_ci(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f" (CI {ci[0]:+.4f} … {ci[1]:+.4f})"
+
+
+def _absolute(i: int, t: Threshold, cell: Cell, min_rows: int) -> list[GateResult]:
+    out = []
+    where = _where(cell.dataset, cell.slice)
+    for bound, side in ((t.min, "≥"), (t.max, "≤")):
+        if bound is None:
+            continue
+        v = cell.value
+        base = GateResult(
+            i,
+            t.describe(),
+            t.metric,
+            cell.dataset,
+            cell.slice,
+            "pass",
+            v,
+            bound,
+            cell.ci,
+            cell.rows,
+        )
+        if cell.slice != OVERALL and cell.rows < min_rows:
+            msg = f"{where}: {cell.rows} rows < min_slice_rows {min_rows}"
+            out.append(replace(base, status="not_gated", message=msg))
+            continue
+        if v is None:
+            out.append(
+                replace(base, status="fail", message=f"{where}: {t.metric} is undefined here")
+            )
+            continue
+        ok = v >= bound if side == "≥" else v <= bound
+        msg = f"{where}: {t.metric} = {v:.4f}, must be {side} {bound:g}"
+        if cell.ci is not None:
+            msg += f" (CI {cell.ci[0]:.4f} … {cell.ci[1]:.4f})"
+        out.append(replace(base, status="pass" if ok else "fail", message=msg))
+    return out
+
+
+def _relative(i: int, t: Threshold, cmp: Comparison, min_rows: int) -> GateResult:
+    # Both rules bound the gain from below: max_drop d → gain ≥ −d; min_gain g → gain ≥ g.
+    bound = 0.0 - t.max_drop if t.max_drop is not None else float(t.min_gain or 0.0)
+    where = _where(cmp.dataset, cmp.slice)
+    base = GateResult(
+        i, t.describe(), t.metric, cmp.dataset, cmp.slice, "pass", cmp.gain, bound,
+        cmp.gain_ci, cmp.rows, reference=t.vs,
+    )  # fmt: skip
+    if cmp.slice != OVERALL and cmp.rows < min_rows:
+        msg = f"{where}: {cmp.rows} rows < min_slice_rows {min_rows}"
+        return replace(base, status="not_gated", message=msg)
+    if cmp.gain is None or cmp.difference is None:
+        return replace(base, status="fail", message=f"{where}: {t.metric} is undefined here")
+    change = f"{t.metric} {cmp.difference:+.4f} vs {t.vs}{_fmt_ci(cmp.gain_ci)}"
+    if cmp.gain >= bound:
+        return replace(base, message=f"{where}: {change}")
+    limit = (
+        f"allowed: drop ≤ {t.max_drop:g}"
+        if t.max_drop is not None
+        else f"needed: gain ≥ {t.min_gain:g}"
+    )
+    significant = cmp.gain_ci is None or cmp.gain_ci[1] < bound or not t.require_significance
+    if significant:
+        return replace(
+            base, status="fail", message=f"{where}: significant change: {change}; {limit}"
+        )
+    return replace(base, status="noise", message=f"{where}: within noise: {change}; {limit}")
+
+
+# -- curves for the report ---------------------------------------------------------------
+
+
+def _curves(task: str, preds: dict[str, Predictions]) -> dict[str, Any]:
+    from sklearn import metrics as skm
+
+    out: dict[str, Any] = {}
+    for role, p in preds.items():
+        entry: dict[str, Any] = {}
+        if task != "regression":
+            labels = list(range(len(p.classes)))
+            entry["confusion"] = skm.confusion_matrix(p.y, p.label, labels=labels).tolist()
+            entry["classes"] = [str(c) for c in p.classes]
+            prec, rec, f1, support = skm.precision_recall_fscore_support(
+                p.y, p.label, labels=labels, zero_division=0
+            )
+            entry["per_class"] = [
+                {
+                    "class": str(c),
+                    "precision": float(a),
+                    "recall": float(b),
+                    "f1": float(d),
+                    "support": int(e),
+                }
+                for c, a, b, d, e in zip(p.classes, prec, rec, f1, support, strict=True)
+            ]
+        if task == "binary" and p.proba is not None and len(np.unique(p.y)) == 2:
+            fpr, tpr, _ = skm.roc_curve(p.y, p.score)
+            keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 200)).astype(int))
+            entry["roc"] = {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}
+            bins = np.minimum((p.score * 10).astype(int), 9)
+            cal = []
+            for b in range(10):
+                m = bins == b
+                if m.any():
+                    cal.append(
+                        {
+                            "bin": b,
+                            "predicted": float(p.score[m].mean()),
+                            "observed": float((p.y[m] == 1).mean()),
+                            "rows": int(m.sum()),
+                        }
+                    )
+            entry["calibration"] = cal
+        out[role] = entry
+    return out
+
+
+# -- the whole run ---------------------------------------------------------------------
+
+
+def evaluate(
+    spec: EvalSpec | str | Any,
+    *,
+    store: Store | None = None,
+    record: bool = True,
+    promote: str | None = None,
+) -> Evaluation:
+    """Evaluate the spec's models on its datasets and slices; judge the thresholds.
+
+    Every problem with the spec is reported (``SpecError``) before any prediction is
+    computed. Predictions are cached per (model version, dataset version). With
+    ``record``, the evaluation is stored against the candidate model version; with
+    ``promote``, the candidate takes that alias if (and only if) the gate passed.
+    """
+    from assay.models.registry import lineage, load_version, set_alias
+    from assay.store import open_store
+
+    started = time.perf_counter()
+    spec = load_spec(spec)
+    own = store is None
+    store = store or open_store()
+    try:
+        problems: list[str] = []
+        infos = _resolve_models(spec, store, problems)
+        data = _resolve_datasets(spec, store, problems)
+        task: str | None = spec.task
+        if task is None and data:
+            first = next(iter(data.values()))
+            y = first.version.table.column(first.label).to_numpy(zero_copy_only=False)[first.rows]
+            task = task_of(y)
+        _check_task(spec, task or "binary", problems)
+        if problems:
+            raise SpecError(
+                f"evaluation spec {spec.source}" if spec.source else "evaluation spec", problems
+            )
+        assert task is not None
+        from assay.evaluation.predictions import model_output
+
+        models: dict[str, Model] = {role: load_version(store, info) for role, info in infos.items()}
+        for role, model in models.items():
+            needs = [m for m in spec.metrics if METRICS[m].needs_proba]
+            if needs and not model.has_proba:
+                raise SpecError(
+                    "evaluation spec",
+                    [
+                        f"models.{role}: {model.info.ref} gives no probabilities, which {', '.join(needs)} need"
+                    ],
+                )
+        cells: list[Cell] = []
+        comparisons: list[Comparison] = []
+        curves: dict[str, Any] = {}
+        datasets_out: dict[str, Any] = {}
+        cached: dict[str, bool] = {}
+        for name, d in data.items():
+            exclude = {d.label, "split"}
+            y_raw = d.version.table.column(d.label).to_numpy(zero_copy_only=False)[d.rows]
+            preds = {}
+            for role, model in models.items():
+                out = model_output(store, model, d.version, exclude)
+                cached[f"{role}:{name}"] = out.cached
+                preds[role] = _predictions(out, y_raw, task, d.rows, model.info.ref)
+            c, cmp = _measure(spec, preds, d)
+            cells += c
+            comparisons += cmp
+            curves[name] = _curves(task, preds)
+            datasets_out[name] = {
+                "fingerprint": d.version.fingerprint,
+                "dataset": d.version.dataset.name,
+                "split": d.split,
+                "label": d.label,
+                "rows": len(d.rows),
+                "slices": {s: int(m.sum()) for s, m in d.masks.items()},
+            }
+        models_out = {
+            role: {
+                "ref": spec.models[role],
+                "name": m.info.name,
+                "version": m.info.version,
+                "flavor": m.info.flavor,
+                "lineage": lineage(m.info.ref, store=store),
+            }
+            for role, m in models.items()
+        }
+        evaluation = Evaluation(
+            name=spec.name,
+            task=task,
+            models=models_out,
+            datasets=datasets_out,
+            cells=cells,
+            comparisons=comparisons,
+            gate=_judge(spec, cells, comparisons),
+            curves={"by_dataset": curves, "cached_predictions": cached},
+            metrics=list(spec.metrics),
+            slices=[OVERALL, *spec.slice_names()],
+            bootstrap=spec.bootstrap.model_dump(),
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        )
+        if promote is not None and evaluation.passed:
+            cand = models[CANDIDATE].info
+            set_alias(cand.name, cand.version, promote, store=store)
+            evaluation.promoted = promote
+        evaluation.seconds = time.perf_counter() - started
+        if record:
+            evaluation = replace(
+                evaluation, id=store.catalog.record_evaluation(evaluation.to_dict())
+            )
+        return evaluation
+    finally:
+        if own:
+            store.close()

@@ -1,0 +1,235 @@
+"""Evaluation specs: which models, on which datasets and slices, by which metrics, gated how.
+
+    models: {candidate: employment@candidate, baseline: employment@baseline}
+    datasets:
+      test: {recipe: recipes/test.yaml, split: test}
+      newest_year: {recipe: recipes/2018.yaml}
+    slices: [women, over_65, "RAC1P = 2"]
+    metrics: [accuracy, f1, roc_auc, log_loss, ece]
+    thresholds:
+      - {metric: roc_auc, min: 0.80}                                  # absolute
+      - {metric: roc_auc, vs: baseline, max_drop: 0.005}              # relative
+      - {metric: accuracy, vs: baseline, min_gain: 0.0, slices: all}  # on every slice
+    min_slice_rows: 200
+
+Plain validated data; ``assay.evaluation.run`` resolves and runs it. Everything that can
+be checked without the data is checked here, every problem at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from assay.errors import SpecError
+from assay.evaluation.metrics import METRICS
+
+__all__ = ["Bootstrap", "DatasetSpec", "EvalSpec", "Threshold", "load_spec"]
+
+CANDIDATE = "candidate"
+OVERALL = "all rows"  # the name of the slice that is every row
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    """A dataset to evaluate on: a recipe (path, relative to the spec) or a fingerprint."""
+
+    recipe: str | None = None
+    fingerprint: str | None = None
+    split: str | None = None
+    label: str | None = None  # default: the dataset's label column
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.recipe is None) == (self.fingerprint is None):
+            raise ValueError("give `recipe: FILE` or `fingerprint: HEX`")
+        return self
+
+
+class Threshold(_Strict):
+    """A gate rule: an absolute bound (``min``/``max``) or a bound relative to a reference
+    model (``vs`` with ``max_drop``/``min_gain``), on the overall rows, listed slices or
+    ``all`` slices, of every dataset or the listed ones."""
+
+    metric: str
+    min: float | None = None
+    max: float | None = None
+    vs: str | None = None
+    max_drop: float | None = Field(None, ge=0)
+    min_gain: float | None = None
+    slices: Literal["all"] | list[str] | None = None
+    datasets: list[str] | None = None
+    # A relative rule fails only when the bootstrap interval of the difference lies
+    # beyond the bound; with False, the point estimate alone decides.
+    require_significance: bool = True
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("slices", mode="before")
+    @classmethod
+    def _listify_slices(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) and value != "all" else value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Threshold:
+        if self.vs is None:
+            if self.min is None and self.max is None:
+                raise ValueError("give `min`/`max`, or `vs: MODEL` with `max_drop`/`min_gain`")
+            if self.max_drop is not None or self.min_gain is not None:
+                raise ValueError("`max_drop`/`min_gain` compare with a model: add `vs: MODEL`")
+        else:
+            if self.min is not None or self.max is not None:
+                raise ValueError("`vs` takes `max_drop` or `min_gain`, not `min`/`max`")
+            if (self.max_drop is None) == (self.min_gain is None):
+                raise ValueError("with `vs`, give exactly one of `max_drop`, `min_gain`")
+        return self
+
+    def describe(self) -> str:
+        if self.vs is None:
+            parts = []
+            if self.min is not None:
+                parts.append(f"{self.metric} ≥ {self.min:g}")
+            if self.max is not None:
+                parts.append(f"{self.metric} ≤ {self.max:g}")
+            return " and ".join(parts)
+        if self.max_drop is not None:
+            return f"{self.metric} drops at most {self.max_drop:g} vs {self.vs}"
+        return f"{self.metric} gains at least {self.min_gain:g} vs {self.vs}"
+
+
+class Bootstrap(_Strict):
+    """Paired bootstrap settings for confidence intervals (seeded: same spec, same CIs)."""
+
+    samples: int = Field(1000, ge=0, le=100_000)
+    seed: int = 0
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+
+
+class EvalSpec(_Strict):
+    """Models × datasets × slices × metrics, and the thresholds that make the gate."""
+
+    name: str | None = None
+    models: dict[str, str]
+    datasets: dict[str, DatasetSpec]
+    # Names (a recipe's slices) or expressions; or a mapping of names to expressions.
+    slices: list[str] | dict[str, str] = Field(default_factory=list)
+    metrics: list[str]
+    thresholds: list[Threshold] = Field(default_factory=list)
+    min_slice_rows: int = Field(200, ge=0)
+    task: Literal["binary", "multiclass", "regression"] | None = None
+    bootstrap: Bootstrap = Field(default_factory=lambda: Bootstrap.model_validate({}))
+    source: str | None = Field(None, exclude=True)
+
+    def slice_names(self) -> list[str]:
+        return list(self.slices)
+
+    def slice_definitions(self) -> dict[str, str]:
+        """Slices the spec defines itself (``slices: {name: expression}``)."""
+        return dict(self.slices) if isinstance(self.slices, dict) else {}
+
+    def problems(self) -> list[str]:
+        """What is inconsistent within the spec (references between its parts)."""
+        found: list[str] = []
+        if CANDIDATE not in self.models:
+            found.append(
+                f"models: no `{CANDIDATE}`; name the model under test `{CANDIDATE}: NAME@ALIAS`"
+            )
+        if not self.datasets:
+            found.append("datasets: none given; add at least one")
+        if not self.metrics:
+            found.append("metrics: none given; e.g. [accuracy, roc_auc]")
+        for m in self.metrics:
+            if m not in METRICS:
+                found.append(f"metrics: unknown metric {m!r}; known: {', '.join(METRICS)}")
+        for name in self.slice_names():
+            if name == OVERALL:
+                found.append(f"slices: {OVERALL!r} is the name of every row; pick another name")
+        for i, t in enumerate(self.thresholds):
+            where = f"thresholds[{i}] ({t.describe()})"
+            if t.metric not in self.metrics:
+                found.append(f"{where}: metric {t.metric!r} is not in `metrics`; add it there")
+            if t.vs is not None and t.vs not in self.models:
+                found.append(
+                    f"{where}: `vs: {t.vs}` is not one of the models ({', '.join(self.models)})"
+                )
+            if t.vs == CANDIDATE:
+                found.append(f"{where}: `vs: {CANDIDATE}` compares the candidate with itself")
+            for s in t.slices if isinstance(t.slices, list) else []:
+                if s not in self.slice_names() and s != OVERALL:
+                    found.append(f"{where}: slice {s!r} is not in `slices`; add it there")
+            for d in t.datasets or []:
+                if d not in self.datasets:
+                    found.append(
+                        f"{where}: dataset {d!r} is not in `datasets` ({', '.join(self.datasets)})"
+                    )
+        return found
+
+    def resolve_path(self, path: str) -> str:
+        """A path in the spec is relative to the spec file (when it came from one)."""
+        if self.source is None or Path(path).is_absolute():
+            return path
+        candidate = Path(self.source).parent / path
+        return str(candidate) if candidate.exists() or not Path(path).exists() else path
+
+
+def load_spec(source: str | os.PathLike[str] | dict[str, Any] | EvalSpec) -> EvalSpec:
+    """An ``EvalSpec`` from a YAML file, YAML text, a dict or an EvalSpec; every problem at once."""
+    if isinstance(source, EvalSpec):
+        spec = source
+    else:
+        label, origin = "evaluation spec", None
+        data: Any
+        if isinstance(source, dict):
+            data = source
+        else:
+            text = os.fspath(source)
+            path = Path(text)
+            if "\n" not in text and (path.suffix.lower() in {".yaml", ".yml"} or path.exists()):
+                if not path.is_file():
+                    raise SpecError(
+                        f"evaluation spec {text}", ["the file does not exist; check the path"]
+                    )
+                origin, label = text, f"evaluation spec {text}"
+                text = path.read_text(encoding="utf-8")
+            try:
+                data = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                mark = getattr(e, "problem_mark", None)
+                at = f" at line {mark.line + 1}" if mark else ""
+                raise SpecError(label, [f"invalid YAML{at}: {getattr(e, 'problem', e)}"]) from None
+        if not isinstance(data, dict):
+            raise SpecError(label, ["expected a mapping with `models`, `datasets` and `metrics`"])
+        try:
+            spec = EvalSpec.model_validate({**data, "source": origin})
+        except ValidationError as e:
+            raise SpecError(label, _problems(e)) from None
+    problems = spec.problems()
+    if problems:
+        raise SpecError(
+            f"evaluation spec {spec.source}" if spec.source else "evaluation spec", problems
+        )
+    return spec
+
+
+def _problems(error: ValidationError) -> list[str]:
+    out = []
+    for err in error.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            out.append(f"{loc}: unknown field; remove it or check the spelling")
+        elif err["type"] == "missing":
+            out.append(f"{loc}: missing")
+        else:
+            out.append(f"{loc}: {msg}")
+    return out

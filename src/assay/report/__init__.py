@@ -1,0 +1,160 @@
+"""Self-contained HTML reports: one renderer (Jinja2 templates) for every result kind.
+
+A report is one file with its styles inline and no scripts fetched from anywhere, so
+it opens from a CI artifact or an e-mail attachment without a server.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from assay.checks.result import CheckReport
+    from assay.evaluation import Evaluation
+
+__all__ = ["render_check", "render_evaluation", "write_report"]
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("assay.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    return env
+
+
+def _num(value: Any) -> str:
+    """Numbers as people read them: thousands separators, six significant digits."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.4e}"
+    if isinstance(value, list):
+        shown = ", ".join(_num(v) for v in value[:12])
+        return f"[{shown}{', …' if len(value) > 12 else ''}]"
+    return str(value)
+
+
+def _gauge(result: dict[str, Any]) -> dict[str, Any] | None:
+    """Where the observed value sits against its bounds, as positions in [0, 100]."""
+    args = result["arguments"]
+    observed = result["observed"]
+    if (
+        result["element_count"]
+        and result["unexpected_count"] is not None
+        and "mostly" in _row_kinds(result)
+    ):
+        total = result["element_count"]
+        good = (total - result["unexpected_count"]) / total
+        mostly = args.get("mostly", 1.0)
+        # Floor, so that one failing row in a million never reads as "100% pass".
+        shown = math.floor(good * 100_000) / 1000
+        return {
+            "kind": "fraction",
+            "value": 100 * good,
+            "mark": 100 * mostly,
+            "ok": result["passed"],
+            "text": f"{shown:g}% of rows pass",
+        }
+    lo, hi = args.get("min"), args.get("max")
+    if not isinstance(observed, int | float) or isinstance(observed, bool):
+        return None
+    bounds = [b for b in (lo, hi) if isinstance(b, int | float)]
+    if not bounds:
+        return None
+    left, right = min([*bounds, observed]), max([*bounds, observed])
+    pad = (right - left) * 0.15 or abs(right) * 0.1 or 1.0
+    left, right = left - pad, right + pad
+
+    def at(x: float) -> float:
+        return 100 * (x - left) / (right - left)
+
+    return {
+        "kind": "range",
+        "lo": at(lo) if isinstance(lo, int | float) else 0.0,
+        "hi": at(hi) if isinstance(hi, int | float) else 100.0,
+        "value": at(observed),
+        "ok": result["passed"],
+    }
+
+
+def _row_kinds(result: dict[str, Any]) -> set[str]:
+    from assay.checks.compile import ROW_LEVEL
+    from assay.checks.expectations import EXPECTATION_TYPES
+
+    cls = EXPECTATION_TYPES.get(result["type"])
+    return {"mostly"} if cls is not None and issubclass(cls, ROW_LEVEL) else set()
+
+
+def render_check(report: CheckReport | dict[str, Any]) -> str:
+    """The HTML page of a check report."""
+    data = report if isinstance(report, dict) else report.to_dict()
+    results = [{**r, "gauge": _gauge(r)} for r in data["results"]]
+    order = {False: 0, True: 1}
+    # Failures first (errors, then warnings), then passes, each in suite order.
+    ordered = sorted(
+        results, key=lambda r: (order[r["passed"]], r["severity"] != "error", _position(r))
+    )
+    import assay
+
+    return (
+        _environment()
+        .get_template("check.html.j2")
+        .render(report=data, results=ordered, version=assay.__version__)
+    )
+
+
+def render_evaluation(evaluation: Evaluation | dict[str, Any]) -> str:
+    """The HTML page of an evaluation: verdict and reasons, the gate, metrics per
+    dataset × slice × model, plots and lineage; plotly.js inlined once, so it works offline."""
+    import plotly.offline
+
+    import assay
+    from assay.report import _evaluation
+
+    data = evaluation if isinstance(evaluation, dict) else evaluation.to_dict()
+    return (
+        _environment()
+        .get_template("evaluation.html.j2")
+        .render(
+            ev=data,
+            v=_evaluation.view(data),
+            plotly_js=plotly.offline.get_plotlyjs(),
+            version=assay.__version__,
+        )
+    )
+
+
+def _position(result: dict[str, Any]) -> tuple[int, ...]:
+    return tuple(int(p) for p in str(result["position"]).split("."))
+
+
+def write_report(html: str, path: str | os.PathLike[str]) -> Path:
+    """Write ``html`` to ``path`` atomically: the old file or the whole new one, never half."""
+    target = Path(path)
+    if target.is_dir():
+        from assay.errors import UsageError
+
+        raise UsageError(f"--html {str(target)!r} is a folder; give a file name ending in .html")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(html)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

@@ -1,0 +1,356 @@
+"""Evaluations on real models trained on the ACS data, checked against scikit-learn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+import assay
+from assay.errors import SpecError
+from assay.evaluation import evaluate
+from assay.evaluation.spec import OVERALL
+
+FEATURES = ["AGEP", "SCHL", "MAR", "RELP", "DIS", "ESP", "CIT", "MIG", "MIL", "SEX", "RAC1P"]
+RECIPE = """\
+dataset: employment
+deltas: {include: [base, y2016]}
+split: {seed: 3, fractions: {train: 0.7, test: 0.3}}
+slices: {women: "SEX = 2", men: "SEX = 1", over_65: "AGEP >= 65", tiny: "RAC1P = 5"}
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A store with two survey years and three registered models trained on them:
+    a logistic-regression baseline, a gradient-boosting candidate, and a copy of the
+    candidate trained with 40% of the women's labels flipped (worse for women only)."""
+    import pyarrow.parquet as pq
+
+    from tests_helpers import year
+
+    root = tmp_path_factory.mktemp("eval")
+    acs = pq.read_table(Path(__file__).parents[2] / "examples/data/acs_employment_ma.parquet")
+    store = assay.init_store(root / ".assay")
+    assay.create_dataset(store, "employment", ["id"], label="employed")
+    for name, y in [("base", 2015), ("y2016", 2016), ("y2017", 2017)]:
+        pq.write_table(year(acs, y), root / f"{name}.parquet")
+        assay.add_delta(store, "employment", root / f"{name}.parquet", name=name)
+    (root / "recipe.yaml").write_text(RECIPE)
+    (root / "newest.yaml").write_text("dataset: employment\ndeltas: {include: [y2017]}\n")
+    version = assay.compose(root / "recipe.yaml", store=store)
+    train = version.to_pandas(split="train").sample(15_000, random_state=0)
+    X, y = train[FEATURES], train["employed"]
+    # One OpenMP thread: on a shared 2-core runner, more threads only wait on each other.
+    limits = threadpool_limits(1)
+    baseline = LogisticRegression(max_iter=500).fit(X, y)
+    candidate = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(X, y)
+    rng = np.random.default_rng(0)
+    noisy = y.to_numpy().copy()
+    flip = (train.SEX.to_numpy() == 2) & (rng.random(len(noisy)) < 0.4)
+    noisy[flip] = 1 - noisy[flip]
+    degraded = HistGradientBoostingClassifier(max_iter=50, random_state=0).fit(X, noisy)
+    limits.unregister()
+    for m, alias in [(baseline, "baseline"), (candidate, "production"), (degraded, "degraded")]:
+        assay.register_model("employment", m, sample=X.head(100), aliases=[alias], store=store)
+    yield (
+        root,
+        store,
+        version,
+        {"baseline": baseline, "production": candidate, "degraded": degraded},
+    )
+    store.close()
+
+
+def spec(root: Path, candidate: str, **extra: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "name": "release",
+        "models": {"candidate": f"employment@{candidate}", "previous": "employment@production", "baseline": "employment@baseline"},
+        "datasets": {"test": {"recipe": str(root / "recipe.yaml"), "split": "test"}, "newest": {"recipe": str(root / "newest.yaml")}},
+        "slices": ["women", "men", "over_65", "tiny"],
+        "metrics": ["accuracy", "f1", "roc_auc", "log_loss", "ece"],
+        "thresholds": [
+            {"metric": "roc_auc", "min": 0.8},
+            {"metric": "roc_auc", "vs": "previous", "max_drop": 0.005, "slices": ["women", "men", "tiny"]},
+            {"metric": "accuracy", "vs": "baseline", "min_gain": 0.0, "slices": "all"},
+        ],
+        "min_slice_rows": 200,
+        "bootstrap": {"samples": 200, "seed": 1},
+    }  # fmt: skip
+    doc.update(extra)
+    return doc
+
+
+def test_metrics_match_scikit_learn(project: Any) -> None:
+    root, store, version, models = project
+    result = evaluate(spec(root, "production"), store=store, record=False)
+    test = version.to_pandas(split="test")
+    for role, model in [("candidate", models["production"]), ("baseline", models["baseline"])]:
+        for slice_name, rows in [
+            (OVERALL, test),
+            ("women", test[test.SEX == 2]),
+            ("over_65", test[test.AGEP >= 65]),
+        ]:
+            p = model.predict_proba(rows[FEATURES])[:, 1]
+            label = model.predict(rows[FEATURES])
+            y = rows["employed"]
+            want = {
+                "accuracy": skm.accuracy_score(y, label),
+                "f1": skm.f1_score(y, label),
+                "roc_auc": skm.roc_auc_score(y, p),
+                "log_loss": skm.log_loss(y, np.c_[1 - p, p]),
+            }
+            for metric, value in want.items():
+                cell = result.cell(role, "test", slice_name, metric)
+                assert cell.value == pytest.approx(value, abs=1e-12), (role, slice_name, metric)
+                assert cell.rows == len(rows)
+                assert cell.ci is not None and cell.ci[0] <= value <= cell.ci[1]
+            # ECE: an independent computation from pandas bins.
+            frame = pd.DataFrame(
+                {"p": p, "y": y.to_numpy(), "b": np.minimum((p * 10).astype(int), 9)}
+            )
+            grouped = frame.groupby("b").agg(p=("p", "mean"), y=("y", "mean"), n=("p", "size"))
+            ece = float((grouped.n / len(frame) * (grouped.y - grouped.p).abs()).sum())
+            assert result.cell(role, "test", slice_name, "ece").value == pytest.approx(
+                ece, abs=1e-12
+            )
+
+
+def test_the_good_candidate_passes_and_small_slices_are_not_gated(project: Any) -> None:
+    root, store, _, _ = project
+    result = evaluate(spec(root, "production"), store=store)
+    assert result.passed and result.exit_code == 0, [g.message for g in result.failures]
+    tiny = [g for g in result.gate if g.slice == "tiny"]
+    assert tiny and {g.status for g in tiny} == {"not_gated"}
+    assert result.datasets["test"]["slices"]["tiny"] < 200
+    # The candidate is the previous model itself here: every difference is exactly 0.
+    same = [c for c in result.comparisons if c.reference == "previous"]
+    odd = [c for c in same if not (c.difference == 0 and c.gain_ci == (0.0, 0.0))]
+    assert same and not odd, odd[:3]
+    recorded = store.catalog.list_evaluations(model="employment")
+    assert result.id in [r["id"] for r in recorded]
+
+
+def test_a_regression_on_one_slice_fails_the_gate_naming_it(project: Any) -> None:
+    root, store, _, _ = project
+    result = evaluate(spec(root, "degraded"), store=store)
+    assert not result.passed and result.exit_code == 1
+    failing = {(g.dataset, g.slice, g.metric, g.reference) for g in result.failures}
+    assert ("test", "women", "roc_auc", "previous") in failing
+    assert ("newest", "women", "roc_auc", "previous") in failing
+    assert not any(g.slice == "men" and g.metric == "roc_auc" for g in result.failures)
+    # The overall absolute floor still passes: the regression hides in the average.
+    overall = [g for g in result.gate if g.threshold == 0]
+    assert overall and all(g.status == "pass" for g in overall)
+    women = next(g for g in result.failures if g.slice == "women" and g.dataset == "test")
+    assert women.ci is not None and women.ci[1] < -0.005  # significantly beyond the bound
+    assert "significant change" in women.message and "slice women" in women.message
+
+
+def test_noise_is_told_from_a_real_drop(project: Any) -> None:
+    root, store, _, _ = project
+    probe = evaluate(spec(root, "production", min_slice_rows=0), store=store, record=False)
+    tiny = next(
+        c for c in probe.comparisons
+        if (c.reference, c.dataset, c.slice, c.metric) == ("baseline", "test", "tiny", "accuracy")
+    )  # fmt: skip
+    assert tiny.gain is not None and tiny.gain_ci is not None and tiny.rows < 100
+    # A bound just above the observed gain but inside its interval: not a significant
+    # shortfall on 30-odd rows. With the significance requirement off, it fails.
+    bound = tiny.gain + (tiny.gain_ci[1] - tiny.gain) / 2
+    rule = {
+        "metric": "accuracy",
+        "vs": "baseline",
+        "min_gain": bound,
+        "slices": ["tiny"],
+        "datasets": "test",
+    }
+    doc = spec(
+        root,
+        "production",
+        min_slice_rows=0,
+        thresholds=[rule, {**rule, "require_significance": False}],
+    )
+    first, second = evaluate(doc, store=store, record=False).gate
+    assert (first.status, second.status) == ("noise", "fail")
+    assert "within noise" in first.message and "significant change" in second.message
+
+
+def test_predictions_are_cached_and_results_reproducible(project: Any) -> None:
+    root, store, version, _ = project
+    doc = spec(root, "production")
+    first = evaluate(doc, store=store, record=False)
+    again = evaluate(doc, store=store, record=False)
+    assert all(again.curves["cached_predictions"].values())
+    assert [(c.value, c.ci) for c in again.cells] == [(c.value, c.ci) for c in first.cells]
+    info = store.catalog.find_predictions("employment", 2, version.fingerprint)
+    assert info is not None and info.rows == version.table.num_rows
+    assert info.object_key in store.catalog.referenced_objects()  # gc keeps it
+
+
+def test_promote_moves_the_alias_only_when_the_gate_passes(project: Any) -> None:
+    root, store, _, _ = project
+    failed = evaluate(spec(root, "degraded"), store=store, promote="production")
+    assert not failed.passed and failed.promoted is None
+    assert assay.get_model("employment@production", store=store).version == 2
+    doc = spec(root, "degraded", thresholds=[{"metric": "roc_auc", "min": 0.5}])
+    passed = evaluate(doc, store=store, promote="staging")
+    assert passed.passed and passed.promoted == "staging"
+    assert assay.get_model("employment@staging", store=store).version == 3
+
+
+def test_spec_problems_are_reported_before_any_prediction(project: Any, tmp_path: Path) -> None:
+    root, store, version, _ = project
+    (tmp_path / "unlabelled.yaml").write_text("dataset: employment\ncolumns: [id, AGEP, SEX]\n")
+    doc = spec(root, "nope")
+    doc["datasets"]["missing"] = {"recipe": str(tmp_path / "missing.yaml")}
+    doc["datasets"]["unlabelled"] = {"recipe": str(tmp_path / "unlabelled.yaml")}
+    doc["slices"] = ["women", "men", "tiny", "AGEX > 3"]
+    before = store.catalog.find_predictions("employment", 1, version.fingerprint)
+    with pytest.raises(SpecError) as info:
+        evaluate(doc, store=store)
+    problems = "\n".join(info.value.problems)
+    assert "models.candidate" in problems and "nope" in problems
+    assert "datasets.missing" in problems and "does not exist" in problems
+    assert "datasets.unlabelled: no label column 'employed'" in problems
+    assert "'AGEX > 3' is neither a slice" in problems
+    assert store.catalog.find_predictions("employment", 1, version.fingerprint) == before
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"metrics": ["accuracy", "rmse"], "thresholds": []},
+            "rmse does not apply to binary tasks",
+        ),
+        ({"metrics": ["acuracy"], "thresholds": []}, "unknown metric 'acuracy'"),
+        ({"models": {"baseline": "employment@baseline"}}, "no `candidate`"),
+        (
+            {"thresholds": [{"metric": "roc_auc", "vs": "other", "max_drop": 0.1}]},
+            "`vs: other` is not one of the models",
+        ),
+        (
+            {"thresholds": [{"metric": "roc_auc", "max_drop": 0.1}]},
+            "or `vs: MODEL` with `max_drop`",
+        ),
+        (
+            {"thresholds": [{"metric": "roc_auc", "min": 0.5, "slices": ["elderly"]}]},
+            "slice 'elderly' is not in `slices`",
+        ),
+        ({"thresholds": [{"metric": "brier", "min": 0.5}]}, "metric 'brier' is not in `metrics`"),
+    ],
+)
+def test_bad_specs(project: Any, change: dict[str, Any], message: str) -> None:
+    root, store, _, _ = project
+    with pytest.raises(SpecError) as info:
+        evaluate(spec(root, "production", **change), store=store)
+    assert message in str(info.value)
+
+
+def test_cli_gate_report_and_history(project: Any, tmp_path: Path) -> None:
+    from tests_helpers import run_assay
+
+    root, store, _, _ = project
+    import yaml
+
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(spec(root, "degraded")))
+    html = tmp_path / "report.html"
+    done = run_assay(
+        "eval", tmp_path / "eval.yaml", "--html", html, "--promote", "production", "--json",
+        "--store", store.url, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.rc == 1, done.err
+    payload = done.json()
+    assert not payload["passed"] and payload["promoted"] is None and "curves" not in payload
+    assert any(f["slice"] == "women" and f["dataset"] == "test" for f in payload["failures"])
+    page = html.read_text()
+    assert "FAILED" in page and "women" in page
+    people = run_assay(
+        "eval", tmp_path / "eval.yaml", "--store", store.url, "--no-record", cwd=tmp_path
+    )
+    assert people.rc == 1 and "FAILED" in people.out and "slice women" in people.out
+    history = run_assay(
+        "eval", "history", "--model", "employment", "--json", "--store", store.url, cwd=tmp_path
+    )
+    assert payload["id"] in [e["id"] for e in history.json()["evaluations"]]
+    bad = run_assay("eval", tmp_path / "nope.yaml", "--store", store.url, cwd=tmp_path)
+    assert bad.rc == 2 and "does not exist" in bad.error_line()
+
+
+def test_multiclass_and_regression_metrics_match_scikit_learn(project: Any) -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    root, store, version, _ = project
+    train = version.to_pandas(split="train").sample(8_000, random_state=1)
+    test = version.to_pandas(split="test")
+    cols = ["AGEP", "SCHL", "SEX", "RAC1P", "DIS", "ESP", "CIT"]
+    marital = DecisionTreeClassifier(max_depth=6, min_samples_leaf=20, random_state=0).fit(
+        train[cols], train["MAR"]
+    )
+    age = LinearRegression().fit(train[["SCHL", "MAR", "RELP", "DIS"]], train["AGEP"])
+    assay.register_model(
+        "marital", marital, sample=train[cols].head(50), aliases=["c"], store=store
+    )
+    assay.register_model(
+        "age",
+        age,
+        sample=train[["SCHL", "MAR", "RELP", "DIS"]].head(50),
+        aliases=["c"],
+        store=store,
+    )
+    recipe = str(root / "recipe.yaml")
+    multi = evaluate(
+        {"models": {"candidate": "marital@c"}, "datasets": {"test": {"recipe": recipe, "split": "test", "label": "MAR"}},
+         "slices": ["women"], "metrics": ["accuracy", "f1", "roc_auc", "log_loss", "ece"], "bootstrap": {"samples": 50}},
+        store=store, record=False,
+    )  # fmt: skip
+    assert multi.task == "multiclass"
+    proba, label, y = marital.predict_proba(test[cols]), marital.predict(test[cols]), test["MAR"]
+    want = {
+        "accuracy": skm.accuracy_score(y, label),
+        "f1": skm.f1_score(y, label, average="macro"),
+        "roc_auc": skm.roc_auc_score(y, proba, multi_class="ovr"),
+        "log_loss": skm.log_loss(y, proba),
+    }
+    for metric, value in want.items():
+        assert multi.cell("candidate", "test", OVERALL, metric).value == pytest.approx(
+            value, abs=1e-12
+        )
+    confusion = multi.curves["by_dataset"]["test"]["candidate"]["confusion"]
+    assert confusion == skm.confusion_matrix(y, label, labels=marital.classes_).tolist()
+    per_class = multi.curves["by_dataset"]["test"]["candidate"]["per_class"]
+    assert [c["recall"] for c in per_class] == pytest.approx(
+        skm.recall_score(y, label, average=None, labels=marital.classes_).tolist()
+    )
+
+    reg = evaluate(
+        {"models": {"candidate": "age@c"}, "datasets": {"test": {"recipe": recipe, "split": "test", "label": "AGEP"}},
+         "metrics": ["mae", "rmse", "r2"], "thresholds": [{"metric": "r2", "min": 0.0}], "bootstrap": {"samples": 50}},
+        store=store, record=False,
+    )  # fmt: skip
+    assert reg.task == "regression"
+    pred = age.predict(test[["SCHL", "MAR", "RELP", "DIS"]])
+    assert reg.cell("candidate", "test", OVERALL, "mae").value == pytest.approx(
+        skm.mean_absolute_error(test.AGEP, pred)
+    )
+    assert reg.cell("candidate", "test", OVERALL, "rmse").value == pytest.approx(
+        np.sqrt(skm.mean_squared_error(test.AGEP, pred))
+    )
+    assert reg.cell("candidate", "test", OVERALL, "r2").value == pytest.approx(
+        skm.r2_score(test.AGEP, pred)
+    )
+    with pytest.raises(SpecError, match="roc_auc does not apply to regression"):
+        evaluate(
+            {"models": {"candidate": "age@c"}, "datasets": {"test": {"recipe": recipe, "label": "AGEP"}},
+             "metrics": ["roc_auc"]},
+            store=store,
+        )  # fmt: skip
