@@ -507,3 +507,19 @@ def test_html_report_renders_failures_first(frame: pd.DataFrame) -> None:
     first_pass = html.index('class="pass"')
     assert first_fail < first_pass
     assert "between(AGEP)" in html and "130" in html  # a failing sample is shown
+
+
+def test_verdicts_only_skip_every_follow_up(frame: pd.DataFrame) -> None:
+    # sample_size: 0 asks for verdicts only: even a failing `unique` is decided by the
+    # single pass (rows − distinct), with no group-by and no examples.
+    suite = {
+        "suite": "v",
+        "sample_size": 0,
+        "expectations": [{"unique": {"column": "id"}}, {"between": {"column": "AGEP", "max": 95}}],
+    }
+    report = check(suite, frame)
+    assert report.queries == 1
+    unique, between = report.results
+    assert not unique.passed and unique.observed == len(frame) - frame.id.nunique() == 1
+    assert unique.unexpected_count is None and unique.sample == []
+    assert not between.passed and between.unexpected_count == int((frame.AGEP > 95).sum())

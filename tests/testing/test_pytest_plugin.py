@@ -235,3 +235,33 @@ def test_loading_the_plugin_imports_nothing_of_assay_testing() -> None:
 def test_entry_point_is_declared() -> None:
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
     assert '[project.entry-points.pytest11]\nassay = "assay.testing.pytest_plugin"' in pyproject
+
+
+EVAL_SPEC = """\
+name: {name}
+models: {{candidate: employment@candidate, baseline: employment@stale}}
+datasets: {{test: {{recipe: recipes/train.yaml, split: test}}}}
+metrics: [accuracy, roc_auc]
+thresholds:
+  - {{metric: accuracy, min: {floor}}}
+  - {{metric: roc_auc, vs: baseline, max_drop: 0.0}}
+bootstrap: {{samples: 50}}
+"""
+
+
+def test_evaluation_specs_run_as_items(pytester: pytest.Pytester, user_project: dict) -> None:
+    pytester.makefile(
+        ".yaml",
+        test_gate=EVAL_SPEC.format(name="gate", floor=0.5),
+        test_strict_gate=EVAL_SPEC.format(name="strict-gate", floor=0.99),
+    )
+    result = pytester.runpytest_subprocess(*plugin_args(), "-rA", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*assay evaluation strict-gate*",
+            "evaluation strict-gate failed: 1 passed, 1 failed",
+            "  accuracy ≥ 0.99: test: accuracy = *, must be ≥ 0.99*",
+        ]
+    )
+    assert "PASSED test_gate.yaml::gate" in result.stdout.str()

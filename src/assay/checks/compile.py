@@ -634,11 +634,23 @@ class _Planner:
                     element_count=total,
                     unexpected_count=0,
                 )
+            extra = total - n_distinct
+            if e.mostly == 1 and self.suite.sample_size == 0:
+                # Verdicts only: the pass already decided, so skip the group-by that would
+                # count the rows sharing a value and show which values repeat.
+                return _Verdict(
+                    False,
+                    Reason.UNEXPECTED_ROWS,
+                    extra,
+                    expected,
+                    f"{extra:,} of {total:,} rows repeat a value of {label} (rows − distinct)",
+                    element_count=total,
+                )
             # Some value repeats; the follow-up counts the rows that share a value.
             return _Verdict(False, Reason.UNEXPECTED_ROWS, None, expected, "", element_count=total)
 
         def follow_up(verdict: _Verdict) -> _Verdict:
-            if verdict.passed:
+            if verdict.passed or verdict.observed is not None:
                 return verdict
             t = self.source.table()
             pred = _and(p.predicate(where), considered(t))

@@ -23,8 +23,9 @@ key (``COLLECTORS``):
 
       functional: [employment@candidate, employment@production]
 
-Evaluation specs are the next kind: add a ``pytest.File`` subclass for their key to
-``COLLECTORS``.
+* ``models:`` + ``datasets:`` — an evaluation spec, one item running the release gate
+  (``assay.evaluate``); it fails when a threshold fails, naming each failing rule with
+  its dataset, slice, observed value, bound and interval.
 
 Nothing of assay but this module is imported until a fixture or item needs it.
 """
@@ -329,11 +330,42 @@ class FunctionalFile(pytest.File):
             yield FunctionalItem.from_parent(self, name=ref, ref=ref, trusted=trusted)
 
 
-# Which top-level key makes a YAML file which kind of test file. Evaluation specs
-# (assay.evaluate) plug in here with their key once they exist.
+class EvaluationItem(_AssayItem):
+    """An evaluation spec: the release gate, run like any other test."""
+
+    kind = "assay evaluation"
+
+    def runtest(self) -> None:
+        from assay.evaluation import evaluate, load_spec
+
+        spec = load_spec(self.path)
+        result = evaluate(spec, store=_open_store(self.config))
+        shown = [g for g in result.gate if g.status == "noise"]
+        if shown:
+            self.add_report_section(
+                "call", "assay within noise", "\n".join(f"{g.rule}: {g.message}" for g in shown)
+            )
+        if not result.passed:
+            raise AssayFailure(
+                [f"evaluation {spec.name or self.path.name} failed: {result.summary()}"]
+                + [f"  {g.rule}: {g.message}" for g in result.failures]
+            )
+
+
+class EvaluationFile(pytest.File):
+    """A YAML evaluation spec (top-level ``models:``, ``datasets:``): one item."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        doc = _load_yaml(self)
+        name = doc.get("name") if isinstance(doc, dict) else None
+        yield EvaluationItem.from_parent(self, name=str(name or self.path.stem))
+
+
+# Which top-level key makes a YAML file which kind of test file.
 COLLECTORS: dict[str, type[pytest.File]] = {
     "suite": CheckSuiteFile,
     "functional": FunctionalFile,
+    "models": EvaluationFile,
 }
 _TOP_KEY = re.compile(r"^([A-Za-z_]+)\s*:", re.MULTILINE)
 
@@ -357,7 +389,9 @@ def _kind(path: Path) -> str | None:
         return None
     if "suite" in keys and "expectations" in keys:
         return "suite"
-    return next((k for k in COLLECTORS if k != "suite" and k in keys), None)
+    if "models" in keys and "datasets" in keys:
+        return "models"
+    return next((k for k in COLLECTORS if k not in ("suite", "models") and k in keys), None)
 
 
 def _wanted(path: Path, config: pytest.Config) -> bool:
