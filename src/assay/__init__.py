@@ -3,25 +3,88 @@
 The public API. Everything the CLI and the server do goes through these names.
 """
 
-from assay.checks import CheckReport, Suite, check, load_suite
-from assay.data import (
-    AddResult,
-    DatasetVersion,
-    Recipe,
-    VersionDiff,
-    add_delta,
-    compose,
-    create_dataset,
-    diff,
-    load_recipe,
-    load_version,
-)
-from assay.errors import AssayError
-from assay.evaluation import EvalSpec, Evaluation, evaluate
-from assay.models import Model, ModelVersion, get_model, list_models, load_model, register_model
-from assay.runs import Run, RunInfo, active_run, get_run, list_runs, run_command, start_run
-from assay.store import Store, init_store, open_store
-from assay.store.integrity import GcReport, VerifyReport, collect_garbage, verify
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
+    from assay.checks import CheckReport, Suite, check, load_suite
+    from assay.data import (
+        AddResult,
+        DatasetVersion,
+        Recipe,
+        VersionDiff,
+        add_delta,
+        compose,
+        create_dataset,
+        diff,
+        load_recipe,
+        load_version,
+    )
+    from assay.errors import AssayError
+    from assay.evaluation import EvalSpec, Evaluation, evaluate
+    from assay.models import Model, ModelVersion, get_model, list_models, load_model, register_model
+    from assay.runs import Run, RunInfo, active_run, get_run, list_runs, run_command, start_run
+    from assay.store import Store, init_store, open_store
+    from assay.store.integrity import GcReport, VerifyReport, collect_garbage, verify
+
+# Where each public name lives. ``import assay`` stays cheap (the CLI, the pytest plugin
+# and every `python -c` start faster); a name's module is imported on first use.
+_EXPORTS = {
+    "AddResult": "assay.data",
+    "AssayError": "assay.errors",
+    "CheckReport": "assay.checks",
+    "DatasetVersion": "assay.data",
+    "EvalSpec": "assay.evaluation",
+    "Evaluation": "assay.evaluation",
+    "GcReport": "assay.store.integrity",
+    "Model": "assay.models",
+    "ModelVersion": "assay.models",
+    "Recipe": "assay.data",
+    "Run": "assay.runs",
+    "RunInfo": "assay.runs",
+    "Store": "assay.store",
+    "Suite": "assay.checks",
+    "VerifyReport": "assay.store.integrity",
+    "VersionDiff": "assay.data",
+    "active_run": "assay.runs",
+    "add_delta": "assay.data",
+    "check": "assay.checks",
+    "collect_garbage": "assay.store.integrity",
+    "compose": "assay.data",
+    "create_dataset": "assay.data",
+    "diff": "assay.data",
+    "evaluate": "assay.evaluation",
+    "get_model": "assay.models",
+    "get_run": "assay.runs",
+    "init_store": "assay.store",
+    "list_models": "assay.models",
+    "list_runs": "assay.runs",
+    "load_model": "assay.models",
+    "load_recipe": "assay.data",
+    "load_suite": "assay.checks",
+    "load_version": "assay.data",
+    "open_store": "assay.store",
+    "register_model": "assay.models",
+    "run_command": "assay.runs",
+    "start_run": "assay.runs",
+    "verify": "assay.store.integrity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 

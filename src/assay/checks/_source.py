@@ -87,7 +87,7 @@ def from_parquet(path: Path) -> Source:
     return Source(
         f"file {path}",
         _ibis_schema(schema),
-        lambda: default_engine().con.read_parquet(str(path), file_row_number=True),
+        lambda: default_engine().read_parquet_files([str(path)], row_numbers=True),
         metadata=_parquet_metadata(meta, schema),
         row_column="file_row_number",
     )

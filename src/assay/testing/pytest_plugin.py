@@ -78,19 +78,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("assay_collect", "collect assay's YAML test files.", type="bool", default=True)
 
 
-# Ibis 12 calls a DuckDB 2 method that DuckDB deprecates: not the user's code, and not
-# something they can act on, so a project with `filterwarnings = error` would fail every
-# test that reads data through assay. Exactly that warning is ignored, nothing else.
-IGNORED_WARNINGS = [
-    r"ignore:fetch_arrow_table\(\) is deprecated:DeprecationWarning",
-]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    for line in IGNORED_WARNINGS:
-        config.addinivalue_line("filterwarnings", line)
-
-
 # --------------------------------------------------------------------------- store
 
 
