@@ -6,6 +6,7 @@ The public API. Everything the CLI and the server do goes through these names.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
@@ -76,7 +77,10 @@ _EXPORTS = {
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'assay' has no attribute {name!r}")
+        # `assay.models.…` after a bare `import assay`: subpackages load on first use too.
+        if importlib.util.find_spec(f"assay.{name}") is None:
+            raise AttributeError(f"module 'assay' has no attribute {name!r}")
+        return importlib.import_module(f"assay.{name}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -280,7 +280,7 @@ class _Join:
         self._views: list[str] = []
         sides = []
         for side, path in (("a", path_a), ("b", path_b)):
-            t = con.read_parquet(str(path))
+            t = self.engine.read_parquet_files([str(path)])
             self._views.append(t.get_name())
             sides.append(
                 t.select(
@@ -310,7 +310,8 @@ class _Join:
         # A view (a named query, nothing stored): Ibis compiles the wide join once, not
         # once per query, which was half the cost of a diff.
         name = f"assay_diff_{uuid.uuid4().hex}"
-        self.joined = con.create_view(name, joined)
+        with self.engine.quiet():
+            self.joined = con.create_view(name, joined)
         self._views.insert(0, name)
 
     def _key_order(self) -> list[str]:

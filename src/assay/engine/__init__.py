@@ -11,7 +11,7 @@ import os
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING
 
 import ibis
@@ -46,6 +46,11 @@ class Engine:
         """An Ibis table over stored Parquet objects, read where they lie."""
         paths = [self._readable(objects, k) for k in keys]
         return self.read_parquet_files(paths)
+
+    @staticmethod
+    def quiet() -> AbstractContextManager[None]:
+        """A block in which Ibis may use the DuckDB call DuckDB 2 deprecates, silently."""
+        return _quiet()
 
     def read_parquet_files(self, paths: list[str], *, row_numbers: bool = False) -> ibis.Table:
         """An Ibis table over Parquet files; ``row_numbers`` adds ``file_row_number``."""
