@@ -102,9 +102,17 @@ def _render(result: Evaluation, html: str | None, promote: str | None) -> None:
         "noise": "[yellow]~[/]",
         "not_gated": "[dim]·[/]",
     }
-    shown = [g for g in result.gate if g.status != "pass"] or result.gate
-    for g in shown:
-        console.print(f"{marks[g.status]} {escape(g.rule)}: {escape(g.message)}")
+    # Every rule in one line with its counts; then each cell that did not simply pass.
+    for index in dict.fromkeys(g.threshold for g in result.gate):
+        rules = [g for g in result.gate if g.threshold == index]
+        worst = next(
+            (s for s in ("fail", "noise", "not_gated") if any(g.status == s for g in rules)), "pass"
+        )
+        passed = sum(g.status == "pass" for g in rules)
+        console.print(f"{marks[worst]} {escape(rules[0].rule)}: {passed} of {len(rules)} passed")
+        for g in rules:
+            if g.status != "pass":
+                console.print(f"    {marks[g.status]} {escape(g.message)}")
     verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
     console.print(f"\n{verdict}: {result.summary()} · {result.seconds:.1f} s")
     if promote is not None:
