@@ -336,8 +336,7 @@ def _measure(
                 gain_ci = None
                 if (CANDIDATE, m) in values:
                     g = sign * (values[(CANDIDATE, m)] - values[(ref, m)])
-                    ci = bootstrap.interval(g, conf)
-                    gain_ci = None if ci is None else ci
+                    gain_ci = bootstrap.interval(g, conf)
                 comparisons.append(
                     Comparison(
                         ref,

@@ -330,6 +330,16 @@ def _template() -> Any:
 CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
 
 
+def _diagonal() -> Any:
+    """The dashed y = x line of ROC and calibration plots (chance; perfect calibration)."""
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
+        line={"color": LINE, "dash": "dash", "width": 1},
+    )  # fmt: skip
+
+
 def _html(fig: Any, dom_id: str, height: int) -> str:
     html: str = fig.to_html(
         full_html=False,
@@ -416,10 +426,7 @@ def figures(
     auc = {r: cells.get((r, dataset, OVERALL, "roc_auc")) for r in roles}
     if any(by_role.get(r, {}).get("roc") for r in roles):
         fig = go.Figure()
-        fig.add_trace(
-            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
-                       line={"color": LINE, "dash": "dash", "width": 1})
-        )  # fmt: skip
+        fig.add_trace(_diagonal())
         for role in roles:
             roc = by_role.get(role, {}).get("roc")
             if not roc:
@@ -447,10 +454,7 @@ def figures(
         )
     if any(by_role.get(r, {}).get("calibration") for r in roles):
         fig = go.Figure()
-        fig.add_trace(
-            go.Scatter(x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
-                       line={"color": LINE, "dash": "dash", "width": 1})
-        )  # fmt: skip
+        fig.add_trace(_diagonal())
         for role in roles:
             cal = by_role.get(role, {}).get("calibration")
             if not cal:

@@ -1078,17 +1078,17 @@ class SqlCatalog(Catalog):
 
     def get_check(self, check_id: str) -> dict[str, Any]:
         self._check_tables()
-        query = (
-            sa.select(_checks.c.report)
-            .where(_checks.c.id.startswith(check_id, autoescape=True))
-            .limit(2)
-        )
+        return self._report(_checks, check_id, "check result", "assay check history")
+
+    def _report(self, table: sa.Table, prefix: str, what: str, listing: str) -> dict[str, Any]:
+        """The stored report whose id is or starts with ``prefix`` (4+ characters)."""
+        query = sa.select(table.c.report).where(table.c.id.startswith(prefix, autoescape=True))
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if len(check_id) < 4 or not rows:
-            raise NotFound(f"no check result {check_id!r}; list them with `assay check history`")
+            rows = conn.execute(query.limit(2)).all()
+        if len(prefix) < 4 or not rows:
+            raise NotFound(f"no {what} {prefix!r}; list them with `{listing}`")
         if len(rows) > 1:
-            raise UsageError(f"check id {check_id!r} is ambiguous; give more characters")
+            raise UsageError(f"{what} id {prefix!r} is ambiguous; give more characters")
         return dict(rows[0].report)
 
     # evaluations --------------------------------------------------------------------
@@ -1180,18 +1180,7 @@ class SqlCatalog(Catalog):
 
     def get_evaluation(self, evaluation_id: str) -> dict[str, Any]:
         self._evaluation_tables()
-        query = (
-            sa.select(_evaluations.c.report)
-            .where(_evaluations.c.id.startswith(evaluation_id, autoescape=True))
-            .limit(2)
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        if len(evaluation_id) < 4 or not rows:
-            raise NotFound(f"no evaluation {evaluation_id!r}; list them with `assay eval history`")
-        if len(rows) > 1:
-            raise UsageError(f"evaluation id {evaluation_id!r} is ambiguous; give more characters")
-        return dict(rows[0].report)
+        return self._report(_evaluations, evaluation_id, "evaluation", "assay eval history")
 
     # models -------------------------------------------------------------------------
 
