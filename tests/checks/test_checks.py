@@ -204,7 +204,7 @@ def expected_results(df: pd.DataFrame) -> list[tuple[str, dict]]:
             women = df[df.SEX == 2]
             for j, child in enumerate(args["expectations"]):
                 ((k, a),) = child.items()
-                out.append((f"{i}.{j}", reference(women.reset_index(drop=True), k, a)))
+                out.append((f"{i}.{j + 1}", reference(women.reset_index(drop=True), k, a)))
         else:
             out.append((str(i), reference(df, kind, args)))
     return out

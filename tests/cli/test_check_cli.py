@@ -118,13 +118,16 @@ def test_every_suite_problem_is_listed(project: Path, tmp_path: Path) -> None:
     done = run_assay("check", suite, "--on", "recipes/all.yaml", cwd=project)
     assert done.rc == 2
     lines = done.err.strip().splitlines()
-    # Malformed entries first (the suite cannot be read), each with its position …
-    assert lines[0] == f"error: suite {suite}: 2 problems:"
+    # Malformed entries and what does not fit the data, at once, in suite order, before
+    # any row is read (issue 10: an unknown type used to hide the unknown column).
+    assert lines[0] == f"error: suite {suite}: 3 problems:"
     assert (
         "expectations[0] (not_nul): unknown expectation type; did you mean 'not_null'?" in lines[1]
     )
-    assert "expectations[2] (match_regex): argument 'pattern': bad regular expression" in lines[2]
-    # … then, once it reads, what does not fit the data, still before any row is read.
+    assert lines[2].endswith(
+        "expectations[1] (between): unknown column 'AGE'; did you mean 'AGEP'?"
+    )
+    assert "expectations[2] (match_regex): argument 'pattern': bad regular expression" in lines[3]
     suite.write_text(
         "suite: b\nexpectations:\n  - not_null: {column: AGEP}\n"
         "  - between: {column: AGE, min: 0}\n  - match_regex: {column: SEX, pattern: '^1'}\n"
@@ -132,9 +135,6 @@ def test_every_suite_problem_is_listed(project: Path, tmp_path: Path) -> None:
     done = run_assay("check", suite, "--on", "recipes/all.yaml", cwd=project)
     assert done.rc == 2
     lines = done.err.strip().splitlines()
-    assert lines[1].endswith(
-        "expectations[1] (between): unknown column 'AGE'; did you mean 'AGEP'?"
-    )
     assert "expectations[2] (match_regex): column 'SEX' is int64, not text" in lines[2]
 
 
@@ -171,3 +171,45 @@ def test_import_ge_writes_a_suite_that_runs(project: Path, tmp_path: Path) -> No
     again = run_assay("check", "import-ge", bad, "--out", tmp_path / "x.yaml", cwd=project)
     assert again.rc == 2 and "JSON" in again.error_line()
     assert not (tmp_path / "x.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        (
+            "in_set: {column: SEX, values: [a, 2]}",
+            "values[0]: line 3, column 36: 'a' is text, but column 'SEX' is int64; compare "
+            "numbers with numbers (unquoted)",
+        ),
+        (
+            "in_set: {column: employed, values: [yes]}",
+            "values[0]: line 3, column 41: yes was read as a boolean (YAML 1.1 reads unquoted "
+            "yes, no, on and off so), but column 'employed' is int64; write numbers",
+        ),
+        (
+            "not_in_set: {column: ST, values: [NO]}",
+            "values[0]: line 3, column 39: NO was read as a boolean (YAML 1.1 reads unquoted "
+            "yes, no, on and off so), but column 'ST' is string; quote it: 'NO'",
+        ),
+        (
+            "in_set: {column: AGEP, values: ['30']}",
+            "'30' is text, but column 'AGEP' is int64; write it as a number, unquoted: 30",
+        ),
+        (
+            "match_regex: {column: ST, pattern: '(?<=M)A'}",
+            "regular expression '(?<=M)A' uses a lookbehind (?<=…), which the engine's RE2 "
+            "dialect lacks; rewrite it without",
+        ),
+    ],
+)
+def test_mistyped_suites_exit_2_with_one_line(tmp_path: Path, entry: str, message: str) -> None:
+    # Before: a DuckDB ConversionException, an internal regex error, or a silent pass.
+    table = pa.table({"AGEP": [30, 41], "SEX": [1, 2], "employed": [0, 1], "ST": ["MA", "NO"]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    (tmp_path / "s.yaml").write_text(f"suite: s\nexpectations:\n  - {entry}\n")
+    html = tmp_path / "r.html"
+    done = run_assay("check", "s.yaml", "--on", "t.parquet", "--html", html, cwd=tmp_path)
+    assert done.rc == 2
+    line = done.error_line()
+    assert line.startswith("error: suite s.yaml: expectations[0] (") and message in line, line
+    assert not html.exists()

@@ -239,7 +239,7 @@ def test_spec_problems_are_reported_before_any_prediction(project: Any, tmp_path
         ),
         (
             {"thresholds": [{"metric": "roc_auc", "max_drop": 0.1}]},
-            "or `vs: MODEL` with `max_drop`",
+            "`max_drop`/`min_gain` compare with a model: add `vs: MODEL`",
         ),
         (
             {"thresholds": [{"metric": "roc_auc", "min": 0.5, "slices": ["elderly"]}]},

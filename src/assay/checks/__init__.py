@@ -48,16 +48,25 @@ def check(
     """
     from assay.checks._source import resolve
     from assay.checks.compile import run_suite
-    from assay.errors import UsageError
+    from assay.checks.expectations import read_suite
+    from assay.errors import AssayError, SuiteError, UsageError
 
-    suite = load_suite(suite)
+    # Entries that do not parse are reported together with what does not fit the data.
+    suite = read_suite(suite)
     if data is None:
         if suite.on is None:
+            if suite.problems():
+                raise SuiteError(suite._label(), suite.problems())
             raise UsageError(
                 f"suite {suite.name} has no `on:` data; pass the data to check (--on RECIPE|FILE)"
             )
         data = _relative(suite.on, suite.source)
-    source = resolve(data, store=store, split=split)
+    try:
+        source = resolve(data, store=store, split=split)
+    except AssayError:
+        if suite.problems():  # the suite's own problems first: they need no data to fix
+            raise SuiteError(suite._label(), suite.problems()) from None
+        raise
     report = run_suite(suite, source)
     target_store = (
         store

@@ -26,7 +26,6 @@ import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
@@ -35,11 +34,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from assay._declaration import Written, read_declaration
+from assay.checks._re2 import unsupported
+from assay.checks._values import value_problems
 from assay.data import expr as expr_lang
 from assay.errors import ExpressionError, SuiteError
 
@@ -92,6 +96,7 @@ class Expectation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     type: ClassVar[str]
+    compares_equal: ClassVar[bool] = False  # whether compared_values are matched exactly
     severity: Literal["error", "warn"] = "error"
     description: str | None = None
 
@@ -119,6 +124,11 @@ class Expectation(BaseModel):
         """Problems with this expectation against a schema (column → Ibis dtype)."""
         return [_unknown_column(c, schema) for c in self.columns() if c not in schema]
 
+    def compared_values(self) -> list[tuple[tuple[Any, ...], Any]]:
+        """The values compared with the column, each with its place in the arguments
+        (``(("values", 2), "NO")``), to be checked against the column's type."""
+        return []
+
 
 class _RowLevel(Expectation):
     """An expectation decided row by row; ``mostly`` of the considered rows must pass."""
@@ -143,6 +153,17 @@ class _Bounds(BaseModel):
     strict_min: bool = False
     strict_max: bool = False
 
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _not_boolean(cls, value: Any) -> Any:
+        # Pydantic would read true as 1; YAML 1.1 reads an unquoted yes/no/on/off as one.
+        if isinstance(value, bool):
+            raise ValueError(
+                f"{str(value).lower()} is a boolean, not a bound (YAML 1.1 reads unquoted "
+                "yes/no/on/off as booleans); give a number, or quoted text"
+            )
+        return value
+
     @model_validator(mode="after")
     def _ordered(self) -> Any:
         if self.min is None and self.max is None:
@@ -162,6 +183,13 @@ class _Bounds(BaseModel):
             self.max is not None and (value >= self.max if self.strict_max else value > self.max)
         )
 
+    def bound_values(self) -> list[tuple[tuple[Any, ...], Any]]:
+        return [
+            ((name,), getattr(self, name))
+            for name in ("min", "max")
+            if getattr(self, name) is not None
+        ]
+
     def describe(self) -> str:
         lo = "" if self.min is None else f"{self.min} {'<' if self.strict_min else '≤'} "
         hi = "" if self.max is None else f" {'<' if self.strict_max else '≤'} {self.max}"
@@ -178,6 +206,17 @@ class _NumericBounds(_Bounds):
         return self
 
 
+def _binds(node: expr_lang.Expr, schema: Mapping[str, Any]) -> list[str]:
+    """Problems binding an expression to the schema (comparing a number column with text, …)."""
+    import ibis
+
+    try:
+        node.predicate(ibis.table(dict(schema), name="data"))
+    except ExpressionError as e:
+        return [str(e)]
+    return []
+
+
 def _numeric(column: str, schema: Mapping[str, Any], what: str) -> list[str]:
     dtype = schema.get(column)
     if dtype is not None and not (dtype.is_numeric() or dtype.is_boolean()):
@@ -185,22 +224,12 @@ def _numeric(column: str, schema: Mapping[str, Any], what: str) -> list[str]:
     return []
 
 
-def _orderable(column: str, schema: Mapping[str, Any], bounds: _Bounds) -> list[str]:
+def _orderable(column: str, schema: Mapping[str, Any]) -> list[str]:
+    # Whether the bounds fit the column's type is the suite's typed check (_values).
     dtype = schema.get(column)
-    if dtype is None:
+    if dtype is None or dtype.is_null():
         return []
-    if dtype.is_numeric() or dtype.is_boolean():
-        if any(isinstance(b, str) for b in (bounds.min, bounds.max)):
-            return [
-                f"column {column!r} is {dtype} but the bounds are text; give the bounds as numbers"
-            ]
-        return []
-    if dtype.is_temporal() or dtype.is_string():
-        if any(isinstance(b, int | float) for b in (bounds.min, bounds.max) if b is not None):
-            return [
-                f"column {column!r} is {dtype} but the bounds are numbers; "
-                "give the bounds as quoted text or dates"
-            ]
+    if dtype.is_numeric() or dtype.is_boolean() or dtype.is_temporal() or dtype.is_string():
         return []
     return [f"column {column!r} is {dtype}, which has no order; pick another column"]
 
@@ -321,21 +350,32 @@ class Between(_Column, _RowLevel, _Bounds):
     type = "between"
 
     def check_schema(self, schema: Mapping[str, Any]) -> list[str]:
-        return super().check_schema(schema) or _orderable(self.column, schema, self)
+        return super().check_schema(schema) or _orderable(self.column, schema)
+
+    def compared_values(self) -> list[tuple[tuple[Any, ...], Any]]:
+        return self.bound_values()
 
 
-class InSet(_Column, _RowLevel):
+class _ValueSet(_Column):
+    """Values compared for equality with the column's."""
+
+    compares_equal: ClassVar[bool] = True
+    values: list[Scalar]
+
+    def compared_values(self) -> list[tuple[tuple[Any, ...], Any]]:
+        return [(("values", i), v) for i, v in enumerate(self.values)]
+
+
+class InSet(_ValueSet, _RowLevel):
     """Every non-null value is one of ``values``."""
 
     type = "in_set"
-    values: list[Scalar]
 
 
-class NotInSet(_Column, _RowLevel):
+class NotInSet(_ValueSet, _RowLevel):
     """No non-null value is one of ``values``."""
 
     type = "not_in_set"
-    values: list[Scalar]
 
 
 class LengthBetween(_Column, _RowLevel, _NumericBounds):
@@ -361,6 +401,12 @@ class _Regex(_Column, _RowLevel):
             re.compile(value)
         except re.error as e:
             raise ValueError(f"bad regular expression {value!r}: {e}") from None
+        construct = unsupported(value)
+        if construct is not None:
+            raise ValueError(
+                f"regular expression {value!r} uses {construct}, which the engine's RE2 "
+                "dialect lacks; rewrite it without"
+            )
         return value
 
     def check_schema(self, schema: Mapping[str, Any]) -> list[str]:
@@ -451,6 +497,9 @@ class Expression(_RowLevel):
     def columns(self) -> list[str]:
         return sorted(self.parsed().columns)
 
+    def check_schema(self, schema: Mapping[str, Any]) -> list[str]:
+        return super().check_schema(schema) or _binds(self.parsed(), schema)
+
     def label(self) -> str:
         return f"expression({self.expr})"
 
@@ -500,7 +549,10 @@ class MinBetween(_Column, _Bounds):
     what: ClassVar[str] = "min"
 
     def check_schema(self, schema: Mapping[str, Any]) -> list[str]:
-        return super().check_schema(schema) or _orderable(self.column, schema, self)
+        return super().check_schema(schema) or _orderable(self.column, schema)
+
+    def compared_values(self) -> list[tuple[tuple[Any, ...], Any]]:
+        return self.bound_values()
 
 
 class MaxBetween(MinBetween):
@@ -545,6 +597,8 @@ class DistinctValues(_Column):
     superset_of: list[Scalar] | None = None
     equals: list[Scalar] | None = None
 
+    compares_equal: ClassVar[bool] = True
+
     @model_validator(mode="after")
     def _one(self) -> DistinctValues:
         given = [n for n in ("subset_of", "superset_of", "equals") if getattr(self, n) is not None]
@@ -552,13 +606,19 @@ class DistinctValues(_Column):
             raise ValueError("give exactly one of `subset_of`, `superset_of`, `equals`")
         return self
 
+    def compared_values(self) -> list[tuple[tuple[Any, ...], Any]]:
+        return [
+            ((name, i), v)
+            for name in ("subset_of", "superset_of", "equals")
+            for i, v in enumerate(getattr(self, name) or [])
+        ]
 
-class MostCommonInSet(_Column):
+
+class MostCommonInSet(_ValueSet):
     """The most common non-null value is one of ``values``. A tie for most common fails,
     unless ``ties_okay``: then one of the tied values in ``values`` is enough."""
 
     type = "most_common_in_set"
-    values: list[Scalar]
     ties_okay: bool = False
 
 
@@ -648,18 +708,23 @@ class _EntryError(ValueError):
         self.problems = problems
 
 
+class _Unreadable(Expectation):
+    """Stands in for an entry that did not parse, holding its problems: the other entries
+    keep their positions, and the suite reports every problem at once."""
+
+    type = "unreadable"
+    problems: list[str]
+
+
 def _parse_list(value: Any, where: str) -> list[Expectation]:
     if not isinstance(value, list):
         raise _EntryError([f"{where}: expected a list of expectations"])
     parsed: list[Expectation] = []
-    problems: list[str] = []
     for i, entry in enumerate(value):
         try:
             parsed.append(parse_expectation(entry))
         except _EntryError as e:
-            problems += [f"{where}[{i}] {p}" for p in e.problems]
-    if problems:
-        raise _EntryError(problems)
+            parsed.append(_Unreadable(problems=[f"{where}[{i}] {p}" for p in e.problems]))
     return parsed
 
 
@@ -724,6 +789,50 @@ def _pydantic_problems(cls: type[Expectation], error: ValidationError) -> list[s
     return problems
 
 
+def _entry_problems(expectations: list[Expectation]) -> list[str]:
+    """The problems of entries that did not parse, slices' entries included."""
+    found: list[str] = []
+    for i, e in enumerate(expectations):
+        if isinstance(e, _Unreadable):
+            found += e.problems
+        elif isinstance(e, Slice):
+            found += [
+                f"expectations[{i}].{p}"
+                for child in e.expectations
+                if isinstance(child, _Unreadable)
+                for p in child.problems
+            ]
+    return found
+
+
+def _slice_problems(e: Slice, schema: Mapping[str, Any], slices: Mapping[str, Any]) -> list[str]:
+    """Whether the data has the slice, or its ``where`` fits the schema."""
+    if e.where is None:
+        if e.name in slices:
+            return []
+        known = ", ".join(sorted(slices)) or "none"
+        return [
+            f"the data has no slice {e.name!r} (recipe slices: {known}); add `where: CONDITION`"
+        ]
+    where = expr_lang.parse(e.where, context="slice")
+    unknown = [_unknown_column(c, schema) for c in sorted(where.columns) if c not in schema]
+    return unknown or _binds(where, schema)
+
+
+class _Where:
+    """Where a suite's values were written, for messages. It is not part of what the
+    suite says, so any two are equal (pydantic compares private attributes too)."""
+
+    def __init__(self, written: Mapping[tuple[Any, ...], Written]):
+        self.written = written
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Where)
+
+    def __hash__(self) -> int:
+        return 0
+
+
 class Suite(BaseModel):
     """A named list of expectations over one table, optionally at a pipeline stage."""
 
@@ -736,6 +845,7 @@ class Suite(BaseModel):
     sample_size: int = Field(5, ge=0, le=1000)
     expectations: list[Expectation]
     source: str | None = Field(None, exclude=True)  # the file it was read from
+    _where: _Where = PrivateAttr(default_factory=lambda: _Where({}))
 
     @field_validator("expectations", mode="before")
     @classmethod
@@ -747,43 +857,76 @@ class Suite(BaseModel):
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _readable(self, info: ValidationInfo) -> Suite:
+        # Entries that did not parse stay (as _Unreadable) only for a caller that collects
+        # every problem (read_suite); otherwise a suite is valid or not made at all.
+        if not (info.context or {}).get("every_problem"):
+            problems = _entry_problems(self.expectations)
+            if problems:
+                raise _EntryError(problems)
+        return self
+
     def walk(self) -> Iterator[tuple[str, Expectation, Slice | None]]:
-        """Every leaf expectation with its position (``3``, ``11.0``) and its slice."""
+        """Every leaf expectation with its position and its slice: ``3``, or ``11.1``,
+        ``11.2`` for the expectations of the slice at 11 (counted from 1 under it, so
+        that no position reads as a decimal number such as 11.0)."""
         for i, e in enumerate(self.expectations):
             if isinstance(e, Slice):
                 for j, child in enumerate(e.expectations):
-                    yield f"{i}.{j}", child, e
+                    yield f"{i}.{j + 1}", child, e
             else:
                 yield str(i), e, None
 
-    def check_schema(self, schema: Mapping[str, Any], slices: Mapping[str, Any] = {}) -> None:
-        """Raise ``SuiteError`` listing every expectation that cannot run on ``schema``."""
-        problems: list[str] = []
+    def problems(
+        self, schema: Mapping[str, Any] | None = None, slices: Mapping[str, Any] = {}
+    ) -> list[str]:
+        """Every problem, in suite order: entries that did not parse and, given the data's
+        ``schema`` (column → Ibis dtype) and recipe ``slices``, what cannot run on it."""
+        found: list[str] = []
         for i, e in enumerate(self.expectations):
-            if isinstance(e, Slice):
-                if e.where is None and e.name not in slices:
-                    known = ", ".join(sorted(slices)) or "none"
-                    problems.append(
-                        f"expectations[{i}] (slice {e.name}): the data has no slice {e.name!r} "
-                        f"(recipe slices: {known}); add `where: CONDITION`"
-                    )
-                if e.where is not None:
-                    where = expr_lang.parse(e.where, context="slice")
-                    problems += [
-                        f"expectations[{i}] (slice {e.name}): {_unknown_column(c, schema)}"
-                        for c in sorted(where.columns)
-                        if c not in schema
+            if isinstance(e, _Unreadable):
+                found += e.problems
+            elif isinstance(e, Slice):
+                if schema is not None:
+                    found += [
+                        f"expectations[{i}] (slice {e.name}): {p}"
+                        for p in _slice_problems(e, schema, slices)
                     ]
                 for j, child in enumerate(e.expectations):
-                    problems += [
-                        f"expectations[{i}].expectations[{j}] ({child.type}): {p}"
-                        for p in child.check_schema(schema)
-                    ]
-            else:
-                problems += [f"expectations[{i}] ({e.type}): {p}" for p in e.check_schema(schema)]
-        for c in self.key or []:
-            if c not in schema:
-                problems.append(f"key: {_unknown_column(c, schema)}")
+                    if isinstance(child, _Unreadable):
+                        found += [f"expectations[{i}].{p}" for p in child.problems]
+                    elif schema is not None:
+                        path = ("expectations", i, "slice", "expectations", j)
+                        found += self._leaf_problems(child, path, schema)
+            elif schema is not None:
+                found += self._leaf_problems(e, ("expectations", i), schema)
+        if schema is not None:
+            found += [
+                f"key: {_unknown_column(c, schema)}" for c in self.key or [] if c not in schema
+            ]
+        return found
+
+    def _leaf_problems(
+        self, e: Expectation, path: tuple[Any, ...], schema: Mapping[str, Any]
+    ) -> list[str]:
+        problems = e.check_schema(schema)
+        values = e.compared_values()
+        if not problems and values:
+            problems = value_problems(
+                e.columns()[0],
+                values,
+                schema,
+                exact=e.compares_equal,
+                locate=lambda arg: self._where.written.get((*path, e.type, *arg)),
+            )
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+        where = where.lstrip(".").replace(".slice", "")
+        return [f"{where} ({e.type}): {p}" for p in problems]
+
+    def check_schema(self, schema: Mapping[str, Any], slices: Mapping[str, Any] = {}) -> None:
+        """Raise ``SuiteError`` listing every problem, with what cannot run on ``schema``."""
+        problems = self.problems(schema, slices)
         if problems:
             raise SuiteError(self._label(), problems)
 
@@ -824,33 +967,30 @@ def load_suite(source: str | os.PathLike[str] | Mapping[str, Any] | Suite) -> Su
     Every problem (unknown types, arguments, bad regexes or expressions) is reported
     at once in one ``SuiteError``, each with its position, before any data is read.
     """
+    suite = read_suite(source)
+    problems = suite.problems()
+    if problems:
+        raise SuiteError(suite._label(), problems)
+    return suite
+
+
+def read_suite(source: str | os.PathLike[str] | Mapping[str, Any] | Suite) -> Suite:
+    """Like ``load_suite``, but entries that do not parse are kept with their problems
+    (``Suite.problems``), to be reported with those found against the data."""
     if isinstance(source, Suite):
         return source
-    label, origin = "suite", None
-    data: Any
-    if isinstance(source, Mapping):
-        data = dict(source)
-    else:
-        text = os.fspath(source)
-        path = Path(text)
-        if "\n" not in text and (path.suffix.lower() in {".yaml", ".yml"} or path.exists()):
-            if not path.is_file():
-                raise SuiteError(f"suite {text}", ["the file does not exist; check the path"])
-            origin, label = text, f"suite {text}"
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise SuiteError(label, [f"invalid YAML{at}: {problem}"]) from None
-    if isinstance(data, dict) and True in data:  # YAML 1.1 reads the key `on:` as true
+    declaration = read_declaration(
+        source, "suite", SuiteError, expected="`suite: NAME` and `expectations: [...]`"
+    )
+    data, label = declaration.data, declaration.label
+    if True in data:  # YAML 1.1 reads the key `on:` as true
         data["on"] = data.pop(True)
-    if not isinstance(data, dict) or "expectations" not in data:
+    if "expectations" not in data:
         raise SuiteError(label, ["expected a mapping with `suite: NAME` and `expectations: [...]`"])
     try:
-        return Suite.model_validate({**data, "source": origin})
+        suite = Suite.model_validate(
+            {**data, "source": declaration.origin}, context={"every_problem": True}
+        )
     except ValidationError as e:
         problems: list[str] = []
         for err in e.errors():
@@ -867,7 +1007,13 @@ def load_suite(source: str | os.PathLike[str] | Mapping[str, Any] | Suite) -> Su
             else:
                 loc = ".".join(str(p) for p in err["loc"])
                 problems.append(f"{loc}: {err['msg'].removeprefix('Value error, ')}")
+        if isinstance(data["expectations"], list) and not any(
+            "expectations" in err["loc"] for err in e.errors()
+        ):
+            problems += _entry_problems(_parse_list(data["expectations"], "expectations"))
         raise SuiteError(label, problems) from None
+    suite._where = _Where(declaration.written)
+    return suite
 
 
 def suite_of(

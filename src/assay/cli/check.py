@@ -73,14 +73,14 @@ def run(
     The suite is checked against the data's columns before any row is read. Results
     are recorded against the version's fingerprint and the suite's stage.
     """
-    from assay.checks import check, load_suite
+    from assay.checks import check
     from assay.report import render_check, write_report
 
-    parsed = load_suite(suite)
     opened = _optional_store(store)
     try:
-        with status(json, f"checking {parsed.name}"):
-            report = check(parsed, on, split=split, store=opened, record=not no_record)
+        # check() reads the suite itself, to report its problems with the data's at once.
+        with status(json, f"checking {suite}"):
+            report = check(suite, on, split=split, store=opened, record=not no_record)
         if html is not None:
             write_report(render_check(report), html)
     finally:

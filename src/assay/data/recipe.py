@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from assay._declaration import read_declaration
 from assay.data import expr
 from assay.errors import RecipeError
 
@@ -151,6 +150,10 @@ class Recipe(_Strict):
         return self.model_dump(mode="json", exclude={"source"})
 
 
+def _recipe_error(label: str, problems: list[str]) -> RecipeError:
+    return RecipeError(f"{label}: {'; '.join(problems)}")
+
+
 def _format_validation(label: str, error: ValidationError) -> str:
     problems = []
     for e in error.errors():
@@ -170,28 +173,10 @@ def load_recipe(source: str | os.PathLike[str] | dict[str, Any] | Recipe) -> Rec
     """A ``Recipe`` from a YAML file path, a YAML string, a dict, or a Recipe."""
     if isinstance(source, Recipe):
         return source
-    label = "recipe"
-    origin: str | None = None
-    if isinstance(source, dict):
-        data: Any = source
-    else:
-        text = os.fspath(source)
-        path = Path(text)
-        if "\n" not in text and (path.suffix.lower() in {".yaml", ".yml"} or path.exists()):
-            if not path.is_file():
-                raise RecipeError(f"recipe file {text!r} does not exist; check the path")
-            origin = text
-            label = f"recipe {text}"
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-            raise RecipeError(f"{label}: invalid YAML{at}: {problem}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{label}: expected a mapping with at least `dataset: NAME`")
+    declaration = read_declaration(
+        source, "recipe", _recipe_error, expected="at least `dataset: NAME`"
+    )
+    label, origin, data = declaration.label, declaration.origin, declaration.data
     try:
         recipe = Recipe.model_validate({**data, "source": origin})
     except ValidationError as e:

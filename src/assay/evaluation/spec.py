@@ -22,9 +22,9 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from assay._declaration import read_declaration
 from assay.errors import SpecError
 from assay.evaluation.metrics import METRICS
 
@@ -80,31 +80,72 @@ class Threshold(_Strict):
     def _listify_slices(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) and value != "all" else value
 
-    @model_validator(mode="after")
-    def _shape(self) -> Threshold:
+    def problems(self) -> list[str]:
+        """What makes the rule malformed or impossible to pass, every problem at once."""
+        found: list[str] = []
         if self.vs is None:
-            if self.min is None and self.max is None:
-                raise ValueError("give `min`/`max`, or `vs: MODEL` with `max_drop`/`min_gain`")
             if self.max_drop is not None or self.min_gain is not None:
-                raise ValueError("`max_drop`/`min_gain` compare with a model: add `vs: MODEL`")
+                found.append("`max_drop`/`min_gain` compare with a model: add `vs: MODEL`")
+            elif self.min is None and self.max is None:
+                found.append("give `min`/`max`, or `vs: MODEL` with `max_drop`/`min_gain`")
+            if "require_significance" in self.model_fields_set:
+                found.append(
+                    "`require_significance` applies to rules with `vs: MODEL`; remove it here"
+                )
         else:
             if self.min is not None or self.max is not None:
-                raise ValueError("`vs` takes `max_drop` or `min_gain`, not `min`/`max`")
+                found.append("`vs` takes `max_drop` or `min_gain`, not `min`/`max`")
             if (self.max_drop is None) == (self.min_gain is None):
-                raise ValueError("with `vs`, give exactly one of `max_drop`, `min_gain`")
-        return self
+                found.append("with `vs`, give exactly one of `max_drop`, `min_gain`")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            found.append(
+                f"min ({self.min:g}) is greater than max ({self.max:g}), so no value can pass; "
+                "swap them"
+            )
+        low, high = _RANGES.get(self.metric, (None, None))
+        if self.min is not None and high is not None and self.min > high:
+            found.append(
+                f"min {self.min:g} is above {high:g}, the largest {self.metric} can be, so no "
+                "value can pass; lower it"
+            )
+        if self.max is not None and low is not None and self.max < low:
+            found.append(
+                f"max {self.max:g} is below {low:g}, the smallest {self.metric} can be, so no "
+                "value can pass; raise it"
+            )
+        width = None if low is None or high is None else high - low
+        if self.min_gain is not None and width is not None and self.min_gain > width:
+            found.append(
+                f"min_gain {self.min_gain:g} is more than {self.metric} can change "
+                f"({low:g} to {high:g}), so no model can pass; lower it"
+            )
+        if self.slices == []:
+            found.append("`slices: []` gates no rows; leave it out (all rows) or name slices")
+        return found
 
     def describe(self) -> str:
-        if self.vs is None:
+        """The rule in words (also for a malformed rule, so that messages can name it)."""
+        if self.min is not None or self.max is not None:
             parts = []
             if self.min is not None:
                 parts.append(f"{self.metric} ≥ {self.min:g}")
             if self.max is not None:
                 parts.append(f"{self.metric} ≤ {self.max:g}")
             return " and ".join(parts)
+        against = "" if self.vs is None else f" vs {self.vs}"
         if self.max_drop is not None:
-            return f"{self.metric} drops at most {self.max_drop:g} vs {self.vs}"
-        return f"{self.metric} gains at least {self.min_gain:g} vs {self.vs}"
+            return f"{self.metric} drops at most {self.max_drop:g}{against}"
+        if self.min_gain is not None:
+            return f"{self.metric} gains at least {self.min_gain:g}{against}"
+        return f"{self.metric}{against}"
+
+
+# The values a metric can take, where bounded: a rule outside them can never pass.
+_RANGES: dict[str, tuple[float | None, float | None]] = {
+    **dict.fromkeys(("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece"), (0, 1)),
+    **dict.fromkeys(("log_loss", "mae", "mse", "rmse"), (0, None)),
+    "r2": (None, 1),
+}
 
 
 class Bootstrap(_Strict):
@@ -156,6 +197,7 @@ class EvalSpec(_Strict):
                 found.append(f"slices: {OVERALL!r} is the name of every row; pick another name")
         for i, t in enumerate(self.thresholds):
             where = f"thresholds[{i}] ({t.describe()})"
+            found += [f"{where}: {p}" for p in t.problems()]
             if t.metric not in self.metrics:
                 found.append(f"{where}: metric {t.metric!r} is not in `metrics`; add it there")
             if t.vs is not None and t.vs not in self.models:
@@ -187,28 +229,13 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | EvalSpec) -> Eva
     if isinstance(source, EvalSpec):
         spec = source
     else:
-        label, origin = "evaluation spec", None
-        data: Any
-        if isinstance(source, dict):
-            data = source
-        else:
-            text = os.fspath(source)
-            path = Path(text)
-            if "\n" not in text and (path.suffix.lower() in {".yaml", ".yml"} or path.exists()):
-                if not path.is_file():
-                    raise SpecError(
-                        f"evaluation spec {text}", ["the file does not exist; check the path"]
-                    )
-                origin, label = text, f"evaluation spec {text}"
-                text = path.read_text(encoding="utf-8")
-            try:
-                data = yaml.safe_load(text)
-            except yaml.YAMLError as e:
-                mark = getattr(e, "problem_mark", None)
-                at = f" at line {mark.line + 1}" if mark else ""
-                raise SpecError(label, [f"invalid YAML{at}: {getattr(e, 'problem', e)}"]) from None
-        if not isinstance(data, dict):
-            raise SpecError(label, ["expected a mapping with `models`, `datasets` and `metrics`"])
+        declaration = read_declaration(
+            source,
+            "evaluation spec",
+            SpecError,
+            expected="`models`, `datasets` and `metrics`",
+        )
+        label, origin, data = declaration.label, declaration.origin, declaration.data
         try:
             spec = EvalSpec.model_validate({**data, "source": origin})
         except ValidationError as e:
