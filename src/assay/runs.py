@@ -20,7 +20,10 @@ registers what it reads to it even without ``start_run``.
 Two environment variables change what ``run.read`` returns, for assay's training tests
 (``assay.testing``): ``ASSAY_SMOKE=1`` (``assay test smoke``) makes it a small
 deterministic sample and ``run.max_epochs`` 1; ``ASSAY_PINNED_VERSIONS``
-(``assay test reproduce``) makes it the version the reproduced run read.
+(``assay test reproduce``) makes it the version the reproduced run read. A third,
+``ASSAY_SANDBOX`` (set by both tests), holds back the command's registry writes: model
+versions and alias moves are recorded on its run as ``assay.held_back.N`` params
+(``held_back``) instead of changing the user's registry.
 """
 
 from __future__ import annotations
@@ -57,8 +60,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARTIFACT_PREFIX",
+    "HELD_BACK_PARAM",
     "PIN_ENV",
     "RUN_ID_ENV",
+    "SANDBOX_ENV",
     "SMOKE_ENV",
     "TIMED_OUT",
     "CommandNotFound",
@@ -68,21 +73,27 @@ __all__ = [
     "RunInfo",
     "RunInput",
     "active_run",
+    "describe_held_back",
     "environment",
     "get_run",
     "git_state",
+    "held_back",
+    "hold_back",
     "is_smoke",
     "list_runs",
     "parse_params",
     "register_read",
     "run_command",
     "run_to_dict",
+    "sandbox",
     "start_run",
 ]
 
 RUN_ID_ENV = "ASSAY_RUN_ID"
 SMOKE_ENV = "ASSAY_SMOKE"  # "1": run.read samples, run.max_epochs is 1 (assay test smoke)
 PIN_ENV = "ASSAY_PINNED_VERSIONS"  # JSON: which version run.read returns (assay test reproduce)
+SANDBOX_ENV = "ASSAY_SANDBOX"  # "reproduce" | "smoke": registry writes are held back
+HELD_BACK_PARAM = "assay.held_back"  # run params assay.held_back.1, .2 …: the writes held back
 TIMED_OUT = "timed out after"  # how a run stopped by run_command's timeout records its error
 ARTIFACT_PREFIX = "artifacts"
 NOT_A_REPO = "not a git repository"
@@ -106,6 +117,51 @@ _active: ContextVar[Run | None] = ContextVar("assay_active_run", default=None)
 def is_smoke() -> bool:
     """Whether this process runs under ``assay test smoke`` (``ASSAY_SMOKE=1``)."""
     return os.environ.get(SMOKE_ENV) == "1"
+
+
+def sandbox() -> str | None:
+    """The test whose registry writes this process holds back (``ASSAY_SANDBOX``), or None."""
+    return os.environ.get(SANDBOX_ENV) or None
+
+
+def held_back(info: RunInfo) -> list[dict[str, Any]]:
+    """The registry writes ``info``'s command held back under ``ASSAY_SANDBOX``, in order."""
+    prefix = f"{HELD_BACK_PARAM}."
+    numbered = [
+        (int(k[len(prefix) :]), v)
+        for k, v in info.params.items()
+        if k.startswith(prefix) and k[len(prefix) :].isdigit() and isinstance(v, dict)
+    ]
+    return [v for _, v in sorted(numbered, key=lambda kv: kv[0])]
+
+
+def hold_back(store: Store, run_id: str, write: Mapping[str, Any]) -> None:
+    """Record a registry write held back under ``ASSAY_SANDBOX`` as the run's next
+    ``assay.held_back.N`` param (plain data: what was not done, and to what)."""
+    for _ in range(100):
+        n = len(held_back(store.catalog.get_run(run_id))) + 1
+        try:
+            store.catalog.log_run_params(run_id, {f"{HELD_BACK_PARAM}.{n}": dict(write)})
+            return
+        except UsageError:
+            # Another thread of the command took number n first: count again. Anything
+            # else (the run has ended) is not a race.
+            if f"{HELD_BACK_PARAM}.{n}" not in store.catalog.get_run(run_id).params:
+                raise
+    raise UsageError(f"run {run_id} is recording too many held-back writes at once; retry")
+
+
+def describe_held_back(write: Mapping[str, Any]) -> str:
+    """One line for a held-back write: ``register employment@3 with alias baseline …``."""
+    ref = f"{write.get('name')}@{write.get('version')}"
+    if write.get("action") == "alias":
+        return f"point {write.get('name')}@{write.get('alias')} at {ref}"
+    text = f"register {ref}"
+    aliases = list(write.get("aliases") or [])
+    if aliases:
+        text += f" with alias{'es' if len(aliases) > 1 else ''} {', '.join(aliases)}"
+    sha = write.get("sha256")
+    return f"{text} (sha256 {str(sha)[:12]})" if sha else text
 
 
 # --------------------------------------------------------------------------- git

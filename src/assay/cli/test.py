@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -124,6 +125,18 @@ def _render_smoke(report: SmokeReport) -> None:
         console.print(f"  [red]✗ {f.reason.value}[/]: {escape(f.message)}", soft_wrap=True)
     for note in report.notes:
         console.print(f"  note: {escape(note)}", soft_wrap=True)
+    _render_held_back(report.held_back)
+
+
+def _render_held_back(writes: Sequence[Mapping[str, Any]]) -> None:
+    """The registry writes a test's command tried, which were not made."""
+    from assay.runs import describe_held_back
+
+    for w in writes:
+        console.print(
+            f"  held back: {escape(describe_held_back(w))} — the registry is unchanged",
+            soft_wrap=True,
+        )
 
 
 def _of(sample: dict[str, dict[str, int]], split: str) -> int:
@@ -255,6 +268,7 @@ def _render_reproduce(report: ReproduceReport) -> None:
         console.print(f"  [red]✗ {f.reason.value}[/]: {escape(f.message)}", soft_wrap=True)
     for note in report.notes:
         console.print(f"  note: {escape(note)}", soft_wrap=True)
+    _render_held_back(report.held_back)
 
 
 def _render_window(report: WindowReport) -> None:

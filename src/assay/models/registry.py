@@ -14,6 +14,11 @@ for the newest version::
     model = assay.load_model("employment@production")
     model.predict(df)            # checked against model.signature first
     model.info.run_id            # lineage: the run, hence data and code
+
+Under ``assay test reproduce`` and ``assay test smoke`` (``ASSAY_SANDBOX``) nothing is
+written: ``register_model`` and ``set_alias`` check what they are given as usual, then
+record the write on the test's run (``assay.runs.held_back``) and return the version as
+it would have been, so the training script runs unchanged and production stays as it was.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +48,7 @@ from assay.models.flavors import Predictor, flavor_for_file, flavor_for_object, 
 from assay.models.flavors.pickle import refuse_pickle
 from assay.models.flavors.python import is_entry_point
 from assay.models.signature import Batch, Column, Signature, infer_signature, to_batch
-from assay.runs import ARTIFACT_PREFIX, RUN_ID_ENV, active_run
+from assay.runs import ARTIFACT_PREFIX, RUN_ID_ENV, active_run, held_back, hold_back, sandbox
 from assay.store import Store, open_store
 from assay.store.catalog import GoldenRef, ModelVersion, RunInfo
 
@@ -164,6 +169,8 @@ def set_alias(name: str, version: int, alias: str, *, store: Store | None = None
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise UsageError(f"version {version!r} is not a version number (1, 2, 3 …)")
     with _opened(store) as s:
+        if sandbox() is not None:
+            return _hold_back_alias(s, name, version, alias)
         return s.catalog.set_model_alias(name, version, alias)
 
 
@@ -342,6 +349,8 @@ def register_model(
                 raise ModelCheckFailed(
                     f"{report.summary()}; nothing was registered (--require-golden)"
                 )
+        if sandbox() is not None:  # checked like a real registration, then held back
+            return _hold_back_registration(s, draft)
         # Objects first, then one catalog transaction: a failure in between leaves an
         # unreferenced object for `assay gc`, never a version naming missing bytes.
         key, blob = draft.object_key, src.data
@@ -352,9 +361,70 @@ def register_model(
         return s.catalog.register_model_version(_with_golden(draft, golden_ref))
 
 
-def _with_golden(draft: ModelVersion, golden: GoldenRef | None) -> ModelVersion:
-    from dataclasses import replace
+def _held_back_versions(store: Store, run_id: str | None, name: str) -> list[dict[str, Any]]:
+    """The registrations of ``name`` that run ``run_id`` held back so far."""
+    if run_id is None:
+        return []
+    writes = held_back(store.catalog.get_run(run_id))
+    return [w for w in writes if w.get("action") == "register" and w.get("name") == name]
 
+
+def _hold_back_registration(store: Store, draft: ModelVersion) -> ModelVersion:
+    """Record ``draft`` on the sandboxed run instead of registering it; return it numbered
+    as it would have been (after the registry's versions and those held back before)."""
+    run_id = _current_run_id(store)
+    numbers = [v.version for v in store.catalog.list_model_versions(draft.name)]
+    numbers += [int(w["version"]) for w in _held_back_versions(store, run_id, draft.name)]
+    would_be = replace(draft, version=max(numbers, default=0) + 1)
+    if run_id is not None:
+        write = {
+            "action": "register",
+            "name": would_be.name,
+            "version": would_be.version,
+            "aliases": list(would_be.aliases),
+            "flavor": would_be.flavor,
+            "sha256": would_be.sha256,
+            "size": would_be.size,
+            "source": dict(would_be.source),
+            "sandbox": sandbox(),
+        }
+        hold_back(store, run_id, write)
+    return would_be
+
+
+def _hold_back_alias(store: Store, name: str, version: int, alias: str) -> ModelVersion:
+    """Record an alias move on the sandboxed run instead of making it; the version as is."""
+    run_id = _current_run_id(store)
+    held = {int(w["version"]): w for w in _held_back_versions(store, run_id, name)}
+    if version in held:  # a version this run registered, held back too
+        w = held[version]
+        info = ModelVersion(
+            name=name,
+            version=version,
+            flavor=str(w["flavor"]),
+            object_key=None,
+            sha256=w.get("sha256"),
+            size=int(w.get("size") or 0),
+            run_id=run_id,
+            source=dict(w.get("source") or {}),
+            aliases=tuple(w.get("aliases") or ()),
+        )
+    else:
+        info = store.catalog.get_model_version(name, version)  # names a missing version
+    if run_id is not None:
+        write = {
+            "action": "alias",
+            "name": name,
+            "version": version,
+            "alias": alias,
+            "sandbox": sandbox(),
+        }
+        hold_back(store, run_id, write)
+    aliases = info.aliases if alias in info.aliases else (*info.aliases, alias)
+    return replace(info, aliases=aliases)
+
+
+def _with_golden(draft: ModelVersion, golden: GoldenRef | None) -> ModelVersion:
     return replace(draft, golden=golden)
 
 

@@ -21,6 +21,11 @@ recorded commit, so the user's tree is left alone. A run that ran on uncommitted
 changes the tree no longer has (or outside git) cannot be rebuilt: ``reproduce``
 refuses unless ``allow_dirty=True``, which runs the working tree as it is.
 
+**Registry.** The re-run gets ``ASSAY_SANDBOX=reproduce``: the model versions it
+registers and the aliases it moves are held back, recorded on the re-run
+(``assay.runs.held_back``) and listed in the report, so a reproduction never moves
+production's aliases. ``load_model`` in the re-run still reads the registry as it is.
+
 ``reproduce_window(run_id, n)`` re-runs instead on each window of ``n`` consecutive
 deltas of the dataset (all deltas committed so far), to show how metrics move as data
 moves.
@@ -43,7 +48,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from assay.errors import AssayError, UsageError
-from assay.runs import PIN_ENV, get_run, git_state, run_command
+from assay.runs import PIN_ENV, SANDBOX_ENV, get_run, git_state, held_back, run_command
 
 if TYPE_CHECKING:
     from assay.data.recipe import Recipe
@@ -382,6 +387,7 @@ class ReproduceReport:
     metrics: tuple[MetricComparison, ...]
     failures: tuple[ReproduceFailure, ...]
     notes: tuple[str, ...] = ()
+    held_back: tuple[dict[str, Any], ...] = ()  # registry writes the re-run did not make
 
     @property
     def passed(self) -> bool:
@@ -422,6 +428,7 @@ class ReproduceReport:
             ],
             "failures": [{"reason": f.reason.value, "message": f.message} for f in self.failures],
             "notes": list(self.notes),
+            "held_back": list(self.held_back),
         }
 
 
@@ -569,7 +576,7 @@ def reproduce(
                 store=s,
                 stdout=stdout,
                 started=None if started is None else (lambda r: started(r, place)),
-                env={PIN_ENV: _pins(s, inputs)},
+                env={PIN_ENV: _pins(s, inputs), SANDBOX_ENV: "reproduce"},
                 cwd=place.folder,
             )
         comparisons, failures, notes = _compare(info, rerun, inputs, tolerance)
@@ -583,6 +590,7 @@ def reproduce(
             metrics=tuple(comparisons),
             failures=tuple(failures),
             notes=tuple(notes),
+            held_back=tuple(held_back(rerun)),
         )
 
 
@@ -743,7 +751,7 @@ def reproduce_window(
                     store=s,
                     stdout=stdout,
                     started=None if started is None else (lambda r: started(r, place)),
-                    env={PIN_ENV: _pins(s, inputs)},
+                    env={PIN_ENV: _pins(s, inputs), SANDBOX_ENV: "reproduce"},
                     cwd=place.folder,
                 )
                 fps = tuple(v.fingerprint for v in versions.values())
@@ -760,4 +768,10 @@ def reproduce_window(
                 )
         if place.how != "in place":
             notes.insert(0, place.note)
+        held = sum(len(held_back(r.run)) for r in rows if r.run is not None)
+        if held:
+            notes.append(
+                f"the window re-runs tried {held} registry write(s), held back: the registry "
+                "is unchanged (each run's assay.held_back params list them)"
+            )
         return WindowReport(info, dataset, window, place, tuple(rows), tuple(notes))

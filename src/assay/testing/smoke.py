@@ -20,6 +20,10 @@ No random state is involved: the same version gives the same rows on every machi
 and a row stays in the sample when unrelated rows are added. The floor of 50 rows
 (or the whole split, if smaller) keeps a 1% sample of a small test split from being
 empty.
+
+**The registry** is left as it was: the command also gets ``ASSAY_SANDBOX=smoke``, so
+the model versions it registers (from a model trained on a sample) and the aliases it
+moves are held back, recorded on its run and listed in the report (``held_back``).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import numpy as np
 
 from assay.data.compose import SPLIT_COLUMN, DatasetVersion
 from assay.errors import UsageError
-from assay.runs import SMOKE_ENV, TIMED_OUT, run_command
+from assay.runs import SANDBOX_ENV, SMOKE_ENV, TIMED_OUT, held_back, run_command
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -288,6 +292,7 @@ class SmokeReport:
     losses: tuple[LossTrend, ...] = ()
     samples: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = ()
+    held_back: tuple[dict[str, Any], ...] = ()  # registry writes the command did not make
 
     @property
     def passed(self) -> bool:
@@ -320,6 +325,7 @@ class SmokeReport:
             "samples": list(self.samples),
             "metrics": self.run.metrics,
             "notes": list(self.notes),
+            "held_back": list(self.held_back),
         }
 
 
@@ -410,7 +416,8 @@ def smoke(
     """Run ``command`` as a smoke test and judge it (see the module docstring).
 
     The command runs as a recorded run (params ``assay.test: smoke``, the sample size)
-    with ``ASSAY_SMOKE=1``; a command that cannot start raises ``CommandNotFound``.
+    with ``ASSAY_SMOKE=1`` and ``ASSAY_SANDBOX=smoke`` (registry writes held back); a
+    command that cannot start raises ``CommandNotFound``.
     """
     _check_sample(sample, max_rows)
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
@@ -419,6 +426,7 @@ def smoke(
         report = Path(tmp) / "events.jsonl"
         env = {
             SMOKE_ENV: "1",
+            SANDBOX_ENV: "smoke",
             FRACTION_ENV: repr(float(sample)),
             MAX_ROWS_ENV: str(int(max_rows)),
             REPORT_ENV: str(report),
@@ -457,4 +465,5 @@ def smoke(
         losses=tuple(losses),
         samples=samples,
         notes=tuple(notes),
+        held_back=tuple(held_back(info)),
     )
