@@ -129,6 +129,17 @@ class MissingDependency(AssayError, ImportError):
     exit_code = 2
 
 
+class EngineUnsupported(AssayError, NotImplementedError):
+    """An engine cannot do what was asked ("spark does not support …"); use another."""
+
+    exit_code = 2
+
+    def __init__(self, engine: str, thing: str, hint: str = "run it with --engine duckdb"):
+        super().__init__(f"{engine} does not support {thing}; {hint}")
+        self.engine = engine
+        self.thing = thing
+
+
 # models ---------------------------------------------------------------------------
 
 

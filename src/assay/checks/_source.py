@@ -20,12 +20,13 @@ import ibis
 import numpy as np
 import pyarrow as pa
 
-from assay.engine import default_engine
+from assay.engine.base import ROW_NUMBER_COLUMN
 from assay.errors import UsageError
 
 if TYPE_CHECKING:
     from assay.data.compose import DatasetVersion
     from assay.data.expr import Expr
+    from assay.engine import Engine
     from assay.store import Store
 
 FILE_SUFFIXES = {".parquet", ".pq", ".csv", ".tsv", ".jsonl", ".ndjson"}
@@ -38,7 +39,7 @@ class Source:
 
     description: str
     schema: dict[str, Any]  # column → Ibis dtype, in column order
-    _table: Callable[[], ibis.Table] = field(repr=False)
+    _table: Callable[[Engine], ibis.Table] = field(repr=False)
     key: list[str] = field(default_factory=list)
     slices: dict[str, Expr] = field(default_factory=dict)
     # Aggregates known without a scan: "count", "nonnull:COL", "min:COL", "max:COL".
@@ -51,11 +52,28 @@ class Source:
     # row when the data has no key.
     row_column: str | None = None
     _cached: ibis.Table | None = field(default=None, repr=False)
+    # Whose engine runs the queries: a version's store's; for data from outside a
+    # store, ASSAY_ENGINE's choice (DuckDB by default).
+    store: Store | None = field(default=None, repr=False)
+
+    @property
+    def engine_name(self) -> str:
+        """The name of ``engine``, without starting it."""
+        from assay.engine import engine_name
+
+        return self.store.engine_name if self.store is not None else engine_name()
+
+    @property
+    def engine(self) -> Engine:
+        """The engine the checks run on (started on first use)."""
+        from assay.engine import get_engine
+
+        return self.store.engine if self.store is not None else get_engine()
 
     def table(self) -> ibis.Table:
         """The rows, as an Ibis table (read or materialised on first use)."""
         if self._cached is None:
-            self._cached = self._table()
+            self._cached = self._table(self.engine)
         return self._cached
 
 
@@ -66,10 +84,14 @@ def _ibis_schema(schema: pa.Schema) -> dict[str, Any]:
 ROW_COLUMN = "__assay_row"
 
 
+def _numbered(table: pa.Table) -> pa.Table:
+    """``table`` with its 0-based row positions in ``ROW_COLUMN``."""
+    return table.append_column(ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+
+
 def from_arrow(table: pa.Table, description: str) -> Source:
-    def numbered() -> ibis.Table:
-        rows = pa.array(np.arange(table.num_rows, dtype=np.int64))
-        return default_engine().table(table.append_column(ROW_COLUMN, rows))
+    def numbered(engine: Engine) -> ibis.Table:
+        return engine.table(_numbered(table))
 
     return Source(description, _ibis_schema(table.schema), numbered, row_column=ROW_COLUMN)
 
@@ -87,9 +109,9 @@ def from_parquet(path: Path) -> Source:
     return Source(
         f"file {path}",
         _ibis_schema(schema),
-        lambda: default_engine().read_parquet_files([str(path)], row_numbers=True),
+        lambda engine: engine.read_parquet_files([str(path)], row_numbers=True),
         metadata=_parquet_metadata(meta, schema),
-        row_column="file_row_number",
+        row_column=ROW_NUMBER_COLUMN,
     )
 
 
@@ -159,7 +181,7 @@ def from_version(version: DatasetVersion, split: str | None = None) -> Source:
     return Source(
         desc + (f" (split {split})" if split else ""),
         _ibis_schema(arrow),
-        lambda: default_engine().table(version.to_arrow(split=split)),
+        lambda engine: engine.table(_numbered(version.to_arrow(split=split))),
         key=list(version.dataset.key),
         slices=dict(recipe.slice_exprs()),
         metadata={} if split is not None else _delta_metadata(version, columns),
@@ -167,6 +189,8 @@ def from_version(version: DatasetVersion, split: str | None = None) -> Source:
         dataset=version.dataset.name,
         split=split,
         version=version,
+        row_column=ROW_COLUMN,
+        store=version.store,
     )
 
 
@@ -218,7 +242,7 @@ def resolve(data: Any, *, store: Store | None = None, split: str | None = None) 
     if isinstance(data, pa.RecordBatch):
         return from_arrow(pa.Table.from_batches([data]), f"Arrow batch ({data.num_rows:,} rows)")
     if isinstance(data, ibis.Table):
-        return Source("Ibis table", dict(data.schema().items()), lambda: data)
+        return Source("Ibis table", dict(data.schema().items()), lambda _: data)
     module = type(data).__module__
     if module.startswith("pandas"):
         frame = pa.Table.from_pandas(data, preserve_index=False)

@@ -23,7 +23,6 @@ import ibis
 from assay.checks import expectations as ex
 from assay.checks._source import Source
 from assay.checks.result import CheckReport, ExpectationResult, Reason
-from assay.engine import default_engine
 
 if TYPE_CHECKING:
     import ibis.expr.types as ir
@@ -86,7 +85,7 @@ class _Pass:
             f"a{i}": self.requests[n].build(t, self.predicate(self.requests[n].where))
             for i, n in enumerate(names)
         }
-        row = default_engine().to_arrow(t.aggregate(**aggs)).to_pylist()[0]
+        row = self.source.engine.to_arrow(t.aggregate(**aggs)).to_pylist()[0]
         self.queries += 1
         for i, n in enumerate(names):
             self.values[n] = row[f"a{i}"]
@@ -94,7 +93,7 @@ class _Pass:
 
     def fetch(self, expr: ir.Table) -> list[dict[str, Any]]:
         self.queries += 1
-        return default_engine().to_arrow(expr).to_pylist()
+        return self.source.engine.to_arrow(expr).to_pylist()
 
 
 def _and(a: ir.BooleanValue | None, b: ir.BooleanValue) -> ir.BooleanValue:
@@ -376,7 +375,16 @@ class _Planner:
             if c not in named
         ]
         hit = ibis.or_(*flags.values())
-        query = t.filter(hit).select(**named, **{c: t[c] for c in columns}, **flags)
+        engine = self.source.engine
+        # Samples are the first failing rows in the data's order, on every engine: one
+        # that does not keep scan order sorts by row position (or key) explicitly.
+        ordered = not engine.preserves_scan_order
+        order = {}
+        if ordered and self.source.row_column is not None:
+            order = {"__order": t[self.source.row_column]}
+        query = t.filter(hit).select(**named, **{c: t[c] for c in columns}, **flags, **order)
+        if ordered:
+            query = query.order_by(list(order) or self.key or columns)
         wanted = {
             i: [*named, *dict.fromkeys([*self.key, *it.expectation.columns()])]
             for i, (it, _) in enumerate(items)
@@ -384,7 +392,7 @@ class _Planner:
         found: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(items))}
         self.qpass.queries += 1
         # Small batches: DuckDB stops scanning once the reader is dropped.
-        reader = default_engine().batches(query, chunk_size=2048)
+        reader = engine.batches(query, chunk_size=2048)
         for batch in reader:
             for i in found:
                 if len(found[i]) >= need:
@@ -893,6 +901,7 @@ def run_suite(suite: ex.Suite, source: Source) -> CheckReport:
         dataset=source.dataset,
         split=source.split,
         queries=qpass.queries,
+        engine=source.engine_name,
         seconds=time.perf_counter() - started,
         checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
     )

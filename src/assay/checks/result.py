@@ -120,6 +120,7 @@ class CheckReport:
     dataset: str | None = None
     split: str | None = None
     queries: int = 0  # engine queries run (metadata answers need none)
+    engine: str | None = None  # the engine that ran the queries ("duckdb", "spark")
     seconds: float = 0.0
     checked_at: str = ""
     id: str | None = None  # set once recorded in a store
@@ -162,6 +163,7 @@ class CheckReport:
             "summary": self.summary(),
             "row_count": self.row_count,
             "queries": self.queries,
+            "engine": self.engine,
             "seconds": round(self.seconds, 4),
             "checked_at": self.checked_at,
             "results": [r.to_dict() for r in self.results],

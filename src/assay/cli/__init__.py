@@ -33,6 +33,27 @@ StoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts and CI.")]
 
 
+@app.callback()
+def _options(
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="Where table work runs: duckdb or spark (default: the store's "
+            "assay.json, else duckdb). Sets ASSAY_ENGINE.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Versioned data, tests and release gates for machine-learning models."""
+    if engine is not None:
+        from assay.engine import ENGINE_ENV, check_engine_name
+
+        # Through the environment: the library reads it, and so do the commands
+        # `assay run` starts.
+        os.environ[ENGINE_ENV] = check_engine_name(engine)
+
+
 def _register() -> None:
     from assay.cli import data, demo, runs, store
 

@@ -252,7 +252,12 @@ def compose(
         version = assay.compose(recipe, store=_store(store), progress=bar)
     if out:
         version.write_parquet(out)
-    summary = {**version.summary(), "recipe": str(recipe), "out": str(out) if out else None}
+    summary = {
+        **version.summary(),
+        "recipe": str(recipe),
+        "out": str(out) if out else None,
+        "engine": version.store.engine.name,
+    }
     emit(summary, json, lambda: _render_version(summary, out))
 
 

@@ -208,11 +208,8 @@ class DatasetVersion:
                 )
             table = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
         if slice is not None:
-            from assay.engine import default_engine
-
-            engine = default_engine()
-            t = engine.table(table)
-            table = engine.to_arrow(t.filter(self._slice_expr(slice).predicate(t)))
+            keep = self.store.engine.mask(table, self._slice_expr(slice).predicate)
+            table = table.filter(pa.array(keep))
         return table
 
     def to_pandas(self, split: str | None = None, slice: str | None = None) -> pd.DataFrame:
@@ -220,10 +217,8 @@ class DatasetVersion:
         return self.to_arrow(split=split, slice=slice).to_pandas()
 
     def to_ibis(self, split: str | None = None, slice: str | None = None) -> ibis.Table:
-        """The rows as an Ibis table on the embedded engine."""
-        from assay.engine import default_engine
-
-        return default_engine().table(self.to_arrow(split=split, slice=slice))
+        """The rows as an Ibis table on the store's engine."""
+        return self.store.engine.table(self.to_arrow(split=split, slice=slice))
 
     def write_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write the rows to ``path``; same version, same bytes. Atomic: all or nothing."""
@@ -260,8 +255,6 @@ def write_canonical_parquet(table: pa.Table, path: str | os.PathLike[str]) -> No
 
 
 def _summarise(version: DatasetVersion) -> dict[str, Any]:
-    from assay.engine import default_engine
-
     table = version.table
     names = [n for n, _ in version.recipe.split.ordered()]
     counts = {n: 0 for n in names}
@@ -269,7 +262,7 @@ def _summarise(version: DatasetVersion) -> dict[str, Any]:
         counts[row["values"]] = int(row["counts"])
     slices: dict[str, Any] = {}
     if version.recipe.slices:
-        engine = default_engine()
+        engine = version.store.engine
         t = engine.table(table)
         aggs = {}
         for i, e in enumerate(version.recipe.slice_exprs().values()):
@@ -346,9 +339,7 @@ def scan_rows(
     """
     import ibis
 
-    from assay.engine import default_engine
-
-    engine = engine or default_engine()
+    engine = engine or store.engine
     out_columns = _check_columns(recipe, info)
     if columns is not None:
         unknown = [c for c in columns if c not in info.columns]
@@ -415,7 +406,14 @@ def scan_rows(
         pending: deque[Future[pa.RecordBatch | None]] = deque()
         for i, d in enumerate(row_deltas):
             t = rows_of(d)
-            t = t.select(*out_columns, HASH_COLUMN, **{k: t[c] for k, c in extra.items()})
+            # Stored deltas are key-sorted: an engine that keeps scan order yields
+            # them so; any other sorts by the key (trailing columns ``finish`` drops).
+            order = {} if engine.preserves_scan_order else _order_columns(t, info.key)
+            t = t.select(
+                *out_columns, HASH_COLUMN, **{k: t[c] for k, c in extra.items()}, **order
+            )
+            if order:
+                t = t.order_by(list(order))
             # Closed even when the consumer stops early: an open result would block
             # every later query on the engine's connection.
             with engine.batches(t) as reader:
@@ -439,6 +437,11 @@ def scan_rows(
 # as DuckDB UDFs was tried and was 3x slower: DuckDB calls a UDF per 2,048 rows.)
 
 _GROUP = "_assay_group"
+
+
+def _order_columns(t: ibis.Table, key: Sequence[str]) -> dict[str, ibis.Value]:
+    """The key columns under names of assay's own (a key column may be projected out)."""
+    return {f"_assay_order{i}": t[k] for i, k in enumerate(key)}
 _POOLS: dict[str, ThreadPoolExecutor] = {}
 
 

@@ -504,9 +504,7 @@ def _check_no_collision(
         return
     if not matched.any():
         return
-    from assay.engine import default_engine
-
-    engine = default_engine()
+    engine = store.engine
     old = engine.read_parquet(store.objects, [d.object_key for d in earlier]).select(
         HASH_COLUMN, *info.key
     )

@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.parquet as pq
 
@@ -48,6 +48,9 @@ from assay.data.compose import (
 from assay.data.recipe import Recipe
 from assay.errors import UsageError
 from assay.store import Store, open_store
+
+if TYPE_CHECKING:
+    from assay.engine import Engine
 
 __all__ = ["CHANGE_KINDS", "VersionDiff", "VersionRef", "diff"]
 
@@ -186,7 +189,7 @@ def diff(
         path_b = Path(work) / "b.parquet"
         _write_side(va, [*key, *compared], path_a, _labelled(progress, "A"))
         _write_side(vb, [*key, *compared], path_b, _labelled(progress, "B"))
-        join = _Join(path_a, path_b, key, compared)
+        join = _Join(vb.store.engine, path_a, path_b, key, compared)
         try:
             counts = join.counts()
             samples = join.samples(sample)
@@ -268,15 +271,19 @@ class _Join:
     /``sb`` splits) so that no dataset column name can collide with another.
     """
 
-    def __init__(self, path_a: Path, path_b: Path, key: Sequence[str], compared: Sequence[str]):
+    def __init__(
+        self,
+        engine: Engine,
+        path_a: Path,
+        path_b: Path,
+        key: Sequence[str],
+        compared: Sequence[str],
+    ):
         import ibis
 
-        from assay.engine import default_engine
-
-        self.engine = default_engine()
+        self.engine = engine
         self.key = list(key)
         self.compared = list(compared)
-        con = self.engine.con
         self._views: list[str] = []
         sides = []
         for side, path in (("a", path_a), ("b", path_b)):
@@ -310,8 +317,7 @@ class _Join:
         # A view (a named query, nothing stored): Ibis compiles the wide join once, not
         # once per query, which was half the cost of a diff.
         name = f"assay_diff_{uuid.uuid4().hex}"
-        with self.engine.quiet():
-            self.joined = con.create_view(name, joined)
+        self.joined = self.engine.create_view(joined, name)
         self._views.insert(0, name)
 
     def _key_order(self) -> list[str]:
@@ -398,10 +404,8 @@ class _Join:
                 os.unlink(tmp)
 
     def close(self) -> None:
-        # Ibis 12's drop_view emits invalid SQL here ("DROP VIEW IF EXISTS" alone); the names
-        # are generated identifiers, safe to quote.
         for name in self._views:
-            self.engine.con.raw_sql(f'DROP VIEW IF EXISTS "{name}"')
+            self.engine.drop_view(name)
 
 
 def _assemble(

@@ -98,6 +98,7 @@ class Evaluation:
     seconds: float = 0.0
     id: str | None = None
     promoted: str | None = None
+    engine: str | None = None  # the engine that ran the slices ("duckdb", "spark")
 
     @property
     def passed(self) -> bool:
@@ -150,6 +151,7 @@ class Evaluation:
             "created_at": self.created_at,
             "seconds": round(self.seconds, 3),
             "promoted": self.promoted,
+            "engine": self.engine,
         }
 
 
@@ -196,7 +198,6 @@ def _resolve_datasets(spec: EvalSpec, store: Store, problems: list[str]) -> dict
 
     from assay.data import expr
     from assay.data.compose import SPLIT_COLUMN, compose, load_version
-    from assay.engine import default_engine
     from assay.errors import AssayError
 
     out: dict[str, _Dataset] = {}
@@ -236,14 +237,12 @@ def _resolve_datasets(spec: EvalSpec, store: Store, problems: list[str]) -> dict
             )
         sub = table.take(rows)
         masks = {OVERALL: np.ones(len(rows), dtype=bool)}
-        engine = default_engine()
-        t = engine.table(sub)
+        engine = store.engine
         recipe_slices = _known_slices(spec, version, versions)
         for s in spec.slice_names():
             try:
                 node = recipe_slices.get(s) or expr.parse(s, context="slice")
-                got = engine.to_arrow(t.select(m=node.predicate(t).fill_null(False)))
-                masks[s] = got.column("m").to_numpy(zero_copy_only=False).astype(bool)
+                masks[s] = engine.mask(sub, node.predicate)
             except AssayError as e:
                 known = ", ".join(recipe_slices) or "none"
                 problems.append(
@@ -615,6 +614,7 @@ def evaluate(
             slices=[OVERALL, *spec.slice_names()],
             bootstrap=spec.bootstrap.model_dump(),
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            engine=store.engine.name,
         )
         if promote is not None and evaluation.passed:
             cand = models[CANDIDATE].info

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import fsspec
 
@@ -24,6 +25,9 @@ from assay.store.catalog import (
     open_catalog,
 )
 from assay.store.objects import ObjectStore, open_object_store
+
+if TYPE_CHECKING:
+    from assay.engine import Engine
 
 __all__ = [
     "Catalog",
@@ -46,9 +50,35 @@ class Store:
     url: str
     objects: ObjectStore
     catalog: Catalog
+    #: The engine ``assay.json`` names (``"engine"``), if any.
+    engine_config: str | None = None
+    bound_engine: Engine | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         return f"Store({self.url!r}, catalog={self.catalog.url!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """Where this store's table work runs (``assay.engine.engine_name``, or the one
+        ``with_engine`` bound), started on first use."""
+        if self.bound_engine is not None:
+            return self.bound_engine
+        from assay.engine import engine_name, get_engine
+
+        return get_engine(engine_name(self.engine_config))
+
+    @property
+    def engine_name(self) -> str:
+        """The name of ``engine``, without starting it."""
+        if self.bound_engine is not None:
+            return self.bound_engine.name
+        from assay.engine import engine_name
+
+        return engine_name(self.engine_config)
+
+    def with_engine(self, engine: Engine) -> Store:
+        """This store (same objects and catalog), running its table work on ``engine``."""
+        return replace(self, bound_engine=engine)
 
     def close(self) -> None:
         """Release the catalog's connections."""
@@ -120,4 +150,5 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
         url=root,
         objects=open_object_store(f"{root}/objects"),
         catalog=open_catalog(catalog_url),
+        engine_config=config.get("engine"),
     )
