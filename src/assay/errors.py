@@ -161,3 +161,8 @@ class GoldenFileError(InputFileError):
 
 class ModelCheckFailed(AssayError, AssertionError):
     """A model failed a check it had to pass: golden examples, or ONNX parity."""
+
+
+class PredictError(AssayError, RuntimeError):
+    """A model misbehaved at predict time: it raised, gave the wrong number of answers,
+    or answered NaN. The message names the model version, the data and the rows."""

@@ -75,6 +75,8 @@ def _render(result: Evaluation, html: str | None, promote: str | None) -> None:
     console.print(
         f"[bold]{escape(result.name or 'evaluation')}[/] ({result.task}): {escape(models)}"
     )
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {escape(warning.message)}")
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("dataset / slice")
     table.add_column("rows", justify="right")

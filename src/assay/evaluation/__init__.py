@@ -10,7 +10,15 @@ and judges the thresholds.
 """
 
 from assay.evaluation.metrics import METRICS, Metric
-from assay.evaluation.run import Cell, Comparison, Evaluation, GateResult, evaluate
+from assay.evaluation.run import (
+    Cell,
+    Comparison,
+    Evaluation,
+    EvalWarning,
+    GateResult,
+    WarningCode,
+    evaluate,
+)
 from assay.evaluation.spec import EvalSpec, Threshold, load_spec
 
 __all__ = [
@@ -18,10 +26,12 @@ __all__ = [
     "Cell",
     "Comparison",
     "EvalSpec",
+    "EvalWarning",
     "Evaluation",
     "GateResult",
     "Metric",
     "Threshold",
+    "WarningCode",
     "evaluate",
     "load_spec",
 ]

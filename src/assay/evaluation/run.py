@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from assay.errors import SpecError
+from assay.errors import PredictError, SpecError
 from assay.evaluation import bootstrap
 from assay.evaluation.metrics import METRICS, Predictions, task_of
 from assay.evaluation.spec import CANDIDATE, OVERALL, EvalSpec, Threshold, load_spec
@@ -24,7 +25,15 @@ if TYPE_CHECKING:
     from assay.models import Model
     from assay.store import Store
 
-__all__ = ["Cell", "Comparison", "Evaluation", "GateResult", "evaluate"]
+__all__ = [
+    "Cell",
+    "Comparison",
+    "EvalWarning",
+    "Evaluation",
+    "GateResult",
+    "WarningCode",
+    "evaluate",
+]
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,24 @@ class GateResult:
         return self.status == "fail"
 
 
+class WarningCode(StrEnum):
+    """Why an evaluation that ran may not mean what it seems to."""
+
+    SELF_COMPARISON = "self_comparison"  # a reference is the candidate's own version
+    NAN_PREDICTIONS = "nan_predictions"  # rows left out because a model answered NaN
+
+
+@dataclass(frozen=True)
+class EvalWarning:
+    """Something the reader of an evaluation must know: shown by the CLI, the JSON and
+    the report, never changing the verdict."""
+
+    code: WarningCode
+    message: str
+    models: tuple[str, ...] = ()  # the roles concerned
+    dataset: str | None = None
+
+
 @dataclass
 class Evaluation:
     """An evaluation's outcome: the verdict, every cell, every comparison, every rule."""
@@ -98,6 +125,7 @@ class Evaluation:
     seconds: float = 0.0
     id: str | None = None
     promoted: str | None = None
+    warnings: list[EvalWarning] = field(default_factory=list)
     engine: str | None = None  # the engine that ran the slices ("duckdb", "spark")
 
     @property
@@ -151,6 +179,7 @@ class Evaluation:
             "created_at": self.created_at,
             "seconds": round(self.seconds, 3),
             "promoted": self.promoted,
+            "warnings": [_plain({**asdict(w), "code": str(w.code)}) for w in self.warnings],
             "engine": self.engine,
         }
 
@@ -467,6 +496,87 @@ def _relative(i: int, t: Threshold, cmp: Comparison, min_rows: int) -> GateResul
     return replace(base, status="noise", message=f"{where}: within noise: {change}; {limit}")
 
 
+# -- what the reader must know ----------------------------------------------------------
+
+
+def _self_comparisons(models: dict[str, Model]) -> list[EvalWarning]:
+    """A warning for each reference that is the candidate's own version (as after
+    ``--promote``): its comparisons are 0 by construction and test nothing."""
+    cand = models[CANDIDATE].info
+    found = []
+    for role, model in models.items():
+        if role != CANDIDATE and (model.info.name, model.info.version) == (cand.name, cand.version):
+            found.append(
+                EvalWarning(
+                    WarningCode.SELF_COMPARISON,
+                    f"{role} is the candidate itself ({cand.ref}), so every comparison with "
+                    f"{role} is 0 and its rules pass without testing anything; point {role} "
+                    "at the version the candidate should beat",
+                    (CANDIDATE, role),
+                )
+            )
+    return found
+
+
+def _nan_rows(out: Any) -> np.ndarray:
+    """Rows (of the whole version) where a model answered NaN or nothing (None)."""
+    label = out.label
+    if label.dtype.kind == "f":
+        bad = np.isnan(label)
+    elif label.dtype.kind == "O":
+        bad = np.array([v is None or (isinstance(v, float) and v != v) for v in label], bool)
+    else:
+        bad = np.zeros(len(label), dtype=bool)
+    if bad.ndim > 1:
+        bad = bad.reshape(len(bad), -1).any(axis=1)
+    if out.proba is not None:
+        bad |= np.isnan(out.proba).any(axis=1)
+    return bad
+
+
+def _without_nan(
+    spec: EvalSpec,
+    models: dict[str, Model],
+    outs: dict[str, Any],
+    d: _Dataset,
+    warnings: list[EvalWarning],
+) -> tuple[_Dataset, int]:
+    """``d`` less the rows where any model answered NaN, and how many those are.
+
+    NaN answers fail the run unless the spec says ``allow_nan: true``; then their rows
+    are left out of every model's metrics (so comparisons stay paired) and flagged.
+    """
+    nan = {role: _nan_rows(out)[d.rows] for role, out in outs.items()}
+    union = np.zeros(len(d.rows), dtype=bool)
+    for role, bad in nan.items():
+        if not bad.any():
+            continue
+        count, first = int(bad.sum()), int(d.rows[np.argmax(bad)])
+        ref = models[role].info.ref
+        what = (
+            f"model {ref} answered NaN for {count:,} of the {len(bad):,} rows of dataset {d.name}"
+        )
+        if not spec.allow_nan:
+            raise PredictError(
+                f"{what} (first: row {first:,} of version {d.version.short}); fix the model, "
+                "or set `allow_nan: true` in the spec to leave those rows out of the metrics"
+            )
+        warnings.append(
+            EvalWarning(
+                WarningCode.NAN_PREDICTIONS,
+                f"{what}; those rows are left out of every model's metrics (allow_nan)",
+                (role,),
+                d.name,
+            )
+        )
+        union |= bad
+    if not union.any():
+        return d, 0
+    keep = ~union
+    kept = replace(d, rows=d.rows[keep], masks={s: m[keep] for s, m in d.masks.items()})
+    return kept, int(union.sum())
+
+
 # -- curves for the report ---------------------------------------------------------------
 
 
@@ -554,31 +664,52 @@ def evaluate(
                 f"evaluation spec {spec.source}" if spec.source else "evaluation spec", problems
             )
         assert task is not None
-        from assay.evaluation.predictions import model_output
+        from assay.evaluation.predictions import model_inputs, model_output
 
         models: dict[str, Model] = {role: load_version(store, info) for role, info in infos.items()}
+        needs = [m for m in spec.metrics if METRICS[m].needs_proba]
+        inputs = {}
         for role, model in models.items():
-            needs = [m for m in spec.metrics if METRICS[m].needs_proba]
             if needs and not model.has_proba:
-                raise SpecError(
-                    "evaluation spec",
-                    [
-                        f"models.{role}: {model.info.ref} gives no probabilities, which {', '.join(needs)} need"
-                    ],
+                problems.append(
+                    f"models.{role}: {model.info.ref} gives no probabilities, which "
+                    f"{', '.join(needs)} need"
                 )
+            for name, d in data.items():
+                inputs[(role, name)] = model_inputs(
+                    model,
+                    d.version,
+                    d.label,
+                    spec.features_of(role),
+                    f"models.{role}",
+                    problems,
+                    for_this_model=isinstance(spec.features, dict),
+                )
+        if problems:  # each distinct problem once: a model's columns can fail on every dataset
+            raise SpecError(
+                f"evaluation spec {spec.source}" if spec.source else "evaluation spec",
+                list(dict.fromkeys(problems)),
+            )
+        warnings = _self_comparisons(models)
         cells: list[Cell] = []
         comparisons: list[Comparison] = []
         curves: dict[str, Any] = {}
         datasets_out: dict[str, Any] = {}
         cached: dict[str, bool] = {}
         for name, d in data.items():
-            exclude = {d.label, "split"}
-            y_raw = d.version.table.column(d.label).to_numpy(zero_copy_only=False)[d.rows]
-            preds = {}
+            source = f"dataset {name}, version {d.version.short}"
+            outs = {}
             for role, model in models.items():
-                out = model_output(store, model, d.version, exclude)
-                cached[f"{role}:{name}"] = out.cached
-                preds[role] = _predictions(out, y_raw, task, d.rows, model.info.ref)
+                known = inputs[(role, name)]
+                assert known is not None
+                outs[role] = model_output(store, model, d.version, known, source)
+                cached[f"{role}:{name}"] = outs[role].cached
+            d, left_out = _without_nan(spec, models, outs, d, warnings)
+            y_raw = d.version.table.column(d.label).to_numpy(zero_copy_only=False)[d.rows]
+            preds = {
+                role: _predictions(out, y_raw, task, d.rows, models[role].info.ref)
+                for role, out in outs.items()
+            }
             c, cmp = _measure(spec, preds, d)
             cells += c
             comparisons += cmp
@@ -589,6 +720,7 @@ def evaluate(
                 "split": d.split,
                 "label": d.label,
                 "rows": len(d.rows),
+                "nan_rows": left_out,
                 "slices": {s: int(m.sum()) for s, m in d.masks.items()},
             }
         models_out = {
@@ -614,6 +746,7 @@ def evaluate(
             slices=[OVERALL, *spec.slice_names()],
             bootstrap=spec.bootstrap.model_dump(),
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+            warnings=warnings,
             engine=store.engine.name,
         )
         if promote is not None and evaluation.passed:

@@ -169,6 +169,12 @@ class EvalSpec(_Strict):
     min_slice_rows: int = Field(200, ge=0)
     task: Literal["binary", "multiclass", "regression"] | None = None
     bootstrap: Bootstrap = Field(default_factory=lambda: Bootstrap.model_validate({}))
+    # The dataset columns a model is given, in order: one list for every model, or one
+    # per model role. Needed where the model takes an unnamed tensor.
+    features: list[str] | dict[str, list[str]] | None = None
+    # NaN answers fail the run; with True they are counted, flagged, and their rows left
+    # out of every model's metrics (docs/decisions.md).
+    allow_nan: bool = False
     source: str | None = Field(None, exclude=True)
 
     def slice_names(self) -> list[str]:
@@ -177,6 +183,12 @@ class EvalSpec(_Strict):
     def slice_definitions(self) -> dict[str, str]:
         """Slices the spec defines itself (``slices: {name: expression}``)."""
         return dict(self.slices) if isinstance(self.slices, dict) else {}
+
+    def features_of(self, role: str) -> list[str] | None:
+        """The columns the spec gives model ``role``, in order (None: the model decides)."""
+        if isinstance(self.features, dict):
+            return self.features.get(role)
+        return self.features
 
     def problems(self) -> list[str]:
         """What is inconsistent within the spec (references between its parts)."""
@@ -192,6 +204,7 @@ class EvalSpec(_Strict):
         for m in self.metrics:
             if m not in METRICS:
                 found.append(f"metrics: unknown metric {m!r}; known: {', '.join(METRICS)}")
+        found += self._feature_problems()
         for name in self.slice_names():
             if name == OVERALL:
                 found.append(f"slices: {OVERALL!r} is the name of every row; pick another name")
@@ -214,6 +227,22 @@ class EvalSpec(_Strict):
                     found.append(
                         f"{where}: dataset {d!r} is not in `datasets` ({', '.join(self.datasets)})"
                     )
+        return found
+
+    def _feature_problems(self) -> list[str]:
+        lists = self.features if isinstance(self.features, dict) else {"": self.features or []}
+        found = []
+        for role, columns in lists.items():
+            where = f"features.{role}" if role else "features"
+            if role and role not in self.models:
+                found.append(
+                    f"{where}: {role!r} is not one of the models ({', '.join(self.models)})"
+                )
+            if self.features is not None and not columns:
+                found.append(f"{where}: no columns; list the model's input columns in order")
+            twice = sorted({c for c in columns if columns.count(c) > 1})
+            if twice:
+                found.append(f"{where}: {', '.join(map(repr, twice))} listed twice; give each once")
         return found
 
     def resolve_path(self, path: str) -> str:

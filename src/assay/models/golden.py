@@ -244,7 +244,7 @@ def check_examples(model: Model, golden: GoldenSet, *, ref: str | None = None) -
         keys = {tuple(e.input) if isinstance(e.input, dict) else None for e in examples}
         if len(keys) != 1 or None in keys:  # a row lacking a column must not become a null
             raise _OneByOne
-        out = model.predict([e.input for e in examples])
+        out = model.predict([e.input for e in examples], source="the golden examples")
         if len(out) != len(examples):
             raise _OneByOne
         answers = [(_plain(v), None) for v in out]
@@ -263,7 +263,7 @@ class _OneByOne(Exception):
 
 def _answer(model: Model, example: Example) -> tuple[Any, str | None]:
     try:
-        out = model.predict(example.input)
+        out = model.predict(example.input, source="the example")
     except AssayError as e:
         return None, str(e)
     except Exception as e:  # the model itself failed on this input

@@ -44,6 +44,7 @@ from assay.errors import (
     SignatureError,
     UsageError,
 )
+from assay.models._predict import answer, one_per_row
 from assay.models.flavors import Predictor, flavor_for_file, flavor_for_object, get_flavor
 from assay.models.flavors.pickle import refuse_pickle
 from assay.models.flavors.python import is_entry_point
@@ -201,16 +202,26 @@ class Model:
     def has_proba(self) -> bool:
         return self._predictor.has_proba
 
+    @property
+    def reads_names(self) -> bool:
+        """Whether the model reads input columns by name, not only by their order."""
+        return self._predictor.reads_names or bool(self.signature and self.signature.columns)
+
     def _batch(self, data: Any) -> Batch:
         batch = to_batch(data)
         if self.signature is None:
             return batch
-        return self.signature.check(batch, f"model {self.info.ref}")
+        return self.signature.check(batch, self._name)
 
-    def predict(self, data: Any) -> np.ndarray:
+    def predict(self, data: Any, *, source: str = "the input") -> np.ndarray:
         """The model's answer for each row of ``data`` (a DataFrame, an Arrow table, a
-        mapping of columns or of one row, a list of rows, or an array)."""
-        return self._predictor.predict(self._batch(data))
+        mapping of columns or of one row, a list of rows, or an array).
+
+        A model that raises, or does not answer once per row, is a ``PredictError``
+        naming this version, ``source`` (the data, for the message) and the rows.
+        """
+        batch = self._batch(data)
+        return answer(self._predictor, "predict", batch, model=self._name, source=source)
 
     def __getattr__(self, name: str) -> Any:
         # predict_proba exists only where the flavor has it, so hasattr() tells.
@@ -220,9 +231,14 @@ class Model:
             f"{type(self).__name__} of flavor {self.__dict__['info'].flavor!r} has no {name!r}"
         )
 
-    def _predict_proba(self, data: Any) -> np.ndarray:
-        """Class probabilities for each row of ``data``."""
-        return self._predictor.predict_proba(self._batch(data))
+    def _predict_proba(self, data: Any, *, source: str = "the input") -> np.ndarray:
+        """Class probabilities for each row of ``data`` (a ``PredictError`` as ``predict``)."""
+        batch = self._batch(data)
+        return answer(self._predictor, "predict_proba", batch, model=self._name, source=source)
+
+    @property
+    def _name(self) -> str:
+        return f"model {self.info.ref}"
 
 
 def _artifact_bytes(store: Store, info: ModelVersion) -> bytes | None:
@@ -540,6 +556,11 @@ def _signature(
             f"the model fails on the sample ({type(e).__name__}: {e}); give a sample of "
             "the input it was trained on"
         ) from None
+    # The sample is the one chance to catch a model that answers too few or too many rows.
+    check = {"model": "the model", "source": "the sample"}
+    one_per_row(np.asarray(output), batch.rows, method="predict", **check)
+    if proba is not None:
+        one_per_row(np.asarray(proba), batch.rows, method="predict_proba", **check)
     columns = dict(batch.columns) if batch.columns is not None else None
     return infer_signature(columns if columns is not None else batch.array, output, proba)
 

@@ -92,6 +92,8 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
             for name, info in data["datasets"].items()
         ],
         "lineage": {role: _chain(data["models"][role].get("lineage")) for role in roles},
+        # Evaluations recorded before warnings existed have none.
+        "warnings": list(data.get("warnings") or []),
     }
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from assay.errors import UsageError
-from assay.models.flavors._base import Flavor, Predictor
+from assay.models.flavors._base import Flavor, Predictor, is_pickle
 from assay.models.flavors.onnx import OnnxFlavor
 from assay.models.flavors.pickle import PickleFlavor
 from assay.models.flavors.python import PythonFlavor
@@ -43,7 +43,7 @@ def flavor_for_file(path: Path) -> Flavor:
             return flavor
     with open(path, "rb") as f:
         head = f.read(4)
-    if head.startswith(b"\x80"):
+    if is_pickle(head):
         return FLAVORS["pickle"]
     if head == b"PK\x03\x04":  # a zip: skops or torch
         with zipfile.ZipFile(path) as z:

@@ -11,13 +11,16 @@ import numpy as np
 
 from assay.models.signature import Batch, Column, Signature
 
-__all__ = ["Flavor", "Predictor"]
+__all__ = ["Flavor", "Predictor", "is_pickle"]
 
 
 class Predictor(ABC):
     """A loaded model, spoken to in normalised batches."""
 
     has_proba: bool = False
+    # Whether the model reads its input columns by name (a table) rather than as one
+    # unnamed matrix, whose columns only their order tells apart.
+    reads_names: bool = False
 
     @abstractmethod
     def predict(self, batch: Batch) -> np.ndarray:
@@ -66,3 +69,9 @@ def table_hint(names: Any) -> Signature | None:
     if names is None:
         return None
     return Signature(columns=tuple(Column(str(n)) for n in names))
+
+
+def is_pickle(head: bytes) -> bool:
+    """Whether bytes start like a pickle: the PROTO opcode and a protocol from 2 to 5 (what
+    ``pickle`` and ``joblib`` have written since Python 3.0)."""
+    return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5

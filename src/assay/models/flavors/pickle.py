@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assay.errors import UntrustedModel
+from assay.errors import UntrustedModel, UsageError
 from assay.models.flavors._base import Flavor, Predictor
 from assay.models.flavors.sklearn import SklearnPredictor
 
@@ -38,10 +38,23 @@ class PickleFlavor(Flavor):
         assert data is not None
         if not trusted:
             raise refuse_pickle("the model")
-        if options.get("format") == "joblib":
-            import joblib
-
-            model = joblib.load(io.BytesIO(data))
-        else:
-            model = pickle.loads(data)
+        try:
+            if options.get("format") == "joblib":
+                model = _joblib_load(data)
+            else:
+                try:
+                    model = pickle.loads(data)
+                except pickle.UnpicklingError:  # joblib's arrays, in a file not named .joblib
+                    model = _joblib_load(data)
+        except Exception as e:  # whatever unpickling the file's classes raises
+            raise UsageError(
+                f"the model is not a readable pickle ({type(e).__name__}: {e}); check the "
+                "file, or give the right --flavor"
+            ) from None
         return SklearnPredictor(model)  # anything with predict (and predict_proba)
+
+
+def _joblib_load(data: bytes) -> Any:
+    import joblib
+
+    return joblib.load(io.BytesIO(data))

@@ -67,6 +67,8 @@ class PythonFlavor(Flavor):
 
 
 class PythonPredictor(Predictor):
+    reads_names = True  # called with a DataFrame
+
     def __init__(self, function: Any):
         self.function = function
 

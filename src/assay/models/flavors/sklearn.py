@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assay.errors import UntrustedModel, UsageError
-from assay.models.flavors._base import Flavor, Predictor, table_hint
+from assay.errors import InputFileError, UntrustedModel, UsageError
+from assay.models.flavors._base import Flavor, Predictor, is_pickle, table_hint
 from assay.models.signature import Batch, Signature
 
 __all__ = ["SAFE_MODULES", "SklearnFlavor", "safe_types"]
@@ -43,6 +44,15 @@ class SklearnFlavor(Flavor):
         from sklearn.base import BaseEstimator
 
         return isinstance(model, BaseEstimator)
+
+    def read(self, path: Path, options: Mapping[str, Any]) -> tuple[bytes | None, dict[str, Any]]:
+        data = path.read_bytes()
+        if is_pickle(data[:2]):  # skops would only say "BadZipFile"
+            raise InputFileError(
+                f"{path.name} is a pickle, not a skops file; register it with --flavor pickle "
+                "--trusted if you trust it"
+            )
+        return data, dict(options)
 
     def dump(self, model: Any, options: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
         import skops.io as sio
