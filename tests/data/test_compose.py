@@ -263,3 +263,43 @@ def test_new_columns_are_null_in_earlier_deltas(store: assay.Store, tmp_path: Pa
     ]
     assert t.summary()["slices"]["es"]["rows"] == 1
     assert pc.sum(pc.equal(t.table["lang"], "es")).as_py() == 1
+
+
+def test_an_ambiguous_delta_token_lists_its_candidates(store: assay.Store, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from assay.data.compose import resolve_deltas
+    from assay.data.recipe import Recipe
+
+    assay.create_dataset(store, "t", ["id"])
+    for name, ids in [("base", [1, 2]), ("more", [3])]:
+        pq.write_table(pa.table({"id": ids}), tmp_path / f"{name}.parquet")
+        assay.add_delta(store, "t", tmp_path / f"{name}.parquet", tags=("batch",))
+    base, more = store.catalog.list_deltas("t")
+
+    def pick(token: str, deltas: list) -> list[str]:
+        return [d.name for d in resolve_deltas(Recipe(dataset="t", deltas=[token]), deltas)]
+
+    # A store from before names were checked: `more` is named like base's id prefix.
+    prefix = base.delta_id[:12]
+    old = [base, replace(more, name=prefix)]
+    with pytest.raises(RecipeError) as refused:
+        pick(prefix, old)
+    message = str(refused.value)
+    assert f"{prefix!r} is ambiguous" in message
+    assert f"delta #1 'base' ({base.short_id})" in message
+    assert f"delta #2 {prefix!r} ({more.short_id})" in message
+    assert pick(more.delta_id[:8], old) == [prefix]  # a longer (or other) prefix is one delta
+
+    # Two ids that share a prefix.
+    twins = [base, replace(more, delta_id=base.delta_id[:7] + more.delta_id[7:])]
+    with pytest.raises(RecipeError, match=r"'base' .*, delta #2 'more' .*longer id prefix"):
+        pick(base.delta_id[:7], twins)
+    assert pick(base.delta_id[:8], twins) == ["base"]
+
+    # A name that is also a tag of other deltas.
+    tagged = [base, replace(more, tags=("base",))]
+    with pytest.raises(RecipeError, match=r"tag 'base' \(1 deltas\); write tag:base for the tag"):
+        pick("base", tagged)
+    assert pick("tag:base", tagged) == ["more"]
+    assert pick("batch", [base, more]) == ["base", "more"]

@@ -168,3 +168,33 @@ def test_bad_names_and_files(store: assay.Store, tmp_path: Path) -> None:
     with pytest.raises(KeyConflict, match="nothing to delete"):
         assay.add_delta(store, "t", tmp_path / "ok.csv", op="delete")
     assert objects_in(store) == set()
+
+
+def test_names_a_recipe_would_misread_are_refused(store: assay.Store, tmp_path: Path) -> None:
+    assay.create_dataset(store, "t", ["id"])
+    pd.DataFrame({"id": [1]}).to_csv(tmp_path / "ok.csv", index=False)
+    with pytest.raises(UsageError, match="delta name 'all' is reserved"):
+        assay.add_delta(store, "t", tmp_path / "ok.csv", name="all")
+    for name in ("587c9a053969", "ABCDEF", "201601"):
+        with pytest.raises(UsageError, match=f"delta name '{name}' looks like a delta id"):
+            assay.add_delta(store, "t", tmp_path / "ok.csv", name=name)
+    pd.DataFrame({"id": [2]}).to_csv(tmp_path / "20160101.csv", index=False)
+    with pytest.raises(UsageError, match=r"choose a --name with another letter, e\.g\. 'd20160101'"):
+        assay.add_delta(store, "t", tmp_path / "20160101.csv")  # the name defaults to the stem
+    with pytest.raises(UsageError, match="name 'tag:x' is not allowed"):
+        assay.add_delta(store, "t", tmp_path / "ok.csv", name="tag:x")
+    assert objects_in(store) == set()
+    # Short, or not all hex: allowed (the same content again is a no-op under its first name).
+    for name in ("abcde", "cafe-2016", "alle", "all2"):
+        assert assay.add_delta(store, "t", tmp_path / "ok.csv", name=name).delta.name == "abcde"
+
+
+def test_an_empty_key_column_name_is_refused(store: assay.Store) -> None:
+    with pytest.raises(UsageError, match=r"key 'id,,x' has an empty column name \(item 2\); "):
+        assay.create_dataset(store, "t", ["id", "", "x"])
+    with pytest.raises(UsageError, match=r"write --key id,x$"):
+        assay.create_dataset(store, "t", ["id", " ", "x"])
+    with pytest.raises(UsageError, match="a dataset needs a key"):
+        assay.create_dataset(store, "t", [""])
+    assert store.catalog.list_datasets() == []
+    assert assay.create_dataset(store, "t", [" id", "x "]).key == ("id", "x")

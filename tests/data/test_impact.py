@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -119,3 +120,42 @@ def test_bad_balance_is_refused(skewed: assay.Store) -> None:
             {"dataset": "employment", "balance": {"column": "employd", "max_share": {1: 0.5}}},
             store=skewed,
         )
+
+
+def test_identifiers_are_skipped_not_ranked(store: assay.Store, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    colors = np.array(["red", "green", "blue"])
+
+    def batch(first: int, n: int, p: list[float]) -> pa.Table:
+        ids = np.arange(first, first + n)
+        return pa.table(
+            {
+                "id": ids,
+                "email": [f"user{i}@example.com" for i in ids],  # unique per row
+                "color": colors[rng.choice(3, size=n, p=p)],
+                "day": pa.array(np.datetime64("2020-01-01") + ids % 400, pa.date32()),
+            }
+        )
+
+    assay.create_dataset(store, "users", ["id"])
+    old, new = batch(0, 400, [0.6, 0.3, 0.1]), batch(400, 200, [0.2, 0.3, 0.5])
+    for name, rows in [("old", old), ("new", new)]:
+        pq.write_table(rows, tmp_path / f"{name}.parquet")
+        assay.add_delta(store, "users", tmp_path / f"{name}.parquet")
+    impact = delta_impact(store, "users")[1]
+    assert impact.skipped == {"id": "key", "email": "id-like"}
+    shifts = {f.column: f for f in impact.features}
+    assert set(shifts) == {"color", "day"}  # the e-mails (TVD 1.0) are not a shift
+    a, b = new["color"].to_pandas(), old["color"].to_pandas()
+    shares = pd.concat([a.value_counts(normalize=True), b.value_counts(normalize=True)], axis=1)
+    assert shifts["color"].distance == pytest.approx(
+        0.5 * shares.fillna(0).diff(axis=1).abs().sum().iloc[1]
+    )
+    # Dates are compared as numbers (KS), not as 400 categories.
+    ref = stats.ks_2samp(
+        new["day"].cast(pa.int32()).to_numpy(),
+        old["day"].cast(pa.int32()).to_numpy(),
+        method="asymp",
+    )
+    assert (shifts["day"].kind, shifts["day"].test) == ("numeric", "ks")
+    assert shifts["day"].distance == pytest.approx(ref.statistic, abs=1e-12)

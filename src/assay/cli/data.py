@@ -54,15 +54,40 @@ def add(
     ] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", help="Tag (repeatable).")] = None,
     message: Annotated[str, typer.Option("--message", "-m", help="What this delta is.")] = "",
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", help="Text encoding of a CSV/JSONL file (default: UTF-8)."),
+    ] = None,
+    rename: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rename",
+            help="OLD=NEW: rename a column, named by header or 1-based position "
+            "('=NEW' names an empty header). Repeatable.",
+        ),
+    ] = None,
+    drop: Annotated[
+        list[str] | None,
+        typer.Option("--drop", help="Leave out a column (header or 1-based position). Repeatable."),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Commit FILE to DATASET as a new, immutable delta."""
     from assay.data import add_delta
+    from assay.data.schema import FileOptions, parse_renames
 
+    options = FileOptions(encoding=encoding, rename=parse_renames(rename or ()), drop=drop or ())
     with status(json, f"Checking and committing {escape(file.name)}…"):
         result = add_delta(
-            _store(store), dataset, file, op=op, name=name, tags=tag or (), message=message
+            _store(store),
+            dataset,
+            file,
+            op=op,
+            name=name,
+            tags=tag or (),
+            message=message,
+            options=options,
         )
     d = result.delta
 
@@ -139,14 +164,18 @@ def log(
     if impact:
         _log_impact(_store(store), dataset, threshold, json)
         return
+    from assay.data.schema import binary_column_note
+
     s = _store(store)
     info = s.catalog.get_dataset(dataset)
     deltas = s.catalog.list_deltas(dataset)
+    notes = [binary_column_note(n) for n, t in info.schema if t == "binary"]
     payload = {
         "dataset": info.name,
         "key": list(info.key),
         "label": info.label,
         "schema": [{"name": n, "type": t} for n, t in info.schema],
+        "notes": notes,
         "deltas": [
             {
                 "number": d.number,
@@ -184,6 +213,8 @@ def log(
                 + (f" (+ columns {', '.join(d.added_columns)})" if d.added_columns else ""),
             )
         console.print(table)
+        for note in notes:
+            console.print(f"note: {escape(note)}")
 
     emit(payload, json, render)
 
@@ -215,6 +246,11 @@ def _log_impact(s: Any, dataset: str, threshold: float, as_json: bool) -> None:
             p = "" if i.label_p_value is None else f"{i.label_p_value:.2g}"
             table.add_row(str(i.number), i.name, i.op, f"{i.rows:,}", shares, shift, p, feats)
         console.print(table)
+        skipped = {c: why for i in impacts for c, why in i.skipped.items()}
+        if skipped:
+            why = {"key": "key", "id-like": "id-like: nearly unique per row"}
+            listed = ", ".join(f"{c} ({why.get(w, w)})" for c, w in skipped.items())
+            console.print(f"  not ranked as feature shifts: {escape(listed)}")
 
     emit(payload, as_json, render)
 

@@ -87,15 +87,25 @@ def resolve_deltas(recipe: Recipe, deltas: Sequence[DeltaInfo]) -> list[DeltaInf
                 )
             return found
         by_name = [d for d in deltas if d.name == token]
-        if by_name:
-            return by_name
+        by_id: list[DeltaInfo] = []
         if len(token) >= 6 and all(c in "0123456789abcdef" for c in token.lower()):
             by_id = [d for d in deltas if d.delta_id.startswith(token.lower())]
-            if len(by_id) == 1:
-                return by_id
         by_tag = [d for d in deltas if token in d.tags]
-        if by_tag:
-            return by_tag
+        # A token means one thing: a delta by name or id, or else a tag. Names that
+        # look like ids are refused at add, but older stores may hold them.
+        one = {d.number: d for d in sorted(by_name + by_id, key=lambda d: d.number)}
+        if len(one) > 1 or (one and by_tag and by_tag != list(one.values())):
+            candidates = [f"delta #{d.number} {d.name!r} ({d.short_id})" for d in one.values()]
+            fix = "a longer id prefix of the delta you mean"
+            if by_tag:
+                candidates.append(f"tag {token!r} ({len(by_tag)} deltas)")
+                fix = f"tag:{token} for the tag, or {fix}"
+            raise RecipeError(
+                f"{recipe.label}: deltas.{part}: {token!r} is ambiguous: it matches "
+                f"{', '.join(candidates)}; write {fix}"
+            )
+        if one or by_tag:
+            return list(one.values()) or by_tag
         close = difflib.get_close_matches(token, [d.name for d in deltas], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise DeltaNotFound(

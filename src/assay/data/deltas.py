@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import content_id, key_hash
-from assay.data.schema import fit_to_schema, read_table_file
+from assay.data.schema import FileOptions, fit_to_schema, read_table_file
 from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import _now
@@ -52,6 +52,8 @@ HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/ident
 UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
 ROW_GROUP = 131_072  # rows per Parquet row group: parallel scans, bounded memory
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+# What a recipe token could also mean: every delta, or a delta id prefix.
+_HEX_ID = re.compile(r"^[0-9a-fA-F]{6,}$")
 # A writer that loses the race for the next delta number validates again and retries
 # for this long. Each round of a race has one winner, so with W busy writers a given
 # one loses k rounds in a row with odds near ((W-1)/W)^k: a fixed small count of
@@ -103,14 +105,33 @@ def _check_name(kind: str, name: str) -> None:
         )
 
 
+def _check_delta_name(name: str) -> None:
+    """Refuse names that a recipe would read as something else (``all``, an id prefix)."""
+    _check_name("delta", name)
+    if name == "all":
+        raise UsageError(
+            "delta name 'all' is reserved (recipes use it for every delta); choose another --name"
+        )
+    if _HEX_ID.match(name):
+        raise UsageError(
+            f"delta name {name!r} looks like a delta id (6 or more hex digits), which recipes "
+            f"would confuse with id prefixes; choose a --name with another letter, e.g. 'd{name}'"
+        )
+
+
 def create_dataset(
     store: Store, name: str, key: Sequence[str], label: str | None = None
 ) -> DatasetInfo:
     """Create an empty dataset keyed by ``key`` (one or more columns)."""
     _check_name("dataset", name)
-    key = [k.strip() for k in key if k.strip()]
-    if not key:
+    key = [k.strip() for k in key]
+    if not any(key):
         raise UsageError("a dataset needs a key: pass --key COLUMN[,COLUMN]")
+    if "" in key:
+        raise UsageError(
+            f"key {','.join(key)!r} has an empty column name (item {key.index('') + 1}); "
+            f"write --key {','.join(k for k in key if k)}"
+        )
     if len(set(key)) != len(key):
         raise UsageError(f"key {','.join(key)} names a column twice")
     if label is not None and label in key:
@@ -128,18 +149,21 @@ def add_delta(
     tags: Sequence[str] = (),
     message: str = "",
     author: str | None = None,
+    options: FileOptions | None = None,
 ) -> AddResult:
     """Commit the rows of ``path`` to ``dataset`` as a new delta.
 
-    Raises ``KeyConflict`` / ``SchemaError`` / ``InputFileError`` before anything is
-    written; commits atomically; when a concurrent writer wins the race for the next
-    delta number, validates again and retries by itself (for up to two minutes, then
-    ``ConcurrentWriteError``, which is safe to retry; ``AddResult.retries`` counts).
+    ``options`` gives the file's text encoding and fixes to its header (renames,
+    dropped columns). Raises ``KeyConflict`` / ``SchemaError`` / ``InputFileError``
+    before anything is written; commits atomically; when a concurrent writer wins the
+    race for the next delta number, validates again and retries by itself (for up to two
+    minutes, then ``ConcurrentWriteError``, which is safe to retry; ``AddResult.retries``
+    counts).
     """
     if op not in OPS:
         raise UsageError(f"op {op!r} is unknown; use one of {', '.join(OPS)}")
     name = name or Path(path).stem
-    _check_name("delta", name)
+    _check_delta_name(name)
     for tag in tags:
         _check_name("tag", tag)
     author = author or _author()
@@ -149,7 +173,7 @@ def add_delta(
     while True:
         try:
             result = _add_once(
-                store, dataset, Path(path), op, name, tuple(tags), message, author, cache
+                store, dataset, Path(path), op, name, tuple(tags), message, author, cache, options
             )
             return replace(result, retries=attempt)
         except ConcurrentWriteError as e:
@@ -178,11 +202,12 @@ def _add_once(
     message: str,
     author: str,
     cache: KeyHashes,
+    options: FileOptions | None,
 ) -> AddResult:
     info = store.catalog.get_dataset(dataset)
     earlier = store.catalog.list_deltas(dataset)
     source = f"delta file {str(path)!r}"
-    table = read_table_file(path, info.schema)
+    table = read_table_file(path, info.schema, options)
     crash_point("after-read")
     taken = {d.name: d for d in earlier}
     missing_key = [k for k in info.key if k not in table.column_names]

@@ -856,12 +856,20 @@ class _Binder:
             kinds = {_kind(left.type()), _kind(right.type())}
             if len(kinds) == 1 or "null" in kinds:
                 continue
+            hint = (
+                ": compare like with like: numbers with numbers, text with quoted "
+                "'text', dates with 'YYYY-MM-DD'"
+            )
+            for node, value in ((left_node, left), (right_node, right)):
+                if isinstance(node, Column) and value.type().is_binary():
+                    from assay.data.schema import binary_column_note  # schema loads pyarrow
+
+                    hint = f": {binary_column_note(node.name)}"
             self.fail(
                 at,
                 f"cannot compare {self.describe(left_node, left)} with "
                 f"{self.describe(right_node, right)} using '{op}'",
-                ": compare like with like: numbers with numbers, text with quoted "
-                "'text', dates with 'YYYY-MM-DD'",
+                hint,
             )
 
     def coerce(self, node: Expr, value: ir.Value, other: ir.Value) -> ir.Value:

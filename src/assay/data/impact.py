@@ -8,7 +8,11 @@ everything before it (all earlier deltas, applied with the usual semantics):
 * features: a categorical column (text, booleans, or at most ``max_levels`` distinct
   values) gets the total-variation distance and a chi-square test; a numeric one the
   two-sample Kolmogorov–Smirnov distance and its asymptotic p-value, computed exactly
-  from value counts so no sample is sorted twice.
+  from value counts so no sample is sorted twice; dates and times count as numeric.
+
+Identifiers are not features: the key columns, and text columns whose values are
+(nearly) unique per row, are skipped and listed in ``skipped`` with the reason,
+because any two sets of identifiers have a total-variation distance near 1.
 
 A delta is flagged when it moves any class share by more than ``threshold``.
 """
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -63,6 +67,7 @@ class DeltaImpact:
     flagged: bool = False
     reasons: tuple[str, ...] = ()
     features: tuple[ColumnShift, ...] = ()
+    skipped: dict[str, str] = field(default_factory=dict)  # column -> "key" | "id-like"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,15 +121,31 @@ def ks_from_counts(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
     return d, float(kstwo.sf(d, round(na * nb / (na + nb))))
 
 
+# A share of distinct values per row at which a text column is an identifier.
+ID_LIKE_SHARE = 0.9
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t)
+
+
+def _id_like(t: pa.DataType, a: dict[Any, int], b: dict[Any, int], max_levels: int) -> bool:
+    """Whether a non-numeric column's values are (nearly) unique per row on either side.
+
+    Numbers are exempt: a continuous feature is unique per row too, and KS compares
+    it soundly.
+    """
+    return not _numeric(t) and any(
+        len(c) > max_levels and len(c) >= ID_LIKE_SHARE * sum(c.values()) for c in (a, b)
+    )
+
+
 def _column_shift(
-    name: str, new: pa.ChunkedArray, old: pa.ChunkedArray, max_levels: int
+    name: str, t: pa.DataType, a: dict[Any, int], b: dict[Any, int], max_levels: int
 ) -> ColumnShift | None:
-    a, b = _counts(new), _counts(old)
     if not a or not b:
         return None
-    t = new.type
-    numeric = pa.types.is_integer(t) or pa.types.is_floating(t)
-    if not numeric or len(set(a) | set(b)) <= max_levels:
+    if not _numeric(t) or len(set(a) | set(b)) <= max_levels:
         tvd, p = _chi2(a, b)
         return ColumnShift(name, "categorical", "chi2", tvd, p)
     d, p = ks_from_counts(a, b)
@@ -156,7 +177,8 @@ def delta_impact(
     before: pa.Table | None = None
     for i, d in enumerate(deltas):
         after = materialise(store, info, recipe, deltas[: i + 1])
-        out.append(_impact(d, before, after, store, label, features, threshold, max_levels))
+        impact = _impact(d, before, after, store, label, features, threshold, max_levels)
+        out.append(replace(impact, skipped={k: "key" for k in info.key} | impact.skipped))
         before = after
         if progress:
             progress("measuring impact", i + 1, len(deltas))
@@ -201,12 +223,20 @@ def _impact(
             if abs(s) > threshold:
                 reasons.append(f"share of {label}={k} moves {s:+.1%} (threshold {threshold:.0%})")
     shifts: list[ColumnShift] = []
+    skipped: dict[str, str] = {}
     if new is not None:
         for c in features:
             if c in new.column_names and c in before.column_names:
-                col = _column_shift(c, new.column(c), before.column(c), max_levels)
-                if col is not None:
+                t, a, b = new.column(c).type, _counts(new.column(c)), _counts(before.column(c))
+                if _id_like(t, a, b, max_levels):
+                    skipped[c] = "id-like"
+                elif (col := _column_shift(c, t, a, b, max_levels)) is not None:
                     shifts.append(col)
     return DeltaImpact(
-        **base, **result, flagged=bool(reasons), reasons=tuple(reasons), features=tuple(shifts)
+        **base,
+        **result,
+        flagged=bool(reasons),
+        reasons=tuple(reasons),
+        features=tuple(shifts),
+        skipped=skipped,
     )
