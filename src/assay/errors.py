@@ -15,6 +15,22 @@ class AssayError(Exception):
     exit_code = 1
 
 
+def shorten(text: str, limit: int = 80, *, around: int | None = None, quote: str = "") -> str:
+    """``text`` as a message may echo it, between ``quote`` marks: whole if short, else
+    ``limit`` characters of it (those around index ``around``, when given) marked with
+    "…" and followed by the full length, so no input floods a one-line message.
+    Control characters (a newline in a name) are shown escaped."""
+    start = 0 if around is None else max(0, min(around - limit // 4, len(text) - limit))
+    excerpt = text[start : start + limit]
+    if not excerpt.isprintable():
+        excerpt = repr(excerpt)[1:-1]
+    if len(text) <= limit:
+        return f"{quote}{excerpt}{quote}"
+    before = "…" if start else ""
+    after = "…" if start + limit < len(text) else ""
+    return f"{quote}{before}{excerpt}{after}{quote} ({len(text):,} characters)"
+
+
 class UsageError(AssayError, ValueError):
     """The user asked for something malformed: bad arguments, files or declarations."""
 
@@ -138,6 +154,15 @@ class EngineUnsupported(AssayError, NotImplementedError):
         super().__init__(f"{engine} does not support {thing}; {hint}")
         self.engine = engine
         self.thing = thing
+
+
+class StoreAccessError(AssayError, PermissionError):
+    """A remote store cannot be reached as this user: no credentials, access denied."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:  # OSError would format several args as a tuple
+        return str(self.args[0]) if self.args else ""
 
 
 # models ---------------------------------------------------------------------------

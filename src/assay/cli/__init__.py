@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Annotated
 
 import typer
 
-from assay.errors import AssayError
+from assay.errors import AssayError, shorten
 
 app = typer.Typer(
     name="assay",
@@ -80,7 +81,28 @@ def _is_usage_error(e: Exception) -> bool:
     return all(hasattr(e, a) for a in ("format_message", "show", "exit_code"))
 
 
+# A backstop for input the library echoed without shortening: a run of this many
+# non-space characters is surely a pasted value, not prose (paths stay whole), and no
+# line of a message outgrows a screenful.
+_LONG_WORD = re.compile(r"\S{241,}")
+_LONG_LINE = 1_000
+
+
+def _bounded(message: str) -> str:
+    """``message`` with every over-long word shortened and every over-long line cut in
+    the middle, keeping its start (the problem) and its end (the fix)."""
+    lines = []
+    for line in message.split("\n"):
+        line = _LONG_WORD.sub(lambda m: shorten(m.group(), 120), line)
+        if len(line) > _LONG_LINE:
+            half = _LONG_LINE // 2
+            line = f"{line[:half]} … ({len(line) - 2 * half:,} characters cut) … {line[-half:]}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def _fail(message: str, code: int, as_json: bool) -> int:
+    message = _bounded(message)
     if as_json:
         sys.stdout.write(json.dumps({"error": message, "exit_code": code}) + "\n")
     else:

@@ -22,7 +22,6 @@ import difflib
 import hashlib
 import json
 import os
-import tempfile
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -41,6 +40,7 @@ from assay.data.recipe import Recipe, load_recipe
 from assay.data.schema import arrow_type
 from assay.data.split import assign_splits
 from assay.errors import DeltaNotFound, RecipeError, UsageError
+from assay.files import atomic_write
 from assay.runs import register_read
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
 
@@ -237,15 +237,8 @@ class DatasetVersion:
             raise UsageError(
                 f"--out {str(target)!r} is a folder; give a file name ending in .parquet"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        try:
+        with atomic_write(target) as tmp:
             write_canonical_parquet(self.table, tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return target
 
     def summary(self) -> dict[str, Any]:

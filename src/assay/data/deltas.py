@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import content_id, key_hash
 from assay.data.schema import FileOptions, fit_to_schema, read_table_file
-from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError
+from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError, shorten
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import _now
 from assay.store.objects import crash_point, sha256_file
@@ -98,9 +98,12 @@ class AddResult:
 
 
 def _check_name(kind: str, name: str) -> None:
+    shown = shorten(name, quote="'")
+    if len(name) > 128:
+        raise UsageError(f"{kind} name {shown} is too long; use at most 128 characters")
     if not _NAME.match(name):
         raise UsageError(
-            f"{kind} name {name!r} is not allowed; use letters, digits, '_', '-' or '.', "
+            f"{kind} name {shown} is not allowed; use letters, digits, '_', '-' or '.', "
             "starting with a letter or digit"
         )
 

@@ -47,6 +47,7 @@ from assay.data.compose import (
 )
 from assay.data.recipe import Recipe
 from assay.errors import UsageError
+from assay.files import atomic_write
 from assay.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -388,20 +389,13 @@ class _Join:
             )
             .order_by(self.key)
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        os.close(fd)
-        try:
-            with (
-                self.engine.batches(rows) as reader,
-                pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer,
-            ):
-                for batch in reader:
-                    writer.write_batch(batch)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with (
+            atomic_write(target) as tmp,
+            self.engine.batches(rows) as reader,
+            pq.ParquetWriter(tmp, reader.schema, compression="zstd") as writer,
+        ):
+            for batch in reader:
+                writer.write_batch(batch)
 
     def close(self) -> None:
         for name in self._views:

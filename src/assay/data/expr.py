@@ -20,7 +20,7 @@ Grammar (keywords are case-insensitive; tightest binding last)::
 Comparisons do not chain (``a < b < c`` is an error), and ``not`` inside a
 comparison or arithmetic needs parentheses. ``in`` lists hold literals only.
 Semantics are SQL's: comparisons with null are null (so the row is dropped), ``/``
-is true division. Comparing with a ``null`` literal (``x = null``, ``x in (1,
+is true division, and ``x % 0`` is null. Comparing with a ``null`` literal (``x = null``, ``x in (1,
 null)``) is refused, since it is never true; the message suggests ``x is null``. A
 quoted string compared with a date/time column is read as a date/time.
 
@@ -29,6 +29,13 @@ the other spellings, single-quoted strings, ``repr`` of numbers (``1e3`` becomes
 ``1000.0``), backquotes only where a name needs them, and only the parentheses the
 precedence requires. ``and``/``or`` chains are flattened (they are associative), but
 arithmetic keeps its grouping: ``a - (b - c)`` stays as written.
+
+Limits: an expression nests at most 100 levels (parentheses, ``not``, ``-`` and chained
+arithmetic count; an ``and``/``or`` chain of any length is one level), so no step over
+the tree can run out of stack. An ``in`` list of more than ``IN_LIST_JOIN`` (1,000)
+values is matched as a join against an in-memory table of them, with the same meaning
+as a short list. Error messages show at most 100 characters of the text, around the
+offending token.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from assay.errors import ExpressionError
+from assay.errors import ExpressionError, shorten
 
 if TYPE_CHECKING:
     import ibis
@@ -69,11 +76,22 @@ COMPARISON_OPS = ("=", "!=", "<", "<=", ">", ">=")
 ARITHMETIC_OPS = ("+", "-", "*", "/", "%")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT_HINT = ": integers must fit in 64 bits; write a float such as 1e20 instead"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _DIGITS = "0123456789"
 # Two-character operators first, so "<=" is not read as "<" then "=".
 _SYMBOLS = ("==", "!=", "<>", "<=", ">=", *"=<>+-*/%(),")
+_SYMBOL = re.compile("|".join(map(re.escape, _SYMBOLS)))
+_SPACE = re.compile(r"\s+")
+# The common tokens in one match: a well-formed number, a name or an operator other
+# than '-' and '/' (which may start a comment). Anything else, errors included, takes
+# the character-by-character path.
+_PLAIN = re.compile(
+    r"\s*(?:(?P<num>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)(?![A-Za-z0-9_.])"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>==|!=|<>|<=|>=|[=<>+*%(),]))"
+)
 _SPELLINGS = {"==": "=", "<>": "!="}
 _CHAR_HINTS = {
     ";": "only one expression is allowed, not SQL statements",
@@ -95,11 +113,27 @@ class _Source:
     context: str
 
 
+# How much of the expression an error message shows (around the offending token),
+# and of a part of it (a token, a sub-expression) that a message names.
+_SHOWN, _SHOWN_PART = 100, 60
+
+
+def _brief(node: Expr) -> str:
+    """``node``'s text as a message names it: shortened when long."""
+    return shorten(_render(node), _SHOWN_PART)
+
+
+def _quoted(text: str) -> str:
+    """A token or name as a message names it: in single quotes, shortened when long."""
+    return shorten(text, _SHOWN_PART, quote="'")
+
+
 def _fail(src: _Source, what: str, pos: int | None, hint: str = "") -> NoReturn:
     at = "" if pos is None else f" at column {pos + 1}"
-    shown = re.sub(r"\s", " ", src.text)  # one line, and columns still line up
+    one_line = re.sub(r"\s", " ", src.text)  # one line, and columns still line up
+    shown = shorten(one_line, _SHOWN, around=pos, quote='"')
     raise ExpressionError(
-        f'{src.context}: {what}{at} in "{shown}"{hint}', text=src.text, position=pos
+        f"{src.context}: {what}{at} in {shown}{hint}", text=src.text, position=pos
     )
 
 
@@ -119,9 +153,11 @@ class Expr:
 
     def walk(self) -> Iterator[Expr]:
         """This node and every node below it, depth first in text order."""
-        yield self
-        for child in self.children():
-            yield from child.walk()
+        stack: list[Expr] = [self]
+        while stack:
+            node = stack.pop()
+            yield node
+            stack.extend(reversed(node.children()))
 
     @property
     def columns(self) -> frozenset[str]:
@@ -141,7 +177,7 @@ class Expr:
         value = self.to_ibis(table)
         if not value.type().is_boolean():
             src = self.src or _Source(self.canonical(), "expression")
-            shown = " ".join(src.text.split())
+            shown = shorten(" ".join(src.text.split()), _SHOWN)
             example = f"{shown} {_example_comparison(_kind(value.type()))}"
             raise ExpressionError(
                 f'{src.context}: "{shown}" is not a condition; compare it with '
@@ -171,7 +207,7 @@ class Literal(Expr):
     _type: type = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.value, int | float | str | bool | type(None)):
+        if not isinstance(self.value, (int, float, str, bool, type(None))):
             raise TypeError(f"unsupported literal {self.value!r}")
         object.__setattr__(self, "_type", type(self.value))
 
@@ -359,6 +395,8 @@ def _render(node: Expr) -> str:
         return _render_literal(node.value)
     if isinstance(node, Neg):
         inner = _wrap(node.operand, _level(node.operand) < _NEG)
+        if inner == "0":
+            return "0"  # "-0" would read back as the literal 0, whose text is "0"
         # "--" would read as a comment, so "- -x" is written "-(-x)".
         return "-" + (f"({inner})" if inner.startswith("-") else inner)
     if isinstance(node, Arith):
@@ -404,8 +442,8 @@ class _Token:
         if self.kind == "end":
             return "end of expression"
         if self.kind == "str":
-            return self.raw  # already quoted
-        return f"'{self.raw}'"
+            return shorten(self.raw, _SHOWN_PART)  # already quoted
+        return _quoted(self.raw)
 
     def is_kw(self, *words: str) -> bool:
         return self.kind == "kw" and self.value in words
@@ -435,13 +473,39 @@ def _scan_quoted(src: _Source, start: int, what: str) -> tuple[str, int]:
             return "".join(parts), end + 1
 
 
+def _number(src: _Source, raw: str, pos: int) -> int | float:
+    if raw.isdigit():
+        if len(raw.lstrip("0")) > 19:  # past 64 bits, and int() refuses 4,300+ digits
+            _fail(src, f"integer {_quoted(raw)} is out of range", pos, _INT_HINT)
+        return int(raw)
+    value = float(raw)
+    if math.isinf(value):
+        _fail(src, f"number {_quoted(raw)} is too large", pos, ": floats go up to about 1.8e308")
+    return value
+
+
 def _tokenize(src: _Source) -> list[_Token]:
     text, tokens, i = src.text, [], 0
     while i < len(text):
+        if plain := _PLAIN.match(text, i):
+            kind = plain.lastgroup
+            assert kind is not None  # one of the three groups matched
+            raw = plain.group(kind)
+            start = plain.start(kind)
+            if kind == "num":
+                tokens.append(_Token("num", _number(src, raw, start), start, raw))
+            elif kind == "op":
+                tokens.append(_Token("op", _SPELLINGS.get(raw, raw), start, raw))
+            elif raw.lower() in KEYWORDS:
+                tokens.append(_Token("kw", raw.lower(), start, raw))
+            else:
+                tokens.append(_Token("name", raw, start, raw))
+            i = plain.end()
+            continue
         ch = text[i]
         if ch.isspace():
-            i += 1
-        elif text.startswith(("--", "/*"), i):
+            i = space.end() if (space := _SPACE.match(text, i)) else i + 1
+        elif ch in "-/" and text.startswith(("--", "/*"), i):
             # Refused rather than read as "- -x": filters must not hide a SQL comment.
             _fail(
                 src,
@@ -459,19 +523,11 @@ def _tokenize(src: _Source) -> list[_Token]:
             if end != match.end():
                 _fail(
                     src,
-                    f"invalid number '{raw}'",
+                    f"invalid number {_quoted(raw)}",
                     i,
                     ": expected digits like 12, 1.5 or 1e3",
                 )
-            value: int | float = int(raw) if raw.isdigit() else float(raw)
-            if isinstance(value, float) and math.isinf(value):
-                _fail(
-                    src,
-                    f"number '{raw}' is too large",
-                    i,
-                    ": floats go up to about 1.8e308",
-                )
-            tokens.append(_Token("num", value, i, raw))
+            tokens.append(_Token("num", _number(src, raw, i), i, raw))
             i = end
         elif ch in "'\"":
             value_s, end = _scan_quoted(src, i, "string")
@@ -489,12 +545,13 @@ def _tokenize(src: _Source) -> list[_Token]:
             tokens.append(_Token(kind, word.lower() if kind == "kw" else word, i, word))
             i = match.end()
         else:
-            symbol = next((s for s in _SYMBOLS if text.startswith(s, i)), None)
-            if symbol is None:
+            found = _SYMBOL.match(text, i)
+            if found is None:
                 hint = _CHAR_HINTS.get(
                     ch, "write names with other characters in backquotes, e.g. `my col`"
                 )
                 _fail(src, f"unexpected character '{ch}'", i, f": {hint}")
+            symbol = found.group()
             tokens.append(_Token("op", _SPELLINGS.get(symbol, symbol), i, symbol))
             i += len(symbol)
     tokens.append(_Token("end", None, len(text), ""))
@@ -503,8 +560,15 @@ def _tokenize(src: _Source) -> list[_Token]:
 
 # ------------------------------------------------------------------------- parser
 
-# Deeper nesting is surely a mistake, and would otherwise end in a RecursionError.
+# Deeper nesting is surely a mistake. The limit bounds every recursive step over the
+# tree (the parser, canonical text, binding, and Ibis's and the engine's compilers),
+# so none can end in a RecursionError. and/or chains are flat n-ary nodes, built and
+# bound without recursion, so any number of terms is one level.
 _MAX_DEPTH = 100
+_TOO_DEEP = (
+    f": use at most {_MAX_DEPTH} levels of parentheses, 'not', '-' and chained arithmetic "
+    "(long chains of 'and'/'or' are fine; so is 'x in (...)' for many values)"
+)
 
 
 class _Parser:
@@ -540,18 +604,23 @@ class _Parser:
                 token,
                 ": expected an operator, 'and', 'or' or the end of the expression",
             )
+        self.check_depth(node)
         return node
+
+    def check_depth(self, root: Expr) -> None:
+        # Chained arithmetic ("a + b + ... + z") nests without the parser recursing.
+        stack = [(root, 1)]
+        while stack:
+            node, depth = stack.pop()
+            if depth > _MAX_DEPTH:
+                _fail(self.src, "expression nested too deeply", _start(node), _TOO_DEEP)
+            stack.extend((child, depth + 1) for child in node.children())
 
     def expr(self, min_bp: int) -> Expr:
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             token = self.peek()
-            _fail(
-                self.src,
-                "expression nested too deeply",
-                token.pos,
-                f": use at most {_MAX_DEPTH} levels of parentheses, 'not' and '-'",
-            )
+            _fail(self.src, "expression nested too deeply", token.pos, _TOO_DEEP)
         node = self.prefix(min_bp)
         while (bp := self.infix_bp(self.peek())) is not None and bp >= min_bp:
             node = self.infix(node, bp)
@@ -580,9 +649,9 @@ class _Parser:
         if is_int and not _INT64_MIN <= value <= _INT64_MAX:
             _fail(
                 self.src,
-                f"integer {raw or token.raw} is out of range",
+                f"integer {shorten(raw or token.raw, _SHOWN_PART)} is out of range",
                 token.pos,
-                ": integers must fit in 64 bits; write a float such as 1e20 instead",
+                _INT_HINT,
             )
         return self.node(Literal, value, pos=token.pos)
 
@@ -617,8 +686,12 @@ class _Parser:
     def infix(self, left: Expr, bp: int) -> Expr:
         token = self.next()
         if bp in (_OR, _AND):
-            right = self.expr(bp + 1)
-            return self.node(And if bp == _AND else Or, (left, right), pos=token.pos)
+            # The whole chain at once: one n-ary node, not a node per keyword.
+            operands = [left, self.expr(bp + 1)]
+            while self.peek().is_kw(token.value):
+                self.next()
+                operands.append(self.expr(bp + 1))
+            return self.node(And if bp == _AND else Or, tuple(operands), pos=token.pos)
         if bp in (_ADD, _MUL):
             return self.node(Arith, token.value, left, self.expr(bp + 1), pos=token.pos)
         node = self.comparison(left, token)
@@ -657,16 +730,17 @@ class _Parser:
             return self.node(Between, left, low, high, negated, pos=token.pos)
         right = self.expr(_CMP + 1)
         for side, other in ((left, right), (right, left)):
-            self.reject_null(side, f'; to test for null write "{_render(other)} is null"')
+            self.reject_null(side, other)
         return self.node(Compare, token.value, left, right, pos=token.pos)
 
     def bound(self, operand: Expr) -> Expr:
         bound = self.expr(_CMP + 1)
-        self.reject_null(bound, f'; to test for null write "{_render(operand)} is null"')
+        self.reject_null(bound, operand)
         return bound
 
-    def reject_null(self, node: Expr, hint: str) -> None:
+    def reject_null(self, node: Expr, other: Expr) -> None:
         if isinstance(node, Literal) and node.value is None:
+            hint = f'; to test for null write "{_brief(other)} is null"'
             _fail(self.src, "comparison with null", node.pos, f": it is never true{hint}")
 
     def in_list(self, operand: Expr) -> tuple[Literal, ...]:
@@ -688,7 +762,7 @@ class _Parser:
                     self.src,
                     "null in an 'in' list",
                     token.pos,
-                    f': it never matches; write "{_render(operand)} is null or ..." instead',
+                    f': it never matches; write "{_brief(operand)} is null or ..." instead',
                 )
             else:
                 self.unexpected(token, ": expected a literal in the 'in' list")
@@ -701,6 +775,14 @@ class _Parser:
 
 def parse(text: str, *, context: str = "expression") -> Expr:
     """Parse ``text`` into an expression; ``context`` labels error messages."""
+    return _parse(text, context)
+
+
+# A recipe's expressions are parsed where it is loaded, fingerprinted, scanned and
+# summarised; the tree is immutable, so each text is parsed once (a 100,000-value
+# 'in' list takes about a second).
+@functools.lru_cache(maxsize=64)
+def _parse(text: str, context: str) -> Expr:
     return _Parser(text, context).parse()
 
 
@@ -742,6 +824,22 @@ _ARITH: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
+# An 'in' list longer than this is matched as a join against an in-memory table of
+# its values rather than compiled into the query one literal at a time (for 100,000
+# values on the ACS data: 58 s to build, compile and run before, about 1 s now).
+IN_LIST_JOIN = 1000
+_LITERAL_KINDS = {bool: "boolean", int: "number", float: "number", str: "string"}
+
+
+def _balanced(combine: Callable[[Any, Any], Any], values: list[Any]) -> Any:
+    """Fold ``values`` pairwise into a balanced tree, log2(n) deep: a left-to-right fold
+    would be n deep, and Ibis's and SQL's compilers recurse once per level."""
+    while len(values) > 1:
+        paired = [combine(a, b) for a, b in zip(values[::2], values[1::2], strict=False)]
+        values = paired + values[len(paired) * 2 :]
+    return values[0]
+
+
 def _start(node: Expr) -> int | None:
     positions = [n.pos for n in node.walk() if n.pos is not None]
     return min(positions) if positions else None
@@ -781,10 +879,10 @@ class _Binder:
                 shown = spelled if spelled.startswith("`") else f"'{spelled}'"
                 hint = f"; did you mean {shown}?"
             listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-            self.fail(node, f"unknown column '{node.name}'", f"{hint} (columns: {listed})")
+            self.fail(node, f"unknown column {_quoted(node.name)}", f"{hint} (columns: {listed})")
 
     def describe(self, node: Expr, value: ir.Value) -> str:
-        return f"{_render(node)} ({_kind(value.type())})"
+        return f"{_brief(node)} ({_kind(value.type())})"
 
     def bind(self, node: Expr) -> ir.Value:
         method = getattr(self, f"bind_{type(node).__name__.lower()}")
@@ -823,12 +921,16 @@ class _Binder:
             left = self.ibis.null(right.type() if not right.type().is_null() else "float64")
         if right.type().is_null():
             right = self.ibis.null(left.type())
+        if node.op == "%":
+            # x % 0 is null: DuckDB would stop the query with an error (and Ibis, folding
+            # a literal 0, raise ZeroDivisionError) on one row's value.
+            right = right.nullif(0)
         return _ARITH[node.op](left, right)
 
     def condition(self, node: Expr, keyword: str) -> ir.Value:
         value = self.bind(node)
         if not value.type().is_boolean():
-            example = f"{_render(node)} {_example_comparison(_kind(value.type()))}"
+            example = f"{_brief(node)} {_example_comparison(_kind(value.type()))}"
             self.fail(
                 node,
                 f"'{keyword}' needs conditions, but {self.describe(node, value)} is not one",
@@ -841,10 +943,10 @@ class _Binder:
         return ~self.condition(node.operand, "not")
 
     def bind_and(self, node: And) -> ir.Value:
-        return functools.reduce(operator.and_, (self.condition(n, "and") for n in node.operands))
+        return _balanced(operator.and_, [self.condition(n, "and") for n in node.operands])
 
     def bind_or(self, node: Or) -> ir.Value:
-        return functools.reduce(operator.or_, (self.condition(n, "or") for n in node.operands))
+        return _balanced(operator.or_, [self.condition(n, "or") for n in node.operands])
 
     def comparable(
         self,
@@ -883,7 +985,7 @@ class _Binder:
         except (TypeError, ValueError):
             self.fail(
                 node,
-                f"invalid {other.type()} {_render(node)}",
+                f"invalid {other.type()} {_brief(node)}",
                 ": write dates as 'YYYY-MM-DD' and times as 'YYYY-MM-DD HH:MM:SS'",
             )
 
@@ -909,10 +1011,41 @@ class _Binder:
 
     def bind_in(self, node: In) -> ir.Value:
         value = self.bind(node.operand)
+        if len(node.values) > IN_LIST_JOIN:
+            return self.in_table(node, value)
         items = [self.coerce(v, self.bind(v), value) for v in node.values]
         for literal, item in zip(node.values, items, strict=True):
             self.comparable("in", literal, ((node.operand, value, literal, item),))
         return value.notin(items) if node.negated else value.isin(items)
+
+    def in_table(self, node: In, value: ir.Value) -> ir.Value:
+        """``value [not] in (...)`` as a lookup in a one-column in-memory table."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        target = value.type()
+        if target.is_null():
+            return self.ibis.null("boolean")  # null in (...) is null, as in a short list
+        kind = _kind(target)
+        for literal in node.values:
+            literal_kind = _LITERAL_KINDS[type(literal.value)]
+            if literal_kind != kind and not (target.is_temporal() and literal_kind == "string"):
+                # The message a short list gives, for the first literal that does not fit.
+                item = self.coerce(literal, self.bind(literal), value)
+                self.comparable("in", literal, ((node.operand, value, literal, item),))
+        if target.is_temporal():
+            coerced = [self.coerce(v, self.bind(v), value).op().value for v in node.values]
+            values = pa.array(coerced, type=target.to_pyarrow())
+        else:
+            values = pa.array([v.value for v in node.values])  # int64, double, string, bool
+        table = self.ibis.memtable(pa.table({"value": pc.unique(values)}))
+        found = value.isin(table["value"])
+        # "x in (select ...)" as a whole filter becomes a semi-join, which DuckDB may turn
+        # around (probe the values with the scanned rows) and so lose the scan's row
+        # order that compose relies on. Inside CASE it stays a mark join, which streams
+        # the scan in order. The CASE changes nothing: a null x gives null either way.
+        found = value.isnull().ifelse(self.ibis.null("boolean"), found)
+        return ~found if node.negated else found
 
     def bind_isnull(self, node: IsNull) -> ir.Value:
         value = self.bind(node.operand)

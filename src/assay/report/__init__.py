@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,13 +147,8 @@ def write_report(html: str, path: str | os.PathLike[str]) -> Path:
         from assay.errors import UsageError
 
         raise UsageError(f"--html {str(target)!r} is a folder; give a file name ending in .html")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from assay.files import atomic_write
+
+    with atomic_write(target) as tmp:
+        tmp.write_text(html, encoding="utf-8")
     return target

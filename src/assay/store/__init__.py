@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import fsspec
 
 from assay.errors import StoreNotFound, UsageError
+from assay.store._access import reports_access
 from assay.store.catalog import (
     CATALOG_FORMAT,
     Catalog,
@@ -108,6 +109,7 @@ def _default_catalog(root: str) -> str:
     return f"sqlite:///{root}/catalog.db"
 
 
+@reports_access
 def init_store(url: str | os.PathLike[str] = ".assay", *, catalog: str | None = None) -> Store:
     """Create a store at ``url`` (default ``./.assay``) and return it opened.
 
@@ -132,6 +134,7 @@ def init_store(url: str | os.PathLike[str] = ".assay", *, catalog: str | None = 
     return Store(url=root, objects=open_object_store(f"{root}/objects"), catalog=cat)
 
 
+@reports_access
 def open_store(url: str | os.PathLike[str] | None = None) -> Store:
     """Open the store at ``url``, or the one ``assay.config.find_store`` finds."""
     from assay.config import find_store

@@ -29,6 +29,7 @@ from assay.errors import (
     NotFound,
     UsageError,
     VersionNotFound,
+    shorten,
 )
 from assay.store.objects import crash_point
 
@@ -648,6 +649,9 @@ class SqlCatalog(Catalog):
                 names = [r.name for r in conn.execute(sa.select(_datasets.c.name))]
         if row is None:
             known = ", ".join(sorted(names)) or "none yet"
+            if len(name) > 128:  # no such name can be created: do not suggest it
+                shown = shorten(name, quote="'")
+                raise DatasetNotFound(f"no dataset {shown} in this store (datasets: {known})")
             raise DatasetNotFound(
                 f"no dataset {name!r} in this store (datasets: {known}); "
                 f"create it with `assay data create {name} --key COLUMN`"
