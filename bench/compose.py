@@ -50,6 +50,7 @@ Run: ``.venv/bin/python bench/compose.py [--rows N] [--repeats K] [--profile]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import functools
 import gc
@@ -65,7 +66,7 @@ import statistics
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -299,6 +300,11 @@ class Methods:
     def assay_subset(self) -> pa.Table:
         return assay.compose(RECIPE_SUBSET, store=self.store).table
 
+    def assay_all_unverified(self) -> pa.Table:
+        """``assay_all`` with verify on read switched off: what the hashing costs."""
+        with unverified():
+            return self.assay_all()
+
     def _sources(self, deltas: list[Any], kinds: bool) -> tuple[str, str]:
         cols = ", ".join(f'"{c}"' for c in self.columns)
         rows, dels = [], []
@@ -361,6 +367,24 @@ class Methods:
 
 
 # --------------------------------------------------------------------------- measuring
+
+
+@contextlib.contextmanager
+def unverified() -> Iterator[None]:
+    """Compose without hashing objects (a bench-only switch; the library has none):
+    the ``Verifier`` hands out paths and confirms nothing."""
+    from assay.store.verified import Verifier
+
+    saved = Verifier.start, Verifier.confirm
+    Verifier.start = lambda self, deltas: None  # type: ignore[method-assign]
+    Verifier.confirm = lambda self, d: None  # type: ignore[method-assign]
+    saved_path = Verifier.path
+    Verifier.path = lambda self, d: self.objects.local_path(d.object_key)  # type: ignore[method-assign,assignment,return-value]
+    try:
+        yield
+    finally:
+        Verifier.start, Verifier.confirm = saved  # type: ignore[method-assign]
+        Verifier.path = saved_path  # type: ignore[method-assign]
 
 
 def _reset_peak() -> bool:
@@ -544,6 +568,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-sql", action="store_true", help="leave sql_all out of the timed rounds (it is slow)"
     )
+    parser.add_argument(
+        "--verify-cost",
+        action="store_true",
+        help="also time assay_all with verify on read off (assay_all_unverified)",
+    )
     parser.add_argument("--json", type=Path, default=OUT / "compose.json")
     args = parser.parse_args(argv)
 
@@ -570,6 +599,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.no_sql:
         del methods["sql_all"]  # still run once by the checks
+    if args.verify_cost:
+        methods["assay_all_unverified"] = m.assay_all_unverified
     names = list(methods)
     rows: dict[str, int] = {}
 
@@ -634,6 +665,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     baseline = {"raw_scan": "raw_scan", "assay_all": "raw_scan", "sql_all": "raw_scan"}
     baseline |= {"raw_subset": "raw_scan", "assay_subset": "raw_subset"}
+    baseline["assay_all_unverified"] = "raw_scan"
+    verify_cost: dict[str, float] = {}
+    if args.verify_cost:
+        verify_cost = {
+            "median": med["assay_all"] / med["assay_all_unverified"],
+            "paired_median": statistics.median(
+                a / b
+                for a, b in zip(samples["assay_all"], samples["assay_all_unverified"], strict=True)
+            ),
+            "min": low["assay_all"] / low["assay_all_unverified"],
+        }
 
     print()
     print(f"rows {args.rows:,d}, {len(m.deltas)} deltas, {args.repeats} rounds, threads {THREADS}")
@@ -661,6 +703,12 @@ def main(argv: list[str] | None = None) -> int:
         + (f"assay_all / sql_all = {vs_sql:.2f}x; " if vs_sql is not None else "")
         + f"RSS {base_rss:.0f} MiB before the rounds, {end_rss:.0f} MiB after"
     )
+
+    if verify_cost:
+        print(
+            f"verify on read: assay_all / assay_all_unverified = {verify_cost['median']:.3f}x "
+            f"(paired {verify_cost['paired_median']:.3f}x, min/min {verify_cost['min']:.3f}x)"
+        )
 
     profile: dict[str, Any] = {}
     if args.profile:
@@ -711,6 +759,7 @@ def main(argv: list[str] | None = None) -> int:
             "min": low["assay_subset"] / low["raw_subset"],
         },
         "ratio_assay_all_vs_sql_all": vs_sql,
+        "ratio_verified_vs_unverified": verify_cost,
         "profile": profile,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -126,6 +126,10 @@ class IntegrityError(AssayError, RuntimeError):
     """Stored content does not match what the catalog says it is."""
 
 
+class CatalogDamaged(IntegrityError):
+    """The catalog database is damaged, truncated or empty; `assay recover` rebuilds it."""
+
+
 class CommandNotFound(AssayError, FileNotFoundError):
     """``assay run``'s COMMAND does not exist (127) or cannot be executed (126)."""
 

@@ -187,10 +187,11 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
         assert (d["name"], d["number"], d["op"]) == (Path(fname).stem, number, "insert")
         assert d["rows"] == len(per_year[year])
     assert loaded.added["base"]["delta"]["tags"] == ["survey"]
-    # 4 deltas with 4 distinct content ids, each stored as one object.
+    # 4 deltas with 4 distinct content ids, each stored as one object plus its manifest.
     ids = [loaded.added[n]["delta"]["id"] for n in DELTA_NAMES]
     assert len(set(ids)) == 4 and all(len(i) == 64 for i in ids)
-    assert len(loaded.objects) == 4
+    assert len({k for k in loaded.objects if k.startswith("deltas/")}) == 4
+    assert len({k for k in loaded.objects if k.startswith("manifests/deltas/")}) == 4
 
     (root / "train.yaml").write_text(TRAIN_RECIPE)
     out1 = root / "out" / "train.parquet"

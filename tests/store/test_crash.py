@@ -25,6 +25,7 @@ import pytest
 
 import assay
 from assay.store.integrity import collect_garbage, verify
+from assay.store.manifests import delta_manifest_key, live_manifests
 
 # Every named step of the commit path, in order, and what a kill there leaves behind.
 POINTS = {
@@ -33,7 +34,8 @@ POINTS = {
     "temp-written": "nothing",  # the Parquet object written to a local temporary folder
     "object-partial": "temporary",  # copied into the store, not yet renamed into place
     "object-written": "object",  # the object is in place, no catalog row names it
-    "in-transaction": "object",  # the row is inserted, the transaction not committed
+    "manifest-written": "object+manifest",  # its manifest too (for `assay recover`)
+    "in-transaction": "object+manifest",  # the row is inserted, the transaction not committed
     "after-commit": "committed",  # the transaction is committed
 }
 
@@ -109,7 +111,7 @@ def rows(store: assay.Store) -> dict[int, float]:
 
 
 def unreferenced(store: assay.Store) -> list[str]:
-    named = store.catalog.referenced_objects()
+    named = set(store.catalog.referenced_objects()) | live_manifests(store.catalog)
     return [k for k in store.objects.list() if k not in named]
 
 
@@ -130,7 +132,7 @@ def test_killed_writer_leaves_a_sound_store(
             assert deltas[1].row_count == 100
         assert rows(store) == (after_rows() if committed else base_rows())
         stray = unreferenced(store)
-        assert len(stray) == (1 if left in ("temporary", "object") else 0), stray
+        assert len(stray) == {"temporary": 1, "object": 1, "object+manifest": 2}.get(left, 0), stray
         assert all((".tmp-" in k) == (left == "temporary") for k in stray)
         if point == "temp-written":  # the kill came where it is named
             assert list(crash.tmp.glob("assay-*/delta.parquet"))
@@ -140,8 +142,9 @@ def test_killed_writer_leaves_a_sound_store(
         assert again.delta.name == "fix" and again.delta.row_count == 100
         if committed:
             assert again.notes == ("already committed as 'fix'",)
-        if left == "object":  # the retry reused the object the killed writer stored
-            assert stray == [again.delta.object_key]
+        if left.startswith("object"):  # the retry reused what the killed writer stored
+            manifest = delta_manifest_key("d", 2, again.delta.delta_id)
+            assert stray == [again.delta.object_key] + ([manifest] if "+" in left else [])
         assert [d.name for d in store.catalog.list_deltas("d")] == ["base", "fix"]
         assert rows(store) == after_rows()
         assert verify(store).ok
@@ -160,6 +163,6 @@ def test_killed_inside_a_postgresql_transaction(pg_database: str, tmp_path: Path
     assert p.returncode == -signal.SIGKILL, p.stderr
     with assay.open_store(tmp_path / "store") as store:
         assert [d.name for d in store.catalog.list_deltas("d")] == ["base"]
-        assert verify(store).ok and len(unreferenced(store)) == 1
+        assert verify(store).ok and len(unreferenced(store)) == 2  # the object, its manifest
         assert assay.add_delta(store, "d", tmp_path / "fix.parquet", op="upsert").created
         assert rows(store) == after_rows() and verify(store).ok

@@ -1,4 +1,5 @@
-"""``assay init``, ``verify`` and ``gc``: make a store, check it, clean it up."""
+"""``assay init``, ``verify``, ``gc`` and ``recover``: make a store, check it, clean it
+up, and rebuild its catalog."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import console, emit, progress
 
 if TYPE_CHECKING:
-    from assay.store.integrity import GcReport, VerifyReport
+    from assay.store.integrity import GcReport, RecoverReport, VerifyReport
 
 
 def register(app: typer.Typer) -> None:
@@ -71,6 +72,21 @@ def register(app: typer.Typer) -> None:
             report = collect_garbage(s, grace=grace, dry_run=dry_run)
         emit(report.to_dict(), json, lambda: _render_gc(report))
 
+    @app.command("recover")
+    def recover(
+        force: Annotated[
+            bool,
+            typer.Option("--force", help="Rebuild even a catalog that reads soundly."),
+        ] = False,
+        store: StoreOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Rebuild a lost or damaged catalog from the manifests beside the objects."""
+        from assay.store.integrity import recover as recover_store
+
+        report = recover_store(store, force=force)
+        emit(report.to_dict(), json, lambda: _render_recover(report))
+
 
 def _render_verify(report: VerifyReport) -> None:
     checked = (
@@ -88,6 +104,22 @@ def _render_verify(report: VerifyReport) -> None:
     if report.unreferenced:
         console.print(
             f"{report.unreferenced:,} object(s) are referenced by nothing; `assay gc` removes them."
+        )
+
+
+def _render_recover(report: RecoverReport) -> None:
+    moved = f"; the old catalog is at {report.moved_to}" if report.moved_to else ""
+    console.print(
+        f"Recovered {len(report.datasets):,} dataset(s), {report.deltas:,} delta(s) and "
+        f"{report.versions:,} version(s) into {escape(report.catalog)}{escape(moved)}."
+    )
+    for line in report.skipped:
+        console.print(f"  skipped {escape(line)}")
+    if report.unattributed:
+        console.print(
+            f"{len(report.unattributed):,} object(s) have no manifest (runs, models, reports, "
+            "or data stored before manifests); they are kept, but `assay gc` would remove "
+            "them: keep a copy before running it."
         )
 
 

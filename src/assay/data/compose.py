@@ -43,6 +43,9 @@ from assay.errors import DeltaNotFound, RecipeError, UsageError
 from assay.files import atomic_write
 from assay.runs import register_read
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
+from assay.store.catalog import _now
+from assay.store.manifests import write_version_manifest
+from assay.store.verified import Verifier
 
 if TYPE_CHECKING:
     import ibis
@@ -354,7 +357,11 @@ def scan_rows(
         out_columns = list(columns)
     where = recipe.where_expr()
     fractions = recipe.split.ordered()
-    touched = touched_keys(store, deltas)
+    # Every object is hashed on worker threads while it is read; no row of a delta is
+    # used before its hash is confirmed (docs/decisions.md, "Verify on read").
+    verifier = Verifier(store.objects)
+    verifier.start(deltas)
+    touched = touched_keys(store, deltas, verifier=verifier)
     schema = pa.schema(
         [pa.field(c, arrow_type(dict(info.schema)[c])) for c in out_columns]
         + [pa.field(SPLIT_COLUMN, pa.string())]
@@ -365,7 +372,8 @@ def scan_rows(
 
     def rows_of(d: DeltaInfo) -> ibis.Table:
         """Delta ``d``'s rows that pass ``where`` (superseded ones are dropped later)."""
-        t = engine.read_parquet(store.objects, [d.object_key])
+        with verifier.blame(d):
+            t = engine.read_parquet_files([verifier.path(d)])
         fill = {
             c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
             for c, typ in info.schema
@@ -383,7 +391,7 @@ def scan_rows(
             return None
         return touched.index.get(h, default=d.number) == d.number
 
-    cut = _balance_cutoffs(recipe, info, row_deltas, rows_of, keep_of, engine)
+    cut = _balance_cutoffs(recipe, info, row_deltas, rows_of, keep_of, engine, verifier)
     extra = {_GROUP: balance.column} if cut and balance else {}
     balance_seed = seed if balance is None or balance.seed is None else balance.seed
 
@@ -406,7 +414,16 @@ def scan_rows(
     def generate() -> Generator[pa.RecordBatch, None, None]:
         # Each batch is finished on a worker thread while the engine produces the next
         # (both release the GIL), then yielded in scan order.
-        pending: deque[Future[pa.RecordBatch | None]] = deque()
+        # A batch of delta d is yielded only once d's hash is confirmed.
+        pending: deque[tuple[DeltaInfo, Future[pa.RecordBatch | None]]] = deque()
+
+        def ready() -> pa.RecordBatch | None:
+            d, future = pending.popleft()
+            with verifier.blame(d):
+                done = future.result()
+            verifier.confirm(d)
+            return done
+
         for i, d in enumerate(row_deltas):
             t = rows_of(d)
             # Stored deltas are key-sorted: an engine that keeps scan order yields
@@ -419,16 +436,16 @@ def scan_rows(
                 t = t.order_by(list(order))
             # Closed even when the consumer stops early: an open result would block
             # every later query on the engine's connection.
-            with engine.batches(t) as reader:
+            with verifier.blame(d), engine.batches(t) as reader:
                 for batch in reader:
-                    pending.append(_pool("finish").submit(finish, d, batch))
+                    pending.append((d, _pool("finish").submit(finish, d, batch)))
                     while len(pending) > 2:
-                        if (done := pending.popleft().result()) is not None:
+                        if (done := ready()) is not None:
                             yield done
             if progress:
                 progress("composing", i + 1, len(row_deltas))
         while pending:
-            if (done := pending.popleft().result()) is not None:
+            if (done := ready()) is not None:
                 yield done
 
     return schema, generate()
@@ -482,6 +499,7 @@ def _balance_cutoffs(
     rows_of: Callable[[DeltaInfo], ibis.Table],
     keep_of: Callable[[DeltaInfo, np.ndarray], np.ndarray | None],
     engine: Engine,
+    verifier: Verifier,
 ) -> dict[str, float]:
     """Each capped group's cut-off rank under the recipe's balance caps ({} if none bite).
 
@@ -499,7 +517,9 @@ def _balance_cutoffs(
     groups, hashes = [], []
     for d in row_deltas:
         t = rows_of(d)
-        part = engine.to_arrow(t.select(g=t[spec.column], h=t[HASH_COLUMN]))
+        with verifier.blame(d):
+            part = engine.to_arrow(t.select(g=t[spec.column], h=t[HASH_COLUMN]))
+        verifier.confirm(d)
         h = part["h"].to_numpy()
         g = _group_text(part["g"])
         keep = keep_of(d, h)
@@ -522,15 +542,17 @@ def compose(
     store, info, recipe, selected = version.store, version.dataset, version.recipe, version.deltas
     version._table = materialise(store, info, recipe, selected, progress=progress)
     if record:
-        store.catalog.record_version(
-            VersionInfo(
-                fingerprint=version.fingerprint,
-                dataset=info.name,
-                recipe=recipe.to_dict(),
-                delta_ids=tuple(d.delta_id for d in selected),
-                summary={k: v for k, v in version.summary().items() if k != "deltas"},
-            )
+        recorded = VersionInfo(
+            fingerprint=version.fingerprint,
+            dataset=info.name,
+            recipe=recipe.to_dict(),
+            delta_ids=tuple(d.delta_id for d in selected),
+            summary={k: v for k, v in version.summary().items() if k != "deltas"},
+            created_at=_now(),
         )
+        # Objects first, then the catalog: `assay recover` rebuilds the row from this.
+        write_version_manifest(store.objects, recorded)
+        store.catalog.record_version(recorded)
         register_read(version)  # an input of the active run, if there is one
     return version
 

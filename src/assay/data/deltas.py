@@ -30,7 +30,9 @@ from assay.data.schema import FileOptions, fit_to_schema, read_table_file
 from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError, shorten
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import _now
+from assay.store.manifests import write_delta_manifest
 from assay.store.objects import crash_point, sha256_file
+from assay.store.verified import Verifier
 
 __all__ = [
     "HASH_COLUMN",
@@ -307,6 +309,10 @@ def _add_once(
         stats=stats,
         label_counts=label_counts,
     )
+    # The manifest lets `assay recover` rebuild this row should the catalog be lost.
+    previous = earlier[-1].delta_id if earlier else None
+    write_delta_manifest(store.objects, info, delta, schema, previous)
+    crash_point("manifest-written")
     # The catalog row is the commit point; the object it names is already there. If
     # the commit fails the object stays: a concurrent writer of the same content may
     # be about to commit a row naming it, so only `assay gc`, after its grace period,
@@ -378,15 +384,17 @@ def _fmt_key(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in values.items())
 
 
-def delta_key_hashes(store: Store, delta: DeltaInfo) -> tuple[np.ndarray, np.ndarray | None]:
-    """The stored key hashes of a delta, and its upsert flags (None unless upsert)."""
+def delta_key_hashes(
+    store: Store, delta: DeltaInfo, verifier: Verifier | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The stored key hashes of a delta, and its upsert flags (None unless upsert).
+
+    Read only from an object whose hash ``verifier`` (a fresh one by default) confirms.
+    """
     cols = [HASH_COLUMN] + ([UPD_COLUMN] if delta.op == "upsert" else [])
-    local = store.objects.local_path(delta.object_key)
-    if local is not None:  # lets Arrow memory-map and read column chunks in parallel
-        t = pq.read_table(local, columns=cols)
-    else:
-        with store.objects.open(delta.object_key) as f:
-            t = pq.read_table(f, columns=cols)
+    verifier = verifier or Verifier(store.objects)
+    # A local path lets Arrow memory-map and read column chunks in parallel.
+    t = verifier.read(delta, lambda path: pq.read_table(path, columns=cols))
     h = t.column(HASH_COLUMN).to_numpy()
     upd = t.column(UPD_COLUMN).to_numpy(zero_copy_only=False) if delta.op == "upsert" else None
     return h, upd
@@ -417,18 +425,22 @@ def _unique(values: np.ndarray) -> np.ndarray:
 
 
 def touched_keys(
-    store: Store, deltas: Sequence[DeltaInfo], cache: KeyHashes | None = None
+    store: Store,
+    deltas: Sequence[DeltaInfo],
+    cache: KeyHashes | None = None,
+    verifier: Verifier | None = None,
 ) -> Touched:
     """Replay the upserts and deletes among ``deltas`` (see ``_replay.replay``).
 
     Only upserts and deletes are read in full; insert deltas only for their rows of
-    touched keys. ``cache`` maps delta numbers to already-read key hashes.
+    touched keys. ``cache`` maps delta numbers to already-read (verified) key hashes.
     """
     cache = {} if cache is None else cache
+    verifier = verifier or Verifier(store.objects)
 
     def hashes(d: DeltaInfo) -> tuple[np.ndarray, np.ndarray | None]:
         if d.number not in cache:
-            cache[d.number] = delta_key_hashes(store, d)
+            cache[d.number] = delta_key_hashes(store, d, verifier)
         return cache[d.number]
 
     ev_h, ev_n, ev_k = [], [], []
@@ -472,7 +484,8 @@ def _check_against_history(
     cache: KeyHashes,
 ) -> np.ndarray:
     """Check ``table``'s keys against every earlier delta; upsert flags for upserts."""
-    in_seen, live = key_history(store, earlier, hashes, cache)
+    verifier = Verifier(store.objects)  # one per check: each earlier object hashed once
+    in_seen, live = key_history(store, earlier, hashes, cache, verifier)
     if op == "insert":
         if in_seen.any():
             first = int(np.flatnonzero(in_seen)[0])
@@ -482,7 +495,7 @@ def _check_against_history(
                 f"{info.name!r} (e.g. {_fmt_key(example)}); use --op upsert to replace rows"
             )
         return np.zeros(len(hashes), dtype=bool)
-    _check_no_collision(store, info, earlier, table, hashes, in_seen)
+    _check_no_collision(store, info, earlier, table, hashes, in_seen, verifier)
     if op == "delete" and not live.all():
         first = int(np.flatnonzero(~live)[0])
         example = {k: table.column(k)[first].as_py() for k in info.key}
@@ -498,6 +511,7 @@ def key_history(
     earlier: Sequence[DeltaInfo],
     hashes: np.ndarray,
     cache: KeyHashes | None = None,
+    verifier: Verifier | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each key hash: whether ``earlier`` ever held the key, and whether it is live.
 
@@ -507,10 +521,12 @@ def key_history(
     if not earlier:
         return np.zeros(len(hashes), dtype=bool), np.zeros(len(hashes), dtype=bool)
     cache = {} if cache is None else cache
+    verifier = verifier or Verifier(store.objects)
+    verifier.start(earlier)
     for d in earlier:
         if d.number not in cache:
-            cache[d.number] = delta_key_hashes(store, d)
-    touched = touched_keys(store, earlier, cache).index
+            cache[d.number] = delta_key_hashes(store, d, verifier)
+    touched = touched_keys(store, earlier, cache, verifier).index
     seen = HashIndex(_unique(np.concatenate([cache[d.number][0] for d in earlier])))
     in_seen = seen.contains(hashes)
     # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
@@ -525,6 +541,7 @@ def _check_no_collision(
     table: pa.Table,
     hashes: np.ndarray,
     matched: np.ndarray,
+    verifier: Verifier,
 ) -> None:
     """Equal key hashes must mean equal keys (free for one integer key: mix64 is a bijection)."""
     types = dict(info.schema)
@@ -533,16 +550,20 @@ def _check_no_collision(
     if not matched.any():
         return
     engine = store.engine
-    old = engine.read_parquet(store.objects, [d.object_key for d in earlier]).select(
-        HASH_COLUMN, *info.key
-    )
+    verifier.start(earlier)
     new = engine.table(table.select(list(info.key)).append_column("_h", pa.array(hashes)))
-    joined = new.join(old, new["_h"] == old[HASH_COLUMN])
-    differs = None
-    for k in info.key:
-        cond = joined[k] != joined[f"{k}_right"]
-        differs = cond if differs is None else differs | cond
-    if engine.to_arrow(joined.filter(differs).count().as_table()).column(0)[0].as_py():
+    with verifier.blame(*earlier):
+        old = engine.read_parquet_files([verifier.path(d) for d in earlier])
+        old = old.select(HASH_COLUMN, *info.key)
+        joined = new.join(old, new["_h"] == old[HASH_COLUMN])
+        differs = None
+        for k in info.key:
+            cond = joined[k] != joined[f"{k}_right"]
+            differs = cond if differs is None else differs | cond
+        collided = engine.to_arrow(joined.filter(differs).count().as_table()).column(0)[0].as_py()
+    for d in earlier:  # the rows compared came from confirmed bytes only
+        verifier.confirm(d)
+    if collided:
         raise KeyConflict(
             "two different keys share a 64-bit key hash; this is astronomically rare — "
             "report it, and store the key in another form meanwhile"
@@ -593,7 +614,6 @@ def _label_counts(table: pa.Table, label: str | None) -> dict[str, int] | None:
 
 
 def read_delta(store: Store, delta: DeltaInfo) -> pa.Table:
-    """A delta's rows as stored (without assay's internal columns)."""
-    with store.objects.open(delta.object_key) as f:
-        t = pq.read_table(f)
+    """A delta's rows as stored (without assay's internal columns), from verified bytes."""
+    t = Verifier(store.objects).read(delta, pq.read_table)
     return t.drop_columns([c for c in t.column_names if c.startswith("_assay_")])

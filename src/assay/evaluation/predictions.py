@@ -186,7 +186,11 @@ def model_output(
         # miscount is the error, and leave the recorded slot alone.
         found, cacheable = None, False
     if found is not None:
-        table = pq.read_table(io.BytesIO(store.objects.get_bytes(found.object_key)))
+        from assay.store.verified import read_verified
+
+        what = f"the cached predictions of model {info.ref} on version {version.short}"
+        data = read_verified(store.objects, found.object_key, found.sha256, what)
+        table = pq.read_table(io.BytesIO(data))
         proba_cols = [c for c in table.column_names if c.startswith("p_")]
         proba = (
             np.column_stack([table.column(c).to_numpy() for c in proba_cols])

@@ -314,13 +314,11 @@ def stored_examples(store: Store, info: ModelVersion) -> GoldenSet:
             f"model {info.ref} has no golden examples; attach them with "
             f"`assay models golden {info.ref} FILE`"
         )
-    data = store.objects.get_bytes(info.golden.object_key)
-    if hashlib.sha256(data).hexdigest() != info.golden.sha256:
-        from assay.errors import IntegrityError
+    from assay.store.verified import read_verified
 
-        raise IntegrityError(
-            f"the golden examples of {info.ref} do not match their SHA-256; run `assay verify`"
-        )
+    golden = info.golden
+    what = f"the golden examples of {info.ref}"
+    data = read_verified(store.objects, golden.object_key, golden.sha256, what)
     return parse_examples(data, f"golden examples of {info.ref}")
 
 

@@ -37,7 +37,6 @@ import numpy as np
 
 from assay.errors import (
     InputFileError,
-    IntegrityError,
     ModelCheckFailed,
     ModelNotFound,
     NotFound,
@@ -244,13 +243,12 @@ class Model:
 def _artifact_bytes(store: Store, info: ModelVersion) -> bytes | None:
     if info.object_key is None:
         return None
-    data = store.objects.get_bytes(info.object_key)
-    if hashlib.sha256(data).hexdigest() != info.sha256:
-        raise IntegrityError(
-            f"the artifact of model {info.ref} ({info.object_key}) does not match its "
-            "recorded SHA-256; run `assay verify`"
-        )
-    return data
+    from assay.store.verified import read_verified
+
+    assert info.sha256 is not None  # recorded with every stored artifact
+    return read_verified(
+        store.objects, info.object_key, info.sha256, f"the artifact of model {info.ref}"
+    )
 
 
 def load_version(store: Store, info: ModelVersion, *, trusted: bool = False) -> Model:
@@ -509,12 +507,11 @@ def _from_run(
                 f"({names}); pick one with --artifact NAME"
             )
     art = chosen[0]
-    data = store.objects.get_bytes(art.object_key)
-    if hashlib.sha256(data).hexdigest() != art.sha256:
-        raise IntegrityError(
-            f"artifact {art.name!r} of run {run.id} does not match its recorded SHA-256; "
-            "run `assay verify`"
-        )
+    from assay.store.verified import read_verified
+
+    data = read_verified(
+        store.objects, art.object_key, art.sha256, f"artifact {art.name!r} of run {run.id}"
+    )
     with tempfile.TemporaryDirectory(prefix="assay-model-") as tmp:
         path = Path(tmp) / Path(art.name).name
         path.write_bytes(data)

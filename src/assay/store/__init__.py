@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import fsspec
 
-from assay.errors import StoreNotFound, UsageError
+from assay.errors import AssayError, CatalogDamaged, StoreNotFound, UsageError
 from assay.store._access import reports_access
 from assay.store.catalog import (
     CATALOG_FORMAT,
@@ -120,6 +120,16 @@ def init_store(url: str | os.PathLike[str] = ".assay", *, catalog: str | None = 
     fs, path = fsspec.core.url_to_fs(root)
     config_path = f"{path}/{CONFIG_FILE}"
     if fs.exists(config_path):
+        try:
+            open_store(root).close()
+        except CatalogDamaged:
+            # Never overwrite a store: its objects are the data the catalog is rebuilt from.
+            raise UsageError(
+                f"a store already exists at {root}, but its catalog is damaged; init never "
+                f"overwrites a store: rebuild the catalog with `assay recover --store {root}`"
+            ) from None
+        except AssayError:
+            pass  # any other trouble: the refusal below is the message that matters
         raise UsageError(f"a store already exists at {root}; use it, or pick another path")
     if fs.exists(path) and fs.isfile(path):
         raise UsageError(f"{root} is a file; give a folder path for the store")
@@ -149,9 +159,27 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
     except ValueError:
         raise UsageError(f"{root}/{CONFIG_FILE} is not valid JSON; restore it") from None
     catalog_url = config.get("catalog") or _default_catalog(root)
+    file = sqlite_file(catalog_url)
+    # SQLite would quietly make a missing or 0-byte file a new, empty database.
+    if file is not None and (not os.path.exists(file) or os.path.getsize(file) == 0):
+        state = "is missing" if not os.path.exists(file) else "is empty (0 bytes)"
+        raise CatalogDamaged(
+            f"the catalog {file} of the store at {root} {state}; rebuild it from the "
+            "store's objects with `assay recover`"
+        )
     return Store(
         url=root,
         objects=open_object_store(f"{root}/objects"),
         catalog=open_catalog(catalog_url),
         engine_config=config.get("engine"),
     )
+
+
+def sqlite_file(catalog_url: str) -> str | None:
+    """The file of a SQLite catalog URL (None for other databases and in-memory ones)."""
+    if not catalog_url.startswith("sqlite"):
+        return None
+    import sqlalchemy as sa
+
+    database = sa.engine.make_url(catalog_url).database
+    return database if database and database != ":memory:" else None

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from assay.errors import (
+    CatalogDamaged,
     ConcurrentWriteError,
     DatasetNotFound,
     ModelNotFound,
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 CATALOG_FORMAT = 1
+_RECOVER = "assay recover"
+# What SQLite says of a truncated, overwritten or otherwise damaged database file.
+_DAMAGE = ("database disk image is malformed", "file is not a database")
 
 
 @dataclass(frozen=True)
@@ -591,6 +595,7 @@ class SqlCatalog(Catalog):
             ) from None
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "handle_error", self._damaged)
         if create:
             _metadata.create_all(self.engine)
             with self.engine.begin() as conn:
@@ -604,6 +609,15 @@ class SqlCatalog(Catalog):
     def close(self) -> None:
         self.engine.dispose()
 
+    def _damaged(self, context: sa.engine.ExceptionContext) -> None:
+        """Turn SQLite's report of a damaged database file into one actionable line."""
+        text = str(context.original_exception)
+        if any(sign in text for sign in _DAMAGE):
+            raise CatalogDamaged(
+                f"catalog {self.url} is damaged ({text}); rebuild it from the store's "
+                f"objects with `{_RECOVER}`"
+            ) from None
+
     def _check_format(self) -> None:
         try:
             with self.engine.connect() as conn:
@@ -611,6 +625,11 @@ class SqlCatalog(Catalog):
                     sa.select(_meta.c.value).where(_meta.c.key == "format")
                 ).scalar()
         except sa_exc.OperationalError as e:
+            if "no such table" in str(e.orig):  # e.g. a catalog file emptied to 0 bytes
+                raise CatalogDamaged(
+                    f"catalog {self.url} holds no assay catalog ({e.orig}); if it was lost or "
+                    f"damaged, rebuild it from the store's objects with `{_RECOVER}`"
+                ) from None
             raise UsageError(
                 f"catalog {self.url} cannot be read ({e.orig}); is it an assay store? "
                 "Create one with `assay init`"

@@ -13,6 +13,10 @@ it leaves exactly that. ``collect_garbage`` removes such objects, and the tempor
 files of interrupted writes, once they are older than a grace period, so that it
 never removes the object of a write still in flight.
 
+``recover`` rebuilds a lost or damaged catalog from the manifests written beside the
+objects (``assay.store.manifests``): the same deltas and dataset versions, under the
+same ids and fingerprints.
+
 Known limits: a writer that re-puts an *old* unreferenced object (same content
 again) in the instant between gc's listing and its delete can lose it, and gc cannot
 see unfinished S3 multipart uploads (give the bucket a lifecycle rule for those).
@@ -47,15 +51,26 @@ from assay.data.hashing import content_id, key_hash
 from assay.data.recipe import load_recipe
 from assay.errors import NotFound, UsageError
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
-from assay.store.objects import TMP_MARK, ObjectInfo
+from assay.store.catalog import Catalog
+from assay.store.manifests import (
+    MANIFEST_FORMAT,
+    MANIFEST_PREFIX,
+    delta_from_manifest,
+    live_manifests,
+    version_from_manifest,
+)
+from assay.store.objects import TMP_MARK, ObjectInfo, ObjectStore
+from assay.store.verified import Verifier
 
 __all__ = [
     "DEFAULT_GRACE",
     "GcReport",
     "Problem",
     "Reason",
+    "RecoverReport",
     "VerifyReport",
     "collect_garbage",
+    "recover",
     "verify",
 ]
 
@@ -179,10 +194,14 @@ def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) 
     done = 0
     if progress:
         progress("verifying objects", 0, len(refs))
+    sound: set[str] = set()  # objects that just hashed to what the catalog recorded
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for found, size in pool.map(lambda r: _check_object(store, r), refs):
+        checked = pool.map(lambda r: _check_object(store, r), refs)
+        for ref, (found, size) in zip(refs, checked, strict=True):
             problems.extend(found)
             total_bytes += size
+            if not any(p.reason in (Reason.MISSING_OBJECT, Reason.HASH_MISMATCH) for p in found):
+                sound.add(ref.key)
             done += 1
             if progress:
                 progress("verifying objects", done, len(refs))
@@ -194,12 +213,15 @@ def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) 
             deltas_of[info.name].append(d)
     for info in catalog.list_datasets():
         deltas_of.setdefault(info.name, [])
+    verifier = Verifier(store.objects, confirmed=sound)  # no second hash of a local object
     for name in sorted(deltas_of):
-        problems.extend(_check_upsert_flags(store, sorted(deltas_of[name], key=_number)))
+        problems.extend(
+            _check_upsert_flags(store, sorted(deltas_of[name], key=_number), verifier)
+        )
     for v in versions:
         problems.extend(_check_version(v, deltas_of.get(v.dataset, [])))
 
-    named = {r.key for r in refs}
+    named = {r.key for r in refs} | live_manifests(catalog)
     unreferenced = sum(1 for key in store.objects.list() if key not in named)
     return VerifyReport(
         problems=tuple(problems),
@@ -316,7 +338,9 @@ def _number(d: DeltaInfo) -> int:
     return d.number
 
 
-def _check_upsert_flags(store: Store, deltas: list[DeltaInfo]) -> list[Problem]:
+def _check_upsert_flags(
+    store: Store, deltas: list[DeltaInfo], verifier: Verifier
+) -> list[Problem]:
     """Re-derive each upsert's update/add marks from the deltas before it."""
     cache: KeyHashes = {}
     problems: list[Problem] = []
@@ -324,9 +348,9 @@ def _check_upsert_flags(store: Store, deltas: list[DeltaInfo]) -> list[Problem]:
         if d.op != "upsert":
             continue
         try:
-            cache[d.number] = delta_key_hashes(store, d)
+            cache[d.number] = delta_key_hashes(store, d, verifier)
             hashes, flags = cache[d.number]
-            _, live = key_history(store, deltas[:i], hashes, cache)
+            _, live = key_history(store, deltas[:i], hashes, cache, verifier)
         except Exception:  # a missing or unreadable object, already reported
             break
         wrong = int(np.count_nonzero(flags != live)) if flags is not None else 0
@@ -404,7 +428,7 @@ def collect_garbage(
     # List before reading the catalog: an object stored after the listing is not seen,
     # and one listed and committed before the catalog is read counts as referenced.
     listed = list(store.objects.list_info())
-    referenced = set(store.catalog.referenced_objects())
+    referenced = set(store.catalog.referenced_objects()) | live_manifests(store.catalog)
     now = time.time() if now is None else now
     removed: list[ObjectInfo] = []
     recent: list[ObjectInfo] = []
@@ -422,3 +446,220 @@ def collect_garbage(
         dry_run=dry_run,
         grace=grace,
     )
+
+
+# recover ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoverReport:
+    """What ``recover`` rebuilt, from which manifests, and what it could not attribute."""
+
+    catalog: str  # the rebuilt catalog's URL
+    moved_to: str | None  # where the damaged catalog file was moved (never deleted)
+    datasets: tuple[str, ...]
+    deltas: int
+    versions: int
+    skipped: tuple[str, ...]  # manifests not replayed, each with why
+    unattributed: tuple[str, ...]  # objects no recovered delta or manifest names
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "catalog": self.catalog,
+            "moved_to": self.moved_to,
+            "datasets": list(self.datasets),
+            "deltas": self.deltas,
+            "versions": self.versions,
+            "skipped": list(self.skipped),
+            "unattributed": list(self.unattributed),
+        }
+
+
+def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
+    """Rebuild the catalog of the store at ``url`` from the manifests among its objects.
+
+    A SQLite catalog file is moved aside to ``catalog.db.damaged-<UTC time>``, never
+    deleted; a PostgreSQL catalog is rebuilt into the database the store names, which
+    must be empty. A catalog that reads soundly is left alone unless ``force``.
+    Datasets, deltas and dataset versions are restored exactly (same ids, same
+    fingerprints); runs, models, checks and evaluations are not (their objects stay,
+    listed as unattributed). Objects written before manifests existed cannot be
+    attributed either.
+    """
+    import json
+    import os
+
+    import fsspec
+
+    from assay.config import find_store
+    from assay.store import CONFIG_FILE, _default_catalog, _normalise, sqlite_file
+    from assay.store.catalog import open_catalog
+    from assay.store.objects import open_object_store
+
+    root = _normalise(url) if url is not None else find_store()
+    fs, path = fsspec.core.url_to_fs(root)
+    if not fs.exists(f"{path}/{CONFIG_FILE}"):
+        from assay.errors import StoreNotFound
+
+        raise StoreNotFound(f"no assay store at {root}; give the store's path with --store")
+    config = json.loads(fs.cat_file(f"{path}/{CONFIG_FILE}"))
+    catalog_url = config.get("catalog") or _default_catalog(root)
+    objects = open_object_store(f"{root}/objects")
+    # Read everything first: nothing is moved if the manifests cannot be read.
+    deltas, versions, skipped = _read_manifests(objects)
+
+    moved_to = None
+    file = sqlite_file(catalog_url)
+    if file is not None and os.path.exists(file):
+        if not force and os.path.getsize(file) and _catalog_sound(catalog_url):
+            raise UsageError(
+                f"catalog {file} reads soundly; recover only rebuilds a lost or damaged "
+                "catalog (pass --force to rebuild it anyway; the old one is moved aside)"
+            )
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        moved_to = f"{file}.damaged-{stamp}"
+        for suffix in ("", "-wal", "-shm"):  # SQLite's side files belong to the old file
+            if os.path.exists(file + suffix):
+                os.replace(file + suffix, moved_to + suffix)
+    catalog = open_catalog(catalog_url, create=True)
+    try:
+        if file is None and (catalog.list_datasets() or catalog.list_versions()):
+            raise UsageError(
+                f"catalog {catalog_url} is not empty; recover rebuilds into an empty "
+                "database only: create one and point the store's assay.json at it"
+            )
+        recovered = _replay(catalog, deltas, versions, skipped)
+    finally:
+        catalog.close()
+    named = {d.object_key for d in recovered}
+    unattributed = tuple(
+        k
+        for k in objects.list()
+        if k not in named and not k.startswith(f"{MANIFEST_PREFIX}/") and TMP_MARK not in k
+    )
+    return RecoverReport(
+        catalog=catalog_url,
+        moved_to=moved_to,
+        datasets=tuple(sorted({d.dataset for d in recovered})),
+        deltas=len(recovered),
+        versions=sum(1 for v in versions if v.fingerprint not in _skipped_versions(skipped)),
+        skipped=tuple(skipped),
+        unattributed=unattributed,
+    )
+
+
+def _catalog_sound(catalog_url: str) -> bool:
+    """Whether a SQLite catalog opens, passes SQLite's own check, and lists its rows."""
+    from assay.errors import AssayError
+    from assay.store.catalog import SqlCatalog, open_catalog
+
+    try:
+        catalog = open_catalog(catalog_url)
+    except AssayError:
+        return False
+    try:
+        assert isinstance(catalog, SqlCatalog)
+        with catalog.engine.connect() as conn:
+            if conn.exec_driver_sql("PRAGMA quick_check").scalar() != "ok":
+                return False
+        for info in catalog.list_datasets():
+            catalog.list_deltas(info.name)
+        catalog.list_versions()
+        return True
+    except Exception:  # any failure to read it is damage
+        return False
+    finally:
+        catalog.close()
+
+
+_Manifest = dict[str, Any]
+
+
+def _read_manifests(
+    objects: ObjectStore,
+) -> tuple[list[_Manifest], list[VersionInfo], list[str]]:
+    import json
+
+    deltas: list[_Manifest] = []
+    versions: list[VersionInfo] = []
+    skipped: list[str] = []
+    for key in objects.list(f"{MANIFEST_PREFIX}/"):
+        if not key.endswith(".json") or TMP_MARK in key:
+            continue
+        try:
+            doc = json.loads(objects.get_bytes(key))
+            if doc.get("format") != MANIFEST_FORMAT:
+                raise ValueError(f"format {doc.get('format')!r}")
+            if doc["kind"] == "delta":
+                delta_from_manifest(doc)  # check that it describes a row
+                deltas.append(doc)
+            else:
+                versions.append(version_from_manifest(doc))
+        except Exception as e:  # a damaged manifest: say so, recover the rest
+            skipped.append(f"{key}: unreadable ({type(e).__name__}: {e})")
+    return deltas, versions, skipped
+
+
+def _replay(
+    catalog: Catalog, docs: list[_Manifest], versions: list[VersionInfo], skipped: list[str]
+) -> list[DeltaInfo]:
+    """Commit each dataset's chain of deltas in order, then the versions that read them."""
+    by_dataset: dict[str, dict[int, list[_Manifest]]] = defaultdict(lambda: defaultdict(list))
+    for doc in docs:
+        by_dataset[doc["dataset"]["name"]][doc["delta"]["number"]].append(doc)
+    recovered: list[DeltaInfo] = []
+    for name in sorted(by_dataset):
+        numbers = by_dataset[name]
+        chain = _chain(numbers, skipped)
+        if not chain:
+            continue
+        ds = chain[0]["dataset"]
+        catalog.create_dataset(name, ds["key"], ds["label"])
+        for doc in chain:
+            recovered.append(
+                catalog.commit_delta(delta_from_manifest(doc), [tuple(c) for c in doc["schema"]])
+            )
+    by_id = {(d.dataset, d.delta_id): d for d in recovered}
+    for v in sorted(versions, key=lambda v: v.created_at):
+        chosen = [by_id.get((v.dataset, i)) for i in v.delta_ids]
+        if any(d is None for d in chosen):
+            skipped.append(f"version {v.fingerprint}: reads a delta no manifest restores")
+            continue
+        if fingerprint(load_recipe(v.recipe), [d for d in chosen if d]) != v.fingerprint:
+            skipped.append(f"version {v.fingerprint}: its recipe and deltas no longer hash to it")
+            continue
+        catalog.record_version(v)
+    return recovered
+
+
+def _chain(numbers: dict[int, list[_Manifest]], skipped: list[str]) -> list[_Manifest]:
+    """A dataset's history: delta 1, 2, … each built on the one before it.
+
+    Two manifests for one number come from a crash before a commit or a lost race;
+    the one the next delta names as ``previous`` is the history, else the earliest.
+    """
+    chain: list[_Manifest] = []
+    previous = None
+    for n in sorted(numbers):
+        fits = [c for c in numbers[n] if c["previous"] == previous]
+        if n != len(chain) + 1 or not fits:
+            for c in numbers[n]:
+                skipped.append(
+                    f"delta {c['delta']['name']!r} of {c['dataset']['name']!r} "
+                    f"(number {n}): does not continue the recovered history"
+                )
+            continue
+        following = {c["previous"] for c in numbers.get(n + 1, [])}
+        fits.sort(key=lambda c: (c["delta"]["delta_id"] not in following, c["delta"]["created_at"]))
+        chain.append(fits[0])
+        previous = fits[0]["delta"]["delta_id"]
+        for c in fits[1:]:
+            skipped.append(
+                f"delta {c['delta']['name']!r} of {c['dataset']['name']!r} (number {n}): "
+                "another delta holds that number (a crash or a lost race left it)"
+            )
+    return chain
+
+
+def _skipped_versions(skipped: list[str]) -> set[str]:
+    return {s.split()[1].rstrip(":") for s in skipped if s.startswith("version ")}

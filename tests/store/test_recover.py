@@ -1,0 +1,178 @@
+"""A lost or damaged catalog: a one-line refusal naming `assay recover`, and a recovery
+that rebuilds the same deltas and fingerprints from the manifests beside the objects."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import assay
+from assay.errors import UsageError
+from assay.store.integrity import collect_garbage, recover, verify
+from assay.store.manifests import MANIFEST_PREFIX
+from tests_helpers import run_assay, year
+
+HOUR = 3600.0
+
+
+@pytest.fixture
+def project(employment: assay.Store, tmp_path: Path) -> Path:
+    """`employment` (base 2015, 2016–2018) plus an upsert, and two recorded versions."""
+    fix = year(pq.read_table(tmp_path / "y2016.parquet"), 2016).slice(0, 200)
+    fix = fix.to_pandas().assign(employed=1)
+    fix.to_csv(tmp_path / "fix.csv", index=False)
+    assay.add_delta(employment, "employment", tmp_path / "fix.csv", op="upsert", message="relabel")
+    (tmp_path / "skip.yaml").write_text(
+        "dataset: employment\ndeltas: {exclude: [y2017]}\nwhere: AGEP >= 16\n"
+        "split: {seed: 7}\nslices: {women: SEX = 2}\n"
+    )
+    (tmp_path / "all.yaml").write_text("dataset: employment\n")
+    for recipe in ("skip.yaml", "all.yaml"):
+        assay.compose(tmp_path / recipe, store=employment)
+    employment.close()
+    return tmp_path
+
+
+def snapshot(root: Path) -> tuple[list[assay.DeltaInfo], list[assay.VersionInfo]]:
+    with assay.open_store(root / ".assay") as s:
+        return s.catalog.list_deltas("employment"), s.catalog.list_versions()
+
+
+def show(root: Path, fp: str, out: str) -> dict[str, object]:
+    r = run_assay("data", "show", fp, "--out", out, "--json", cwd=root)
+    assert r.rc == 0, r.err
+    return r.json()
+
+
+def test_a_deleted_catalog_is_rebuilt_with_the_same_fingerprints(project: Path) -> None:
+    deltas, versions = snapshot(project)
+    fp = next(v.fingerprint for v in versions if len(v.delta_ids) == 4)  # skips y2017
+    before = show(project, fp, "before.parquet")
+    for f in (project / ".assay").glob("catalog.db*"):
+        f.unlink()
+
+    lost = run_assay("data", "show", fp, cwd=project)
+    assert lost.rc == 1 and "is missing" in lost.error_line()
+    assert "`assay recover`" in lost.error_line() and "catalog.db" in lost.error_line()
+
+    r = run_assay("recover", "--json", cwd=project)
+    assert r.rc == 0, r.err
+    report = r.json()
+    assert (report["datasets"], report["deltas"], report["versions"]) == (["employment"], 5, 2)
+    assert report["skipped"] == [] and report["unattributed"] == [] and report["moved_to"] is None
+
+    assert snapshot(project) == (deltas, versions)  # every field, times and stats included
+    after = show(project, fp, "after.parquet")
+    assert after["fingerprint"] == before["fingerprint"] == fp
+    assert after["rows"] == before["rows"]
+    assert (project / "after.parquet").read_bytes() == (project / "before.parquet").read_bytes()
+    with assay.open_store(project / ".assay") as s:
+        assert verify(s).ok
+        # gc keeps the manifests of live deltas and versions, and every delta object.
+        assert collect_garbage(s, grace=0).removed == ()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "empty"])
+def test_a_damaged_catalog_gets_one_line_then_recovers(project: Path, damage: str) -> None:
+    deltas, versions = snapshot(project)
+    db = project / ".assay" / "catalog.db"
+    size = db.stat().st_size
+    with open(db, "r+b") as f:
+        f.truncate(size // 2 if damage == "truncated" else 0)
+
+    for args in [("data", "log", "employment"), ("data", "show", versions[0].fingerprint)]:
+        r = run_assay(*args, cwd=project)
+        assert r.rc == 1, r.err
+        line = r.error_line()
+        assert str(db) in line and "`assay recover`" in line
+    init = run_assay("init", cwd=project)
+    assert init.rc == 2 and "`assay recover" in init.error_line()
+    assert db.stat().st_size == (size // 2 if damage == "truncated" else 0)  # init wrote nothing
+
+    r = run_assay("recover", cwd=project)
+    assert r.rc == 0, r.err
+    assert "Recovered 1 dataset(s), 5 delta(s) and 2 version(s)" in r.out
+    moved = list((project / ".assay").glob("catalog.db.damaged-*"))
+    assert [m.stat().st_size for m in moved if not m.name.endswith(("-wal", "-shm"))] == [
+        size // 2 if damage == "truncated" else 0
+    ]
+    assert snapshot(project) == (deltas, versions)
+
+
+def test_recover_leaves_a_sound_catalog_alone(project: Path) -> None:
+    r = run_assay("recover", cwd=project)
+    assert r.rc == 2 and "reads soundly" in r.error_line() and "--force" in r.error_line()
+    assert not list((project / ".assay").glob("catalog.db.damaged-*"))
+    forced = run_assay("recover", "--force", "--json", cwd=project)
+    assert forced.rc == 0, forced.err
+    assert Path(forced.json()["moved_to"]).exists()
+
+
+def test_a_manifest_without_a_commit_is_not_history(project: Path) -> None:
+    """A crash between the manifest and the commit leaves a manifest nothing names: gc
+    removes it after the grace period, and recover keeps the committed history."""
+    store_dir = project / ".assay"
+    deltas, versions = snapshot(project)
+    ghost = dict(json.loads(_manifest_of(store_dir, 5).read_text()))
+    ghost["delta"] = {**ghost["delta"], "number": 6, "delta_id": "f" * 64, "name": "ghost"}
+    ghost["previous"] = "0" * 64  # does not continue the history
+    key = f"{MANIFEST_PREFIX}/deltas/employment/00000006-{'f' * 64}.json"
+    path = store_dir / "objects" / key
+    path.write_text(json.dumps(ghost))
+    old = time.time() - 2 * HOUR
+    os.utime(path, (old, old))
+    with assay.open_store(store_dir) as s:
+        assert verify(s).unreferenced == 1
+    for f in store_dir.glob("catalog.db*"):
+        f.unlink()
+    report = recover(str(store_dir))
+    assert report.deltas == 5 and snapshot(project) == (deltas, versions)
+    assert report.skipped == (
+        "delta 'ghost' of 'employment' (number 6): does not continue the recovered history",
+    )
+    with assay.open_store(store_dir) as s:
+        assert [o.key for o in collect_garbage(s).removed] == [key]
+
+
+def _manifest_of(store_dir: Path, number: int) -> Path:
+    folder = store_dir / "objects" / MANIFEST_PREFIX / "deltas" / "employment"
+    found = list(folder.glob(f"{number:08d}-*.json"))
+    assert len(found) == 1
+    return found[0]
+
+
+def test_objects_without_manifests_are_listed_not_guessed(project: Path) -> None:
+    """A store written before manifests existed: nothing to replay, every object named."""
+    store_dir = project / ".assay"
+    deltas, _ = snapshot(project)
+    for f in (store_dir / "objects" / MANIFEST_PREFIX).rglob("*.json"):
+        f.unlink()
+    for f in store_dir.glob("catalog.db*"):
+        f.unlink()
+    report = recover(str(store_dir))
+    assert report.deltas == 0 and report.datasets == ()
+    assert set(report.unattributed) == {d.object_key for d in deltas}
+
+
+def test_recover_into_postgres_needs_an_empty_database(
+    project: Path, tmp_path: Path, pg_database: str
+) -> None:
+    src = project / ".assay"
+    deltas, versions = snapshot(project)
+    store_dir = tmp_path / "pg-store"
+    store_dir.mkdir()
+    shutil.copytree(src / "objects", store_dir / "objects")
+    (store_dir / "assay.json").write_text(json.dumps({"format": 1, "catalog": pg_database}))
+    report = recover(str(store_dir))
+    assert report.deltas == 5 and report.moved_to is None
+    with assay.open_store(store_dir) as s:
+        assert s.catalog.list_deltas("employment") == deltas
+        assert s.catalog.list_versions() == versions
+    with pytest.raises(UsageError, match="not empty"):
+        recover(str(store_dir))
