@@ -58,7 +58,7 @@ class ExpectationResult:
     the key columns, in ``sample``.
     """
 
-    position: str  # "3", or "11.0" for the first expectation of the slice at 11
+    position: str  # "3", or "11.1" for the first expectation of the slice at 11
     type: str
     label: str
     passed: bool
