@@ -25,10 +25,10 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     )
     from assay.errors import AssayError
     from assay.evaluation import EvalSpec, Evaluation, evaluate
+    from assay.integrity import GcReport, VerifyReport, collect_garbage, verify
     from assay.models import Model, ModelVersion, get_model, list_models, load_model, register_model
     from assay.runs import Run, RunInfo, active_run, get_run, list_runs, run_command, start_run
     from assay.store import Store, init_store, open_store
-    from assay.store.integrity import GcReport, VerifyReport, collect_garbage, verify
 
 # Where each public name lives. ``import assay`` stays cheap (the CLI, the pytest plugin
 # and every `python -c` start faster); a name's module is imported on first use.
@@ -39,7 +39,7 @@ _EXPORTS = {
     "DatasetVersion": "assay.data",
     "EvalSpec": "assay.evaluation",
     "Evaluation": "assay.evaluation",
-    "GcReport": "assay.store.integrity",
+    "GcReport": "assay.integrity",
     "Model": "assay.models",
     "ModelVersion": "assay.models",
     "Recipe": "assay.data",
@@ -47,12 +47,12 @@ _EXPORTS = {
     "RunInfo": "assay.runs",
     "Store": "assay.store",
     "Suite": "assay.checks",
-    "VerifyReport": "assay.store.integrity",
+    "VerifyReport": "assay.integrity",
     "VersionDiff": "assay.data",
     "active_run": "assay.runs",
     "add_delta": "assay.data",
     "check": "assay.checks",
-    "collect_garbage": "assay.store.integrity",
+    "collect_garbage": "assay.integrity",
     "compose": "assay.data",
     "create_dataset": "assay.data",
     "diff": "assay.data",
@@ -70,7 +70,7 @@ _EXPORTS = {
     "register_model": "assay.models",
     "run_command": "assay.runs",
     "start_run": "assay.runs",
-    "verify": "assay.store.integrity",
+    "verify": "assay.integrity",
 }
 
 

@@ -431,14 +431,14 @@ class Run:
         Under ``assay test reproduce`` the version is the one the reproduced run read for
         this recipe (``ASSAY_PINNED_VERSIONS``), not a compose of today's deltas; under
         ``assay test smoke`` its rows are a small deterministic sample of each split
-        (``assay.testing.smoke.sample_version``). Both record the version they stand for.
+        (``assay.training.smoke.sample_version``). Both record the version they stand for.
         """
         from assay.data.compose import compose, load_version
 
         self._check_open()
         pinned = None
         if os.environ.get(PIN_ENV):
-            from assay.testing.reproduce import pinned_fingerprint
+            from assay.training.reproduce import pinned_fingerprint
 
             pinned = pinned_fingerprint(recipe)
         token = _active.set(self)
@@ -450,7 +450,7 @@ class Run:
         finally:
             _active.reset(token)
         if is_smoke():
-            from assay.testing.smoke import sample_for_smoke
+            from assay.training.smoke import sample_for_smoke
 
             return sample_for_smoke(version)
         return version
@@ -473,7 +473,7 @@ class Run:
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append finite numbers to the metrics' history, at ``step`` or the key's next."""
         if is_smoke():
-            from assay.testing.smoke import note_non_finite
+            from assay.training.smoke import note_non_finite
 
             note_non_finite(metrics, step)  # the smoke report names it; the error follows
         checked = _check_metrics(metrics)

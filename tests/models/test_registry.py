@@ -29,8 +29,8 @@ from assay.errors import (
     UntrustedModel,
     UsageError,
 )
+from assay.integrity import collect_garbage, verify
 from assay.models import get_model, list_models, load_model, register_model, set_alias
-from assay.store.integrity import collect_garbage, verify
 from tests_helpers import objects_in
 
 

@@ -22,7 +22,7 @@ import pytest
 
 import assay
 from assay.data import read_delta
-from assay.store.integrity import verify
+from assay.integrity import verify
 
 WORKERS, EACH, ROWS = 4, 20, 5
 PG_EACH = 10  # PostgreSQL: the same race, shorter, to keep the suite fast

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import assay
-from assay.store.integrity import collect_garbage, verify
+from assay.integrity import collect_garbage, verify
 from assay.store.manifests import delta_manifest_key, live_manifests
 
 # Every named step of the commit path, in order, and what a kill there leaves behind.

@@ -21,8 +21,8 @@ import sqlalchemy as sa
 
 import assay
 from assay.errors import UsageError
+from assay.integrity import Reason, VerifyReport, collect_garbage, verify
 from assay.store import open_catalog
-from assay.store.integrity import Reason, VerifyReport, collect_garbage, verify
 from assay.store.manifests import live_manifests
 from assay.store.objects import open_object_store
 

@@ -14,7 +14,7 @@ import pytest
 
 import assay
 from assay.errors import UsageError
-from assay.store.integrity import collect_garbage, recover, verify
+from assay.integrity import collect_garbage, recover, verify
 from assay.store.manifests import MANIFEST_PREFIX
 from tests_helpers import run_assay, year
 

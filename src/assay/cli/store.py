@@ -13,7 +13,7 @@ from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import console, emit, progress
 
 if TYPE_CHECKING:
-    from assay.store.integrity import GcReport, RecoverReport, VerifyReport
+    from assay.integrity import GcReport, RecoverReport, VerifyReport
 
 
 def register(app: typer.Typer) -> None:
@@ -40,8 +40,8 @@ def register(app: typer.Typer) -> None:
     @app.command("verify")
     def verify(store: StoreOpt = None, json: JsonOpt = False) -> int:
         """Re-hash every object and check every catalog reference; exit 1 on problems."""
+        from assay.integrity import verify as verify_store
         from assay.store import open_store
-        from assay.store.integrity import verify as verify_store
 
         with open_store(store) as s, progress(json) as bar:
             report = verify_store(s, progress=bar)
@@ -65,8 +65,8 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
     ) -> None:
         """Remove the objects nothing references (and leftovers of interrupted writes)."""
+        from assay.integrity import collect_garbage
         from assay.store import open_store
-        from assay.store.integrity import collect_garbage
 
         with open_store(store) as s:
             report = collect_garbage(s, grace=grace, dry_run=dry_run)
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
     ) -> None:
         """Rebuild a lost or damaged catalog from the manifests beside the objects."""
-        from assay.store.integrity import recover as recover_store
+        from assay.integrity import recover as recover_store
 
         report = recover_store(store, force=force)
         emit(report.to_dict(), json, lambda: _render_recover(report))

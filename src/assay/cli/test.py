@@ -17,8 +17,8 @@ from assay.cli._output import console, emit, err_console
 if TYPE_CHECKING:
     from assay.runs import RunInfo
     from assay.store import Store
-    from assay.testing.reproduce import CodePlace, ReproduceReport, WindowReport
-    from assay.testing.smoke import SmokeReport
+    from assay.training.reproduce import CodePlace, ReproduceReport, WindowReport
+    from assay.training.smoke import SmokeReport
 
 app = typer.Typer(
     help="Tests of training code and models; exit 0 when they pass, 1 when they fail.",
@@ -88,7 +88,7 @@ def smoke(
     arguments, 126/127 command not executable / not found.
     Example: assay test smoke --timeout 120 -- python train.py
     """
-    from assay.testing.smoke import smoke as run_smoke
+    from assay.training.smoke import smoke as run_smoke
 
     def started(info: RunInfo) -> None:
         if not json:
@@ -190,8 +190,8 @@ def reproduce(
     Exit codes: 0 reproduced, 1 not reproduced (or a window run failed), 2 bad
     arguments, unknown run, or code that cannot be rebuilt.
     """
-    from assay.testing.reproduce import parse_data, parse_tolerances, reproduce_window
-    from assay.testing.reproduce import reproduce as run_reproduce
+    from assay.training.reproduce import parse_data, parse_tolerances, reproduce_window
+    from assay.training.reproduce import reproduce as run_reproduce
 
     tolerances = parse_tolerances(tolerance or [])
     overrides = parse_data(data or [])

@@ -1,35 +1,15 @@
-"""Training tests: smoke tests of a training command, reproducibility of a recorded run.
+"""The pytest front end: the plugin (``assay.testing.pytest_plugin``) that brings
+assay's tests into ``pytest``.
 
-``smoke`` runs the user's own training command on a small deterministic sample for
-one epoch and judges it; ``reproduce`` re-runs a recorded run on its pinned data and
-code and compares its metrics (``reproduce_window``: on sliding windows of deltas).
-The pytest plugin (``assay.testing.pytest_plugin``) brings these and assay's other
-tests into ``pytest``.
-
-Names are imported on first use, so that loading the pytest plugin (which lives in
-this package) costs pytest nothing until a test asks for assay.
+The training tests themselves live in ``assay.training``; their names are also
+reachable here (``assay.testing.smoke``), as they were before they moved, and are
+imported on first use so that loading the plugin costs pytest nothing until a test
+asks for assay.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from assay.testing.reproduce import (
-        ReproduceReason,
-        ReproduceReport,
-        WindowReport,
-        reproduce,
-        reproduce_window,
-    )
-    from assay.testing.smoke import (
-        SampledVersion,
-        SmokeReason,
-        SmokeReport,
-        sample_version,
-        smoke,
-    )
+from typing import Any
 
 __all__ = [
     "ReproduceReason",
@@ -44,21 +24,10 @@ __all__ = [
     "smoke",
 ]
 
-_HOME = {
-    "ReproduceReason": "reproduce",
-    "ReproduceReport": "reproduce",
-    "WindowReport": "reproduce",
-    "reproduce": "reproduce",
-    "reproduce_window": "reproduce",
-    "SampledVersion": "smoke",
-    "SmokeReason": "smoke",
-    "SmokeReport": "smoke",
-    "sample_version": "smoke",
-    "smoke": "smoke",
-}
-
 
 def __getattr__(name: str) -> Any:
-    if name not in _HOME:
+    if name not in __all__:
         raise AttributeError(f"module 'assay.testing' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"assay.testing.{_HOME[name]}"), name)
+    import assay.training
+
+    return getattr(assay.training, name)

@@ -17,7 +17,7 @@ from training_project import PY, Project
 import assay
 from assay.data.split import split_unit
 from assay.errors import UsageError
-from assay.testing.smoke import (
+from assay.training.smoke import (
     MIN_ROWS,
     SMOKE_SEED,
     SampledVersion,

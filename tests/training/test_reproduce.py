@@ -15,7 +15,7 @@ from training_project import PY, Project
 import assay
 from assay.errors import UsageError
 from assay.runs import PIN_ENV
-from assay.testing.reproduce import (
+from assay.training.reproduce import (
     MetricComparison,
     parse_tolerances,
     pinned_fingerprint,
