@@ -43,7 +43,7 @@ from assay.errors import DeltaNotFound, RecipeError, UsageError
 from assay.files import atomic_write
 from assay.runs import register_read
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
-from assay.store.catalog import _now
+from assay.store.catalog import now
 from assay.store.manifests import write_version_manifest
 from assay.store.verified import Verifier
 
@@ -548,7 +548,7 @@ def compose(
             recipe=recipe.to_dict(),
             delta_ids=tuple(d.delta_id for d in selected),
             summary={k: v for k, v in version.summary().items() if k != "deltas"},
-            created_at=_now(),
+            created_at=now(),
         )
         # Objects first, then the catalog: `assay recover` rebuilds the row from this.
         write_version_manifest(store.objects, recorded)

@@ -29,7 +29,7 @@ from assay.data.hashing import content_id, key_hash
 from assay.data.schema import FileOptions, fit_to_schema, read_table_file
 from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError, shorten
 from assay.store import DatasetInfo, DeltaInfo, Store
-from assay.store.catalog import _now
+from assay.store.catalog import now
 from assay.store.manifests import write_delta_manifest
 from assay.store.objects import crash_point, sha256_file
 from assay.store.verified import Verifier
@@ -303,7 +303,7 @@ def _add_once(
         object_sha256=sha,
         message=message,
         author=author,
-        created_at=_now(),
+        created_at=now(),
         tags=tags,
         added_columns=tuple(added),
         stats=stats,

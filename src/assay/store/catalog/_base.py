@@ -1,0 +1,148 @@
+"""What every area of the catalog shares: the engine, the schema's MetaData, helpers.
+
+Each area module (``datasets``, ``runs``, …) declares its tables on ``metadata`` and a
+mixin of ``CatalogBase`` with its methods; ``assay.store.catalog.Catalog`` is the sum
+of the mixins. Opening a catalog brings its schema to the newest revision through the
+Alembic migrations in ``migrations/`` (see ``_schema.py``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from assay.errors import CatalogDamaged, MissingDependency, NotFound, UsageError
+
+CATALOG_FORMAT = 1
+RECOVER = "assay recover"
+# What SQLite says of a truncated, overwritten or otherwise damaged database file.
+_DAMAGE = ("database disk image is malformed", "file is not a database")
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "assay_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+def now() -> str:
+    """The current UTC time as the catalog stores it (ISO 8601, milliseconds)."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+class CatalogBase:
+    """A catalog in any database SQLAlchemy 2 reaches (SQLite, PostgreSQL): the engine
+    and the schema; the areas add their tables' methods."""
+
+    def __init__(self, url: str, *, create: bool = False):
+        from assay.store.catalog._schema import upgrade
+
+        self.url = url
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 60}
+        try:
+            self.engine = sa.create_engine(url, **kwargs)
+        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as e:
+            raise UsageError(f"catalog URL {url!r} is not usable: {e}") from None
+        except ModuleNotFoundError as e:
+            raise MissingDependency(
+                f"catalog URL {url!r} needs the {e.name} driver. "
+                "Install it with: pip install 'assay[postgres]'"
+            ) from None
+        if url.startswith("sqlite"):
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "handle_error", self._damaged)
+        if not create:
+            self._check_format()
+        upgrade(self.engine, url)
+        if create:
+            with self.engine.begin() as conn:
+                insert_once(conn, meta, key="format", value=str(CATALOG_FORMAT))
+            self._check_format()
+
+    def close(self) -> None:
+        """Release connections; the catalog is not used afterwards."""
+        self.engine.dispose()
+
+    def referenced_objects(self) -> dict[str, str]:
+        """Every object key the catalog names, with the SHA-256 its bytes must have.
+
+        Each area adds its own (cooperatively, through ``super()``).
+        """
+        return {}
+
+    def _damaged(self, context: sa.engine.ExceptionContext) -> None:
+        """Turn SQLite's report of a damaged database file into one actionable line."""
+        text = str(context.original_exception)
+        if any(sign in text for sign in _DAMAGE):
+            raise CatalogDamaged(
+                f"catalog {self.url} is damaged ({text}); rebuild it from the store's "
+                f"objects with `{RECOVER}`"
+            ) from None
+
+    def _check_format(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "format")).scalar()
+        except sa_exc.OperationalError as e:
+            if "no such table" in str(e.orig):  # e.g. a catalog file emptied to 0 bytes
+                raise CatalogDamaged(
+                    f"catalog {self.url} holds no assay catalog ({e.orig}); if it was lost or "
+                    f"damaged, rebuild it from the store's objects with `{RECOVER}`"
+                ) from None
+            raise UsageError(
+                f"catalog {self.url} cannot be read ({e.orig}); is it an assay store? "
+                "Create one with `assay init`"
+            ) from None
+        except sa_exc.ProgrammingError as e:  # PostgreSQL: an empty database
+            raise UsageError(
+                f"catalog {self.url} holds no assay catalog ({e.orig}); is it an assay "
+                "store? Create one with `assay init`"
+            ) from None
+        if found is None or int(found) > CATALOG_FORMAT:
+            raise UsageError(
+                f"catalog {self.url} has format {found}, this assay reads format "
+                f"{CATALOG_FORMAT}; upgrade assay"
+            )
+
+    def _report(self, table: sa.Table, prefix: str, what: str, listing: str) -> dict[str, Any]:
+        """The stored report whose id is or starts with ``prefix`` (4+ characters)."""
+        query = sa.select(table.c.report).where(table.c.id.startswith(prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.limit(2)).all()
+        if len(prefix) < 4 or not rows:
+            raise NotFound(f"no {what} {prefix!r}; list them with `{listing}`")
+        if len(rows) > 1:
+            raise UsageError(f"{what} id {prefix!r} is ambiguous; give more characters")
+        return dict(rows[0].report)
+
+
+def insert_once(conn: sa.Connection, table: sa.Table, **values: Any) -> bool:
+    """Insert a row unless a unique constraint says it is there already; whether it was new.
+
+    A savepoint keeps the surrounding transaction usable after the refusal (PostgreSQL
+    aborts the whole transaction on an error otherwise).
+    """
+    try:
+        with conn.begin_nested():
+            conn.execute(table.insert().values(**values))
+    except sa_exc.IntegrityError:
+        return False
+    return True
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets readers go on while a writer commits; the busy timeout makes
+    # concurrent writers wait for each other instead of failing at once.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()

@@ -1,0 +1,73 @@
+"""Bring a catalog's schema to the newest revision, through the Alembic migrations.
+
+Revision ``0001`` is the schema of assay 0.1.0; each later schema change is one more
+file in ``migrations/versions/`` named ``NNNN_what.py`` with revision id ``NNNN``.
+Opening a catalog at the newest revision costs one query (Alembic is imported only
+when there is something to do).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from assay.errors import UsageError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+@cache
+def head() -> str:
+    """The newest revision this assay knows (file names carry the revision ids)."""
+    return max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
+def current_revision(conn: sa.Connection) -> str | None:
+    """The catalog's revision; None for a new database or one made by assay 0.1.0."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(engine: sa.Engine, url: str) -> None:
+    """Create the catalog's tables, or upgrade them in place to ``head()``.
+
+    ``UsageError`` if a newer assay made the catalog (its revision is unknown here).
+    """
+    for attempt in range(3):
+        with engine.connect() as conn:
+            current = current_revision(conn)
+        if current == head():
+            return
+        try:
+            _migrate(engine, url, current)
+            return
+        except sa_exc.DatabaseError:
+            # Another process upgraded the same catalog at the same moment (a table it
+            # created, a version row it wrote): look again; anything else is real.
+            if attempt == 2:
+                raise
+
+
+def _migrate(engine: sa.Engine, url: str, current: str | None) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if current is not None:
+        try:
+            ScriptDirectory.from_config(config).get_revision(current)
+        except CommandError:
+            raise UsageError(
+                f"catalog {url} was made by a newer assay (schema revision {current}; this "
+                f"assay knows up to {head()}); upgrade assay"
+            ) from None
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
