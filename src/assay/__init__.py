@@ -92,6 +92,15 @@ def __dir__() -> list[str]:
 
 __version__ = "0.1.0"
 
+# The one place where rooms that must not import each other are wired together
+# (docs/architecture.md): a lower room publishes, an upper one answers.
+from assay.events import subscribe as _subscribe  # noqa: E402  (cheap: no other import)
+
+_subscribe("version_read", "assay.runs:register_read")
+_subscribe("pinned_version", "assay.training.reproduce:pinned_fingerprint")
+_subscribe("smoke_read", "assay.training.smoke:sample_for_smoke")
+_subscribe("smoke_metrics", "assay.training.smoke:note_non_finite")
+
 __all__ = [
     "AddResult",
     "AssayError",

@@ -50,7 +50,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from assay.config import STORE_ENV
 from assay.errors import CommandNotFound, InputFileError, NotFound, UsageError
-from assay.store import Store, open_store
+from assay.events import ask, publish
+from assay.store import Store, open_store, opened
 from assay.store.catalog import RunArtifact, RunInfo, RunInput
 from assay.store.objects import sha256_file
 
@@ -436,11 +437,8 @@ class Run:
         from assay.data.compose import compose, load_version
 
         self._check_open()
-        pinned = None
-        if os.environ.get(PIN_ENV):
-            from assay.training.reproduce import pinned_fingerprint
-
-            pinned = pinned_fingerprint(recipe)
+        # The training tests answer these (wired in assay/__init__.py): runs sits below them.
+        pinned = ask("pinned_version", recipe) if os.environ.get(PIN_ENV) else None
         token = _active.set(self)
         try:
             if pinned is not None:
@@ -450,9 +448,7 @@ class Run:
         finally:
             _active.reset(token)
         if is_smoke():
-            from assay.training.smoke import sample_for_smoke
-
-            return sample_for_smoke(version)
+            return ask("smoke_read", version) or version
         return version
 
     def load(self, fingerprint: str, *, progress: Progress | None = None) -> DatasetVersion:
@@ -472,10 +468,8 @@ class Run:
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append finite numbers to the metrics' history, at ``step`` or the key's next."""
-        if is_smoke():
-            from assay.training.smoke import note_non_finite
-
-            note_non_finite(metrics, step)  # the smoke report names it; the error follows
+        if is_smoke():  # the smoke report names a non-finite metric; the error follows
+            publish("smoke_metrics", metrics, step)
         checked = _check_metrics(metrics)
         if step is not None and (
             isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0
@@ -658,16 +652,16 @@ def start_run(
     are added to it, ``name`` is ignored, and ending leaves the run to its starter.
     """
     owns = store is None
-    opened = store or open_store()
+    target = store or open_store()
     try:
         run_id = os.environ.get(RUN_ID_ENV)
         if run_id and _current() is None:
-            run = _attach(opened, run_id, params)
+            run = _attach(target, run_id, params)
         else:
-            run = Run(_create(opened, name, params, sys.argv), opened)
+            run = Run(_create(target, name, params, sys.argv), target)
     except BaseException:
         if owns:
-            opened.close()
+            target.close()
         raise
     run._owns_store = owns
     run._activate()
@@ -721,7 +715,7 @@ def run_command(
         raise UsageError("give the command to run after `--`, e.g. `assay run -- python train.py`")
     if timeout is not None and not timeout > 0:
         raise UsageError(f"timeout is {timeout!r} seconds; give a number > 0")
-    with _opened(store) as s:
+    with opened(store) as s:
         info = _create(s, name, params, argv, cwd)
         child_env = {**os.environ, **(env or {}), RUN_ID_ENV: info.id, STORE_ENV: s.url}
         try:
@@ -806,24 +800,15 @@ def _stop(proc: subprocess.Popen[Any]) -> int:
     return proc.wait()
 
 
-@contextlib.contextmanager
-def _opened(store: Store | None) -> Iterator[Store]:
-    if store is not None:
-        yield store
-        return
-    with open_store() as s:
-        yield s
-
-
 def get_run(run_id: str, *, store: Store | None = None) -> RunInfo:
     """The run whose id is or starts with ``run_id`` (at least 4 characters)."""
-    with _opened(store) as s:
+    with opened(store) as s:
         return s.catalog.get_run(run_id)
 
 
 def list_runs(*, store: Store | None = None) -> list[RunInfo]:
     """Every recorded run, newest first."""
-    with _opened(store) as s:
+    with opened(store) as s:
         return s.catalog.list_runs()
 
 

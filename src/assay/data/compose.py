@@ -40,8 +40,8 @@ from assay.data.recipe import Recipe, load_recipe
 from assay.data.schema import arrow_type
 from assay.data.split import assign_splits
 from assay.errors import DeltaNotFound, RecipeError, UsageError
+from assay.events import publish
 from assay.files import atomic_write
-from assay.runs import register_read
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
 from assay.store.catalog import now
 from assay.store.manifests import write_version_manifest
@@ -553,7 +553,7 @@ def compose(
         # Objects first, then the catalog: `assay recover` rebuilds the row from this.
         write_version_manifest(store.objects, recorded)
         store.catalog.record_version(recorded)
-        register_read(version)  # an input of the active run, if there is one
+        publish("version_read", version)  # runs record it as an input
     return version
 
 
@@ -565,7 +565,7 @@ def load_version(
     version._table = materialise(
         version.store, version.dataset, version.recipe, version.deltas, progress=progress
     )
-    register_read(version)  # an input of the active run, if there is one
+    publish("version_read", version)  # runs record it as an input
     return version
 
 

@@ -29,7 +29,7 @@ from assay.errors import EngineUnsupported, MissingDependency
 if TYPE_CHECKING:
     from ibis.backends import BaseBackend
 
-    from assay.store import ObjectStore
+    from assay.store.objects import ObjectStore
 
 __all__ = ["ROW_NUMBER_COLUMN", "Engine"]
 

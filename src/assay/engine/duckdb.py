@@ -16,7 +16,7 @@ from assay.engine.base import Engine
 from assay.errors import MissingDependency
 
 if TYPE_CHECKING:
-    from assay.store import ObjectStore
+    from assay.store.objects import ObjectStore
 
 __all__ = ["DuckDBEngine", "default_engine"]
 

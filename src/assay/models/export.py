@@ -22,17 +22,16 @@ from assay.errors import ModelCheckFailed, UsageError
 from assay.models.flavors import get_flavor
 from assay.models.registry import (
     Model,
-    _check_alias,
-    _hold_back_registration,
-    _opened,
-    _resolve,
+    check_alias,
+    hold_back_registration,
     load_version,
     read_sample,
+    resolve_ref,
     run_sample,
 )
 from assay.models.signature import Signature, TensorSpec, to_batch
 from assay.runs import ARTIFACT_PREFIX, sandbox
-from assay.store import Store
+from assay.store import Store, opened
 from assay.store.catalog import ModelVersion
 
 __all__ = ["DEFAULT_TOLERANCE", "Parity", "export_onnx", "onnx_parity"]
@@ -125,11 +124,11 @@ def export_onnx(
     ``ModelCheckFailed`` (and nothing registered) if the graph's answers differ from the
     model's by more than ``tolerance``.
     """
-    wanted = [_check_alias(a) for a in aliases]
+    wanted = [check_alias(a) for a in aliases]
     if not isinstance(tolerance, int | float) or not tolerance >= 0:
         raise UsageError(f"tolerance {tolerance!r} is not a number >= 0")
-    with _opened(store) as s:
-        info = _resolve(s, ref)
+    with opened(store) as s:
+        info = resolve_ref(s, ref)
         if info.flavor != "sklearn":
             raise UsageError(
                 f"model {info.ref} is flavor {info.flavor!r}; only scikit-learn models "
@@ -196,7 +195,7 @@ def export_onnx(
         )
         assert draft.object_key is not None
         if sandbox() is not None:  # under assay test reproduce/smoke: recorded, not registered
-            return _hold_back_registration(s, draft), parity
+            return hold_back_registration(s, draft), parity
         if not s.objects.exists(draft.object_key):
             s.objects.put_bytes(draft.object_key, data)
         return s.catalog.register_model_version(draft), parity

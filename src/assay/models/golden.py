@@ -323,7 +323,7 @@ def stored_examples(store: Store, info: ModelVersion) -> GoldenSet:
 
 
 @contextlib.contextmanager
-def _opened(store: Store | None) -> Iterator[Store]:
+def opened(store: Store | None) -> Iterator[Store]:
     if store is not None:
         yield store
         return
@@ -333,10 +333,10 @@ def _opened(store: Store | None) -> Iterator[Store]:
 
 def check_golden(ref: str, *, store: Store | None = None, trusted: bool = False) -> GoldenReport:
     """Load the model ``ref`` names as serving would and check its golden examples."""
-    from assay.models.registry import _resolve, load_version
+    from assay.models.registry import load_version, resolve_ref
 
-    with _opened(store) as s:
-        info = _resolve(s, ref)
+    with opened(store) as s:
+        info = resolve_ref(s, ref)
         golden = stored_examples(s, info)
         model = load_version(s, info, trusted=trusted)
         return check_examples(model, golden, ref=info.ref)
@@ -347,11 +347,11 @@ def attach_golden(
 ) -> tuple[ModelVersion, GoldenReport]:
     """Attach a golden file to the version ``ref`` names (replacing earlier examples) and
     check it; the examples are attached whether or not they pass."""
-    from assay.models.registry import _resolve, load_version
+    from assay.models.registry import load_version, resolve_ref
 
     golden = read_examples(path)
-    with _opened(store) as s:
-        info = _resolve(s, ref)
+    with opened(store) as s:
+        info = resolve_ref(s, ref)
         report = check_examples(load_version(s, info, trusted=trusted), golden, ref=info.ref)
         attached = store_examples(s, golden)
         return s.catalog.set_model_golden(info.name, info.version, attached), report

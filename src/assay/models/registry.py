@@ -28,7 +28,7 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -49,7 +49,7 @@ from assay.models.flavors.pickle import refuse_pickle
 from assay.models.flavors.python import is_entry_point
 from assay.models.signature import Batch, Column, Signature, infer_signature, to_batch
 from assay.runs import ARTIFACT_PREFIX, RUN_ID_ENV, active_run, held_back, hold_back, sandbox
-from assay.store import Store, open_store
+from assay.store import Store, opened
 from assay.store.catalog import GoldenRef, ModelVersion, RunInfo
 
 __all__ = [
@@ -111,7 +111,7 @@ def parse_ref(ref: str) -> ModelRef:
     return ModelRef(name, alias=selector)
 
 
-def _check_alias(alias: str) -> str:
+def check_alias(alias: str) -> str:
     if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
         raise UsageError(
             f"alias {alias!r} is not usable: aliases start with a letter, hold letters, "
@@ -128,16 +128,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-@contextlib.contextmanager
-def _opened(store: Store | None) -> Iterator[Store]:
-    if store is not None:
-        yield store
-        return
-    with open_store() as s:
-        yield s
-
-
-def _resolve(store: Store, ref: str | ModelRef) -> ModelVersion:
+def resolve_ref(store: Store, ref: str | ModelRef) -> ModelVersion:
     r = parse_ref(ref) if isinstance(ref, str) else ref
     if r.alias is not None:
         return store.catalog.get_model_alias(r.name, r.alias)
@@ -146,13 +137,13 @@ def _resolve(store: Store, ref: str | ModelRef) -> ModelVersion:
 
 def get_model(ref: str, *, store: Store | None = None) -> ModelVersion:
     """The version record ``ref`` names (``NAME``, ``NAME@VERSION`` or ``NAME@ALIAS``)."""
-    with _opened(store) as s:
-        return _resolve(s, ref)
+    with opened(store) as s:
+        return resolve_ref(s, ref)
 
 
 def list_models(name: str | None = None, *, store: Store | None = None) -> list[ModelVersion]:
     """Every registered version (of ``name``), by name then version."""
-    with _opened(store) as s:
+    with opened(store) as s:
         if name is not None:
             _check_name(name)
             found = s.catalog.list_model_versions(name)
@@ -165,10 +156,10 @@ def list_models(name: str | None = None, *, store: Store | None = None) -> list[
 def set_alias(name: str, version: int, alias: str, *, store: Store | None = None) -> ModelVersion:
     """Point ``NAME@ALIAS`` at ``version``, moving it from the version that held it."""
     _check_name(name)
-    _check_alias(alias)
+    check_alias(alias)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise UsageError(f"version {version!r} is not a version number (1, 2, 3 …)")
-    with _opened(store) as s:
+    with opened(store) as s:
         if sandbox() is not None:
             return _hold_back_alias(s, name, version, alias)
         return s.catalog.set_model_alias(name, version, alias)
@@ -266,8 +257,8 @@ def load_model(ref: str, *, trusted: bool = False, store: Store | None = None) -
     ``trusted=True`` allows pickles and skops types outside scikit-learn/NumPy/SciPy,
     both of which can run code while loading.
     """
-    with _opened(store) as s:
-        return load_version(s, _resolve(s, ref), trusted=trusted)
+    with opened(store) as s:
+        return load_version(s, resolve_ref(s, ref), trusted=trusted)
 
 
 # --------------------------------------------------------------------------- registering
@@ -316,7 +307,7 @@ def register_model(
     from assay.models.golden import check_examples, read_examples, store_examples
 
     _check_name(name)
-    wanted = [_check_alias(a) for a in aliases]
+    wanted = [check_alias(a) for a in aliases]
     if len(set(wanted)) != len(wanted):
         raise UsageError(f"alias {wanted!r} lists an alias twice; give each once")
     if require_golden and golden is None:
@@ -327,7 +318,7 @@ def register_model(
         options["model_class"] = model_class
     if init:
         options["init"] = dict(init)
-    with _opened(store) as s:
+    with opened(store) as s:
         if from_run is not None:
             if model is not None:
                 raise UsageError("give a model PATH or --from-run RUN, not both")
@@ -364,7 +355,7 @@ def register_model(
                     f"{report.summary()}; nothing was registered (--require-golden)"
                 )
         if sandbox() is not None:  # checked like a real registration, then held back
-            return _hold_back_registration(s, draft)
+            return hold_back_registration(s, draft)
         # Objects first, then one catalog transaction: a failure in between leaves an
         # unreferenced object for `assay gc`, never a version naming missing bytes.
         key, blob = draft.object_key, src.data
@@ -383,7 +374,7 @@ def _held_back_versions(store: Store, run_id: str | None, name: str) -> list[dic
     return [w for w in writes if w.get("action") == "register" and w.get("name") == name]
 
 
-def _hold_back_registration(store: Store, draft: ModelVersion) -> ModelVersion:
+def hold_back_registration(store: Store, draft: ModelVersion) -> ModelVersion:
     """Record ``draft`` on the sandboxed run instead of registering it; return it numbered
     as it would have been (after the registry's versions and those held back before)."""
     run_id = _current_run_id(store)
@@ -596,8 +587,8 @@ def run_sample(store: Store, run: RunInfo, columns: Sequence[str], rows: int = S
 def lineage(ref: str, *, store: Store | None = None) -> dict[str, Any]:
     """The chain behind a version: the version it was derived from (if exported), the
     run that made it, the dataset versions that run read, and the code commit."""
-    with _opened(store) as s:
-        return _lineage(s, _resolve(s, ref), depth=0)
+    with opened(store) as s:
+        return _lineage(s, resolve_ref(s, ref), depth=0)
 
 
 def _lineage(store: Store, info: ModelVersion, depth: int) -> dict[str, Any]:

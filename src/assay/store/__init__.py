@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +41,7 @@ __all__ = [
     "VersionInfo",
     "init_store",
     "open_store",
+    "opened",
 ]
 
 CONFIG_FILE = "assay.json"
@@ -183,3 +186,13 @@ def sqlite_file(catalog_url: str) -> str | None:
 
     database = sa.engine.make_url(catalog_url).database
     return database if database and database != ":memory:" else None
+
+
+@contextmanager
+def opened(store: Store | None) -> Iterator[Store]:
+    """``store`` itself, or the store ``open_store`` finds, closed again on exit."""
+    if store is not None:
+        yield store
+        return
+    with open_store() as s:
+        yield s

@@ -49,6 +49,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from assay.errors import AssayError, UsageError
 from assay.runs import PIN_ENV, SANDBOX_ENV, get_run, git_state, held_back, run_command
+from assay.store import opened
 
 if TYPE_CHECKING:
     from assay.data.recipe import Recipe
@@ -525,16 +526,6 @@ def _inputs(store: Store, info: RunInfo, data: Mapping[str, str]) -> list[Pinned
     ]
 
 
-@contextlib.contextmanager
-def _opened(store: Store | None) -> Iterator[Store]:
-    if store is not None:
-        yield store
-        return
-    from assay.store import open_store
-
-    with open_store() as s:
-        yield s
-
 
 def reproduce(
     run_id: str,
@@ -554,7 +545,7 @@ def reproduce(
     cannot be rebuilt, a tolerance for a metric it never logged).
     """
     tolerance = dict(tolerance or {})
-    with _opened(store) as s:
+    with opened(store) as s:
         info = get_run(run_id, store=s)
         _check_reproducible(info)
         unknown = sorted(k for k in tolerance if k != "*" and k not in info.metrics)
@@ -693,7 +684,7 @@ def reproduce_window(
         raise UsageError(f"--window is {window!r}; give a whole number of deltas >= 1")
     from assay.data.compose import compose
 
-    with _opened(store) as s:
+    with opened(store) as s:
         info = get_run(run_id, store=s)
         _check_reproducible(info)
         if not info.inputs:
