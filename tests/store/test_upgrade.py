@@ -11,6 +11,8 @@ import hashlib
 import importlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,24 @@ def test_release_store_opened_twice_is_upgraded_once(release_store: Path) -> Non
         catalog.close()
     assert snapshot() == first
     assert first["alembic_version"] == [(head(),)]
+
+
+def test_release_store_opened_by_many_at_once_is_upgraded_once(release_store: Path) -> None:
+    # Four processes (as four CLI commands would) race to upgrade the same catalog.
+    url = f"sqlite:///{release_store / 'catalog.db'}"
+    code = "import sys; from assay.store.catalog import open_catalog; open_catalog(sys.argv[1]).close()"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert revision(url) == [head()]
+    catalog = open_catalog(url)
+    try:
+        assert_catalog_facts(catalog)
+    finally:
+        catalog.close()
 
 
 def test_release_store_through_the_cli(release_store: Path, tmp_path: Path) -> None:

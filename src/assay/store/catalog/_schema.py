@@ -8,6 +8,7 @@ when there is something to do).
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from sqlalchemy import exc as sa_exc
 from assay.errors import UsageError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Alembic keeps the running migration's context in module globals (alembic.context,
+# alembic.op): one migration at a time per process. Processes race in the database.
+_ONE_AT_A_TIME = threading.Lock()
 
 
 @cache
@@ -37,18 +41,19 @@ def upgrade(engine: sa.Engine, url: str) -> None:
 
     ``UsageError`` if a newer assay made the catalog (its revision is unknown here).
     """
-    for attempt in range(3):
+    for attempt in range(5):
         with engine.connect() as conn:
             current = current_revision(conn)
         if current == head():
             return
         try:
-            _migrate(engine, url, current)
+            with _ONE_AT_A_TIME:
+                _migrate(engine, url, current)
             return
         except sa_exc.DatabaseError:
             # Another process upgraded the same catalog at the same moment (a table it
             # created, a version row it wrote): look again; anything else is real.
-            if attempt == 2:
+            if attempt == 4:
                 raise
 
 
