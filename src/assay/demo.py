@@ -175,7 +175,7 @@ def run_demo(
     say(f"  - withdrawn delete  {r.delta.row_count:>7,} keys  ({r.delta.short_id})")
 
     # How each delta moved the label and the features (`assay data log --impact`).
-    from assay.data.impact import delta_impact
+    from assay.diagnostics.impact import delta_impact
 
     impact = delta_impact(store, "employment")
 

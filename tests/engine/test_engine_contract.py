@@ -15,7 +15,7 @@ import pytest
 from engines import UnorderedEngine
 
 import assay
-from assay.data.impact import delta_impact
+from assay.diagnostics.impact import delta_impact
 from assay.engine import ROW_NUMBER_COLUMN, DuckDBEngine, Engine
 from assay.errors import EngineUnsupported, UsageError
 from assay.store.objects import open_object_store

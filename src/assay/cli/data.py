@@ -220,7 +220,7 @@ def log(
 
 
 def _log_impact(s: Any, dataset: str, threshold: float, as_json: bool) -> None:
-    from assay.data.impact import delta_impact
+    from assay.diagnostics.impact import delta_impact
 
     with progress(as_json) as bar:
         impacts = delta_impact(s, dataset, threshold=threshold, progress=bar)

@@ -19,18 +19,16 @@ A delta is flagged when it moves any class share by more than ``threshold``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from assay.data.compose import materialise
 from assay.data.deltas import read_delta
 from assay.data.recipe import Recipe
+from assay.diagnostics import drift
 from assay.errors import UsageError
 from assay.store import DeltaInfo, Store
 
@@ -73,54 +71,6 @@ class DeltaImpact:
         return asdict(self)
 
 
-def _counts(column: pa.ChunkedArray | pa.Array) -> dict[Any, int]:
-    vc = pc.value_counts(pc.drop_null(column))
-    return {
-        v.as_py(): int(c.as_py())
-        for v, c in zip(vc.field("values"), vc.field("counts"), strict=True)
-    }
-
-
-def _shares(counts: dict[Any, int]) -> dict[str, float]:
-    total = sum(counts.values())
-    return (
-        {str(k): v / total for k, v in sorted(counts.items(), key=lambda kv: str(kv[0]))}
-        if total
-        else {}
-    )
-
-
-def _chi2(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
-    """Total variation distance between two count tables, and the chi-square p-value."""
-    from scipy.stats import chi2_contingency
-
-    levels = sorted(set(a) | set(b), key=str)
-    table = np.array([[a.get(v, 0) for v in levels], [b.get(v, 0) for v in levels]], dtype=float)
-    na, nb = table.sum(axis=1)
-    if na == 0 or nb == 0:
-        return math.nan, math.nan
-    tvd = 0.5 * float(np.abs(table[0] / na - table[1] / nb).sum())
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2:
-        return tvd, 1.0
-    return tvd, float(chi2_contingency(table, correction=False).pvalue)
-
-
-def ks_from_counts(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
-    """Two-sample KS statistic (exact, ties handled) and its asymptotic p-value."""
-    from scipy.stats import kstwo
-
-    values = sorted(set(a) | set(b))
-    ca = np.array([a.get(v, 0) for v in values], dtype=float)
-    cb = np.array([b.get(v, 0) for v in values], dtype=float)
-    na, nb = ca.sum(), cb.sum()
-    if na == 0 or nb == 0:
-        return math.nan, math.nan
-    d = float(np.abs(np.cumsum(ca) / na - np.cumsum(cb) / nb).max())
-    # scipy.stats.ks_2samp(method="asymp"): the one-sample KS law at n = nm / (n + m)
-    return d, float(kstwo.sf(d, round(na * nb / (na + nb))))
-
-
 # A share of distinct values per row at which a text column is an identifier.
 ID_LIKE_SHARE = 0.9
 
@@ -146,9 +96,9 @@ def _column_shift(
     if not a or not b:
         return None
     if not _numeric(t) or len(set(a) | set(b)) <= max_levels:
-        tvd, p = _chi2(a, b)
+        tvd, p = drift.tvd_chi2(a, b)
         return ColumnShift(name, "categorical", "chi2", tvd, p)
-    d, p = ks_from_counts(a, b)
+    d, p = drift.ks_from_counts(a, b)
     return ColumnShift(name, "numeric", "ks", d, p)
 
 
@@ -206,19 +156,22 @@ def _impact(
         "rows_after": after.num_rows,
     }
     if before is None or before.num_rows == 0:
-        shares = _shares(_counts(after.column(label))) if label else {}
+        shares = drift.shares(drift.counts(after.column(label))) if label else {}
         return DeltaImpact(**base, label_after=shares, label_delta=shares)
     new = read_delta(store, d) if d.op != "delete" else None
     result: dict[str, Any] = {}
     reasons: list[str] = []
     if label:
-        sb, sa = _shares(_counts(before.column(label))), _shares(_counts(after.column(label)))
+        sb, sa = (
+            drift.shares(drift.counts(before.column(label))),
+            drift.shares(drift.counts(after.column(label))),
+        )
         shift = {k: sa.get(k, 0.0) - sb.get(k, 0.0) for k in sorted(set(sa) | set(sb))}
         result.update(label_before=sb, label_after=sa, label_shift=shift)
         if new is not None and label in new.column_names:
-            counts = _counts(new.column(label))
-            result["label_delta"] = _shares(counts)
-            result["label_p_value"] = _chi2(counts, _counts(before.column(label)))[1]
+            counts = drift.counts(new.column(label))
+            result["label_delta"] = drift.shares(counts)
+            result["label_p_value"] = drift.tvd_chi2(counts, drift.counts(before.column(label)))[1]
         for k, s in sorted(shift.items(), key=lambda kv: -kv[1]):  # the grown class first
             if abs(s) > threshold:
                 reasons.append(f"share of {label}={k} moves {s:+.1%} (threshold {threshold:.0%})")
@@ -227,7 +180,11 @@ def _impact(
     if new is not None:
         for c in features:
             if c in new.column_names and c in before.column_names:
-                t, a, b = new.column(c).type, _counts(new.column(c)), _counts(before.column(c))
+                t, a, b = (
+                    new.column(c).type,
+                    drift.counts(new.column(c)),
+                    drift.counts(before.column(c)),
+                )
                 if _id_like(t, a, b, max_levels):
                     skipped[c] = "id-like"
                 elif (col := _column_shift(c, t, a, b, max_levels)) is not None:

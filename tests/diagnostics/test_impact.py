@@ -13,7 +13,10 @@ import pytest
 from scipy import stats
 
 import assay
-from assay.data.impact import _chi2, _counts, delta_impact, ks_from_counts
+from assay.diagnostics.drift import counts as _counts
+from assay.diagnostics.drift import ks_from_counts
+from assay.diagnostics.drift import tvd_chi2 as _chi2
+from assay.diagnostics.impact import delta_impact
 from assay.errors import RecipeError
 from tests_helpers import year
 
