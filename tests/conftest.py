@@ -8,9 +8,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from backends import pg_database, postgres_url, s3_bucket, s3_endpoint
 
 import assay
 from tests_helpers import year
+
+__all__ = ["pg_database", "postgres_url", "s3_bucket", "s3_endpoint"]
 
 ACS = Path(__file__).parents[1] / "examples" / "data" / "acs_employment_ma.parquet"
 

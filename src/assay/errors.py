@@ -169,6 +169,11 @@ class StoreAccessError(AssayError, PermissionError):
         return str(self.args[0]) if self.args else ""
 
 
+class CatalogPasswordWarning(UserWarning):
+    """A store's ``assay.json`` holds its catalog's password (written by an older assay);
+    it still opens, but credentials belong in the environment."""
+
+
 # models ---------------------------------------------------------------------------
 
 

@@ -4,7 +4,8 @@
 * ``unordered``: DuckDB claiming, truthfully, not to keep scan order: it returns every
   result that has no explicit ``order_by`` in reverse. Whatever assay builds on it must
   still agree with ``duckdb`` row for row, which proves the flag is read;
-* ``spark``: a ``local[2]`` Spark session (skipped only when Java is absent).
+* ``spark``: a ``local[2]`` Spark session (skipped only when Java or pyspark is
+  absent, and never in CI: see ``backends.missing_service``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import ibis
 import ibis.expr.operations as ops
 import pyarrow as pa
 import pytest
+from backends import missing_service
 
 from assay.engine import DuckDBEngine, Engine
 
@@ -53,8 +55,11 @@ def spark_engine() -> Iterator[Engine]:
     """One Spark session for the module, stopped after it."""
     reason = java_missing()
     if reason:
-        pytest.skip(reason)
-    pytest.importorskip("pyspark", reason="pip install 'assay[spark]'")
+        missing_service(reason)
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing_service("the spark engine needs pyspark: pip install 'assay[spark]'")
     from assay.engine import spark
 
     engine = spark.spark_engine()

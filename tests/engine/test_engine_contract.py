@@ -1,5 +1,6 @@
 """The engine contract, run against every engine (``engines.py``), and end-to-end
-parity: the same versions, diffs, impacts, verdicts and metrics on each of them."""
+parity: the same versions, diffs, impacts, verdicts and metrics on each of them, with
+the store on local objects + SQLite and on S3 (a moto server) + PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from backends import missing_service, new_bucket, new_database
 from engines import UnorderedEngine
 
 import assay
@@ -71,21 +73,27 @@ def test_mask_keeps_the_datas_order(engine: Engine) -> None:
     assert got.tolist() == [True, False, False, True, True]  # null counts as no
 
 
+@pytest.mark.parametrize("where", ["local", "memory", "s3"])
 def test_read_parquet_from_a_local_and_a_remote_object_store(
-    engine: Engine, tmp_path: Path
+    engine: Engine, where: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    local = open_object_store(str(tmp_path / "objects"))
-    remote = open_object_store(f"memory://assay-contract-{engine.name}")
+    url = {
+        "local": lambda: str(tmp_path / "objects"),
+        "memory": lambda: f"memory://assay-contract-{engine.name}",
+        "s3": lambda: request.getfixturevalue("s3_bucket") + "/objects",  # the moto server
+    }[where]()
+    objects = open_object_store(url)
     path = tmp_path / "d.parquet"
     pq.write_table(DATA, path)
-    for objects in (local, remote):
-        objects.put_file("aa/delta.parquet", path)
-        t = engine.read_parquet(objects, ["aa/delta.parquet"])
-        assert engine.to_arrow(t.order_by("id")).column("id").to_pylist() == sorted(
-            DATA.column("id").to_pylist()
-        )
-    assert local.local_path("aa/delta.parquet") is not None
-    assert remote.local_path("aa/delta.parquet") is None
+    key = f"aa/{where}-delta.parquet"
+    objects.put_file(key, path)
+    t = engine.read_parquet(objects, [key])
+    assert engine.to_arrow(t.order_by("id")).column("id").to_pylist() == sorted(
+        DATA.column("id").to_pylist()
+    )
+    assert (objects.local_path(key) is not None) is (where == "local")
+    if where == "s3":
+        assert objects.fs.endpoint_url.startswith("http://127.0.0.1:")  # type: ignore[attr-defined]
 
 
 def test_row_numbers_count_file_positions(engine: Engine, tmp_path: Path) -> None:
@@ -162,15 +170,37 @@ SUITE = {
 FEATURES = ["AGEP", "SCHL", "MAR", "SEX", "DIS", "RAC1P"]
 
 
+#: Where the scenario's store lives: its objects and its catalog.
+BACKENDS = ("local+sqlite", "s3+postgresql")
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, assay.Store]]:
-    """A store with four survey years, the recipes, and two registered models."""
+    """A store on local objects + SQLite with the scenario's data and models."""
+    root = tmp_path_factory.mktemp("parity")
+    with assay.init_store(root / ".assay") as store:
+        yield _build(root, store)
+
+
+@pytest.fixture(scope="module")
+def remote_project(
+    tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str, postgres_url: str | None
+) -> Iterator[tuple[Path, assay.Store]]:
+    """The same project with its objects on S3 (moto) and its catalog on PostgreSQL."""
+    if postgres_url is None:
+        missing_service("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    root = tmp_path_factory.mktemp("parity-remote")
+    with assay.init_store(new_bucket(), catalog=new_database(postgres_url)) as store:
+        assert store.url.startswith("s3://") and store.catalog.url.startswith("postgresql")
+        yield _build(root, store)
+
+
+def _build(root: Path, store: assay.Store) -> tuple[Path, assay.Store]:
+    """Four survey years, the recipes, and two registered models, in ``store``."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
 
-    root = tmp_path_factory.mktemp("parity")
     acs = pq.read_table(ACS)
-    store = assay.init_store(root / ".assay")
     assay.create_dataset(store, "employment", ["id"], label="employed")
     for name, y in [("base", 2015), ("y2016", 2016), ("y2017", 2017), ("y2018", 2018)]:
         pq.write_table(year(acs, y), root / f"{name}.parquet")
@@ -187,8 +217,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, as
         assay.register_model(
             "employment", model.fit(X, y), sample=X.head(50), aliases=[alias], store=store
         )
-    yield root, store
-    store.close()
+    return root, store
 
 
 def _everything(root: Path, store: assay.Store, engine: Engine) -> dict[str, Any]:
@@ -230,14 +259,17 @@ def _everything(root: Path, store: assay.Store, engine: Engine) -> dict[str, Any
 
 @pytest.fixture(scope="module")
 def reference(project: tuple[Path, assay.Store]) -> dict[str, Any]:
+    """The scenario on DuckDB with the store on local objects + SQLite."""
     root, store = project
     return _everything(root, store, DuckDBEngine())
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_every_engine_gives_the_same_versions_verdicts_and_metrics(
-    engine: Engine, project: tuple[Path, assay.Store], reference: dict[str, Any]
+    engine: Engine, backend: str, request: pytest.FixtureRequest, reference: dict[str, Any]
 ) -> None:
-    root, store = project
+    fixture = "project" if backend == "local+sqlite" else "remote_project"
+    root, store = request.getfixturevalue(fixture)
     got = _everything(root, store, engine)
     assert got["engine"] == engine.name
     assert got["fingerprint"] == reference["fingerprint"]

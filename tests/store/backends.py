@@ -1,7 +1,9 @@
 """Real backends for the contract suites: PostgreSQL and an S3 (moto) server on loopback.
 
-Each is started by the tests themselves. Where the machine lacks one (no PostgreSQL
-binaries), its cases are skipped with the reason; CI's machine has both.
+Each is started by the tests themselves, once per session (the fixtures at the end,
+shared by every test folder through ``tests/conftest.py``). Where the machine lacks
+one (no PostgreSQL binaries), its cases are skipped with the reason, except in CI
+(``CI=true``), where a backend that cannot run fails the run: CI's machine has both.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
+
+import pytest
 
 
 def _free_port() -> int:
@@ -32,9 +37,20 @@ def _pg_bin(name: str) -> str | None:
     return None
 
 
+def missing_service(reason: str) -> NoReturn:
+    """Skip a test whose backend cannot run here; in CI (``CI=true``), fail it instead,
+    so a backend never drops out of CI silently."""
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        pytest.fail(f"{reason}; CI runs every backend", pytrace=False)
+    pytest.skip(reason)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str | None]:
-    """A throwaway PostgreSQL cluster on 127.0.0.1; yields its base URL (or None)."""
+def postgres_server(password: str | None = None) -> Iterator[str | None]:
+    """A throwaway PostgreSQL cluster on 127.0.0.1; yields its base URL (or None).
+
+    With ``password``, the user ``assay`` must give it over TCP (the URL holds none).
+    """
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         yield None
@@ -49,7 +65,11 @@ def postgres_server() -> Iterator[str | None]:
         os.chmod(root, 0o700)
         prefix = ["runuser", "-u", "postgres", "--"]
     run = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-    subprocess.run([*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "assay"], **run)
+    auth = ["-A", "trust"]
+    if password is not None:
+        (root / "pw").write_text(password)
+        auth = ["--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={root / 'pw'}"]
+    subprocess.run([*prefix, initdb, "-D", str(data), *auth, "-U", "assay"], **run)
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(
         [*prefix, pg_ctl, "-D", str(data), "-o", opts, "-w", "start", "-l", str(root / "log")],
@@ -114,3 +134,30 @@ def new_bucket(prefix: str = "assay") -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     fs.mkdir(name)
     return f"s3://{name}/store"
+
+
+# -- fixtures: one server of each per session -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    with s3_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def pg_database(postgres_url: str | None) -> str:
+    if postgres_url is None:
+        missing_service("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+    return new_database(postgres_url)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str) -> str:
+    return new_bucket()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from backends import missing_service
 
 import assay
 from assay.errors import StoreNotFound, UsageError
@@ -54,3 +55,14 @@ def test_remote_store_needs_a_catalog(s3_bucket: str) -> None:
         assay.init_store(s3_bucket)
     with pytest.raises(StoreNotFound, match="assay init"):
         assay.open_store(s3_bucket)
+
+
+def test_a_backend_that_cannot_run_is_skipped_here_and_fails_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"^no PostgreSQL$"):
+        missing_service("no PostgreSQL")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match=r"^no PostgreSQL; CI runs every backend$"):
+        missing_service("no PostgreSQL")

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import sys
+import warnings
 from typing import Annotated
 
 import typer
@@ -114,9 +115,29 @@ def _fail(message: str, code: int, as_json: bool) -> int:
     return code
 
 
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    """assay's own warnings (``errors.CatalogPasswordWarning``) as one line; others as
+    Python shows them."""
+    from assay.errors import CatalogPasswordWarning
+
+    if issubclass(category, CatalogPasswordWarning):
+        return f"warning: {message}\n"
+    return _python_warning(message, category, filename, lineno, line)
+
+
+_python_warning = warnings.formatwarning
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app and turn every failure into a message and an exit code."""
     args = sys.argv[1:] if argv is None else argv
+    warnings.formatwarning = _warning_line
     # A --json after `--` belongs to the command `assay run` starts, not to assay.
     own = args[: args.index("--")] if "--" in args else args
     as_json = "--json" in own

@@ -23,18 +23,26 @@ def register(app: typer.Typer) -> None:
         catalog: Annotated[
             str | None, typer.Option(help="Catalog database URL (default: SQLite in the store).")
         ] = None,
+        engine: Annotated[
+            str | None,
+            typer.Option(
+                "--engine",
+                help="Record the store's engine (duckdb or spark) in its assay.json.",
+                show_default=False,
+            ),
+        ] = None,
         json: JsonOpt = False,
     ) -> None:
         """Create a store (objects + catalog) at PATH, default ./.assay."""
-        from assay.store import init_store
+        from assay.store import init_store, usage_hints, without_password
 
-        store = init_store(path, catalog=catalog)
+        with init_store(path, catalog=catalog, engine=engine) as store:
+            shown = without_password(store.catalog.url)
+            hints = usage_hints(store)
         emit(
-            {"store": store.url, "catalog": store.catalog.url},
+            {"store": store.url, "catalog": shown, "engine": store.engine_config, "use": hints},
             json,
-            lambda: console.print(
-                f"Created store at [bold]{escape(store.url)}[/] (catalog {escape(store.catalog.url)})"
-            ),
+            lambda: _render_init(store.url, shown, hints),
         )
 
     @app.command("verify")
@@ -86,6 +94,12 @@ def register(app: typer.Typer) -> None:
 
         report = recover_store(store, force=force)
         emit(report.to_dict(), json, lambda: _render_recover(report))
+
+
+def _render_init(url: str, catalog: str, hints: list[str]) -> None:
+    console.print(f"Created store at [bold]{escape(url)}[/] (catalog {escape(catalog)})")
+    for line in hints:
+        console.print(f"  {escape(line)}", soft_wrap=True)
 
 
 def _render_verify(report: VerifyReport) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -17,7 +19,14 @@ from typing import TYPE_CHECKING
 
 import fsspec
 
-from assay.errors import AssayError, CatalogDamaged, StoreNotFound, UsageError
+from assay.errors import (
+    AssayError,
+    CatalogDamaged,
+    CatalogPasswordWarning,
+    StoreAccessError,
+    StoreNotFound,
+    UsageError,
+)
 from assay.store._access import reports_access
 from assay.store.catalog import (
     CATALOG_FORMAT,
@@ -42,9 +51,13 @@ __all__ = [
     "init_store",
     "open_store",
     "opened",
+    "usage_hints",
+    "without_password",
 ]
 
 CONFIG_FILE = "assay.json"
+#: The catalog URL, password included, overriding the one ``assay.json`` names.
+CATALOG_ENV = "ASSAY_CATALOG_URL"
 
 
 @dataclass
@@ -112,13 +125,81 @@ def _default_catalog(root: str) -> str:
     return f"sqlite:///{root}/catalog.db"
 
 
+def without_password(catalog_url: str) -> str:
+    """``catalog_url`` with any password removed (what ``assay.json`` may hold)."""
+    if catalog_url.startswith("sqlite"):
+        return catalog_url
+    import sqlalchemy as sa
+
+    try:
+        parsed = sa.engine.make_url(catalog_url)
+    except sa.exc.ArgumentError:
+        return catalog_url  # not a URL: open_catalog names the problem
+    if parsed.password is None:
+        return catalog_url
+    # URL.set ignores None; URL is a NamedTuple, whose _replace does not.
+    return parsed._replace(password=None).render_as_string(hide_password=False)
+
+
+_warned: set[str] = set()
+
+
+def _catalog_url(configured: str, root: str) -> str:
+    """The URL to open the catalog at: ``ASSAY_CATALOG_URL`` if set, else the
+    configured one (a password in it, from an older assay, still works, with a warning)."""
+    override = os.environ.get(CATALOG_ENV)
+    if override:
+        return override
+    if without_password(configured) != configured and root not in _warned:
+        _warned.add(root)  # once per store and process: every command opens it again
+        warnings.warn(
+            f"{root}/{CONFIG_FILE} holds the catalog's password; remove it from \"catalog\" "
+            f"and set PGPASSWORD (or {CATALOG_ENV}) instead",
+            CatalogPasswordWarning,
+            stacklevel=2,
+        )
+    return configured
+
+
+def _open_catalog(catalog_url: str, *, create: bool = False) -> Catalog:
+    """``open_catalog``, with a catalog that refuses us for want of a password named
+    in one line with the variables that supply one."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return open_catalog(catalog_url, create=create)
+    except (AssayError, OperationalError) as e:  # where the catalog first connects
+        text = str(e)
+        if "no password supplied" in text:
+            problem = "needs a password"
+        elif "password authentication failed" in text:
+            problem = "refused the password given"
+        else:
+            raise
+        raise StoreAccessError(
+            f"the catalog {without_password(catalog_url)} {problem}: set PGPASSWORD (or a "
+            f"~/.pgpass entry, or {CATALOG_ENV} to the URL with its password)"
+        ) from None
+
+
 @reports_access
-def init_store(url: str | os.PathLike[str] = ".assay", *, catalog: str | None = None) -> Store:
+def init_store(
+    url: str | os.PathLike[str] = ".assay",
+    *,
+    catalog: str | None = None,
+    engine: str | None = None,
+) -> Store:
     """Create a store at ``url`` (default ``./.assay``) and return it opened.
 
     Initialising an existing store is an error rather than a silent reuse, so a typo
-    in a path never mixes two projects' data.
+    in a path never mixes two projects' data. ``assay.json`` records the catalog URL
+    without its password (credentials come from the environment) and ``engine``, if
+    given.
     """
+    if engine is not None:
+        from assay.engine import check_engine_name
+
+        engine = check_engine_name(engine)
     root = _normalise(url)
     fs, path = fsspec.core.url_to_fs(root)
     config_path = f"{path}/{CONFIG_FILE}"
@@ -139,12 +220,33 @@ def init_store(url: str | os.PathLike[str] = ".assay", *, catalog: str | None = 
     fs.makedirs(path, exist_ok=True)
     fs.makedirs(f"{path}/objects", exist_ok=True)
     catalog_url = catalog or _default_catalog(root)
-    cat = open_catalog(catalog_url, create=True)
-    config = {"format": CATALOG_FORMAT, "catalog": catalog}
+    cat = _open_catalog(catalog_url, create=True)
+    config: dict[str, object] = {
+        "format": CATALOG_FORMAT,
+        "catalog": without_password(catalog) if catalog else None,
+    }
+    if engine is not None:
+        config["engine"] = engine
     # The config file is written last: a store without it is not a store, so an
     # interrupted init can simply be run again.
     fs.pipe_file(config_path, json.dumps(config, indent=2).encode())
-    return Store(url=root, objects=open_object_store(f"{root}/objects"), catalog=cat)
+    return Store(
+        url=root, objects=open_object_store(f"{root}/objects"), catalog=cat, engine_config=engine
+    )
+
+
+def usage_hints(store: Store) -> list[str]:
+    """How to point assay at ``store`` from anywhere, and where its catalog's
+    credentials come from (never from the store's files)."""
+    from assay.config import STORE_ENV
+
+    hints = [f"use it from anywhere: export {STORE_ENV}={shlex.quote(store.url)}"]
+    if not store.catalog.url.startswith("sqlite"):
+        hints.append(
+            f"the catalog's password is not stored: export PGPASSWORD=... (or use a "
+            f"~/.pgpass entry, or set {CATALOG_ENV} to the catalog URL with its password)"
+        )
+    return hints
 
 
 @reports_access
@@ -161,7 +263,7 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
         config = json.loads(fs.cat_file(config_path))
     except ValueError:
         raise UsageError(f"{root}/{CONFIG_FILE} is not valid JSON; restore it") from None
-    catalog_url = config.get("catalog") or _default_catalog(root)
+    catalog_url = _catalog_url(config.get("catalog") or _default_catalog(root), root)
     file = sqlite_file(catalog_url)
     # SQLite would quietly make a missing or 0-byte file a new, empty database.
     if file is not None and (not os.path.exists(file) or os.path.getsize(file) == 0):
@@ -173,7 +275,7 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
     return Store(
         url=root,
         objects=open_object_store(f"{root}/objects"),
-        catalog=open_catalog(catalog_url),
+        catalog=_open_catalog(catalog_url),
         engine_config=config.get("engine"),
     )
 

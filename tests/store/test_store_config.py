@@ -1,0 +1,158 @@
+"""A store is easy to point at, and its catalog's credentials stay out of its files:
+``assay init`` says how to use a store, ``assay.json`` never holds a password, the
+password comes from the environment, and an old store with one in it still opens."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import pytest
+from backends import missing_service, new_database, postgres_server
+
+import assay
+from assay.errors import CatalogPasswordWarning, StoreAccessError
+from assay.store import without_password
+from tests_helpers import run_assay
+
+PASSWORD = "s3cret-Pw"
+
+
+@pytest.fixture(scope="module")
+def secured_postgres() -> Iterator[str]:
+    """A PostgreSQL server whose user ``assay`` must give ``PASSWORD``; its base URL
+    (without the password)."""
+    with postgres_server(password=PASSWORD) as url:
+        if url is None:
+            missing_service("PostgreSQL binaries (initdb, pg_ctl) are not installed")
+        yield url
+
+
+@pytest.fixture
+def catalog_url(secured_postgres: str) -> str:
+    """A fresh database on the secured server, its URL with the password in it."""
+    with_password = secured_postgres.replace("assay@", f"assay:{PASSWORD}@", 1)
+    return new_database(with_password)
+
+
+@pytest.fixture
+def no_pg_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """No catalog credentials anywhere in this process's environment (nor a ~/.pgpass)."""
+    for name in ("PGPASSWORD", "ASSAY_CATALOG_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
+    return {"PGPASSFILE": str(tmp_path / "no-pgpass")}
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """What an ``assay`` subprocess needs to reach the moto server."""
+    return {
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+        "FSSPEC_S3_KEY": "testing",
+        "FSSPEC_S3_SECRET": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def read_config(store_url: str) -> tuple[bytes, dict[str, object]]:
+    raw = fsspec.open(f"{store_url}/assay.json", "rb").open().read()
+    return raw, json.loads(raw)
+
+
+def test_without_password_keeps_everything_else() -> None:
+    assert (
+        without_password("postgresql+psycopg://u:p%40ss@db.example:6432/x?sslmode=require")
+        == "postgresql+psycopg://u@db.example:6432/x?sslmode=require"
+    )
+    assert without_password("postgresql://u@h/x") == "postgresql://u@h/x"
+    assert without_password("sqlite:////a/b.db") == "sqlite:////a/b.db"
+
+
+def test_init_of_a_remote_store_says_how_to_use_it_and_stores_no_password(
+    s3_endpoint: str, s3_bucket: str, catalog_url: str, no_pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**s3_env(s3_endpoint), **no_pg_env}
+    done = run_assay("init", s3_bucket, "--catalog", catalog_url, cwd=tmp_path, env=env)
+    assert done.rc == 0, done.err
+    assert f"export ASSAY_STORE={s3_bucket}" in done.out
+    assert "PGPASSWORD" in done.out and "ASSAY_CATALOG_URL" in done.out
+    assert PASSWORD not in done.out + done.err  # not even echoed back
+    raw, config = read_config(s3_bucket)
+    assert PASSWORD.encode() not in raw
+    assert config["catalog"] == catalog_url.replace(f":{PASSWORD}@", "@")
+
+
+def test_the_catalog_password_comes_from_the_environment(
+    s3_endpoint: str,
+    s3_bucket: str,
+    catalog_url: str,
+    no_pg_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    assay.init_store(s3_bucket, catalog=catalog_url).close()
+    # Nothing supplies the password: one line that names where it goes; exit 2.
+    with pytest.raises(StoreAccessError) as refused:
+        assay.open_store(s3_bucket)
+    plain = catalog_url.replace(f":{PASSWORD}@", "@")
+    assert str(refused.value) == (
+        f"the catalog {plain} needs a password: set PGPASSWORD (or a ~/.pgpass entry, "
+        "or ASSAY_CATALOG_URL to the URL with its password)"
+    )
+    cli = run_assay(
+        "verify", "--store", s3_bucket, cwd=tmp_path, env={**s3_env(s3_endpoint), **no_pg_env}
+    )
+    assert cli.rc == 2
+    assert cli.error_line() == f"error: {refused.value}"
+    # A wrong one is named as such.
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    with pytest.raises(StoreAccessError, match=r"refused the password given: set PGPASSWORD"):
+        assay.open_store(s3_bucket)
+    # libpq's PGPASSWORD, or ASSAY_CATALOG_URL (which wins over assay.json).
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    with assay.open_store(s3_bucket) as store:
+        assert store.catalog.list_datasets() == []
+    monkeypatch.setenv("PGPASSWORD", "wrong")
+    monkeypatch.setenv("ASSAY_CATALOG_URL", catalog_url)
+    with assay.open_store(s3_bucket) as store:
+        assert store.catalog.list_datasets() == []
+
+
+def test_an_old_store_with_a_password_in_its_config_opens_with_one_warning(
+    catalog_url: str, no_pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = tmp_path / "old"
+    assay.init_store(root, catalog=catalog_url).close()
+    config = root / "assay.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "catalog": catalog_url}))
+    with pytest.warns(CatalogPasswordWarning, match=r"assay.json holds the catalog's password"):
+        assay.open_store(root).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assay.open_store(root).close()  # once per store and process
+    cli = run_assay("verify", "--store", root, cwd=tmp_path, env=no_pg_env)
+    assert cli.rc == 0, cli.err
+    assert cli.err.splitlines() == [
+        f"warning: {root}/assay.json holds the catalog's password; remove it from "
+        '"catalog" and set PGPASSWORD (or ASSAY_CATALOG_URL) instead'
+    ]
+
+
+def test_init_records_the_engine_and_a_local_stores_use(tmp_path: Path) -> None:
+    done = run_assay("init", "--engine", "Spark", "s", "--json", cwd=tmp_path)
+    assert done.rc == 0, done.err
+    store = str(tmp_path / "s")
+    assert done.json()["use"] == [f"use it from anywhere: export ASSAY_STORE={store}"]
+    assert json.loads((tmp_path / "s" / "assay.json").read_text())["engine"] == "spark"
+    with assay.open_store(store) as s:
+        assert s.engine_name == "spark"  # read back, without starting Spark
+
+    bad = run_assay("init", "--engine", "sparky", "t", cwd=tmp_path)
+    assert bad.rc == 2
+    assert bad.error_line() == (
+        "error: --engine: 'sparky' is not an engine; use one of: duckdb, spark"
+    )
+    assert not (tmp_path / "t").exists()  # nothing half-made
