@@ -14,7 +14,7 @@ import pytest
 from backends import missing_service, new_database, postgres_server
 
 import assay
-from assay.errors import CatalogPasswordWarning, StoreAccessError
+from assay.errors import CatalogPasswordWarning, StoreAccessError, UsageError
 from assay.store import without_password
 from tests_helpers import run_assay
 
@@ -119,6 +119,29 @@ def test_the_catalog_password_comes_from_the_environment(
     monkeypatch.setenv("ASSAY_CATALOG_URL", catalog_url)
     with assay.open_store(s3_bucket) as store:
         assert store.catalog.list_datasets() == []
+
+
+def test_the_catalog_url_variable_never_points_a_store_at_another_catalog(
+    secured_postgres: str,
+    catalog_url: str,
+    no_pg_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    assay.init_store(tmp_path / "team", catalog=catalog_url).close()
+    assay.init_store(tmp_path / "scratch").close()
+    other = new_database(secured_postgres.replace("assay@", f"assay:{PASSWORD}@", 1))
+    monkeypatch.setenv("ASSAY_CATALOG_URL", other)
+    plain = catalog_url.replace(f":{PASSWORD}@", "@")
+    with pytest.raises(UsageError) as refused:
+        assay.open_store(tmp_path / "team")
+    assert str(refused.value) == (
+        f"ASSAY_CATALOG_URL names the catalog {other.replace(f':{PASSWORD}@', '@')}, but the "
+        f"store at {tmp_path / 'team'} uses {plain}; unset ASSAY_CATALOG_URL or set it to "
+        "that catalog's URL"
+    )
+    with assay.open_store(tmp_path / "scratch") as scratch:  # its own SQLite file
+        assert scratch.catalog.url == f"sqlite:///{tmp_path / 'scratch'}/catalog.db"
 
 
 def test_an_old_store_with_a_password_in_its_config_opens_with_one_warning(

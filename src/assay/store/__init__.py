@@ -144,11 +144,31 @@ def without_password(catalog_url: str) -> str:
 _warned: set[str] = set()
 
 
+def _database(catalog_url: str) -> tuple[object, ...]:
+    """Which database a catalog URL names, whoever logs in to it."""
+    import sqlalchemy as sa
+
+    try:
+        url = sa.engine.make_url(catalog_url)
+    except sa.exc.ArgumentError:
+        return (catalog_url,)
+    return (url.get_backend_name(), url.host, url.port or 5432, url.database)
+
+
 def _catalog_url(configured: str, root: str) -> str:
-    """The URL to open the catalog at: ``ASSAY_CATALOG_URL`` if set, else the
-    configured one (a password in it, from an older assay, still works, with a warning)."""
+    """The URL to open the catalog at: ``ASSAY_CATALOG_URL`` if set and it names the
+    same database (its login and password win), else the configured one (a password
+    in it, from an older assay, still works, with a warning). A store whose catalog
+    is its own SQLite file ignores the variable."""
     override = os.environ.get(CATALOG_ENV)
-    if override:
+    if override and not configured.startswith("sqlite"):
+        if _database(override) != _database(configured):
+            # Objects from one store read through another's catalog would be wrong silently.
+            raise UsageError(
+                f"{CATALOG_ENV} names the catalog {without_password(override)}, but the "
+                f"store at {root} uses {without_password(configured)}; unset {CATALOG_ENV} "
+                "or set it to that catalog's URL"
+            )
         return override
     if without_password(configured) != configured and root not in _warned:
         _warned.add(root)  # once per store and process: every command opens it again
