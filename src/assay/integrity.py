@@ -31,7 +31,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import IO, Any
 
 import numpy as np
@@ -50,6 +49,7 @@ from assay.data.deltas import (
 from assay.data.hashing import content_id, key_hash
 from assay.data.recipe import load_recipe
 from assay.errors import NotFound, UsageError
+from assay.results import GateStatus, ReasonCode, verdict
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
 from assay.store.catalog import Catalog
 from assay.store.manifests import (
@@ -80,7 +80,7 @@ _BLOCK = 1 << 20
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
 
-class Reason(StrEnum):
+class Reason(ReasonCode):
     """Why ``verify`` reports a problem."""
 
     MISSING_OBJECT = "missing_object"  # the catalog names an object that is not stored
@@ -128,6 +128,26 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def passed(self) -> bool:
+        return self.ok
+
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.ok)
+
+    @property
+    def reasons(self) -> list[ReasonCode]:
+        return [p.reason for p in self.problems]
+
+    def summary(self) -> str:
+        """One line: what was checked and how many problems it has."""
+        found = f"{len(self.problems):,} problem(s)" if self.problems else "no problems"
+        return (
+            f"{found} in {self.objects:,} object(s), {self.deltas:,} delta(s), "
+            f"{self.versions:,} version(s)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

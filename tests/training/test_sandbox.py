@@ -82,7 +82,8 @@ def test_reproduce_and_smoke_hold_back_registrations_and_alias_moves(project: Pr
     )  # fmt: skip
     assert r.rc == 0, r.err
     assert listing(project) == before
-    held = [line.strip() for line in r.out.splitlines() if line.strip().startswith("held back")]
+    # Wrapped at 80 columns: one line of text each once the wrapping is undone.
+    held = re.findall(r"held back: .*? — the registry is unchanged", " ".join(r.out.split()))
     assert len(held) == 2
     assert re.fullmatch(
         r"held back: register employment@2 with alias production \(sha256 [0-9a-f]{12}\) — "

@@ -6,13 +6,14 @@ import datetime as dt
 import decimal
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
+
+from assay.results import GateStatus, ReasonCode, verdict
 
 __all__ = ["CheckReport", "ExpectationResult", "Reason"]
 
 
-class Reason(StrEnum):
+class Reason(ReasonCode):
     """Why an expectation passed or failed, for machines (the message is for people)."""
 
     OK = "ok"
@@ -132,6 +133,15 @@ class CheckReport:
     @property
     def failures(self) -> list[ExpectationResult]:
         return [r for r in self.results if not r.passed]
+
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.passed)
+
+    @property
+    def reasons(self) -> list[ReasonCode]:
+        """The reason of each expectation that did not pass (warnings included)."""
+        return [r.reason for r in self.failures]
 
     @property
     def exit_code(self) -> int:

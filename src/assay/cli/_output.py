@@ -6,14 +6,40 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
+if TYPE_CHECKING:
+    from assay.results import Result
+
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+MarkdownOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--markdown",
+        metavar="FILE",
+        help="Also write the result as Markdown (for CI job summaries); with "
+        "$GITHUB_STEP_SUMMARY set, it is appended there too.",
+        show_default=False,
+    ),
+]
+
+
+def markdown(result: Result, path: str | None) -> None:
+    """Write ``result`` as Markdown to ``path`` and to ``$GITHUB_STEP_SUMMARY`` (when set)."""
+    import os
+
+    from assay.report.markdown import STEP_SUMMARY_ENV, render, write_markdown
+
+    if path is None and not os.environ.get(STEP_SUMMARY_ENV):
+        return
+    write_markdown(render(result), path)
 
 
 def emit(payload: dict[str, Any], as_json: bool, render: Callable[[], None]) -> None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import DefaultCommandGroup, console, emit, err_console, status
+from assay.cli._output import (
+    DefaultCommandGroup,
+    MarkdownOpt,
+    console,
+    emit,
+    err_console,
+    markdown,
+    status,
+)
 
 if TYPE_CHECKING:
-    from assay.checks import CheckReport
     from assay.store import Store
 
 
@@ -21,7 +28,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help=(
         "Data tests. `assay check SUITE [--on RECIPE|FINGERPRINT|FILE] [--split S] "
-        "[--html FILE] [--json]` runs a suite: exit 0 when every error-severity "
+        "[--html FILE] [--markdown FILE] [--json]` runs a suite: exit 0 when every error-severity "
         "expectation passed, 1 when one failed, 2 on bad usage. "
         "See `assay check run --help`."
     ),
@@ -65,6 +72,7 @@ def run(
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Do not store the result in the catalog.")
     ] = False,
+    markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -74,7 +82,7 @@ def run(
     are recorded against the version's fingerprint and the suite's stage.
     """
     from assay.checks import check
-    from assay.report import render_check, write_report
+    from assay.report import render_check, terminal, write_report
 
     opened = _optional_store(store)
     try:
@@ -83,53 +91,17 @@ def run(
             report = check(suite, on, split=split, store=opened, record=not no_record)
         if html is not None:
             write_report(render_check(report), html)
+        markdown(report, markdown_file)
     finally:
         if opened is not None:
             opened.close()
     payload = report.to_dict()
     if html is not None:
         payload["html"] = html
-    emit(payload, json, lambda: _render(report, html))
+    if markdown_file is not None:
+        payload["markdown"] = markdown_file
+    emit(payload, json, lambda: terminal.check(report, console, html))
     return report.exit_code
-
-
-def _cell(value: Any, width: int = 40) -> str:
-    from assay.report import _num
-
-    text = _num(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _render(report: CheckReport, html: str | None) -> None:
-    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for name in ("", "#", "expectation", "result"):
-        table.add_column(name, overflow="fold")
-    for r in report.results:
-        mark = (
-            "[green]✓[/]"
-            if r.passed
-            else ("[yellow]![/]" if r.severity == "warn" else "[bold red]✗[/]")
-        )
-        label = escape(r.label) + (f" [cyan]\\[{escape(r.slice)}][/]" if r.slice else "")
-        table.add_row(mark, r.position, label, escape(r.message))
-    console.print(table)
-    for r in report.failures:
-        if r.sample:
-            console.print(f"\n[bold]{escape(r.position)} {escape(r.label)}[/]: failing examples")
-            keys = list(r.sample[0])
-            sample = Table(*keys, box=None, pad_edge=False, header_style="dim")
-            for row in r.sample:
-                sample.add_row(*(escape(_cell(row.get(k), 30)) for k in keys))
-            console.print(sample)
-    verdict = "[bold green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
-    stage = f" (stage {escape(report.stage)})" if report.stage else ""
-    console.print(
-        f"\n{verdict} {escape(report.suite)}{stage} on {escape(report.target)}: "
-        f"{report.summary()} · {report.queries} engine quer{'y' if report.queries == 1 else 'ies'} "
-        f"in {report.seconds:.2f} s"
-    )
-    if html is not None:
-        console.print(f"report: {escape(html)}")
 
 
 @app.command("import-ge")

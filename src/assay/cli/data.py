@@ -112,8 +112,9 @@ def add(
 
 
 def _fmt_counts(counts: dict[str, int]) -> str:
-    total = sum(counts.values()) or 1
-    return ", ".join(f"{k}: {v:,} ({v / total:.1%})" for k, v in counts.items())
+    from assay.report.terminal import label_counts
+
+    return label_counts(counts)
 
 
 @app.command("list")
@@ -196,25 +197,9 @@ def log(
     }
 
     def render() -> None:
-        table = Table(title=f"{info.name}: {len(deltas)} deltas", title_justify="left")
-        for col in ("#", "name", "id", "op", "rows", "tags", "labels", "created", "message"):
-            table.add_column(col, justify="right" if col in ("#", "rows") else "left")
-        for d in deltas:
-            table.add_row(
-                str(d.number),
-                d.name,
-                d.short_id,
-                d.op,
-                f"{d.row_count:,}",
-                ",".join(d.tags),
-                _fmt_counts(d.label_counts) if d.label_counts else "",
-                d.created_at[:19].replace("T", " "),
-                d.message
-                + (f" (+ columns {', '.join(d.added_columns)})" if d.added_columns else ""),
-            )
-        console.print(table)
-        for note in notes:
-            console.print(f"note: {escape(note)}")
+        from assay.report import terminal
+
+        terminal.data_log(info.name, deltas, notes, console)
 
     emit(payload, json, render)
 

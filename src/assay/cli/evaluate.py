@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import DefaultCommandGroup, console, emit, status
-
-if TYPE_CHECKING:
-    from assay.evaluation import Evaluation
-
+from assay.cli._output import DefaultCommandGroup, MarkdownOpt, console, emit, markdown, status
 
 app = typer.Typer(
     cls=DefaultCommandGroup,
     no_args_is_help=True,
     help=(
         "Evaluation tests and the release gate. `assay eval SPEC [--html FILE] "
-        "[--promote ALIAS] [--json]`: exit 0 when every threshold holds, 1 when one "
-        "fails, 2 on a bad spec. See `assay eval run --help`."
+        "[--markdown FILE] [--promote ALIAS] [--json]`: exit 0 when every threshold "
+        "holds, 1 when one fails, 2 on a bad spec. See `assay eval run --help`."
     ),
 )
 
@@ -43,6 +39,7 @@ def run(
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Do not store the evaluation in the catalog.")
     ] = False,
+    markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -52,7 +49,7 @@ def run(
     Predictions are cached per (model version, dataset version).
     """
     from assay.evaluation import evaluate, load_spec
-    from assay.report import render_evaluation, write_report
+    from assay.report import render_evaluation, terminal, write_report
     from assay.store import open_store
 
     parsed = load_spec(spec)
@@ -60,74 +57,15 @@ def run(
         result = evaluate(parsed, store=opened, record=not no_record, promote=promote)
     if html is not None:
         write_report(render_evaluation(result), html)
+    markdown(result, markdown_file)
     payload = result.to_dict()
     payload.pop("curves", None)  # plot data: in the HTML report, not in the terminal
     if html is not None:
         payload["html"] = html
-    emit(payload, json, lambda: _render(result, html, promote))
+    if markdown_file is not None:
+        payload["markdown"] = markdown_file
+    emit(payload, json, lambda: terminal.evaluation(result, console, html, promote))
     return result.exit_code
-
-
-def _render(result: Evaluation, html: str | None, promote: str | None) -> None:
-    from assay.evaluation.spec import OVERALL
-
-    models = ", ".join(f"{role} {m['name']}@{m['version']}" for role, m in result.models.items())
-    console.print(
-        f"[bold]{escape(result.name or 'evaluation')}[/] ({result.task}): {escape(models)}"
-    )
-    for warning in result.warnings:
-        console.print(f"[bold yellow]warning:[/] {escape(warning.message)}")
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("dataset / slice")
-    table.add_column("rows", justify="right")
-    for metric in result.metrics:
-        table.add_column(metric, justify="right")
-    for dataset in result.datasets:
-        for slice_name in result.slices:
-            cells = [
-                c
-                for c in result.cells
-                if c.model == "candidate" and c.dataset == dataset and c.slice == slice_name
-            ]
-            if not cells:
-                continue
-            label = dataset if slice_name == OVERALL else f"  {slice_name}"
-            values = []
-            for metric in result.metrics:
-                cell = next((c for c in cells if c.metric == metric), None)
-                values.append("—" if cell is None or cell.value is None else f"{cell.value:.4f}")
-            table.add_row(escape(label), f"{cells[0].rows:,}", *values)
-    console.print(table)
-    marks = {
-        "pass": "[green]✓[/]",
-        "fail": "[bold red]✗[/]",
-        "noise": "[yellow]~[/]",
-        "not_gated": "[dim]·[/]",
-    }
-    # Every rule in one line with its counts; then each cell that did not simply pass.
-    for index in dict.fromkeys(g.threshold for g in result.gate):
-        rules = [g for g in result.gate if g.threshold == index]
-        worst = next(
-            (s for s in ("fail", "noise", "not_gated") if any(g.status == s for g in rules)), "pass"
-        )
-        passed = sum(g.status == "pass" for g in rules)
-        console.print(f"{marks[worst]} {escape(rules[0].rule)}: {passed} of {len(rules)} passed")
-        for g in rules:
-            if g.status != "pass":
-                console.print(f"    {marks[g.status]} {escape(g.message)}")
-    verdict = "[bold green]PASSED[/]" if result.passed else "[bold red]FAILED[/]"
-    console.print(f"\n{verdict}: {result.summary()} · {result.seconds:.1f} s")
-    if promote is not None:
-        if result.promoted:
-            console.print(
-                f"promoted: {escape(result.models['candidate']['name'])}@{escape(promote)} → version {result.models['candidate']['version']}"
-            )
-        else:
-            console.print(
-                f"not promoted: the gate failed, so @{escape(promote)} stays where it was"
-            )
-    if html is not None:
-        console.print(f"report: {escape(html)}")
 
 
 @app.command("history")

@@ -7,13 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import console, emit, progress
+from assay.cli._output import MarkdownOpt, console, emit, markdown, progress
 
 if TYPE_CHECKING:
-    from assay.integrity import GcReport, RecoverReport, VerifyReport
+    from assay.integrity import GcReport, RecoverReport
 
 
 def register(app: typer.Typer) -> None:
@@ -46,14 +45,18 @@ def register(app: typer.Typer) -> None:
         )
 
     @app.command("verify")
-    def verify(store: StoreOpt = None, json: JsonOpt = False) -> int:
+    def verify(
+        markdown_file: MarkdownOpt = None, store: StoreOpt = None, json: JsonOpt = False
+    ) -> int:
         """Re-hash every object and check every catalog reference; exit 1 on problems."""
         from assay.integrity import verify as verify_store
+        from assay.report import terminal
         from assay.store import open_store
 
         with open_store(store) as s, progress(json) as bar:
             report = verify_store(s, progress=bar)
-        emit(report.to_dict(), json, lambda: _render_verify(report))
+        markdown(report, markdown_file)
+        emit(report.to_dict(), json, lambda: terminal.verify(report, console))
         return 0 if report.ok else 1
 
     @app.command("gc")
@@ -100,25 +103,6 @@ def _render_init(url: str, catalog: str, hints: list[str]) -> None:
     console.print(f"Created store at [bold]{escape(url)}[/] (catalog {escape(catalog)})")
     for line in hints:
         console.print(f"  {escape(line)}", soft_wrap=True)
-
-
-def _render_verify(report: VerifyReport) -> None:
-    checked = (
-        f"{report.objects:,} object(s) ({_fmt_bytes(report.bytes)}), "
-        f"{report.deltas:,} delta(s), {report.versions:,} version(s)"
-    )
-    if report.ok:
-        console.print(f"Verified {checked}: no problems.")
-    else:
-        table = Table("reason", "object / version", "problem")
-        for p in report.problems:
-            table.add_row(p.reason.value, escape(p.key), escape(p.message))
-        console.print(table)
-        console.print(f"[bold red]{len(report.problems)} problem(s)[/] in {checked}.")
-    if report.unreferenced:
-        console.print(
-            f"{report.unreferenced:,} object(s) are referenced by nothing; `assay gc` removes them."
-        )
 
 
 def _render_recover(report: RecoverReport) -> None:

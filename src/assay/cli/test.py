@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Column, Table
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import console, emit, err_console
+from assay.cli._output import MarkdownOpt, console, emit, err_console, markdown
 
 if TYPE_CHECKING:
     from assay.runs import RunInfo
     from assay.store import Store
-    from assay.training.reproduce import CodePlace, ReproduceReport, WindowReport
-    from assay.training.smoke import SmokeReport
+    from assay.training.reproduce import CodePlace
 
 app = typer.Typer(
     help="Tests of training code and models; exit 0 when they pass, 1 when they fail.",
@@ -38,18 +35,6 @@ def _store(url: str | None) -> Store:
 
 def _verdict(passed: bool) -> str:
     return "[bold green]passed[/]" if passed else "[bold red]failed[/]"
-
-
-def _short(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _number(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 # --------------------------------------------------------------------------- smoke
@@ -74,6 +59,7 @@ def smoke(
     max_rows: Annotated[
         int, typer.Option("--max-rows", help="At most this many rows per split.", min=1)
     ] = 5000,
+    markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -88,6 +74,7 @@ def smoke(
     arguments, 126/127 command not executable / not found.
     Example: assay test smoke --timeout 120 -- python train.py
     """
+    from assay.report import terminal
     from assay.training.smoke import smoke as run_smoke
 
     def started(info: RunInfo) -> None:
@@ -103,44 +90,9 @@ def smoke(
         stdout=sys.stderr if json else None,
         started=started,
     )
-    emit(report.to_dict(), json, lambda: _render_smoke(report))
+    markdown(report, markdown_file)
+    emit(report.to_dict(), json, lambda: terminal.smoke(report, console))
     return 0 if report.passed else 1
-
-
-def _render_smoke(report: SmokeReport) -> None:
-    console.print(
-        f"Smoke test {_verdict(report.passed)}: run {report.run.id}, exit "
-        f"{report.run.exit_code}, {report.elapsed_s:.1f} s of {report.timeout_s:g} s",
-        soft_wrap=True,
-    )
-    for s in report.samples:
-        rows = ", ".join(f"{k} {v:,}/{_of(s, k):,}" for k, v in s["rows"].items())
-        console.print(f"  sample of {escape(s['dataset'])} {s['fingerprint'][:12]}: {rows}")
-    for t in report.losses:
-        trend = "down" if t.went_down else "not down"
-        console.print(
-            f"  {escape(t.metric)}: {t.first:.4g} → {t.last:.4g} over {t.steps} steps ({trend})"
-        )
-    for f in report.failures:
-        console.print(f"  [red]✗ {f.reason.value}[/]: {escape(f.message)}", soft_wrap=True)
-    for note in report.notes:
-        console.print(f"  note: {escape(note)}", soft_wrap=True)
-    _render_held_back(report.held_back)
-
-
-def _render_held_back(writes: Sequence[Mapping[str, Any]]) -> None:
-    """The registry writes a test's command tried, which were not made."""
-    from assay.runs import describe_held_back
-
-    for w in writes:
-        console.print(
-            f"  held back: {escape(describe_held_back(w))} — the registry is unchanged",
-            soft_wrap=True,
-        )
-
-
-def _of(sample: dict[str, dict[str, int]], split: str) -> int:
-    return sample["of"].get(split, 0)
 
 
 # --------------------------------------------------------------------------- reproduce
@@ -176,6 +128,7 @@ def reproduce(
         str | None,
         typer.Option("--window-on", help="The dataset (or recipe file) to slide the window on."),
     ] = None,
+    markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -190,6 +143,7 @@ def reproduce(
     Exit codes: 0 reproduced, 1 not reproduced (or a window run failed), 2 bad
     arguments, unknown run, or code that cannot be rebuilt.
     """
+    from assay.report import terminal
     from assay.training.reproduce import parse_data, parse_tolerances, reproduce_window
     from assay.training.reproduce import reproduce as run_reproduce
 
@@ -222,7 +176,8 @@ def reproduce(
             stdout=out,
             started=started,
         )
-        emit(windows.to_dict(), json, lambda: _render_window(windows))
+        markdown(windows, markdown_file)
+        emit(windows.to_dict(), json, lambda: terminal.window(windows, console))
         return 0 if windows.passed else 1
     if window_on is not None:
         from assay.errors import UsageError
@@ -237,85 +192,9 @@ def reproduce(
         stdout=out,
         started=started,
     )
-    emit(report.to_dict(), json, lambda: _render_reproduce(report))
+    markdown(report, markdown_file)
+    emit(report.to_dict(), json, lambda: terminal.reproduce(report, console))
     return 0 if report.passed else 1
-
-
-def _render_reproduce(report: ReproduceReport) -> None:
-    console.print(
-        f"Reproduce {_verdict(report.passed)}: run {report.original.id} re-ran as "
-        f"{report.rerun.id} (exit {report.rerun.exit_code})",
-        soft_wrap=True,
-    )
-    for i in report.inputs:
-        swap = f" instead of {i.recorded[:12]}" if i.overridden else " (recorded)"
-        console.print(f"  data {escape(i.recipe or i.dataset)}: {i.used[:12]}{swap}")
-    if report.metrics:
-        table = Table("metric", "recorded", "reproduced", "difference", "tolerance", "")
-        for m in report.metrics:
-            diff = "—" if m.difference is None else f"{m.difference:+.3g}"
-            mark = "[green]✓[/]" if m.passed else "[red]✗[/]"
-            table.add_row(
-                escape(m.metric),
-                _number(m.recorded),
-                _number(m.reproduced),
-                diff,
-                f"{m.tolerance:.3g}",
-                mark,
-            )
-        console.print(table)
-    for f in report.failures:
-        console.print(f"  [red]✗ {f.reason.value}[/]: {escape(f.message)}", soft_wrap=True)
-    for note in report.notes:
-        console.print(f"  note: {escape(note)}", soft_wrap=True)
-    _render_held_back(report.held_back)
-
-
-def _render_window(report: WindowReport) -> None:
-    names = report.metric_names
-    console.print(
-        f"Run {report.original.id} on windows of {report.window} delta(s) of "
-        f"{escape(report.dataset)}: {_verdict(report.passed)}",
-        soft_wrap=True,
-    )
-    table = Table(
-        Column("window", no_wrap=True),
-        Column("rows", justify="right"),
-        Column("run", no_wrap=True),
-        *(Column(n, justify="right") for n in names),
-    )
-    table.add_row(
-        "[dim]recorded[/]",
-        "",
-        report.original.id[:8],
-        *(_short(report.original.metrics.get(n)) for n in names),
-    )
-    for r in report.rows:
-        label = escape(r.first if r.first == r.last else f"{r.first}..{r.last}")
-        if r.recorded:
-            label += " *"
-        if r.run is None:
-            table.add_row(label, "", "[red]not composed[/]", *("" for _ in names))
-            continue
-        run = r.run.id[:8]
-        if r.run.exit_code != 0:
-            run = f"[red]{run} exit {r.run.exit_code}[/]"
-        table.add_row(
-            label,
-            f"{r.rows:,}" if r.rows is not None else "",
-            run,
-            *(_short(r.run.metrics.get(n)) for n in names),
-        )
-    console.print(table)
-    if any(r.recorded for r in report.rows):
-        console.print("* the data the run recorded")
-    for r in report.rows:
-        if r.error:
-            console.print(
-                f"  {escape(r.first)}..{escape(r.last)}: {escape(r.error)}", soft_wrap=True
-            )
-    for note in report.notes:
-        console.print(f"  note: {escape(note)}", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------- functional

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,6 +18,7 @@ from assay.errors import PredictError, SpecError
 from assay.evaluation import bootstrap
 from assay.evaluation.metrics import METRICS, Predictions, task_of
 from assay.evaluation.spec import CANDIDATE, OVERALL, EvalSpec, Threshold, load_spec
+from assay.results import GateStatus, ReasonCode, verdict
 
 if TYPE_CHECKING:
     from assay.data.compose import DatasetVersion
@@ -30,6 +30,7 @@ __all__ = [
     "Comparison",
     "EvalWarning",
     "Evaluation",
+    "GateReason",
     "GateResult",
     "WarningCode",
     "evaluate",
@@ -75,7 +76,7 @@ class GateResult:
     metric: str
     dataset: str
     slice: str
-    status: str
+    status: GateStatus
     observed: float | None
     bound: float
     ci: tuple[float, float] | None
@@ -85,10 +86,17 @@ class GateResult:
 
     @property
     def failed(self) -> bool:
-        return self.status == "fail"
+        return self.status == GateStatus.FAIL
 
 
-class WarningCode(StrEnum):
+class GateReason(ReasonCode):
+    """Why a rule failed on a dataset slice."""
+
+    THRESHOLD_FAILED = "threshold_failed"  # the value (or a significant change) breaks the bound
+    UNDEFINED_METRIC = "undefined_metric"  # the metric has no value there (e.g. one class)
+
+
+class WarningCode(ReasonCode):
     """Why an evaluation that ran may not mean what it seems to."""
 
     SELF_COMPARISON = "self_comparison"  # a reference is the candidate's own version
@@ -140,6 +148,18 @@ class Evaluation:
     def exit_code(self) -> int:
         return 0 if self.passed else 1
 
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.passed)
+
+    @property
+    def reasons(self) -> list[ReasonCode]:
+        """Why each failed rule cell failed."""
+        return [
+            GateReason.UNDEFINED_METRIC if g.observed is None else GateReason.THRESHOLD_FAILED
+            for g in self.failures
+        ]
+
     def cell(self, model: str, dataset: str, slice: str, metric: str) -> Cell:
         for c in self.cells:
             if (c.model, c.dataset, c.slice, c.metric) == (model, dataset, slice, metric):
@@ -147,16 +167,14 @@ class Evaluation:
         raise KeyError((model, dataset, slice, metric))
 
     def summary(self) -> str:
-        counts = {
-            s: sum(g.status == s for g in self.gate) for s in ("pass", "fail", "noise", "not_gated")
-        }
-        parts = [f"{counts['pass']} passed"]
-        if counts["fail"]:
-            parts.append(f"{counts['fail']} failed")
-        if counts["noise"]:
-            parts.append(f"{counts['noise']} within noise")
-        if counts["not_gated"]:
-            parts.append(f"{counts['not_gated']} not gated (small slices)")
+        counts = {s: sum(g.status == s for g in self.gate) for s in GateStatus}
+        parts = [f"{counts[GateStatus.PASS]} passed"]
+        if counts[GateStatus.FAIL]:
+            parts.append(f"{counts[GateStatus.FAIL]} failed")
+        if counts[GateStatus.NOISE]:
+            parts.append(f"{counts[GateStatus.NOISE]} within noise")
+        if counts[GateStatus.NOT_GATED]:
+            parts.append(f"{counts[GateStatus.NOT_GATED]} not gated (small slices)")
         return ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -444,7 +462,7 @@ def _absolute(i: int, t: Threshold, cell: Cell, min_rows: int) -> list[GateResul
             t.metric,
             cell.dataset,
             cell.slice,
-            "pass",
+            GateStatus.PASS,
             v,
             bound,
             cell.ci,
@@ -452,18 +470,20 @@ def _absolute(i: int, t: Threshold, cell: Cell, min_rows: int) -> list[GateResul
         )
         if cell.slice != OVERALL and cell.rows < min_rows:
             msg = f"{where}: {cell.rows} rows < min_slice_rows {min_rows}"
-            out.append(replace(base, status="not_gated", message=msg))
+            out.append(replace(base, status=GateStatus.NOT_GATED, message=msg))
             continue
         if v is None:
             out.append(
-                replace(base, status="fail", message=f"{where}: {t.metric} is undefined here")
+                replace(
+                    base, status=GateStatus.FAIL, message=f"{where}: {t.metric} is undefined here"
+                )
             )
             continue
         ok = v >= bound if side == "≥" else v <= bound
         msg = f"{where}: {t.metric} = {v:.4f}, must be {side} {bound:g}"
         if cell.ci is not None:
             msg += f" (CI {cell.ci[0]:.4f} … {cell.ci[1]:.4f})"
-        out.append(replace(base, status="pass" if ok else "fail", message=msg))
+        out.append(replace(base, status=verdict(ok), message=msg))
     return out
 
 
@@ -472,14 +492,16 @@ def _relative(i: int, t: Threshold, cmp: Comparison, min_rows: int) -> GateResul
     bound = 0.0 - t.max_drop if t.max_drop is not None else float(t.min_gain or 0.0)
     where = _where(cmp.dataset, cmp.slice)
     base = GateResult(
-        i, t.describe(), t.metric, cmp.dataset, cmp.slice, "pass", cmp.gain, bound,
+        i, t.describe(), t.metric, cmp.dataset, cmp.slice, GateStatus.PASS, cmp.gain, bound,
         cmp.gain_ci, cmp.rows, reference=t.vs,
     )  # fmt: skip
     if cmp.slice != OVERALL and cmp.rows < min_rows:
         msg = f"{where}: {cmp.rows} rows < min_slice_rows {min_rows}"
-        return replace(base, status="not_gated", message=msg)
+        return replace(base, status=GateStatus.NOT_GATED, message=msg)
     if cmp.gain is None or cmp.difference is None:
-        return replace(base, status="fail", message=f"{where}: {t.metric} is undefined here")
+        return replace(
+            base, status=GateStatus.FAIL, message=f"{where}: {t.metric} is undefined here"
+        )
     change = f"{t.metric} {cmp.difference:+.4f} vs {t.vs}{_fmt_ci(cmp.gain_ci)}"
     if cmp.gain >= bound:
         return replace(base, message=f"{where}: {change}")
@@ -491,9 +513,9 @@ def _relative(i: int, t: Threshold, cmp: Comparison, min_rows: int) -> GateResul
     significant = cmp.gain_ci is None or cmp.gain_ci[1] < bound or not t.require_significance
     if significant:
         return replace(
-            base, status="fail", message=f"{where}: significant change: {change}; {limit}"
+            base, status=GateStatus.FAIL, message=f"{where}: significant change: {change}; {limit}"
         )
-    return replace(base, status="noise", message=f"{where}: within noise: {change}; {limit}")
+    return replace(base, status=GateStatus.NOISE, message=f"{where}: within noise: {change}; {limit}")
 
 
 # -- what the reader must know ----------------------------------------------------------

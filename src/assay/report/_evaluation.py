@@ -10,10 +10,13 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from assay.results import GateStatus
+
 OVERALL = "all rows"
 CANDIDATE = "candidate"
-STATUSES = ("fail", "noise", "pass", "not_gated")
-STATUS_WORDS = {"fail": "fail", "noise": "noise", "pass": "pass", "not_gated": "not gated"}
+# Worst first: a group of gate results shows its first status present.
+STATUSES = (GateStatus.FAIL, GateStatus.NOISE, GateStatus.PASS, GateStatus.NOT_GATED)
+STATUS_WORDS = {s: s.replace("_", " ") for s in GateStatus}
 TASK_WORDS = {
     "binary": "binary classification",
     "multiclass": "multi-class classification",
@@ -85,7 +88,7 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
         "direction": direction,
         "task": TASK_WORDS.get(data["task"], data["task"]),
         "counts": counts,
-        "failures": [_gate_row(g) for g in data["gate"] if g["status"] == "fail"],
+        "failures": [_gate_row(g) for g in data["gate"] if g["status"] == GateStatus.FAIL],
         "rules": _rules(data["gate"]),
         "datasets": [
             _dataset(name, info, data, roles, cells, cmps, direction)
@@ -205,7 +208,7 @@ def _dataset(
         judged.setdefault((g["slice"], g["metric"], g.get("reference") or CANDIDATE), set()).add(
             g["status"]
         )
-        if g["status"] == "not_gated":
+        if g["status"] == GateStatus.NOT_GATED:
             not_gated.add(g["slice"])
     slices = [
         s
@@ -229,7 +232,8 @@ def _dataset(
                 if role != CANDIDATE:
                     entry["delta"] = _delta(cmps.get((role, name, s, m)), direction[m])
                 statuses = judged.get((s, m, role), set())
-                entry["gate"] = next((x for x in ("fail", "noise") if x in statuses), None)
+                worst = (GateStatus.FAIL, GateStatus.NOISE)
+                entry["gate"] = next((str(x) for x in worst if x in statuses), None)
                 values.append(entry)
         rows.append(
             {

@@ -324,10 +324,11 @@ class EvaluationItem(_AssayItem):
 
     def runtest(self) -> None:
         from assay.evaluation import evaluate, load_spec
+        from assay.results import GateStatus
 
         spec = load_spec(self.path)
         result = evaluate(spec, store=_open_store(self.config))
-        shown = [g for g in result.gate if g.status == "noise"]
+        shown = [g for g in result.gate if g.status == GateStatus.NOISE]
         if shown:
             self.add_report_section(
                 "call", "assay within noise", "\n".join(f"{g.rule}: {g.message}" for g in shown)

@@ -43,11 +43,11 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from assay.errors import AssayError, UsageError
+from assay.results import GateStatus, ReasonCode, verdict
 from assay.runs import PIN_ENV, SANDBOX_ENV, get_run, git_state, held_back, run_command
 from assay.store import opened
 
@@ -336,7 +336,7 @@ def _check_reproducible(info: RunInfo) -> None:
 # --------------------------------------------------------------------------- report
 
 
-class ReproduceReason(StrEnum):
+class ReproduceReason(ReasonCode):
     """Why a reproduction failed."""
 
     COMMAND_FAILED = "command_failed"
@@ -397,6 +397,16 @@ class ReproduceReport:
     @property
     def reasons(self) -> list[ReproduceReason]:
         return [f.reason for f in self.failures]
+
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.passed)
+
+    def summary(self) -> str:
+        """One line: how many metrics matched, and the failed checks."""
+        same = sum(m.passed for m in self.metrics)
+        failed = f", failed: {', '.join(self.reasons)}" if self.failures else ""
+        return f"{same} of {len(self.metrics)} metric(s) reproduced{failed}"
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data (what ``assay test reproduce --json`` prints)."""
@@ -526,7 +536,6 @@ def _inputs(store: Store, info: RunInfo, data: Mapping[str, str]) -> list[Pinned
     ]
 
 
-
 def reproduce(
     run_id: str,
     *,
@@ -623,6 +632,25 @@ class WindowReport:
         return all(r.passed for r in self.rows if r.error is None) and any(
             r.error is None for r in self.rows
         )
+
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.passed)
+
+    @property
+    def reasons(self) -> list[ReproduceReason]:
+        """``command_failed`` for each window whose run did not exit 0."""
+        return [
+            ReproduceReason.COMMAND_FAILED for r in self.rows if r.error is None and not r.passed
+        ]
+
+    def summary(self) -> str:
+        """One line: how many windows ran to exit 0, and how many could not be composed."""
+        composed = [r for r in self.rows if r.error is None]
+        ran = sum(r.passed for r in composed)
+        skipped = len(self.rows) - len(composed)
+        extra = f", {skipped} not composed" if skipped else ""
+        return f"{ran} of {len(composed)} window run(s) exited 0{extra}"
 
     @property
     def metric_names(self) -> list[str]:

@@ -37,7 +37,6 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -45,6 +44,7 @@ import numpy as np
 
 from assay.data.compose import SPLIT_COLUMN, DatasetVersion
 from assay.errors import UsageError
+from assay.results import GateStatus, ReasonCode, verdict
 from assay.runs import SANDBOX_ENV, SMOKE_ENV, TIMED_OUT, held_back, run_command
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def note_non_finite(metrics: Mapping[str, Any], step: int | None) -> None:
 # --------------------------------------------------------------------------- verdict
 
 
-class SmokeReason(StrEnum):
+class SmokeReason(ReasonCode):
     """Why a smoke test failed: one per failed criterion."""
 
     COMMAND_FAILED = "command_failed"
@@ -301,6 +301,18 @@ class SmokeReport:
     @property
     def reasons(self) -> list[SmokeReason]:
         return [f.reason for f in self.failures]
+
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.passed)
+
+    def summary(self) -> str:
+        """One line: the run, its exit code and time, and the failed criteria."""
+        failed = f", failed: {', '.join(self.reasons)}" if self.failures else ""
+        return (
+            f"run {self.run.id} exited {self.run.exit_code} after {self.elapsed_s:.1f} s "
+            f"of {self.timeout_s:g} s{failed}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data (what ``assay test smoke --json`` prints)."""
