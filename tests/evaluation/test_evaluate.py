@@ -311,6 +311,40 @@ def test_cli_gate_report_and_history(project: Any, tmp_path: Path) -> None:
     assert bad.rc == 2 and "does not exist" in bad.error_line()
 
 
+def test_cli_gate_at_80_columns_and_as_markdown(project: Any, tmp_path: Path) -> None:
+    """The terminal output fits 80 columns; the Markdown's gate rows are the JSON's."""
+    import re
+
+    import yaml
+    from rich.cells import cell_len
+
+    from tests_helpers import run_assay
+
+    root, store, _, _ = project
+    (tmp_path / "eval.yaml").write_text(yaml.safe_dump(spec(root, "degraded")))
+    args = ("eval", tmp_path / "eval.yaml", "--store", store.url, "--no-record")
+    env = {"COLUMNS": "80"}
+    done = run_assay(*args, "--markdown", "gate.md", "--json", cwd=tmp_path, env=env)
+    assert done.rc == 1, done.err
+    payload = done.json()
+    text = (tmp_path / "gate.md").read_text()
+    assert text.startswith(f"### ❌ assay eval `release`: failed\n\n{payload['summary']}")
+    # The gate table: one row per rule on each dataset slice, in the JSON's order.
+    rows = [line.split(" | ")[1:5] for line in text.splitlines() if line.startswith("| ")]
+    header = rows.index(["rule", "dataset", "slice", "status"])
+    gate = rows[header + 2 : header + 2 + len(payload["gate"])]
+    assert gate == [[g["rule"], g["dataset"], g["slice"], g["status"]] for g in payload["gate"]]
+    people = run_assay(*args, cwd=tmp_path, env=env)
+    assert people.rc == 1
+    lines = people.out.splitlines()
+    assert max(cell_len(line) for line in lines) <= 80
+    # Nothing cut short: the only "…" are the intervals' ("CI −0.0555 … −0.0480").
+    assert "…" not in re.sub(r"[-+]?[\d.]+ … [-+]?[\d.]+", "", people.out)
+    for c in payload["cells"]:
+        if c["model"] == "candidate" and c["value"] is not None:
+            assert re.search(rf"(^|\s){c['value']:.4f}(\s|$)", people.out, re.M), c
+
+
 def test_multiclass_and_regression_metrics_match_scikit_learn(project: Any) -> None:
     from sklearn.linear_model import LinearRegression
     from sklearn.tree import DecisionTreeClassifier
