@@ -238,3 +238,55 @@ def test_tables_use_the_consoles_width(width: int) -> None:
     )
     lines = console.export_text().splitlines()
     assert max(cell_len(line) for line in lines) <= width
+
+
+def test_histories_keep_ids_and_times_whole() -> None:
+    checks = [
+        {
+            "id": f"{n}{HEX[1:]}", "checked_at": f"2026-12-0{n}T10:11:12.5+00:00",
+            "suite": "survey-hours-are-plausible-for-every-respondent", "stage": "preprocessed",
+            "fingerprint": HEX, "split": "train", "passed": n % 2 == 0,
+            "summary": "12 passed, 1 failed, 2 warnings",
+        }
+        for n in (1, 2)
+    ]  # fmt: skip
+    lines = rendered(lambda c: terminal.check_history(checks, c))
+    text = "\n".join(lines)
+    for r in checks:
+        [row] = [line for line in lines if line.startswith(r["id"][:8])]
+        assert r["checked_at"][:16].replace("T", " ") in row
+    assert text.count(HEX[:12]) == 2
+    assert rendered(lambda c: terminal.check_history([], c)) == ["no recorded checks"]
+    evaluations = [
+        {
+            "id": HEX, "created_at": "2026-12-06T01:02:03", "name": "release-gate-2026-q4",
+            "models": {"candidate": {"name": "employment-classifier", "version": 12}},
+            "passed": False, "summary": "7 passed, 1 failed, 2 within noise, 3 not gated",
+        }
+    ]  # fmt: skip
+    lines = rendered(lambda c: terminal.evaluation_history(evaluations, c))
+    assert lines[1].startswith(f"{HEX[:8]}  2026-12-06 01:02  ")
+    assert "employment-classifier@12" in "".join("".join(lines).split())
+
+
+def test_delta_impact_fits() -> None:
+    from assay.diagnostics.impact import ColumnShift, DeltaImpact
+
+    impacts = [
+        DeltaImpact(
+            name=f"survey-{2015 + n}-massachusetts-extract", delta_id=HEX, number=n, op="insert",
+            rows=100_000 * n, rows_before=0, rows_after=0,
+            label_after={"employed": 0.6 - n / 100, "unemployed": 0.4 + n / 100},
+            label_shift={"employed": -n / 100, "unemployed": n / 100},
+            label_p_value=1e-9, flagged=n == 2,
+            features=(ColumnShift("hours_worked_per_week", "numeric", "ks", 0.25, 1e-5),
+                      ColumnShift("AGEP", "numeric", "ks", 0.125, 0.1)),
+            skipped={"id": "key"},
+        )
+        for n in (1, 2)
+    ]  # fmt: skip
+    lines = rendered(lambda c: terminal.data_impact("employment", impacts, c))
+    flat = " ".join(" ".join(lines).split())
+    assert "employed: -2.00pp FLAG" in flat and "1e-09" in flat
+    assert "not ranked as feature shifts: id (key)" in flat
+    assert "".join("".join(lines).split()).count("hours_worked_per_week0.250") == 2

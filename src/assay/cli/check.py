@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import (
@@ -162,26 +161,9 @@ def history(
         rows = opened.catalog.list_checks(fingerprint=on, suite=suite, limit=limit)
 
     def render() -> None:
-        if not rows:
-            console.print("no recorded checks")
-            return
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for name in ("id", "when", "suite", "stage", "data", "verdict", "summary"):
-            table.add_column(name)
-        for r in rows:
-            data = (r.get("fingerprint") or "")[:12] or r.get("target", "")
-            if r.get("split"):
-                data += f" ({r['split']})"
-            table.add_row(
-                (r.get("id") or "")[:8],
-                (r.get("checked_at") or "")[:19].replace("T", " "),
-                escape(r["suite"]),
-                escape(r.get("stage") or ""),
-                escape(data),
-                "[green]passed[/]" if r["passed"] else "[red]failed[/]",
-                escape(r.get("summary", "")),
-            )
-        console.print(table)
+        from assay.report import terminal
+
+        terminal.check_history(rows, console)
 
     emit({"checks": rows}, json, render)
     return 0

@@ -217,25 +217,9 @@ def _log_impact(s: Any, dataset: str, threshold: float, as_json: bool) -> None:
     }
 
     def render() -> None:
-        table = Table(title=f"{dataset}: impact of each delta", title_justify="left")
-        for col in ("#", "name", "op", "rows", "label shares", "shift", "p", "top feature shifts"):
-            table.add_column(col, justify="right" if col in ("#", "rows", "p") else "left")
-        for i in impacts:
-            shares = " ".join(f"{k}:{v:.1%}" for k, v in i.label_after.items())
-            biggest = max(i.label_shift.items(), key=lambda kv: abs(kv[1]), default=None)
-            shift = f"{biggest[0]}: {biggest[1] * 100:+.2f}pp" if biggest else ""
-            if i.flagged:
-                shift = f"[bold red]{shift} FLAG[/]"
-            top = sorted(i.features, key=lambda f: -f.distance)[:2]
-            feats = ", ".join(f"{f.column} {f.distance:.3f}" for f in top)
-            p = "" if i.label_p_value is None else f"{i.label_p_value:.2g}"
-            table.add_row(str(i.number), i.name, i.op, f"{i.rows:,}", shares, shift, p, feats)
-        console.print(table)
-        skipped = {c: why for i in impacts for c, why in i.skipped.items()}
-        if skipped:
-            why = {"key": "key", "id-like": "id-like: nearly unique per row"}
-            listed = ", ".join(f"{c} ({why.get(w, w)})" for c, w in skipped.items())
-            console.print(f"  not ranked as feature shifts: {escape(listed)}")
+        from assay.report import terminal
+
+        terminal.data_impact(dataset, impacts, console)
 
     emit(payload, as_json, render)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import DefaultCommandGroup, MarkdownOpt, console, emit, markdown, status
@@ -86,23 +84,9 @@ def history(
         r.pop("curves", None)
 
     def render() -> None:
-        if not rows:
-            console.print("no recorded evaluations")
-            return
-        table = Table(box=None, pad_edge=False, header_style="bold")
-        for name in ("id", "when", "name", "candidate", "verdict", "summary"):
-            table.add_column(name)
-        for r in rows:
-            cand = r["models"]["candidate"]
-            table.add_row(
-                (r.get("id") or "")[:8],
-                (r.get("created_at") or "")[:19].replace("T", " "),
-                escape(r.get("name") or ""),
-                escape(f"{cand['name']}@{cand['version']}"),
-                "[green]passed[/]" if r["passed"] else "[red]failed[/]",
-                escape(r.get("summary", "")),
-            )
-        console.print(table)
+        from assay.report import terminal
+
+        terminal.evaluation_history(rows, console)
 
     emit({"evaluations": rows}, json, render)
     return 0

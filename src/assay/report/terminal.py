@@ -10,15 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Column, Table
+from rich.text import Text
 
 from assay.results import GateStatus
 
 if TYPE_CHECKING:
     from assay.checks.result import CheckReport
+    from assay.diagnostics.impact import DeltaImpact
     from assay.evaluation import Evaluation
     from assay.integrity import VerifyReport
     from assay.store.catalog import DeltaInfo
@@ -27,8 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check",
+    "check_history",
+    "data_impact",
     "data_log",
     "evaluation",
+    "evaluation_history",
     "label_counts",
     "reproduce",
     "size",
@@ -77,6 +83,50 @@ def size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _blocks(
+    console: Console,
+    header: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], str, Sequence[str]]],
+    right: Sequence[bool],
+) -> None:
+    """Rows of one line of fixed-width fields plus a folding last one, each followed by
+    indented lines of free text with the whole width to wrap in.
+
+    At 80 columns a table of many columns folds every cell over 5 or 6 lines and cuts
+    ids; this keeps ids and times whole on the first line and the prose below it.
+    ``header`` names the fixed fields and the last one; each row is (fixed cells, last
+    cell, lines below).
+    """
+    fixed = len(header) - 1
+    widths = [
+        max([cell_len(header[i]), *(cell_len(Text.from_markup(r[0][i]).plain) for r in rows)])
+        for i in range(fixed)
+    ]
+
+    def line(cells: Sequence[str], last: str) -> Table:
+        grid = Table.grid(padding=(0, 2))
+        for width, justify in zip(widths, right, strict=True):
+            grid.add_column(width=width, justify="right" if justify else "left", no_wrap=True)
+        grid.add_column(overflow="fold", ratio=1)
+        grid.add_row(*cells, last)
+        return grid
+
+    console.print(line([f"[bold]{h}[/]" for h in header[:fixed]], f"[bold]{header[-1]}[/]"))
+    indent = widths[0] + 2
+    for cells, last, below in rows:
+        console.print(line(cells, last))
+        for text in below:
+            console.print(Padding(text, (0, 0, 0, indent)))
+
+
+def _when(r: Mapping[str, Any]) -> str:
+    return _minute(r.get("checked_at") or r.get("created_at") or "")
+
+
+def _passed(r: Mapping[str, Any]) -> str:
+    return "[green]passed[/]" if r["passed"] else "[red]failed[/]"
+
+
 # --------------------------------------------------------------------------- checks
 
 
@@ -122,7 +172,49 @@ def check(report: CheckReport, console: Console, html: str | None = None) -> Non
         console.print(f"report: {escape(html)}")
 
 
+def check_history(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
+    """Recorded check results (``assay check history``)."""
+    if not rows:
+        console.print("no recorded checks")
+        return
+
+    def data(r: Mapping[str, Any]) -> str:
+        split = f" ({r['split']})" if r.get("split") else ""
+        return escape(((r.get("fingerprint") or "")[:12] or r.get("target", "")) + split)
+
+    def below(r: Mapping[str, Any]) -> list[str]:
+        stage = f"stage {escape(r['stage'])} · " if r.get("stage") else ""
+        return [stage + escape(r.get("summary", ""))]
+
+    blocks = [
+        ([(r.get("id") or "")[:8], _when(r), _passed(r), data(r)], escape(r["suite"]), below(r))
+        for r in rows
+    ]
+    _blocks(console, ("id", "when", "verdict", "data", "suite"), blocks, (False,) * 4)
+
+
 # --------------------------------------------------------------------------- evaluation
+
+
+def evaluation_history(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
+    """Recorded evaluations (``assay eval history``)."""
+    if not rows:
+        console.print("no recorded evaluations")
+        return
+
+    def candidate(r: Mapping[str, Any]) -> str:
+        model = r["models"]["candidate"]
+        return escape(f"{model['name']}@{model['version']}")
+
+    blocks = [
+        (
+            [(r.get("id") or "")[:8], _when(r), _passed(r), candidate(r)],
+            escape(r.get("name") or ""),
+            [escape(r.get("summary", ""))],
+        )
+        for r in rows
+    ]
+    _blocks(console, ("id", "when", "verdict", "candidate", "name"), blocks, (False,) * 4)
 
 
 def _metric_groups(metrics: Sequence[str], label_width: int, width: int) -> list[list[str]]:
@@ -240,35 +332,49 @@ def data_log(
     lines of their own, indented under the id, with the whole width to wrap in.
     """
     console.print(f"[bold]{escape(name)}[/]: {len(deltas)} deltas")
-    fixed = [
-        (str(d.number), d.short_id, d.op, f"{d.row_count:,}", _minute(d.created_at)) for d in deltas
-    ]
-    header = ("#", "id", "op", "rows", "created")
-    widths = [max([len(h), *(len(r[i]) for r in fixed)]) for i, h in enumerate(header)]
-    right = (True, False, False, True, False)
-
-    def line(cells: Sequence[str], last: str) -> Table:
-        grid = Table.grid(padding=(0, 2))
-        for width, justify in zip(widths, right, strict=True):
-            grid.add_column(width=width, justify="right" if justify else "left", no_wrap=True)
-        grid.add_column(overflow="fold", ratio=1)
-        grid.add_row(*cells, last)
-        return grid
-
-    console.print(line([f"[bold]{h}[/]" for h in header], "[bold]tags[/]"))
-    indent = widths[0] + 2
-    for cells, d in zip(fixed, deltas, strict=True):
-        console.print(line(cells, f"[cyan]{escape(','.join(d.tags))}[/]"))
+    rows = []
+    for d in deltas:
         message = d.message + (
             f" (+ columns {', '.join(d.added_columns)})" if d.added_columns else ""
         )
-        about = f"[bold]{escape(d.name)}[/]" + (f" · {escape(message)}" if message else "")
-        console.print(Padding(about, (0, 0, 0, indent)))
+        below = [f"[bold]{escape(d.name)}[/]" + (f" · {escape(message)}" if message else "")]
         if d.label_counts:
-            counts = f"[dim]labels {escape(label_counts(d.label_counts))}[/]"
-            console.print(Padding(counts, (0, 0, 0, indent)))
+            below.append(f"[dim]labels {escape(label_counts(d.label_counts))}[/]")
+        fixed = [str(d.number), d.short_id, d.op, f"{d.row_count:,}", _minute(d.created_at)]
+        rows.append((fixed, f"[cyan]{escape(','.join(d.tags))}[/]", below))
+    _blocks(
+        console,
+        ("#", "id", "op", "rows", "created", "tags"),
+        rows,
+        (True, False, False, True, False),
+    )
     for note in notes:
         console.print(f"note: {escape(note)}")
+
+
+def data_impact(dataset: str, impacts: Sequence[DeltaImpact], console: Console) -> None:
+    """How each delta shifts the label and the features (``assay data log --impact``)."""
+    console.print(f"[bold]{escape(dataset)}[/]: impact of each delta")
+    rows = []
+    for i in impacts:
+        biggest = max(i.label_shift.items(), key=lambda kv: abs(kv[1]), default=None)
+        shift = f"{escape(biggest[0])}: {biggest[1] * 100:+.2f}pp" if biggest else ""
+        if i.flagged:
+            shift = f"[bold red]{shift} FLAG[/]"
+        p = "" if i.label_p_value is None else f"{i.label_p_value:.2g}"
+        shares = " ".join(f"{k}:{v:.1%}" for k, v in i.label_after.items())
+        top = sorted(i.features, key=lambda f: -f.distance)[:2]
+        feats = ", ".join(f"{f.column} {f.distance:.3f}" for f in top)
+        shares = f" · label shares {escape(shares)}" if shares else ""
+        below = [f"[bold]{escape(i.name)}[/]{shares}"]
+        below += [f"top feature shifts {escape(feats)}"] if feats else []
+        rows.append(([str(i.number), i.op, f"{i.rows:,}", p], shift, below))
+    _blocks(console, ("#", "op", "rows", "p", "shift"), rows, (True, False, True, True))
+    skipped = {c: why for i in impacts for c, why in i.skipped.items()}
+    if skipped:
+        why = {"key": "key", "id-like": "id-like: nearly unique per row"}
+        listed = ", ".join(f"{c} ({why.get(w, w)})" for c, w in skipped.items())
+        _item(console, f"not ranked as feature shifts: {escape(listed)}")
 
 
 def _minute(timestamp: str) -> str:
