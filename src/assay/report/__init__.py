@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.report._format import number
+
 if TYPE_CHECKING:
     from assay.checks.result import CheckReport
     from assay.evaluation import Evaluation
@@ -28,22 +30,8 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = _num
+    env.filters["num"] = number
     return env
-
-
-def _num(value: Any) -> str:
-    """Numbers as people read them: thousands separators, six significant digits."""
-    if isinstance(value, bool) or value is None:
-        return "—" if value is None else str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.6g}" if abs(value) < 1e15 else f"{value:.4e}"
-    if isinstance(value, list):
-        shown = ", ".join(_num(v) for v in value[:12])
-        return f"[{shown}{', …' if len(value) > 12 else ''}]"
-    return str(value)
 
 
 def _gauge(result: dict[str, Any]) -> dict[str, Any] | None:

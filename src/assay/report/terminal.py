@@ -17,6 +17,7 @@ from rich.padding import Padding
 from rich.table import Column, Table
 from rich.text import Text
 
+from assay.report._format import number
 from assay.results import GateStatus
 
 if TYPE_CHECKING:
@@ -131,9 +132,7 @@ def _passed(r: Mapping[str, Any]) -> str:
 
 
 def _cell(value: Any, width: int = 30) -> str:
-    from assay.report import _num
-
-    text = _num(value)
+    text = number(value)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
