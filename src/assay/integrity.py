@@ -235,9 +235,7 @@ def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) 
         deltas_of.setdefault(info.name, [])
     verifier = Verifier(store.objects, confirmed=sound)  # no second hash of a local object
     for name in sorted(deltas_of):
-        problems.extend(
-            _check_upsert_flags(store, sorted(deltas_of[name], key=_number), verifier)
-        )
+        problems.extend(_check_upsert_flags(store, sorted(deltas_of[name], key=_number), verifier))
     for v in versions:
         problems.extend(_check_version(v, deltas_of.get(v.dataset, [])))
 
@@ -358,9 +356,7 @@ def _number(d: DeltaInfo) -> int:
     return d.number
 
 
-def _check_upsert_flags(
-    store: Store, deltas: list[DeltaInfo], verifier: Verifier
-) -> list[Problem]:
+def _check_upsert_flags(store: Store, deltas: list[DeltaInfo], verifier: Verifier) -> list[Problem]:
     """Re-derive each upsert's update/add marks from the deltas before it."""
     cache: KeyHashes = {}
     problems: list[Problem] = []
@@ -506,24 +502,13 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     listed as unattributed). Objects written before manifests existed cannot be
     attributed either.
     """
-    import json
     import os
 
-    import fsspec
-
-    from assay.config import find_store
-    from assay.store import CONFIG_FILE, _default_catalog, _normalise, sqlite_file
+    from assay.store import locate, sqlite_file
     from assay.store.catalog import open_catalog
     from assay.store.objects import open_object_store
 
-    root = _normalise(url) if url is not None else find_store()
-    fs, path = fsspec.core.url_to_fs(root)
-    if not fs.exists(f"{path}/{CONFIG_FILE}"):
-        from assay.errors import StoreNotFound
-
-        raise StoreNotFound(f"no assay store at {root}; give the store's path with --store")
-    config = json.loads(fs.cat_file(f"{path}/{CONFIG_FILE}"))
-    catalog_url = config.get("catalog") or _default_catalog(root)
+    root, _, catalog_url = locate(url)
     objects = open_object_store(f"{root}/objects")
     # Read everything first: nothing is moved if the manifests cannot be read.
     deltas, versions, skipped = _read_manifests(objects)

@@ -312,7 +312,12 @@ def test_store_discovery(tmp_path: Path, tmp_path_factory: pytest.TempPathFactor
         lambda: ok_json("init", cwd=tmp_path),  # default: ./.assay
         lambda: ok_json("init", "elsewhere/shared-store", cwd=tmp_path),
     )
-    assert made == {"store": str(here), "catalog": f"sqlite:///{here}/catalog.db"}
+    assert made == {
+        "store": str(here),
+        "catalog": f"sqlite:///{here}/catalog.db",
+        "engine": None,
+        "use": [f"use it from anywhere: export ASSAY_STORE={here}"],
+    }
     assert made_other["store"] == str(other)
     assert json.loads((here / "assay.json").read_text())["format"] >= 1
     assert (here / "catalog.db").is_file() and (here / "objects").is_dir()
@@ -743,3 +748,23 @@ def test_demo_json(tmp_path: Path, acs_df: pd.DataFrame) -> None:
     ids = pq.read_table(written, columns=["id"]).column("id").to_numpy()
     assert np.array_equal(np.sort(ids), np.sort(train.id.to_numpy()))
     assert t["fingerprint"] != n["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["data", "add", "--bogus", "x"],
+            "error: No such option: --bogus; see `assay data add --help`",
+        ),
+        (["data", "add"], "error: Missing argument 'dataset'; see `assay data add --help`"),
+        (["bogus"], "error: No such command 'bogus'; see `assay --help`"),
+    ],
+)
+def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    """Click's own usage errors end in one line too, naming the help to read, exit 2."""
+    r = run(*args, cwd=tmp_path)
+    assert r.rc == 2
+    assert r.error_line() == expected
+    j = run(*args, "--json", cwd=tmp_path)
+    assert j.rc == 2 and j.json()["error"] == expected.removeprefix("error: ")

@@ -179,7 +179,9 @@ def test_names_a_recipe_would_misread_are_refused(store: assay.Store, tmp_path: 
         with pytest.raises(UsageError, match=f"delta name '{name}' looks like a delta id"):
             assay.add_delta(store, "t", tmp_path / "ok.csv", name=name)
     pd.DataFrame({"id": [2]}).to_csv(tmp_path / "20160101.csv", index=False)
-    with pytest.raises(UsageError, match=r"choose a --name with another letter, e\.g\. 'd20160101'"):
+    with pytest.raises(
+        UsageError, match=r"choose a --name with another letter, e\.g\. 'd20160101'"
+    ):
         assay.add_delta(store, "t", tmp_path / "20160101.csv")  # the name defaults to the stem
     with pytest.raises(UsageError, match="name 'tag:x' is not allowed"):
         assay.add_delta(store, "t", tmp_path / "ok.csv", name="tag:x")

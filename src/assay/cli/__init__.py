@@ -153,12 +153,11 @@ def main(argv: list[str] | None = None) -> None:
         code = _fail("interrupted", 130, as_json)
     except Exception as e:  # the CLI never shows a raw traceback
         if _is_usage_error(e):
-            # Typer's own usage errors (missing option, bad value): its message, exit 2.
-            if as_json:
-                code = _fail(e.format_message(), e.exit_code, True)  # type: ignore[attr-defined]
-            else:
-                e.show()  # type: ignore[attr-defined]
-                code = e.exit_code  # type: ignore[attr-defined]
+            # Typer's own usage errors (unknown option, bad value): one line, exit 2.
+            ctx = getattr(e, "ctx", None)
+            hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
+            message = e.format_message().rstrip(".")  # type: ignore[attr-defined]
+            code = _fail(f"{message}{hint}", e.exit_code, as_json)  # type: ignore[attr-defined]
         elif os.environ.get("ASSAY_DEBUG"):
             raise
         else:

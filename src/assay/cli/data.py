@@ -224,7 +224,7 @@ def _log_impact(s: Any, dataset: str, threshold: float, as_json: bool) -> None:
     emit(payload, as_json, render)
 
 
-def _render_version(summary: dict[str, Any], out: Path | None) -> None:
+def render_version(summary: dict[str, Any], out: Path | None) -> None:
     console.print(f"Dataset version [bold]{summary['fingerprint'][:12]}[/] of {summary['dataset']}")
     console.print(f"  fingerprint {summary['fingerprint']}")
     console.print(
@@ -263,7 +263,7 @@ def compose(
         "out": str(out) if out else None,
         "engine": version.store.engine.name,
     }
-    emit(summary, json, lambda: _render_version(summary, out))
+    emit(summary, json, lambda: render_version(summary, out))
 
 
 @app.command("show")
@@ -285,7 +285,7 @@ def show(
         "recipe": version.recipe.to_dict(),
         "out": str(out) if out else None,
     }
-    emit(summary, json, lambda: _render_version(summary, out))
+    emit(summary, json, lambda: render_version(summary, out))
 
 
 @app.command("versions")

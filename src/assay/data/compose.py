@@ -429,9 +429,7 @@ def scan_rows(
             # Stored deltas are key-sorted: an engine that keeps scan order yields
             # them so; any other sorts by the key (trailing columns ``finish`` drops).
             order = {} if engine.preserves_scan_order else _order_columns(t, info.key)
-            t = t.select(
-                *out_columns, HASH_COLUMN, **{k: t[c] for k, c in extra.items()}, **order
-            )
+            t = t.select(*out_columns, HASH_COLUMN, **{k: t[c] for k, c in extra.items()}, **order)
             if order:
                 t = t.order_by(list(order))
             # Closed even when the consumer stops early: an open result would block
@@ -462,6 +460,8 @@ _GROUP = "_assay_group"
 def _order_columns(t: ibis.Table, key: Sequence[str]) -> dict[str, ibis.Value]:
     """The key columns under names of assay's own (a key column may be projected out)."""
     return {f"_assay_order{i}": t[k] for i, k in enumerate(key)}
+
+
 _POOLS: dict[str, ThreadPoolExecutor] = {}
 
 

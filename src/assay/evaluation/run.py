@@ -515,7 +515,9 @@ def _relative(i: int, t: Threshold, cmp: Comparison, min_rows: int) -> GateResul
         return replace(
             base, status=GateStatus.FAIL, message=f"{where}: significant change: {change}; {limit}"
         )
-    return replace(base, status=GateStatus.NOISE, message=f"{where}: within noise: {change}; {limit}")
+    return replace(
+        base, status=GateStatus.NOISE, message=f"{where}: within noise: {change}; {limit}"
+    )
 
 
 # -- what the reader must know ----------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import fsspec
 
@@ -49,6 +49,7 @@ __all__ = [
     "Store",
     "VersionInfo",
     "init_store",
+    "locate",
     "open_store",
     "opened",
     "usage_hints",
@@ -173,7 +174,7 @@ def _catalog_url(configured: str, root: str) -> str:
     if without_password(configured) != configured and root not in _warned:
         _warned.add(root)  # once per store and process: every command opens it again
         warnings.warn(
-            f"{root}/{CONFIG_FILE} holds the catalog's password; remove it from \"catalog\" "
+            f'{root}/{CONFIG_FILE} holds the catalog\'s password; remove it from "catalog" '
             f"and set PGPASSWORD (or {CATALOG_ENV}) instead",
             CatalogPasswordWarning,
             stacklevel=2,
@@ -269,9 +270,9 @@ def usage_hints(store: Store) -> list[str]:
     return hints
 
 
-@reports_access
-def open_store(url: str | os.PathLike[str] | None = None) -> Store:
-    """Open the store at ``url``, or the one ``assay.config.find_store`` finds."""
+def locate(url: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, Any], str]:
+    """The store's root URL, its ``assay.json`` and the catalog URL to open (credentials
+    from the environment), for ``url`` or the store ``assay.config.find_store`` finds."""
     from assay.config import find_store
 
     root = _normalise(url) if url is not None else find_store()
@@ -283,7 +284,13 @@ def open_store(url: str | os.PathLike[str] | None = None) -> Store:
         config = json.loads(fs.cat_file(config_path))
     except ValueError:
         raise UsageError(f"{root}/{CONFIG_FILE} is not valid JSON; restore it") from None
-    catalog_url = _catalog_url(config.get("catalog") or _default_catalog(root), root)
+    return root, config, _catalog_url(config.get("catalog") or _default_catalog(root), root)
+
+
+@reports_access
+def open_store(url: str | os.PathLike[str] | None = None) -> Store:
+    """Open the store at ``url``, or the one ``assay.config.find_store`` finds."""
+    root, config, catalog_url = locate(url)
     file = sqlite_file(catalog_url)
     # SQLite would quietly make a missing or 0-byte file a new, empty database.
     if file is not None and (not os.path.exists(file) or os.path.getsize(file) == 0):
