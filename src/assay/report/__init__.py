@@ -94,12 +94,10 @@ def render_check(report: CheckReport | dict[str, Any]) -> str:
     ordered = sorted(
         results, key=lambda r: (order[r["passed"]], r["severity"] != "error", _position(r))
     )
-    import assay
-
     return (
         _environment()
         .get_template("check.html.j2")
-        .render(report=data, results=ordered, version=assay.__version__)
+        .render(report=data, results=ordered, version=_version())
     )
 
 
@@ -108,7 +106,6 @@ def render_evaluation(evaluation: Evaluation | dict[str, Any]) -> str:
     dataset × slice × model, plots and lineage; plotly.js inlined once, so it works offline."""
     import plotly.offline
 
-    import assay
     from assay.report import _evaluation
 
     data = evaluation if isinstance(evaluation, dict) else evaluation.to_dict()
@@ -119,7 +116,7 @@ def render_evaluation(evaluation: Evaluation | dict[str, Any]) -> str:
             ev=data,
             v=_evaluation.view(data),
             plotly_js=plotly.offline.get_plotlyjs(),
-            version=assay.__version__,
+            version=_version(),
         )
     )
 
@@ -140,3 +137,14 @@ def write_report(html: str, path: str | os.PathLike[str]) -> Path:
     with atomic_write(target) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return target
+
+
+def _version() -> str:
+    """assay's version, for the report's footer (from the installed package's metadata:
+    the report sits below the package root, which only re-exports it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("assay")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
