@@ -7,6 +7,7 @@ each test names it, so a wider outer terminal cannot hide an overflow.
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -148,3 +149,63 @@ def test_markdown_into_a_folder_is_refused_and_writes_nothing(tmp_path: Path) ->
         "error: --markdown 'out' is a folder; give a file name ending in .md"
     )
     assert list((tmp_path / "out").iterdir()) == []
+
+
+TRAIN = """\
+import sys
+
+import assay
+import skops.io as sio
+from sklearn.linear_model import LogisticRegression
+
+with assay.start_run(params={"C": 0.5}) as run:
+    frame = run.read("release.yaml").table.to_pandas()
+    model = LogisticRegression(C=0.5).fit(frame[["id"]], frame["employed"])
+    run.log_metrics({"accuracy": 0.75, "roc_auc_on_the_held_out_rows": 0.8125})
+    sio.dump(model, "model.skops")
+    run.log_artifact("model.skops")
+"""
+
+
+def test_listings_and_records_fit_80_columns_with_ids_whole(store: Path) -> None:
+    """Runs, models, datasets, versions, diffs and gc, as people read them at 80 columns."""
+    release = "split: {seed: 1, fractions: {training_rows_for_the_release: 0.7, held_out: 0.3}}"
+    (store / "release.yaml").write_text(f"dataset: survey\n{release}\n")
+    (store / "later.yaml").write_text(f"dataset: survey\nwhere: 'id < 6'\n{release}\n")
+    (store / "train.py").write_text(TRAIN)
+    ran = assay(
+        "run", "--name", "logistic-regression-on-the-massachusetts-survey-with-one-feature",
+        "--", sys.executable, "train.py", cwd=store,
+    )  # fmt: skip
+    assert ran.rc == 0, ran.err
+    run_id = assay("runs", "list", "--json", cwd=store).json()["runs"][0]["id"]
+    name = "employment-classifier-for-massachusetts"
+    registered = assay("models", "register", name, "--from-run", run_id, "--alias",
+                       "candidate-for-the-spring-release", cwd=store)  # fmt: skip
+    assert registered.rc == 0, registered.err
+    model = assay("models", "show", f"{name}@1", "--json", cwd=store).json()
+    fingerprint = assay("data", "versions", "--json", cwd=store).json()["versions"][0]
+    fingerprint = fingerprint["fingerprint"]
+    assay("data", "compose", "later.yaml", cwd=store)
+
+    def people(*args: str) -> str:
+        done = assay(*args, cwd=store)
+        assert done.rc == 0, done.err
+        return "\n".join(fits(done.out))
+
+    # Before: bordered tables cut the run id, the model reference and the lineage lines.
+    listing = people("runs", "list")
+    assert any(line.startswith(run_id) and "finished" in line for line in listing.splitlines())
+    shown = people("runs", "show", run_id)
+    assert "roc_auc_on_the_held_out_rows" in shown and fingerprint[:12] in shown
+    models = people("models", "list")
+    assert f"{name}@1" in models and "candidate-for-the-spring-release" in models
+    assert f"sha256 {model['sha256']}" in people("models", "show", f"{name}@1")
+    chain = people("models", "lineage", f"{name}@1")
+    assert f"← data {fingerprint}" in chain and f"← run {run_id}" in chain
+    assert "survey" in people("data", "list")
+    assert fingerprint[:12] in people("data", "versions")
+    version = people("data", "show", fingerprint)
+    assert f"fingerprint {fingerprint}" in version and "training_rows_for_the_release" in version
+    assert "sample rows" in people("data", "diff", "release.yaml", "later.yaml")
+    assert "unreferenced object(s)" in people("gc", "--dry-run")

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import console, emit, progress, status
@@ -89,32 +88,12 @@ def add(
             message=message,
             options=options,
         )
-    d = result.delta
-
     def render() -> None:
-        if not result.created:
-            console.print(
-                f"Nothing to do: this content is already delta [bold]{d.name}[/] ({d.short_id})."
-            )
-            return
-        console.print(
-            f"Added delta [bold]{d.name}[/] ({d.short_id}) to {d.dataset}: "
-            f"{d.op} {d.row_count:,} rows"
-        )
-        if result.added_columns:
-            console.print(f"  new columns: {', '.join(result.added_columns)}")
-        if result.ignored_columns:
-            console.print(f"  ignored (not key) columns: {', '.join(result.ignored_columns)}")
-        if d.label_counts:
-            console.print(f"  labels: {_fmt_counts(d.label_counts)}")
+        from assay.report import tables
+
+        tables.delta_added(result, console)
 
     emit(result.to_dict(), json, render)
-
-
-def _fmt_counts(counts: dict[str, int]) -> str:
-    from assay.report.terminal import label_counts
-
-    return label_counts(counts)
 
 
 @app.command("list")
@@ -135,16 +114,9 @@ def list_(store: StoreOpt = None, json: JsonOpt = False) -> None:
         )
 
     def render() -> None:
-        table = Table("dataset", "key", "label", "columns", "deltas")
-        for r in rows:
-            table.add_row(
-                r["dataset"],
-                ",".join(r["key"]),
-                r["label"] or "",
-                str(r["columns"]),
-                str(r["deltas"]),
-            )
-        console.print(table)
+        from assay.report import tables
+
+        tables.datasets(rows, console)
 
     emit({"datasets": rows}, json, render)
 
@@ -224,20 +196,10 @@ def _log_impact(s: Any, dataset: str, threshold: float, as_json: bool) -> None:
     emit(payload, as_json, render)
 
 
-def render_version(summary: dict[str, Any], out: Path | None) -> None:
-    console.print(f"Dataset version [bold]{summary['fingerprint'][:12]}[/] of {summary['dataset']}")
-    console.print(f"  fingerprint {summary['fingerprint']}")
-    console.print(
-        "  deltas: " + ", ".join(f"{d['name']} ({d['id'][:12]})" for d in summary["deltas"])
-    )
-    splits = list(summary["splits"])
-    table = Table("", "rows", *splits)
-    table.add_row("all", f"{summary['rows']:,}", *(f"{summary['splits'][s]:,}" for s in splits))
-    for name, sl in summary["slices"].items():
-        table.add_row(f"slice {name}", f"{sl['rows']:,}", *(f"{sl['splits'][s]:,}" for s in splits))
-    console.print(table)
-    if out:
-        console.print(f"  written to {escape(str(out))}")
+def _version(summary: dict[str, Any], out: Path | None) -> None:
+    from assay.report import tables
+
+    tables.version(summary, console, out)
 
 
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the rows to this Parquet file.")]
@@ -263,7 +225,7 @@ def compose(
         "out": str(out) if out else None,
         "engine": version.store.engine.name,
     }
-    emit(summary, json, lambda: render_version(summary, out))
+    emit(summary, json, lambda: _version(summary, out))
 
 
 @app.command("show")
@@ -285,7 +247,7 @@ def show(
         "recipe": version.recipe.to_dict(),
         "out": str(out) if out else None,
     }
-    emit(summary, json, lambda: render_version(summary, out))
+    emit(summary, json, lambda: _version(summary, out))
 
 
 @app.command("versions")
@@ -312,70 +274,11 @@ def versions(
     ]
 
     def render() -> None:
-        table = Table("fingerprint", "dataset", "deltas", "rows", "created")
-        for r in rows:
-            table.add_row(
-                r["fingerprint"][:12],
-                r["dataset"],
-                str(r["deltas"]),
-                f"{r['rows']:,}",
-                r["created_at"][:19],
-            )
-        console.print(table)
+        from assay.report import tables
+
+        tables.versions(rows, console)
 
     emit({"versions": rows}, json, render)
-
-
-def _render_diff(d: dict[str, Any]) -> None:
-    console.print(
-        f"Diff of [bold]{escape(d['dataset'])}[/]: A {d['a'][:12]} ({d['rows_a']:,} rows) → "
-        f"B {d['b'][:12]} ({d['rows_b']:,} rows)"
-        + ("  [green]identical[/]" if d["identical"] else "")
-    )
-    kinds = ("added", "removed", "changed", "unchanged")
-    summary = Table("split", *kinds, title="rows by split (removed: split in A)")
-    summary.columns[0].justify = "left"
-    for col in summary.columns[1:]:
-        col.justify = "right"
-    for split, counts in d["splits"].items():
-        summary.add_row(escape(split), *(f"{counts[k]:,}" for k in kinds))
-    summary.add_row("[bold]all[/]", *(f"[bold]{d[k]:,}[/]" for k in kinds))
-    console.print(summary)
-    if d["split_moved"]:
-        moves = ", ".join(
-            f"{escape(f)} → {escape(t)}: {n:,}"
-            for f, to in d["split_moves"].items()
-            for t, n in to.items()
-        )
-        console.print(
-            f"  {d['split_moved']:,} rows in both moved split (seed or fractions differ): {moves}"
-        )
-    if d["only_in_a"]:
-        console.print(f"  columns only in A (not compared): {escape(', '.join(d['only_in_a']))}")
-    if d["only_in_b"]:
-        console.print(f"  columns only in B (not compared): {escape(', '.join(d['only_in_b']))}")
-    if d["changed_columns"]:
-        cols = Table("column", "changed rows", title="changed columns")
-        cols.columns[1].justify = "right"
-        for name, n in d["changed_columns"].items():
-            cols.add_row(escape(name), f"{n:,}")
-        console.print(cols)
-    rows = [(kind, r) for kind in ("added", "removed", "changed") for r in d["samples"][kind]]
-    if rows:
-        sample = Table("change", ", ".join(d["key"]), "split", "a → b", title="sample rows")
-        for kind, r in rows:
-            changes = "; ".join(
-                f"{c}: {v['a']!r} → {v['b']!r}" for c, v in r.get("changes", {}).items()
-            )
-            sample.add_row(
-                kind,
-                escape(", ".join(str(v) for v in r["key"].values())),
-                escape(str(r["split"])),
-                escape(changes),
-            )
-        console.print(sample)
-    if d["out"]:
-        console.print(f"  differing rows written to {escape(d['out'])}")
 
 
 @app.command("diff")
@@ -397,5 +300,7 @@ def diff(
 
     with progress(json) as bar:
         result = assay.diff(a, b, store=_store(store), out=out, sample=sample, progress=bar)
+    from assay.report import tables
+
     payload = result.to_dict()
-    emit(payload, json, lambda: _render_diff(payload))
+    emit(payload, json, lambda: tables.diff(payload, console))

@@ -22,8 +22,8 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
     ) -> None:
         """Build a store from the ACS employment data and compose versions from it."""
-        from assay.cli.data import render_version
         from assay.demo import run_demo
+        from assay.report import tables
 
         say = (lambda _: None) if json else console.print
         if not json:
@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
             for name, summary in result["versions"].items():
                 console.print()
                 console.print(f"[bold]Recipe {name}.yaml[/]")
-                render_version(summary, None)
+                tables.version(summary, console)
             console.print()
             console.print(f"Training rows written to {escape(result['train_parquet'])}")
             same = "identical" if result["rebuilt_identical"] else "DIFFERENT (a bug!)"

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import shlex
 import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Column, Table
 
 from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import console, emit, err_console
@@ -61,13 +57,11 @@ def run(
 
     params = parse_params(param or [])
 
+    from assay.report import tables
+
     def started(info: RunInfo) -> None:
-        if json:
-            return
-        err_console.print(
-            f"Run [bold]{info.id}[/]{_named(info)} started; {escape(_code(info))}",
-            soft_wrap=True,
-        )
+        if not json:
+            tables.run_started(info, err_console)
 
     # With --json, stdout carries one JSON object: the command's output goes to stderr.
     info = run_command(
@@ -78,56 +72,8 @@ def run(
         stdout=sys.stderr if json else None,
         started=started,
     )
-    emit(
-        run_to_dict(info),
-        json,
-        lambda: err_console.print(
-            f"Run [bold]{info.id}[/]{_named(info)} {_status(info)}"
-            + (f" · {len(info.inputs)} input(s)" if info.inputs else "")
-            + (f" · {escape(_metrics_summary(info.metrics))}" if info.metrics else ""),
-            soft_wrap=True,
-        ),
-    )
+    emit(run_to_dict(info), json, lambda: tables.run_ended(info, err_console))
     return info.exit_code or 0
-
-
-def _named(info: RunInfo) -> str:
-    return f" ({escape(info.name)})" if info.name else ""
-
-
-def _code(info: RunInfo) -> str:
-    if info.git_commit is None:
-        return f"{info.git_note or 'no git'}: no code commit recorded"
-    dirty = " with uncommitted changes" if info.git_dirty else ""
-    return f"code at commit {info.git_commit[:12]}{dirty}"
-
-
-def _status(info: RunInfo) -> str:
-    if info.status == "running":
-        return "[yellow]running[/]"
-    colour = "green" if info.status == "finished" else "red"
-    code = f" (exit {info.exit_code})" if info.exit_code is not None else ""
-    return f"[{colour}]{info.status}[/]{code}"
-
-
-def _number(value: float) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def _metrics_summary(metrics: dict[str, float], limit: int = 3) -> str:
-    shown = [f"{k}={_number(v)}" for k, v in list(metrics.items())[:limit]]
-    return ", ".join(shown) + (", …" if len(metrics) > limit else "")
-
-
-def _when(text: str | None) -> str:
-    return text[:19].replace("T", " ") if text else ""
-
-
-def _duration(info: RunInfo) -> str:
-    if not info.ended_at:
-        return ""
-    took = dt.datetime.fromisoformat(info.ended_at) - dt.datetime.fromisoformat(info.started_at)
-    return f" ({took.total_seconds():.1f} s)"
 
 
 @app.command("list")
@@ -155,27 +101,9 @@ def list_(store: StoreOpt = None, json: JsonOpt = False) -> None:
     ]
 
     def render() -> None:
-        if not found:
-            console.print(
-                "No runs yet; start one with `assay run -- COMMAND` or assay.start_run()."
-            )
-            return
-        table = Table("name", "status", "commit", "inputs", "metrics", "started")
-        table.columns.insert(0, Column("id", no_wrap=True))
-        for r in found:
-            commit = f"{r.git_commit[:8]}{'*' if r.git_dirty else ''}" if r.git_commit else "no git"
-            table.add_row(
-                r.id,
-                escape(r.name or ""),
-                _status(r),
-                commit,
-                str(len(r.inputs)),
-                escape(_metrics_summary(r.metrics)),
-                _when(r.started_at),
-            )
-        console.print(table)
-        if any(r.git_dirty for r in found):
-            console.print("* uncommitted changes; details with `assay runs show ID`")
+        from assay.report import tables
+
+        tables.runs(found, console)
 
     emit({"runs": rows}, json, render)
 
@@ -187,58 +115,9 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """Show everything recorded about a run."""
+    from assay.report import tables
     from assay.runs import get_run, run_to_dict
 
     info = get_run(run_id, store=_store(store))
-    emit(run_to_dict(info), json, lambda: _render_run(info))
+    emit(run_to_dict(info), json, lambda: tables.run(info, console))
 
-
-def _render_run(info: RunInfo) -> None:
-    console.print(f"Run [bold]{info.id}[/]{_named(info)}: {_status(info)}")
-    console.print(
-        f"  started {_when(info.started_at)}, ended {_when(info.ended_at) or '—'}{_duration(info)}"
-    )
-    if info.error:
-        console.print(f"  error: {escape(info.error)}")
-    code = escape(_code(info))
-    if info.git_root:
-        code += f" in {escape(info.git_root)}"
-    console.print(f"  {code}")
-    if info.git_diff_sha256:
-        console.print(f"  uncommitted changes sha256 {info.git_diff_sha256}")
-    if info.command:
-        console.print(f"  command: {escape(shlex.join(info.command))}")
-    if info.params:
-        table = Table("param", "value", title="params", title_justify="left")
-        for k, v in info.params.items():
-            table.add_row(escape(k), escape(repr(v)))
-        console.print(table)
-    if info.metrics:
-        table = Table("metric", "latest", "step", "values", title="metrics", title_justify="left")
-        for k, v in info.metrics.items():
-            history = info.metric_history.get(k, [])
-            table.add_row(
-                escape(k),
-                _number(v),
-                str(history[-1]["step"]) if history else "",
-                str(len(history)),
-            )
-        console.print(table)
-    table = Table("fingerprint", "dataset", "recipe", "read", title="inputs", title_justify="left")
-    for i in info.inputs:
-        table.add_row(
-            i.fingerprint[:12], i.dataset, escape(i.recipe_source or ""), _when(i.read_at)
-        )
-    console.print(table if info.inputs else "  inputs: none recorded")
-    if info.artifacts:
-        table = Table("artifact", "size", "sha256", title="artifacts", title_justify="left")
-        for a in info.artifacts:
-            table.add_row(escape(a.name), f"{a.size:,}", a.sha256[:12])
-        console.print(table)
-    env = info.environment
-    packages = ", ".join(f"{k} {v}" for k, v in env.get("packages", {}).items())
-    console.print(
-        f"  environment: Python {env.get('python', '?')} on {escape(env.get('platform', '?'))}"
-        + (f"; {escape(packages)}" if packages else ""),
-        soft_wrap=True,
-    )

@@ -10,14 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Column, Table
-from rich.text import Text
 
 from assay.report._format import number
+from assay.report._layout import blocks, item, minute, plain_table, size
 from assay.results import GateStatus
 
 if TYPE_CHECKING:
@@ -52,20 +51,10 @@ MARKS = {
 }
 
 
-def _plain_table(*columns: Column | str, header_style: str = "bold") -> Table:
-    """A borderless table: borders cost columns a terminal of 80 cannot spare."""
-    return Table(*columns, box=None, pad_edge=False, show_edge=False, header_style=header_style)
-
-
 def _verdict(passed: bool, *, upper: bool = False) -> str:
     word = "passed" if passed else "failed"
     word = word.upper() if upper else word
     return f"[bold green]{word}[/]" if passed else f"[bold red]{word}[/]"
-
-
-def _item(console: Console, text: str, indent: int = 2) -> None:
-    """One indented line, its continuation lines under its first character."""
-    console.print(Padding(text, (0, 0, 0, indent), expand=False))
 
 
 def label_counts(counts: Mapping[str, int]) -> str:
@@ -74,54 +63,8 @@ def label_counts(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k}: {v:,} ({v / total:.1%})" for k, v in counts.items())
 
 
-def size(n: int) -> str:
-    """Bytes as people read them: ``812 B``, ``3.4 MiB``."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:,.0f} {unit}" if unit == "B" else f"{value:,.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
-def _blocks(
-    console: Console,
-    header: Sequence[str],
-    rows: Sequence[tuple[Sequence[str], str, Sequence[str]]],
-    right: Sequence[bool],
-) -> None:
-    """Rows of one line of fixed-width fields plus a folding last one, each followed by
-    indented lines of free text with the whole width to wrap in.
-
-    At 80 columns a table of many columns folds every cell over 5 or 6 lines and cuts
-    ids; this keeps ids and times whole on the first line and the prose below it.
-    ``header`` names the fixed fields and the last one; each row is (fixed cells, last
-    cell, lines below).
-    """
-    fixed = len(header) - 1
-    widths = [
-        max([cell_len(header[i]), *(cell_len(Text.from_markup(r[0][i]).plain) for r in rows)])
-        for i in range(fixed)
-    ]
-
-    def line(cells: Sequence[str], last: str) -> Table:
-        grid = Table.grid(padding=(0, 2))
-        for width, justify in zip(widths, right, strict=True):
-            grid.add_column(width=width, justify="right" if justify else "left", no_wrap=True)
-        grid.add_column(overflow="fold", ratio=1)
-        grid.add_row(*cells, last)
-        return grid
-
-    console.print(line([f"[bold]{h}[/]" for h in header[:fixed]], f"[bold]{header[-1]}[/]"))
-    indent = widths[0] + 2
-    for cells, last, below in rows:
-        console.print(line(cells, last))
-        for text in below:
-            console.print(Padding(text, (0, 0, 0, indent)))
-
-
 def _when(r: Mapping[str, Any]) -> str:
-    return _minute(r.get("checked_at") or r.get("created_at") or "")
+    return minute(r.get("checked_at") or r.get("created_at") or "")
 
 
 def _passed(r: Mapping[str, Any]) -> str:
@@ -138,7 +81,7 @@ def _cell(value: Any, width: int = 30) -> str:
 
 def check(report: CheckReport, console: Console, html: str | None = None) -> None:
     """A suite's results: one row per expectation, failing examples, the verdict."""
-    table = _plain_table(
+    table = plain_table(
         Column("", no_wrap=True),
         Column("#", no_wrap=True),
         Column("expectation", overflow="fold", ratio=2),
@@ -157,7 +100,7 @@ def check(report: CheckReport, console: Console, html: str | None = None) -> Non
         if r.sample:
             console.print(f"\n[bold]{escape(r.position)} {escape(r.label)}[/]: failing examples")
             keys = list(r.sample[0])
-            sample = _plain_table(*(Column(k, overflow="fold") for k in keys), header_style="dim")
+            sample = plain_table(*(Column(k, overflow="fold") for k in keys), header_style="dim")
             for row in r.sample:
                 sample.add_row(*(escape(_cell(row.get(k))) for k in keys))
             console.print(sample)
@@ -185,11 +128,11 @@ def check_history(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
         stage = f"stage {escape(r['stage'])} · " if r.get("stage") else ""
         return [stage + escape(r.get("summary", ""))]
 
-    blocks = [
+    entries = [
         ([(r.get("id") or "")[:8], _when(r), _passed(r), data(r)], escape(r["suite"]), below(r))
         for r in rows
     ]
-    _blocks(console, ("id", "when", "verdict", "data", "suite"), blocks, (False,) * 4)
+    blocks(console, ("id", "when", "verdict", "data", "suite"), entries, (False,) * 4)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -205,7 +148,7 @@ def evaluation_history(rows: Sequence[Mapping[str, Any]], console: Console) -> N
         model = r["models"]["candidate"]
         return escape(f"{model['name']}@{model['version']}")
 
-    blocks = [
+    entries = [
         (
             [(r.get("id") or "")[:8], _when(r), _passed(r), candidate(r)],
             escape(r.get("name") or ""),
@@ -213,7 +156,7 @@ def evaluation_history(rows: Sequence[Mapping[str, Any]], console: Console) -> N
         )
         for r in rows
     ]
-    _blocks(console, ("id", "when", "verdict", "candidate", "name"), blocks, (False,) * 4)
+    blocks(console, ("id", "when", "verdict", "candidate", "name"), entries, (False,) * 4)
 
 
 def _metric_groups(metrics: Sequence[str], label_width: int, width: int) -> list[list[str]]:
@@ -262,7 +205,7 @@ def evaluation(
     # Many metrics do not fit 80 columns side by side: one table per run of them.
     label_width = min(max((len(r[0]) for r in rows), default=15), 28)
     for metrics in _metric_groups(result.metrics, label_width, console.width):
-        table = _plain_table(
+        table = plain_table(
             Column("dataset / slice", overflow="fold", min_width=min(label_width, 15)),
             Column("rows", justify="right", no_wrap=True),
             *(Column(m, justify="right", no_wrap=True) for m in metrics),
@@ -279,7 +222,7 @@ def evaluation(
         console.print(f"{MARKS[worst]} {escape(rules[0].rule)}: {passed} of {len(rules)} passed")
         for g in rules:
             if g.status != GateStatus.PASS:
-                _item(console, f"{MARKS[g.status]} {escape(g.message)}", indent=4)
+                item(console, f"{MARKS[g.status]} {escape(g.message)}", indent=4)
     console.print(
         f"\n{_verdict(result.passed, upper=True)}: {result.summary()} · {result.seconds:.1f} s"
     )
@@ -339,9 +282,9 @@ def data_log(
         below = [f"[bold]{escape(d.name)}[/]" + (f" · {escape(message)}" if message else "")]
         if d.label_counts:
             below.append(f"[dim]labels {escape(label_counts(d.label_counts))}[/]")
-        fixed = [str(d.number), d.short_id, d.op, f"{d.row_count:,}", _minute(d.created_at)]
+        fixed = [str(d.number), d.short_id, d.op, f"{d.row_count:,}", minute(d.created_at)]
         rows.append((fixed, f"[cyan]{escape(','.join(d.tags))}[/]", below))
-    _blocks(
+    blocks(
         console,
         ("#", "id", "op", "rows", "created", "tags"),
         rows,
@@ -368,17 +311,12 @@ def data_impact(dataset: str, impacts: Sequence[DeltaImpact], console: Console) 
         below = [f"[bold]{escape(i.name)}[/]{shares}"]
         below += [f"top feature shifts {escape(feats)}"] if feats else []
         rows.append(([str(i.number), i.op, f"{i.rows:,}", p], shift, below))
-    _blocks(console, ("#", "op", "rows", "p", "shift"), rows, (True, False, True, True))
+    blocks(console, ("#", "op", "rows", "p", "shift"), rows, (True, False, True, True))
     skipped = {c: why for i in impacts for c, why in i.skipped.items()}
     if skipped:
         why = {"key": "key", "id-like": "id-like: nearly unique per row"}
         listed = ", ".join(f"{c} ({why.get(w, w)})" for c, w in skipped.items())
-        _item(console, f"not ranked as feature shifts: {escape(listed)}")
-
-
-def _minute(timestamp: str) -> str:
-    """``2026-12-06 01:19``: an ISO time to the minute (seconds cost a column of 80)."""
-    return timestamp[:16].replace("T", " ")
+        item(console, f"not ranked as feature shifts: {escape(listed)}")
 
 
 # --------------------------------------------------------------------------- training
@@ -392,9 +330,9 @@ def _number(value: float | None, digits: int = 6) -> str:
 
 def _failures_and_notes(report: SmokeReport | ReproduceReport, console: Console) -> None:
     for f in report.failures:
-        _item(console, f"[red]✗ {f.reason.value}[/]: {escape(f.message)}")
+        item(console, f"[red]✗ {f.reason.value}[/]: {escape(f.message)}")
     for note in report.notes:
-        _item(console, f"note: {escape(note)}")
+        item(console, f"note: {escape(note)}")
     held_back(report.held_back, console)
 
 
@@ -403,7 +341,7 @@ def held_back(writes: Sequence[Mapping[str, Any]], console: Console) -> None:
     from assay.runs import describe_held_back
 
     for w in writes:
-        _item(console, f"held back: {escape(describe_held_back(w))} — the registry is unchanged")
+        item(console, f"held back: {escape(describe_held_back(w))} — the registry is unchanged")
 
 
 def smoke(report: SmokeReport, console: Console) -> None:
@@ -414,10 +352,10 @@ def smoke(report: SmokeReport, console: Console) -> None:
     )
     for s in report.samples:
         rows = ", ".join(f"{k} {v:,}/{s['of'].get(k, 0):,}" for k, v in s["rows"].items())
-        _item(console, f"sample of {escape(s['dataset'])} {s['fingerprint'][:12]}: {rows}")
+        item(console, f"sample of {escape(s['dataset'])} {s['fingerprint'][:12]}: {rows}")
     for t in report.losses:
         trend = "down" if t.went_down else "not down"
-        _item(
+        item(
             console,
             f"{escape(t.metric)}: {t.first:.4g} → {t.last:.4g} over {t.steps} steps ({trend})",
         )
@@ -432,7 +370,7 @@ def reproduce(report: ReproduceReport, console: Console) -> None:
     )
     for i in report.inputs:
         swap = f" instead of {i.recorded[:12]}" if i.overridden else " (recorded)"
-        _item(console, f"data {escape(i.recipe or i.dataset)}: {i.used[:12]}{swap}")
+        item(console, f"data {escape(i.recipe or i.dataset)}: {i.used[:12]}{swap}")
     if report.metrics:
         table = Table(
             Column("metric", overflow="fold"),
@@ -495,6 +433,6 @@ def window(report: WindowReport, console: Console) -> None:
         console.print("* the data the run recorded")
     for r in report.rows:
         if r.error:
-            _item(console, f"{escape(r.first)}..{escape(r.last)}: {escape(r.error)}")
+            item(console, f"{escape(r.first)}..{escape(r.last)}: {escape(r.error)}")
     for note in report.notes:
-        _item(console, f"note: {escape(note)}")
+        item(console, f"note: {escape(note)}")
