@@ -59,8 +59,8 @@ def whole(text: str) -> str:
 
 @pytest.fixture
 def recorded(employment: assay.Store, tmp_path: Path) -> dict[str, str]:
-    """A run that read a version, logged metrics and a fitted model; the model
-    registered from it (with golden examples) and its ONNX-less sibling in memory."""
+    """A run that read a version and logged metrics and a fitted model, and the model
+    registered from that run with three golden examples attached."""
     (tmp_path / "release.yaml").write_text(RECIPE)
     with assay.start_run(
         "logistic-regression-on-the-massachusetts-survey-with-three-features",
@@ -131,8 +131,8 @@ def test_models_list_show_lineage_and_golden_fit(
     assert "deltas: base, y2016" in chain
 
     _, report = attach_golden(info.ref, _golden(employment), store=employment)
-    golden = whole(rendered(lambda c: tables.golden(report, c)))
-    assert golden.startswith(f"golden examples for {info.ref}: ")
+    golden = whole(rendered(lambda c: terminal.golden(report, c)))
+    assert golden.startswith(f"failed: golden examples for {info.ref}: 1 of 2 passed")
 
 
 def _golden(store: assay.Store) -> Path:

@@ -216,13 +216,13 @@ def golden(
     """Attach golden examples to a version (replacing earlier ones) and show how it does."""
     from assay.models.golden import attach_golden
     from assay.models.registry import model_to_dict
-    from assay.report import tables
+    from assay.report import terminal
 
     info, report = attach_golden(ref, file, store=_store(store), trusted=trusted)
 
     def render() -> None:
         console.print(f"Attached {len(report.results)} golden examples to {escape(info.ref)}")
-        tables.golden(report, console)
+        terminal.golden(report, console, indent=2)
 
     emit({**model_to_dict(info), "golden_report": report.to_dict()}, json, render)
 

@@ -33,10 +33,6 @@ def _store(url: str | None) -> Store:
     return open_store(url)
 
 
-def _verdict(passed: bool) -> str:
-    return "[bold green]passed[/]" if passed else "[bold red]failed[/]"
-
-
 # --------------------------------------------------------------------------- smoke
 
 
@@ -213,14 +209,9 @@ def functional(
 ) -> int:
     """Load a model version as serving would and check its golden examples (exit 1 on a miss)."""
     from assay.models.golden import check_golden
+    from assay.report import terminal
 
     report = check_golden(ref, store=_store(store), trusted=trusted)
 
-    def render() -> None:
-        lines = report.format().splitlines()
-        console.print(f"{_verdict(report.passed)}: {escape(lines[0])}")
-        for line in lines[1:]:
-            console.print(escape(line), soft_wrap=True)
-
-    emit(report.to_dict(), json, render)
+    emit(report.to_dict(), json, lambda: terminal.golden(report, console))
     return 0 if report.passed else 1

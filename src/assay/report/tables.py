@@ -22,7 +22,7 @@ from rich.markup import escape
 from rich.table import Column
 
 from assay.report._layout import blocks, item, minute, plain_table, size
-from assay.report.terminal import label_counts
+from assay.report.terminal import golden, label_counts
 
 if TYPE_CHECKING:
     from assay.data.deltas import AddResult
@@ -36,7 +36,6 @@ __all__ = [
     "delta_added",
     "diff",
     "gc",
-    "golden",
     "init",
     "lineage",
     "model",
@@ -255,7 +254,7 @@ def model_registered(info: ModelVersion, report: GoldenReport | None, console: C
     if info.run_id:
         item(console, f"run {info.run_id} (lineage: assay models lineage {escape(info.ref)})")
     if report is not None:
-        golden(report, console)
+        golden(report, console, indent=2)
 
 
 def model_exported(info: ModelVersion, parity: Parity, console: Console) -> None:
@@ -382,15 +381,6 @@ def lineage(node: Mapping[str, Any], console: Console, depth: int = 0) -> None:
             )
     else:
         item(console, f"← code: {escape(git['note'] or 'no commit recorded')}", pad + 4)
-
-
-def golden(report: GoldenReport, console: Console) -> None:
-    """How a version did on its golden examples: the verdict line, then each failure."""
-    colour = "green" if report.passed else "red"
-    lines = report.format().splitlines()
-    item(console, f"[{colour}]{escape(lines[0])}[/]")
-    for line in lines[1:]:
-        item(console, escape(line))
 
 
 # --------------------------------------------------------------------------- data

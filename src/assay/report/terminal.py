@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from assay.diagnostics.impact import DeltaImpact
     from assay.evaluation import Evaluation
     from assay.integrity import VerifyReport
+    from assay.models.golden import GoldenReport
     from assay.store.catalog import DeltaInfo
     from assay.training.reproduce import ReproduceReport, WindowReport
     from assay.training.smoke import SmokeReport
@@ -35,6 +36,7 @@ __all__ = [
     "data_log",
     "evaluation",
     "evaluation_history",
+    "golden",
     "label_counts",
     "reproduce",
     "size",
@@ -239,6 +241,17 @@ def evaluation(
             )
     if html is not None:
         console.print(f"report: {escape(html)}")
+
+
+# --------------------------------------------------------------------------- models
+
+
+def golden(report: GoldenReport, console: Console, indent: int = 0) -> None:
+    """How a model version did on its golden examples: the verdict, then each miss."""
+    lines = report.format().splitlines()
+    item(console, f"{_verdict(report.passed)}: {escape(lines[0])}", indent)
+    for line in lines[1:]:
+        item(console, escape(line), indent)
 
 
 # --------------------------------------------------------------------------- store
