@@ -19,6 +19,7 @@ import pytest
 import assay
 from assay.errors import InputFileError, UsageError
 from assay.runs import RUN_ID_ENV, CommandNotFound, git_state, run_command
+from assay.store.manifests import run_manifest_key
 from tests_helpers import git, objects_in
 
 TRAIN = """\
@@ -320,7 +321,8 @@ def test_artifacts_are_stored_content_addressed(store: assay.Store, tmp_path: Pa
     )
     assert copy.object_key == art.object_key  # one object for the same bytes
     assert store.objects.get_bytes(art.object_key) == data
-    assert objects_in(store) == {art.object_key}  # the refused file wrote nothing
+    # The refused file wrote nothing: the artifact and the run's manifest are all.
+    assert objects_in(store) == {art.object_key, run_manifest_key(run.id)}
     assert store.catalog.referenced_objects() == {art.object_key: sha}
     assert [a.name for a in run.info().artifacts] == ["model.bin", "weights/copy.bin"]
     with pytest.raises(UsageError, match="already ended"):

@@ -15,7 +15,7 @@ never removes the object of a write still in flight.
 
 ``recover`` rebuilds a lost or damaged catalog from the manifests written beside the
 objects (``assay.store.manifests``): the same deltas and dataset versions, under the
-same ids and fingerprints.
+same ids and fingerprints, then the runs, model versions and aliases.
 
 Known limits: a writer that re-puts an *old* unreferenced object (same content
 again) in the instant between gc's listing and its delete can lose it, and gc cannot
@@ -51,12 +51,14 @@ from assay.data.recipe import load_recipe
 from assay.errors import NotFound, UsageError
 from assay.results import GateStatus, ReasonCode, verdict
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
-from assay.store.catalog import Catalog
+from assay.store.catalog import Catalog, ModelVersion, RunInfo
 from assay.store.manifests import (
     MANIFEST_FORMAT,
     MANIFEST_PREFIX,
     delta_from_manifest,
     live_manifests,
+    model_from_manifest,
+    run_from_manifest,
     version_from_manifest,
 )
 from assay.store.objects import TMP_MARK, ObjectInfo, ObjectStore
@@ -477,7 +479,10 @@ class RecoverReport:
     deltas: int
     versions: int
     skipped: tuple[str, ...]  # manifests not replayed, each with why
-    unattributed: tuple[str, ...]  # objects no recovered delta or manifest names
+    unattributed: tuple[str, ...]  # objects no recovered row or manifest names
+    runs: int = 0
+    models: int = 0  # model versions
+    aliases: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -486,6 +491,9 @@ class RecoverReport:
             "datasets": list(self.datasets),
             "deltas": self.deltas,
             "versions": self.versions,
+            "runs": self.runs,
+            "models": self.models,
+            "aliases": self.aliases,
             "skipped": list(self.skipped),
             "unattributed": list(self.unattributed),
         }
@@ -498,9 +506,9 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     deleted; a PostgreSQL catalog is rebuilt into the database the store names, which
     must be empty. A catalog that reads soundly is left alone unless ``force``.
     Datasets, deltas and dataset versions are restored exactly (same ids, same
-    fingerprints); runs, models, checks and evaluations are not (their objects stay,
-    listed as unattributed). Objects written before manifests existed cannot be
-    attributed either.
+    fingerprints), then runs, model versions (same numbers) and aliases; checks,
+    evaluations and stored predictions are not (their objects stay, listed as
+    unattributed). Objects written before manifests existed cannot be attributed either.
     """
     import os
 
@@ -511,7 +519,7 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     root, _, catalog_url = locate(url)
     objects = open_object_store(f"{root}/objects")
     # Read everything first: nothing is moved if the manifests cannot be read.
-    deltas, versions, skipped = _read_manifests(objects)
+    deltas, versions, registry, skipped = _read_manifests(objects)
 
     moved_to = None
     file = sqlite_file(catalog_url)
@@ -534,9 +542,10 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
                 "database only: create one and point the store's assay.json at it"
             )
         recovered = _replay(catalog, deltas, versions, skipped)
+        runs, models, aliases = _replay_registry(catalog, registry, skipped)
+        named = set(catalog.referenced_objects())
     finally:
         catalog.close()
-    named = {d.object_key for d in recovered}
     unattributed = tuple(
         k
         for k in objects.list()
@@ -550,6 +559,9 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
         versions=sum(1 for v in versions if v.fingerprint not in _skipped_versions(skipped)),
         skipped=tuple(skipped),
         unattributed=unattributed,
+        runs=runs,
+        models=models,
+        aliases=aliases,
     )
 
 
@@ -580,13 +592,23 @@ def _catalog_sound(catalog_url: str) -> bool:
 _Manifest = dict[str, Any]
 
 
+@dataclass
+class _Registry:
+    """The runs, model versions and alias positions the manifests describe."""
+
+    runs: list[RunInfo]
+    models: list[ModelVersion]
+    aliases: list[dict[str, Any]]  # {"name", "alias", "version"}
+
+
 def _read_manifests(
     objects: ObjectStore,
-) -> tuple[list[_Manifest], list[VersionInfo], list[str]]:
+) -> tuple[list[_Manifest], list[VersionInfo], _Registry, list[str]]:
     import json
 
     deltas: list[_Manifest] = []
     versions: list[VersionInfo] = []
+    registry = _Registry([], [], [])
     skipped: list[str] = []
     for key in objects.list(f"{MANIFEST_PREFIX}/"):
         if not key.endswith(".json") or TMP_MARK in key:
@@ -598,11 +620,22 @@ def _read_manifests(
             if doc["kind"] == "delta":
                 delta_from_manifest(doc)  # check that it describes a row
                 deltas.append(doc)
-            else:
+            elif doc["kind"] == "version":
                 versions.append(version_from_manifest(doc))
+            elif doc["kind"] == "run":
+                registry.runs.append(run_from_manifest(doc))
+            elif doc["kind"] == "model":
+                registry.models.append(model_from_manifest(doc))
+            elif doc["kind"] == "alias":
+                alias = doc["alias"]
+                registry.aliases.append(
+                    {"name": alias["name"], "alias": alias["alias"], "version": alias["version"]}
+                )
+            else:
+                raise ValueError(f"kind {doc['kind']!r}")
         except Exception as e:  # a damaged manifest: say so, recover the rest
             skipped.append(f"{key}: unreadable ({type(e).__name__}: {e})")
-    return deltas, versions, skipped
+    return deltas, versions, registry, skipped
 
 
 def _replay(
@@ -635,6 +668,47 @@ def _replay(
             continue
         catalog.record_version(v)
     return recovered
+
+
+def _replay_registry(
+    catalog: Catalog, registry: _Registry, skipped: list[str]
+) -> tuple[int, int, int]:
+    """Insert the runs (after the versions they read), then each model's versions in
+    number order (after the runs they name), then the aliases; how many of each."""
+    recorded = {v.fingerprint for v in catalog.list_versions()}
+    runs: set[str] = set()
+    for run in sorted(registry.runs, key=lambda r: (r.started_at, r.id)):
+        lost = [i.fingerprint for i in run.inputs if i.fingerprint not in recorded]
+        if lost:
+            skipped.append(f"run {run.id}: read dataset version {lost[0][:12]}, not restored")
+            continue
+        catalog.restore_run(run)
+        runs.add(run.id)
+    by_name: dict[str, list[ModelVersion]] = defaultdict(list)
+    for m in registry.models:
+        by_name[m.name].append(m)
+    models: set[tuple[str, int]] = set()
+    for name in sorted(by_name):
+        # The catalog numbers versions 1, 2, …: a gap would renumber the rest, so the
+        # versions after one that cannot be restored are skipped, not shifted.
+        restored = 0
+        for m in sorted(by_name[name], key=lambda m: m.version):
+            if m.version != restored + 1:
+                skipped.append(f"model {m.ref}: an earlier version of {name!r} is not restored")
+            elif m.run_id is not None and m.run_id not in runs:
+                skipped.append(f"model {m.ref}: its run {m.run_id} is not restored")
+            else:
+                catalog.register_model_version(m)
+                models.add((name, m.version))
+                restored += 1
+    aliases = 0
+    for a in sorted(registry.aliases, key=lambda a: (a["name"], a["alias"])):
+        if (a["name"], a["version"]) not in models:
+            skipped.append(f"alias {a['name']}@{a['alias']}: version {a['version']} not restored")
+            continue
+        catalog.set_model_alias(a["name"], a["version"], a["alias"])
+        aliases += 1
+    return len(runs), len(models), aliases
 
 
 def _chain(numbers: dict[int, list[_Manifest]], skipped: list[str]) -> list[_Manifest]:

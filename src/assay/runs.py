@@ -53,6 +53,7 @@ from assay.errors import CommandNotFound, InputFileError, NotFound, UsageError
 from assay.events import ask, publish
 from assay.store import Store, open_store, opened
 from assay.store.catalog import RunArtifact, RunInfo, RunInput
+from assay.store.manifests import write_run_manifest
 from assay.store.objects import sha256_file
 
 if TYPE_CHECKING:
@@ -136,6 +137,17 @@ def held_back(info: RunInfo) -> list[dict[str, Any]]:
     return [v for _, v in sorted(numbered, key=lambda kv: kv[0])]
 
 
+def kept(store: Store, run_id: str) -> RunInfo:
+    """Run ``run_id`` as the catalog now holds it, its manifest rewritten to match.
+
+    Called after every committed change to a run: ``assay recover`` restores runs from
+    these manifests (decision 47).
+    """
+    info = store.catalog.get_run(run_id)
+    write_run_manifest(store.objects, info)
+    return info
+
+
 def hold_back(store: Store, run_id: str, write: Mapping[str, Any]) -> None:
     """Record a registry write held back under ``ASSAY_SANDBOX`` as the run's next
     ``assay.held_back.N`` param (plain data: what was not done, and to what)."""
@@ -143,6 +155,7 @@ def hold_back(store: Store, run_id: str, write: Mapping[str, Any]) -> None:
         n = len(held_back(store.catalog.get_run(run_id))) + 1
         try:
             store.catalog.log_run_params(run_id, {f"{HELD_BACK_PARAM}.{n}": dict(write)})
+            kept(store, run_id)
             return
         except UsageError:
             # Another thread of the command took number n first: count again. Anything
@@ -464,7 +477,9 @@ class Run:
 
     def log_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Add params (plain data); a param already set cannot change. Returns them all."""
-        return self.store.catalog.log_run_params(self.id, _check_params(params))
+        logged = self.store.catalog.log_run_params(self.id, _check_params(params))
+        kept(self.store, self.id)
+        return logged
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Append finite numbers to the metrics' history, at ``step`` or the key's next."""
@@ -479,6 +494,7 @@ class Run:
             self.store.catalog.log_run_metrics(
                 self.id, checked, None if step is None else int(step)
             )
+            kept(self.store, self.id)
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> RunArtifact:
         """Store a file's bytes content-addressed (``artifacts/<sha[:2]>/<sha>``) and
@@ -511,9 +527,11 @@ class Run:
             raise InputFileError(
                 f"{str(source)!r} changed while it was being stored; log it once it is written"
             )
-        return self.store.catalog.record_run_artifact(
+        artifact = self.store.catalog.record_run_artifact(
             self.id, RunArtifact(name=label, object_key=key, sha256=sha, size=after.st_size)
         )
+        kept(self.store, self.id)
+        return artifact
 
     def _check_open(self) -> None:
         if self.ended:
@@ -527,6 +545,7 @@ class Run:
                 "run.read(recipe) or store=run.store"
             )
         self.store.catalog.record_run_input(self.id, _input(version))
+        kept(self.store, self.id)
 
     # how it ends ------------------------------------------------------------------
 
@@ -547,12 +566,13 @@ class Run:
             if self.attached:
                 return self.info()
             failed = error is not None or exit_code not in (None, 0)
-            return self.store.catalog.end_run(
+            self.store.catalog.end_run(
                 self.id,
                 "failed" if failed else "finished",
                 exit_code=exit_code,
                 error=_describe(error) if error is not None else None,
             )
+            return kept(self.store, self.id)
         finally:
             if self._owns_store:
                 self.store.close()
@@ -590,6 +610,7 @@ def register_read(version: DatasetVersion) -> None:
         return
     try:
         version.store.catalog.record_run_input(run_id, _input(version))
+        kept(version.store, run_id)
     except NotFound:
         raise UsageError(
             f"{RUN_ID_ENV}={run_id} names no run in the store at {version.store.url}; "
@@ -631,7 +652,7 @@ def _create(
             environment=env,
         )
         try:
-            return store.catalog.create_run(info)
+            return kept(store, store.catalog.create_run(info).id)
         except UsageError:  # the random id was taken: 48 bits make this rare
             if attempt == 2:
                 raise
@@ -683,6 +704,7 @@ def _attach(store: Store, run_id: str, params: Mapping[str, Any] | None) -> Run:
         )
     if params:
         store.catalog.log_run_params(info.id, _check_params(params))
+        kept(store, info.id)
     return Run(info, store, attached=True)
 
 
@@ -726,6 +748,7 @@ def run_command(
             else:
                 code, what = 126, f"cannot execute it ({e.strerror or e})"
             s.catalog.end_run(info.id, "failed", exit_code=code, error=f"{what}: {argv[0]}")
+            kept(s, info.id)
             hint = "check the name or give its full path" if code == 127 else "check its mode"
             raise CommandNotFound(
                 f"{what}: {argv[0]!r}; {hint} (run {info.id} is recorded as failed)",
@@ -746,6 +769,7 @@ def run_command(
             s.catalog.end_run(
                 info.id, "failed", exit_code=_exit_code(returncode), error="interrupted"
             )
+            kept(s, info.id)
             raise
         code = _exit_code(returncode)
         error = None
@@ -756,9 +780,8 @@ def run_command(
         elif code != 0:
             error = f"exited with status {code}"
         ok = code == 0 and not timed_out
-        return s.catalog.end_run(
-            info.id, "finished" if ok else "failed", exit_code=code, error=error
-        )
+        s.catalog.end_run(info.id, "finished" if ok else "failed", exit_code=code, error=error)
+        return kept(s, info.id)
 
 
 @contextlib.contextmanager

@@ -176,3 +176,173 @@ def test_recover_into_postgres_needs_an_empty_database(
         assert s.catalog.list_versions() == versions
     with pytest.raises(UsageError, match="not empty"):
         recover(str(store_dir))
+
+
+FEATURES = ["AGEP", "SCHL", "MAR", "SEX"]
+
+
+@pytest.fixture
+def registry(project: Path) -> Path:
+    """`project` plus a finished run (params, metrics, an input, an artifact) and two
+    registered versions each of two sklearn models, with golden examples and aliases
+    moved twice."""
+    from sklearn.linear_model import LogisticRegression
+
+    with assay.open_store(project / ".assay") as s:
+        with assay.start_run("fit", {"C": 0.5, "features": FEATURES}, store=s) as run:
+            frame = run.read(project / "all.yaml").to_pandas().head(2000)
+            for step, loss in enumerate([0.9, 0.7, 0.6]):
+                run.log_metrics({"loss": loss}, step=step)
+            model = LogisticRegression(C=0.5, max_iter=500).fit(frame[FEATURES], frame["employed"])
+            (project / "notes.txt").write_text("fitted on 2,000 rows\n")
+            run.log_artifact(project / "notes.txt")
+            for _ in range(2):
+                assay.register_model("employment", model, sample=frame[FEATURES].head(50), store=s)
+        simple = LogisticRegression(C=0.01, max_iter=500).fit(frame[["AGEP"]], frame["employed"])
+        for _ in range(2):
+            assay.register_model("by-age", simple, sample=frame[["AGEP"]].head(5), store=s)
+    rows = frame[FEATURES].head(4).to_dict("records")
+    golden = project / "golden.jsonl"
+    golden.write_text(
+        "".join(
+            json.dumps({"input": r, "expected": int(y)}) + "\n"
+            for r, y in zip(rows, model.predict(frame[FEATURES].head(4)), strict=True)
+        )
+    )
+    for args in [
+        ("models", "alias", "employment", "1", "production"),
+        ("models", "alias", "employment", "1", "staging"),
+        ("models", "alias", "by-age", "2", "production"),
+        ("models", "golden", "employment@1", str(golden)),
+        ("models", "alias", "employment", "2", "production"),  # moved twice
+        ("models", "alias", "employment", "2", "staging"),
+        ("models", "alias", "employment", "1", "staging"),
+    ]:
+        r = run_assay(*args, cwd=project)
+        assert r.rc == 0, r.err
+    frame[FEATURES].head(200).to_parquet(project / "frame.parquet")
+    return project
+
+
+def _registry_views(root: Path, run_id: str) -> dict[str, object]:
+    views: dict[str, object] = {}
+    for args in [
+        ("models", "list", "--json"),
+        ("models", "show", "employment@production", "--json"),
+        ("models", "show", "employment@staging", "--json"),
+        ("models", "show", "by-age@production", "--json"),
+        ("runs", "show", run_id, "--json"),
+        ("runs", "list", "--json"),
+    ]:
+        r = run_assay(*args, cwd=root)
+        assert r.rc == 0, r.err
+        views[" ".join(args)] = r.json()
+    return views
+
+
+def test_recover_restores_runs_models_aliases_and_golden_examples(registry: Path) -> None:
+    import pandas as pd
+
+    store_dir = registry / ".assay"
+    with assay.open_store(store_dir) as s:
+        (run,) = s.catalog.list_runs()
+        models = s.catalog.list_model_versions()
+        rows = pd.read_parquet(registry / "frame.parquet")
+        predicted = assay.load_model("employment@production", store=s).predict(rows)
+    before = _registry_views(registry, run.id)
+    for f in store_dir.glob("catalog.db*"):
+        f.unlink()
+
+    r = run_assay("recover", "--json", cwd=registry)
+    assert r.rc == 0, r.err
+    report = r.json()
+    assert (report["runs"], report["models"], report["aliases"]) == (1, 4, 3)
+    assert report["skipped"] == [] and report["unattributed"] == []
+
+    # Every field is compared, times included: recover restores them, not "now".
+    assert _registry_views(registry, run.id) == before
+    with assay.open_store(store_dir) as s:
+        assert s.catalog.list_runs() == [run]
+        assert s.catalog.list_model_versions() == models
+        assert verify(s).ok
+        assert collect_garbage(s, grace=0).removed == ()  # every manifest is live
+        again = assay.load_model("employment@production", store=s).predict(rows)
+    assert list(again) == list(predicted) and len(set(predicted)) == 2
+    # The fixture really built what is compared: lineage, golden examples, aliases.
+    employment = [m for m in models if m.name == "employment"]
+    assert [m.run_id for m in employment] == [run.id, run.id]
+    assert employment[0].golden is not None and employment[0].golden.count == 4
+    assert [m.aliases for m in employment] == [("staging",), ("production",)]
+    assert run.metric_history["loss"][-1]["value"] == 0.6 and run.artifacts and run.inputs
+
+
+def test_models_of_a_run_without_a_manifest_are_skipped_not_renumbered(registry: Path) -> None:
+    """A store whose run manifest is gone (as one written before run manifests): the
+    run's models, and the aliases naming them, are skipped with why; their objects are
+    listed as unattributed; the rest is restored."""
+    store_dir = registry / ".assay"
+    with assay.open_store(store_dir) as s:
+        (run,) = s.catalog.list_runs()
+        employment = s.catalog.list_model_versions("employment")
+        by_age = s.catalog.list_model_versions("by-age")
+    (store_dir / "objects" / MANIFEST_PREFIX / "runs" / f"{run.id}.json").unlink()
+    for f in store_dir.glob("catalog.db*"):
+        f.unlink()
+
+    report = recover(str(store_dir))
+    assert (report.runs, report.models, report.aliases) == (0, 2, 1)
+    assert report.skipped == (
+        f"model employment@1: its run {run.id} is not restored",
+        "model employment@2: an earlier version of 'employment' is not restored",
+        "alias employment@production: version 2 not restored",
+        "alias employment@staging: version 1 not restored",
+    )
+    golden = employment[0].golden
+    assert golden is not None
+    assert set(report.unattributed) == {
+        *(a.object_key for a in run.artifacts),
+        golden.object_key,
+    } | {m.object_key for m in employment if m.object_key not in {b.object_key for b in by_age}}
+    with assay.open_store(store_dir) as s:
+        assert s.catalog.list_model_versions() == by_age
+        assert s.catalog.list_runs() == []
+
+
+def test_a_run_or_model_manifest_without_a_commit_is_removed_by_gc(registry: Path) -> None:
+    """A crash between a manifest and its row: the manifest is unreferenced, and gc
+    removes it after the grace period; the live ones stay."""
+    store_dir = registry / ".assay"
+    manifests = store_dir / "objects" / MANIFEST_PREFIX
+    (run_manifest,) = (manifests / "runs").glob("*.json")
+    models, aliases = manifests / "models" / "by-age", manifests / "aliases" / "by-age"
+    ghosts = {  # copies of live manifests, under keys no row names
+        f"{MANIFEST_PREFIX}/runs/{'e' * 12}.json": run_manifest,
+        f"{MANIFEST_PREFIX}/models/by-age/00000003.json": models / "00000002.json",
+        f"{MANIFEST_PREFIX}/aliases/by-age/canary.json": aliases / "production.json",
+    }
+    old = time.time() - 2 * HOUR
+    for key, like in ghosts.items():
+        path = store_dir / "objects" / key
+        path.write_bytes(like.read_bytes())
+        os.utime(path, (old, old))
+    with assay.open_store(store_dir) as s:
+        assert verify(s).unreferenced == 3
+        assert {o.key for o in collect_garbage(s).removed} == set(ghosts)
+        assert run_manifest.exists() and verify(s).ok
+
+
+def test_runs_and_models_recover_into_postgres(
+    registry: Path, tmp_path: Path, pg_database: str
+) -> None:
+    with assay.open_store(registry / ".assay") as s:
+        runs, models = s.catalog.list_runs(), s.catalog.list_model_versions()
+    store_dir = tmp_path / "pg-store"
+    store_dir.mkdir()
+    shutil.copytree(registry / ".assay" / "objects", store_dir / "objects")
+    (store_dir / "assay.json").write_text(json.dumps({"format": 1, "catalog": pg_database}))
+    report = recover(str(store_dir))
+    assert (report.runs, report.models, report.aliases, report.skipped) == (1, 4, 3, ())
+    with assay.open_store(store_dir) as s:
+        assert s.catalog.list_runs() == runs
+        assert s.catalog.list_model_versions() == models
+        assert verify(s).ok

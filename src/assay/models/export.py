@@ -33,6 +33,7 @@ from assay.models.signature import Signature, TensorSpec, to_batch
 from assay.runs import ARTIFACT_PREFIX, sandbox
 from assay.store import Store, opened
 from assay.store.catalog import ModelVersion
+from assay.store.manifests import write_model_manifests
 
 __all__ = ["DEFAULT_TOLERANCE", "Parity", "export_onnx", "onnx_parity"]
 
@@ -198,4 +199,6 @@ def export_onnx(
             return hold_back_registration(s, draft), parity
         if not s.objects.exists(draft.object_key):
             s.objects.put_bytes(draft.object_key, data)
-        return s.catalog.register_model_version(draft), parity
+        model = s.catalog.register_model_version(draft)
+        write_model_manifests(s.objects, model)  # `assay recover` restores it from this
+        return model, parity

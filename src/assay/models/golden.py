@@ -31,6 +31,7 @@ from assay.errors import AssayError, GoldenFileError, InputFileError, NotFound
 from assay.runs import ARTIFACT_PREFIX
 from assay.store import Store, open_store
 from assay.store.catalog import GoldenRef, ModelVersion
+from assay.store.manifests import write_model_manifests
 
 if TYPE_CHECKING:
     from assay.models.registry import Model
@@ -354,4 +355,6 @@ def attach_golden(
         info = resolve_ref(s, ref)
         report = check_examples(load_version(s, info, trusted=trusted), golden, ref=info.ref)
         attached = store_examples(s, golden)
-        return s.catalog.set_model_golden(info.name, info.version, attached), report
+        model = s.catalog.set_model_golden(info.name, info.version, attached)
+        write_model_manifests(s.objects, model)  # `assay recover` restores it from this
+        return model, report

@@ -51,6 +51,7 @@ from assay.models.signature import Batch, Column, Signature, infer_signature, to
 from assay.runs import ARTIFACT_PREFIX, RUN_ID_ENV, active_run, held_back, hold_back, sandbox
 from assay.store import Store, opened
 from assay.store.catalog import GoldenRef, ModelVersion, RunInfo
+from assay.store.manifests import write_model_manifests
 
 __all__ = [
     "Model",
@@ -162,7 +163,7 @@ def set_alias(name: str, version: int, alias: str, *, store: Store | None = None
     with opened(store) as s:
         if sandbox() is not None:
             return _hold_back_alias(s, name, version, alias)
-        return s.catalog.set_model_alias(name, version, alias)
+        return _kept(s, s.catalog.set_model_alias(name, version, alias))
 
 
 # --------------------------------------------------------------------------- loading
@@ -363,7 +364,13 @@ def register_model(
             s.objects.put_bytes(key, blob)
         if examples is not None:
             golden_ref = store_examples(s, examples)
-        return s.catalog.register_model_version(_with_golden(draft, golden_ref))
+        return _kept(s, s.catalog.register_model_version(_with_golden(draft, golden_ref)))
+
+
+def _kept(store: Store, model: ModelVersion) -> ModelVersion:
+    """``model`` as committed, its manifests rewritten to match (``assay recover`` reads them)."""
+    write_model_manifests(store.objects, model)
+    return model
 
 
 def _held_back_versions(store: Store, run_id: str | None, name: str) -> list[dict[str, Any]]:

@@ -10,6 +10,15 @@ catalog from them; see docs/identities.md ("Manifests") for the format.
   the delta before it (``previous``), which tells, after a crash or a lost race, which
   of two manifests for one number the history continued from.
 - ``manifests/versions/<fingerprint>.json``: the version's catalog row.
+- ``manifests/runs/<run id>.json``: the run as the catalog holds it (``RunInfo``:
+  params, metrics and their history, inputs, artifacts, status, times).
+- ``manifests/models/<name>/<version:08d>.json``: a model version's row (golden
+  examples included, aliases not).
+- ``manifests/aliases/<name>/<alias>.json``: the version an alias names.
+
+Runs, model versions and aliases change after they are first written (a run logs
+metrics, a golden set is attached, an alias moves), so their manifests are snapshots
+rewritten after each committed change from the row read back (decision 47).
 
 A manifest whose catalog row was never committed (a crash, a lost race) is
 unreferenced like its object, and ``assay gc`` removes both after the grace period.
@@ -22,18 +31,35 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from assay.store.catalog import Catalog, DatasetInfo, DeltaInfo, VersionInfo
+from assay.store.catalog import (
+    Catalog,
+    DatasetInfo,
+    DeltaInfo,
+    GoldenRef,
+    ModelVersion,
+    RunArtifact,
+    RunInfo,
+    RunInput,
+    VersionInfo,
+)
 from assay.store.objects import ObjectStore
 
 __all__ = [
     "MANIFEST_FORMAT",
     "MANIFEST_PREFIX",
+    "alias_manifest_key",
     "delta_from_manifest",
     "delta_manifest_key",
     "live_manifests",
+    "model_from_manifest",
+    "model_manifest_key",
+    "run_from_manifest",
+    "run_manifest_key",
     "version_from_manifest",
     "version_manifest_key",
     "write_delta_manifest",
+    "write_model_manifests",
+    "write_run_manifest",
     "write_version_manifest",
 ]
 
@@ -49,6 +75,21 @@ def delta_manifest_key(dataset: str, number: int, delta_id: str) -> str:
 def version_manifest_key(fingerprint: str) -> str:
     """Where the manifest of a recorded dataset version is stored."""
     return f"{MANIFEST_PREFIX}/versions/{fingerprint}.json"
+
+
+def run_manifest_key(run_id: str) -> str:
+    """Where the manifest of run ``run_id`` is stored."""
+    return f"{MANIFEST_PREFIX}/runs/{run_id}.json"
+
+
+def model_manifest_key(name: str, version: int) -> str:
+    """Where the manifest of model version ``name@version`` is stored."""
+    return f"{MANIFEST_PREFIX}/models/{name}/{version:08d}.json"
+
+
+def alias_manifest_key(name: str, alias: str) -> str:
+    """Where the manifest of alias ``name@alias`` is stored."""
+    return f"{MANIFEST_PREFIX}/aliases/{name}/{alias}.json"
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
@@ -86,6 +127,31 @@ def write_version_manifest(objects: ObjectStore, version: VersionInfo) -> str:
     return key
 
 
+def write_run_manifest(objects: ObjectStore, run: RunInfo) -> str:
+    """Store (or replace) the manifest of ``run`` as it is now; its key."""
+    key = run_manifest_key(run.id)
+    doc = dataclasses.asdict(run)
+    doc["command"] = list(run.command)
+    objects.put_bytes(key, _dump({"format": MANIFEST_FORMAT, "kind": "run", "run": doc}))
+    return key
+
+
+def write_model_manifests(objects: ObjectStore, model: ModelVersion) -> list[str]:
+    """Store (or replace) the manifests of ``model`` and of the aliases naming it; keys."""
+    doc = dataclasses.asdict(model)
+    del doc["aliases"]  # an alias moves on its own: it has its own manifest
+    key = model_manifest_key(model.name, model.version)
+    objects.put_bytes(key, _dump({"format": MANIFEST_FORMAT, "kind": "model", "model": doc}))
+    keys = [key]
+    for alias in model.aliases:
+        keys.append(alias_manifest_key(model.name, alias))
+        alias_doc = {"name": model.name, "alias": alias, "version": model.version}
+        objects.put_bytes(
+            keys[-1], _dump({"format": MANIFEST_FORMAT, "kind": "alias", "alias": alias_doc})
+        )
+    return keys
+
+
 def _delta_doc(delta: DeltaInfo) -> dict[str, Any]:
     doc = dataclasses.asdict(delta)
     doc["tags"], doc["added_columns"] = list(delta.tags), list(delta.added_columns)
@@ -112,9 +178,29 @@ def version_from_manifest(doc: dict[str, Any]) -> VersionInfo:
     return VersionInfo(**v)
 
 
+def run_from_manifest(doc: dict[str, Any]) -> RunInfo:
+    """The run (with its inputs and artifacts) a run manifest describes."""
+    r = dict(doc["run"])
+    r["command"] = tuple(r["command"])
+    r["inputs"] = tuple(RunInput(**i) for i in r["inputs"])
+    r["artifacts"] = tuple(RunArtifact(**a) for a in r["artifacts"])
+    return RunInfo(**r)
+
+
+def model_from_manifest(doc: dict[str, Any]) -> ModelVersion:
+    """The model version (without its aliases) a model manifest describes."""
+    m = dict(doc["model"])
+    m["golden"] = None if m["golden"] is None else GoldenRef(**m["golden"])
+    return ModelVersion(**m)
+
+
 def live_manifests(catalog: Catalog) -> set[str]:
-    """The manifest keys of every delta and version the catalog names (gc keeps them)."""
+    """The manifest keys of every row the catalog names (gc keeps them)."""
     keys = {version_manifest_key(v.fingerprint) for v in catalog.list_versions()}
+    keys.update(run_manifest_key(r.id) for r in catalog.list_runs())
+    for m in catalog.list_model_versions():
+        keys.add(model_manifest_key(m.name, m.version))
+        keys.update(alias_manifest_key(m.name, a) for a in m.aliases)
     for info in catalog.list_datasets():
         for d in catalog.list_deltas(info.name):
             keys.add(delta_manifest_key(d.dataset, d.number, d.delta_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -100,6 +101,16 @@ class RunsArea(CatalogBase):
                 )
         except sa_exc.IntegrityError:
             raise UsageError(f"run id {run.id!r} is already taken; start the run again") from None
+        return self.get_run(run.id)
+
+    def restore_run(self, run: RunInfo) -> RunInfo:
+        """Insert ``run`` exactly as given, inputs and artifacts included (``assay recover``)."""
+        self.create_run(run)
+        with self.engine.begin() as conn:
+            for i in run.inputs:
+                conn.execute(run_inputs.insert().values(run_id=run.id, **dataclasses.asdict(i)))
+            for a in run.artifacts:
+                conn.execute(run_artifacts.insert().values(run_id=run.id, **dataclasses.asdict(a)))
         return self.get_run(run.id)
 
     def get_run(self, run_id: str) -> RunInfo:
