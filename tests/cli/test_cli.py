@@ -11,6 +11,7 @@ that change a store work on a copy of it.
 from __future__ import annotations
 
 import functools
+import io
 import json
 import shutil
 import sqlite3
@@ -26,8 +27,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from rich.cells import cell_len
+from rich.console import Console
 
 import assay
+from assay.report import tables
 from tests_helpers import ASSAY
 from tests_helpers import CliResult as Run
 from tests_helpers import run_assay as run
@@ -707,6 +711,12 @@ def test_upsert_and_delete(loaded: Loaded, acs_df: pd.DataFrame, tmp_path: Path)
 
 def test_demo_json(tmp_path: Path, acs_df: pd.DataFrame) -> None:
     res = ok_json("demo", "--dir", "demo", cwd=tmp_path)
+    # The same payload drawn for people fits 80 columns, nothing cut.
+    console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
+    tables.demo(res, console)
+    text = console.export_text()
+    assert max(cell_len(line) for line in text.splitlines()) <= 80 and "…" not in text
+    assert f"fingerprint {res['versions']['train']['fingerprint']}" in text
     folder = (tmp_path / "demo").resolve()
     assert res["folder"] == str(folder)
     assert res["store"] == str(folder / ".assay")

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "datasets",
     "delta_added",
+    "demo",
     "diff",
     "gc",
     "init",
@@ -538,6 +539,49 @@ def diff(d: Mapping[str, Any], console: Console) -> None:
         console.print(sample)
     if d["out"]:
         item(console, f"differing rows written to {escape(d['out'])}")
+
+
+def demo(result: Mapping[str, Any], console: Console, command: str = "assay") -> None:
+    """What ``assay demo`` built (its JSON payload): the impact of each delta, the
+    versions it composed, the data tests and the release gate, and where to go next."""
+    console.print()
+    console.print("[bold]Impact of each delta[/] (assay data log employment --impact)")
+    for i in result["impact"][1:]:
+        cls, shift = max(i["label_shift"].items(), key=lambda kv: abs(kv[1]))
+        line = f"{escape(i['name']):9s} {i['op']:6s} employed={cls} share {shift * 100:+.2f}pp"
+        # `year` differs in every yearly delta by construction; show the next one.
+        shifts = [f for f in i["features"] if f["column"] != "year"]
+        if shifts:
+            f = max(shifts, key=lambda f: f["distance"])
+            line += (
+                f"; largest feature shift {escape(f['column'])} ({f['test']} "
+                f"{f['distance']:.3f}, p={f['p_value']:.1g})"
+            )
+        item(console, line + ("  [bold red]FLAGGED[/]" if i["flagged"] else ""))
+    for name, summary in result["versions"].items():
+        console.print()
+        console.print(f"[bold]Recipe {escape(name)}.yaml[/]")
+        version(summary, console)
+    console.print()
+    console.print(f"Training rows written to {escape(result['train_parquet'])}")
+    same = "identical" if result["rebuilt_identical"] else "DIFFERENT (a bug!)"
+    console.print(f"Rebuilt from its fingerprint: {same} bytes")
+    c = result["check"]
+    verdict = "[green]PASSED[/]" if c["passed"] else "[red]FAILED[/]"
+    console.print(f"\nData tests ({escape(c['suite'])}): {verdict} {escape(c['summary'])}")
+    item(console, f"report: {escape(c['html'])}")
+    e = result.get("evaluation")
+    if e is not None:
+        verdict = "[bold green]PASSED[/]" if e["passed"] else "[bold red]FAILED[/]"
+        console.print(f"Release gate (eval.yaml): {verdict} {escape(e['summary'])}")
+        for message in e["failures"]:
+            item(console, f"[red]✗[/] {escape(message)}")
+        item(console, f"report: {escape(e['html'])}")
+    cmd = escape(command)
+    console.print(
+        f"Explore: [bold]cd {escape(result['folder'])} && {cmd} data log employment[/]"
+        f" · {cmd} check checks/train.yaml · {cmd} eval eval.yaml"
+    )
 
 
 # --------------------------------------------------------------------------- store
