@@ -21,7 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 import assay
 from assay.data.deltas import add_delta
-from assay.integrity import collect_garbage
+from assay.integrity import collect_garbage, recover
 from assay.models.golden import attach_golden
 from assay.models.registry import get_model, lineage, list_models, register_model
 from assay.report import tables, terminal
@@ -212,3 +212,18 @@ def test_store_housekeeping_fits(employment: assay.Store, tmp_path: Path) -> Non
     assert [o.key for o in report.removed] == [stray]
     assert f"{stray} (2.0 KiB)" in text.replace("\n  ", "")
     assert "Would remove 1 unreferenced object(s), 2.0 KiB." in text
+
+
+def test_recover_names_what_it_rebuilt(
+    employment: assay.Store, recorded: dict[str, str], tmp_path: Path
+) -> None:
+    url = employment.url
+    employment.close()
+    (Path(url) / "catalog.db").unlink()
+    report = recover(url)
+    text = whole(rendered(lambda c: tables.recover(report, c)))
+    assert text.startswith(
+        f"Recovered 1 dataset(s), 4 delta(s) and {report.versions} version(s) into "
+    )
+    assert report.runs == 1 and report.models == 1
+    assert "the registry too: 1 run(s), 1 model version(s) and 2 alias(es)." in text

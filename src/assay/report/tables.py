@@ -601,6 +601,11 @@ def recover(report: RecoverReport, console: Console) -> None:
         f"Recovered {len(report.datasets):,} dataset(s), {report.deltas:,} delta(s) and "
         f"{report.versions:,} version(s) into {escape(report.catalog)}{escape(moved)}."
     )
+    if report.runs or report.models or report.aliases:
+        console.print(
+            f"Recovered the registry too: {report.runs:,} run(s), {report.models:,} model "
+            f"version(s) and {report.aliases:,} alias(es)."
+        )
     for line in report.skipped:
         item(console, f"skipped {escape(line)}")
     if report.unattributed:
