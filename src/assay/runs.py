@@ -491,10 +491,12 @@ class Run:
         ):
             raise UsageError(f"step is {step!r}; give a whole number >= 0, or leave it out")
         if checked:
+            # Not mirrored to the run's manifest here: a training loop logs every step,
+            # and rewriting the whole history each time would grow with its square. The
+            # run's end writes it (a run that never ends recovers without its metrics).
             self.store.catalog.log_run_metrics(
                 self.id, checked, None if step is None else int(step)
             )
-            kept(self.store, self.id)
 
     def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> RunArtifact:
         """Store a file's bytes content-addressed (``artifacts/<sha[:2]>/<sha>``) and

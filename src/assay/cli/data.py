@@ -88,6 +88,7 @@ def add(
             message=message,
             options=options,
         )
+
     def render() -> None:
         from assay.report import tables
 

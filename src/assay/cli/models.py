@@ -225,4 +225,3 @@ def golden(
         terminal.golden(report, console, indent=2)
 
     emit({**model_to_dict(info), "golden_report": report.to_dict()}, json, render)
-

@@ -120,4 +120,3 @@ def show(
 
     info = get_run(run_id, store=_store(store))
     emit(run_to_dict(info), json, lambda: tables.run(info, console))
-

@@ -96,4 +96,3 @@ def register(app: typer.Typer) -> None:
 
         report = recover_store(store, force=force)
         emit(report.to_dict(), json, lambda: tables.recover(report, console))
-
