@@ -14,13 +14,11 @@ objects) and checked by loading the model the way serving does:
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +27,7 @@ import numpy as np
 
 from assay.errors import AssayError, GoldenFileError, InputFileError, NotFound
 from assay.runs import ARTIFACT_PREFIX
-from assay.store import Store, open_store
+from assay.store import Store, opened
 from assay.store.catalog import GoldenRef, ModelVersion
 from assay.store.manifests import write_model_manifests
 
@@ -321,15 +319,6 @@ def stored_examples(store: Store, info: ModelVersion) -> GoldenSet:
     what = f"the golden examples of {info.ref}"
     data = read_verified(store.objects, golden.object_key, golden.sha256, what)
     return parse_examples(data, f"golden examples of {info.ref}")
-
-
-@contextlib.contextmanager
-def opened(store: Store | None) -> Iterator[Store]:
-    if store is not None:
-        yield store
-        return
-    with open_store() as s:
-        yield s
 
 
 def check_golden(ref: str, *, store: Store | None = None, trusted: bool = False) -> GoldenReport:

@@ -11,18 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = [
-    "ReproduceReason",
-    "ReproduceReport",
-    "SampledVersion",
-    "SmokeReason",
-    "SmokeReport",
-    "WindowReport",
-    "reproduce",
-    "reproduce_window",
-    "sample_version",
-    "smoke",
-]
+from assay.training import __all__  # the names are the training tests'
 
 
 def __getattr__(name: str) -> Any:
