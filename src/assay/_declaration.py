@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from assay.errors import AssayError
+from assay.files import path_kind
 
 __all__ = ["Declaration", "Written", "read_declaration"]
 
@@ -86,7 +87,7 @@ def read_declaration(
         if (
             text.strip()
             and "\n" not in text
-            and (path.suffix.lower() in {".yaml", ".yml"} or path.exists())
+            and (path.suffix.lower() in {".yaml", ".yml"} or path_kind(path) is not None)
         ):
             label, origin = f"{what} {text}", text
             text = _read_file(path, label, error)

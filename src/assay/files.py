@@ -16,8 +16,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
-__all__ = ["atomic_write", "current_umask", "default_mode"]
+__all__ = ["atomic_write", "current_umask", "default_mode", "path_kind"]
 
 _umask_lock = threading.Lock()
 
@@ -63,3 +64,18 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def path_kind(path: str | os.PathLike[str]) -> Literal["file", "folder"] | None:
+    """What ``path`` names on the local disk: a file, a folder, or nothing; nothing too
+    for text no file system takes as a path (a name too long, a NUL byte), which
+    callers then read as something else (a fingerprint, YAML text) or refuse."""
+    try:
+        p = Path(path)
+        if p.is_file():
+            return "file"
+        if p.exists():
+            return "folder"
+    except (OSError, ValueError):
+        pass
+    return None

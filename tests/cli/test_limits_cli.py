@@ -128,3 +128,23 @@ def test_deep_nesting_is_refused_in_one_line(project: Path) -> None:
     line = refused("data", "compose", "deep.yaml", cwd=project)
     assert "expression nested too deeply" in line and "use at most 100 levels" in line
     assert len(line) < 400, line
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (("data", "compose", LONG_NAME), "recipe: expected a mapping"),
+        (("data", "diff", LONG_NAME, "b.yaml"), "neither a recipe file"),
+        (("check", LONG_NAME), "suite: expected a mapping"),
+        (("check", "suite.yaml", "--on", LONG_NAME), "no such file, and not a version"),
+        (("eval", LONG_NAME), "evaluation spec: expected a mapping"),
+    ],
+    ids=["compose", "diff", "check", "check-on", "eval"],
+)
+def test_a_10k_character_path_is_refused_not_crashed(
+    project: Path, args: tuple[str, ...], problem: str
+) -> None:
+    """A file name no file system takes (ENAMETOOLONG) is not a path: one line, exit 2."""
+    line = refused(*args, cwd=project)
+    assert problem in line
+    assert "internal error" not in line and len(line) < 300, line

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from assay.engine.base import ROW_NUMBER_COLUMN
 from assay.errors import UsageError
+from assay.files import path_kind
 
 if TYPE_CHECKING:
     from assay.data.compose import DatasetVersion
@@ -271,7 +272,7 @@ def _names_version(data: Any) -> bool:
     if isinstance(data, str | os.PathLike):
         path = Path(data)
         return path.suffix.lower() in {".yaml", ".yml"} or (
-            not path.exists() and bool(_FINGERPRINT.fullmatch(str(data)))
+            path_kind(path) is None and bool(_FINGERPRINT.fullmatch(str(data)))
         )
     return False
 
@@ -283,14 +284,15 @@ def _from_name(text: str, *, store: Store | None, split: str | None) -> Source:
     suffix = path.suffix.lower()
     if suffix in {".yaml", ".yml"}:
         return from_version(resolve_version(text, store=store), split)
-    if path.is_file():
+    kind = path_kind(path)
+    if kind == "file":
         if suffix not in FILE_SUFFIXES:
             raise UsageError(
                 f"{text}: cannot tell what kind of file this is; give a .parquet, .csv, "
                 ".tsv, .jsonl file or a recipe (.yaml)"
             )
         return from_file(path)
-    if path.exists():
+    if kind == "folder":
         raise UsageError(f"{text} is a folder; give a file, a recipe or a fingerprint")
     if _FINGERPRINT.fullmatch(text):
         return from_version(find_version(text, store=store), split)

@@ -47,7 +47,7 @@ from assay.data.compose import (
 )
 from assay.data.recipe import Recipe
 from assay.errors import UsageError
-from assay.files import atomic_write
+from assay.files import atomic_write, path_kind
 from assay.store import Store, open_store
 
 if TYPE_CHECKING:
@@ -219,7 +219,7 @@ def _resolve(ref: VersionRef, which: str, store: Store | None) -> DatasetVersion
 
 def _looks_like_recipe(text: str) -> bool:
     path = Path(text)
-    return "\n" in text or path.suffix.lower() in {".yaml", ".yml"} or path.is_file()
+    return "\n" in text or path.suffix.lower() in {".yaml", ".yml"} or path_kind(path) == "file"
 
 
 def _columns(version: DatasetVersion) -> list[str]:

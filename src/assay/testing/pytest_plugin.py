@@ -359,14 +359,14 @@ _TOP_KEY = re.compile(r"^([A-Za-z_]+)\s*:", re.MULTILINE)
 
 
 def _load_yaml(file: pytest.File) -> Any:
-    import yaml
+    """The file's YAML, read as every declaration is (line and column in every error)."""
+    from assay._declaration import read_declaration
+    from assay.errors import AssayError, ProblemsError
 
     try:
-        return yaml.safe_load(file.path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise file.CollectError(
-            f"{file.path.name}: invalid YAML: {str(e).splitlines()[0]}"
-        ) from None
+        return read_declaration(str(file.path), "file", ProblemsError, "assay tests").data
+    except AssayError as e:
+        raise file.CollectError(str(e)) from None
 
 
 def _kind(path: Path) -> str | None:
