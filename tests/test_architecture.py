@@ -20,6 +20,7 @@ LAYERS = {
     "_declaration": 1,
     "types": 1,
     "results": 1,
+    "extras": 1,  # which extra brings each optional package
     "objects": 2,  # assay.store.objects: bytes under keys, below the engine that reads them
     "engine": 3,
     "store": 3,
