@@ -299,6 +299,17 @@ def test_cli_gate_report_and_history(project: Any, tmp_path: Path) -> None:
     assert any(f["slice"] == "women" and f["dataset"] == "test" for f in payload["failures"])
     page = html.read_text()
     assert "FAILED" in page and "women" in page
+    # plotly.js sits beside the report, once, instead of inside it (4.9 MB before).
+    [asset] = tmp_path.glob("plotly-*.min.js")
+    assert f'<script src="{asset.name}">' in page and len(page.encode()) < 500_000
+    bad_usage = run_assay("eval", tmp_path / "eval.yaml", "--self-contained", cwd=tmp_path)
+    assert bad_usage.rc == 2 and "add --html FILE" in bad_usage.error_line()
+    alone = tmp_path / "alone" / "report.html"
+    assert run_assay(
+        "eval", tmp_path / "eval.yaml", "--html", alone, "--self-contained", "--no-record",
+        "--store", store.url, cwd=tmp_path,
+    ).rc == 1  # fmt: skip
+    assert list(alone.parent.iterdir()) == [alone] and "<script src" not in alone.read_text()
     people = run_assay(
         "eval", tmp_path / "eval.yaml", "--store", store.url, "--no-record", cwd=tmp_path
     )

@@ -28,8 +28,20 @@ def register(root: typer.Typer) -> None:
 def run(
     spec: Annotated[str, typer.Argument(help="The evaluation spec (YAML).", show_default=False)],
     html: Annotated[
-        str | None, typer.Option("--html", help="Also write a self-contained HTML report.")
+        str | None,
+        typer.Option(
+            "--html",
+            help="Also write an HTML report; its plots load plotly-<version>.min.js, "
+            "written once beside it.",
+        ),
     ] = None,
+    self_contained: Annotated[
+        bool,
+        typer.Option(
+            "--self-contained",
+            help="With --html: one file that carries plotly.js compressed (2 MB), to send alone.",
+        ),
+    ] = False,
     promote: Annotated[
         str | None,
         typer.Option("--promote", help="Move this alias to the candidate if the gate passes."),
@@ -50,11 +62,15 @@ def run(
     from assay.report import render_evaluation, terminal, write_report
     from assay.store import open_store
 
+    if self_contained and html is None:
+        from assay.errors import UsageError
+
+        raise UsageError("--self-contained shapes the HTML report; add --html FILE")
     parsed = load_spec(spec)
     with open_store(store) as opened, status(json, "evaluating"):
         result = evaluate(parsed, store=opened, record=not no_record, promote=promote)
     if html is not None:
-        write_report(render_evaluation(result), html)
+        write_report(render_evaluation(result, self_contained=self_contained), html)
     markdown(result, markdown_file)
     payload = result.to_dict()
     payload.pop("curves", None)  # plot data: in the HTML report, not in the terminal

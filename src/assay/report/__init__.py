@@ -1,7 +1,9 @@
-"""Self-contained HTML reports: one renderer (Jinja2 templates) for every result kind.
+"""HTML reports: one renderer (Jinja2 templates) for every result kind.
 
-A report is one file with its styles inline and no scripts fetched from anywhere, so
-it opens from a CI artifact or an e-mail attachment without a server.
+A report has its styles inline and fetches nothing from the network, so it opens from
+a CI artifact or an e-mail attachment without a server. An evaluation report's plots
+load plotly.js from one file beside it (``write_report`` writes it), or, rendered
+``self_contained``, carry it compressed inside the page (``_plotly.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assay.extras import require
+from assay.report import _plotly
 from assay.report._format import number
 
 if TYPE_CHECKING:
@@ -21,7 +25,7 @@ __all__ = ["render_check", "render_evaluation", "write_report"]
 
 
 def _environment() -> Any:
-    import jinja2
+    jinja2 = require("jinja2", _plotly.PURPOSE)
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("assay.report", "templates"),
@@ -101,11 +105,15 @@ def render_check(report: CheckReport | dict[str, Any]) -> str:
     )
 
 
-def render_evaluation(evaluation: Evaluation | dict[str, Any]) -> str:
+def render_evaluation(
+    evaluation: Evaluation | dict[str, Any], *, self_contained: bool = False
+) -> str:
     """The HTML page of an evaluation: verdict and reasons, the gate, metrics per
-    dataset × slice × model, plots and lineage; plotly.js inlined once, so it works offline."""
-    import plotly.offline
+    dataset × slice × model, plots and lineage.
 
+    The plots load plotly.js from a file beside the page, which ``write_report`` writes
+    (once per folder); ``self_contained`` puts it, compressed, in the page instead.
+    """
     from assay.report import _evaluation
 
     data = evaluation if isinstance(evaluation, dict) else evaluation.to_dict()
@@ -115,7 +123,7 @@ def render_evaluation(evaluation: Evaluation | dict[str, Any]) -> str:
         .render(
             ev=data,
             v=_evaluation.view(data),
-            plotly_js=plotly.offline.get_plotlyjs(),
+            plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
             version=_version(),
         )
     )
@@ -126,7 +134,11 @@ def _position(result: dict[str, Any]) -> tuple[int, ...]:
 
 
 def write_report(html: str, path: str | os.PathLike[str]) -> Path:
-    """Write ``html`` to ``path`` atomically: the old file or the whole new one, never half."""
+    """Write ``html`` to ``path`` atomically: the old file or the whole new one, never half.
+
+    A page that loads plotly.js from beside it gets that file first (unless the folder
+    already holds the same bytes), so a written page never points at a missing file.
+    """
     target = Path(path)
     if target.is_dir():
         from assay.errors import UsageError
@@ -134,6 +146,7 @@ def write_report(html: str, path: str | os.PathLike[str]) -> Path:
         raise UsageError(f"--html {str(target)!r} is a folder; give a file name ending in .html")
     from assay.files import atomic_write
 
+    _plotly.write_beside(html, target.parent)
     with atomic_write(target) as tmp:
         tmp.write_text(html, encoding="utf-8")
     return target

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from assay.extras import require
+from assay.report._plotly import PURPOSE
 from assay.results import GateStatus
 
 OVERALL = "all rows"
@@ -306,8 +308,13 @@ def _chain(node: dict[str, Any] | None) -> dict[str, Any] | None:
 # -- the figures ----------------------------------------------------------------------
 
 
+def _go() -> Any:
+    """``plotly.graph_objects``, or the line that names the ``[report]`` extra."""
+    return require("plotly.graph_objects", PURPOSE)
+
+
 def _template() -> Any:
-    import plotly.graph_objects as go
+    go = _go()
 
     axis = {
         "gridcolor": GRID,
@@ -338,7 +345,7 @@ CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": False}
 
 def _diagonal() -> Any:
     """The dashed y = x line of ROC and calibration plots (chance; perfect calibration)."""
-    import plotly.graph_objects as go
+    go = _go()
 
     return go.Scatter(
         x=[0, 1], y=[0, 1], mode="lines", hoverinfo="skip", showlegend=False,
@@ -368,7 +375,7 @@ def figures(
 ) -> list[dict[str, Any]]:
     """The dataset's figures as HTML divs: one per metric (by slice, per model), then
     ROC and calibration curves (binary tasks) and confusion matrices (classification)."""
-    import plotly.graph_objects as go
+    go = _go()
 
     template = _template()
     colours = {role: PALETTE[i % len(PALETTE)] for i, role in enumerate(roles)}
@@ -511,8 +518,8 @@ def _confusion(
 ) -> str:
     """One heatmap per model, side by side: colour is the share of each true class
     (so models are comparable), the text the count."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
+    go = _go()
+    make_subplots = require("plotly.subplots", PURPOSE).make_subplots
 
     titles = [f"<span style='color:{colours[r]}'><b>{r}</b></span>" for r in roles]
     fig = make_subplots(rows=1, cols=len(roles), subplot_titles=titles, horizontal_spacing=0.06)
