@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assay.files import atomic_write, current_umask, default_mode
+from assay.files import atomic_folder, atomic_write, current_umask, default_mode
 
 
 @contextmanager
@@ -66,3 +66,27 @@ def test_the_temporary_file_is_beside_the_target_and_hidden(tmp_path: Path) -> N
         assert tmp.parent == tmp_path
         assert tmp.name.startswith(".r.html.")
         tmp.write_text("x")
+
+
+def test_a_folder_appears_whole_with_the_umask_mode(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    with umask(0o022), atomic_folder(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".model.")
+        (tmp / "data").mkdir()
+        (tmp / "data" / "model.pth").write_bytes(b"weights")
+        assert not target.exists()  # nothing under the name until the rename
+    assert (target / "data" / "model.pth").read_bytes() == b"weights"
+    assert mode(target) == 0o755  # not mkdtemp's 0700
+    assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_a_failed_folder_leaves_nothing_and_an_empty_target_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    target.mkdir()
+    with pytest.raises(RuntimeError, match="disk on fire"), atomic_folder(target) as tmp:
+        (tmp / "MLmodel").write_text("half")
+        raise RuntimeError("disk on fire")
+    assert sorted(os.listdir(tmp_path)) == ["model"] and not any(target.iterdir())
+    with atomic_folder(target) as tmp:
+        (tmp / "MLmodel").write_text("whole")
+    assert (target / "MLmodel").read_text() == "whole"

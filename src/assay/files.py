@@ -11,6 +11,7 @@ to others as any file the user's umask allows.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
-__all__ = ["atomic_write", "current_umask", "default_mode", "path_kind"]
+__all__ = ["atomic_folder", "atomic_write", "current_umask", "default_mode", "path_kind"]
 
 _umask_lock = threading.Lock()
 
@@ -64,6 +65,25 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it becomes ``path`` in one rename,
+    else it vanishes. ``path`` must be absent or an empty folder (the rename replaces it).
+
+    The folder gets the mode ``mkdir`` would have given it (``mkdtemp`` makes it 0700).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o777 & ~current_umask())
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def path_kind(path: str | os.PathLike[str]) -> Literal["file", "folder"] | None:

@@ -21,7 +21,11 @@ app = typer.Typer(
 
 RefArg = Annotated[
     str,
-    typer.Argument(metavar="REF", help="NAME@ALIAS, NAME@VERSION, or NAME for the latest."),
+    typer.Argument(
+        metavar="REF",
+        help="NAME@ALIAS, NAME@VERSION, or NAME for the latest (or models:/NAME@ALIAS, "
+        "models:/NAME/VERSION).",
+    ),
 ]
 TrustedOpt = Annotated[
     bool,
@@ -225,3 +229,46 @@ def golden(
         terminal.golden(report, console, indent=2)
 
     emit({**model_to_dict(info), "golden_report": report.to_dict()}, json, render)
+
+
+@app.command("import-mlflow")
+def import_mlflow(
+    path: Annotated[Path, typer.Argument(help="MLflow model directory (the folder with MLmodel).")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Model name (default: the directory's name).")
+    ] = None,
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", "-a", help="Alias to point here (repeatable).")
+    ] = None,
+    trusted: TrustedOpt = False,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Register an MLflow model directory (sklearn, onnx, pytorch) as the next version."""
+    from assay.models.mlflow import import_mlflow as import_dir
+    from assay.models.registry import model_to_dict
+    from assay.report import tables
+
+    info = import_dir(path, name=name, trusted=trusted, aliases=alias or [], store=_store(store))
+    emit(model_to_dict(info), json, lambda: tables.model_registered(info, None, console))
+
+
+@app.command("export-mlflow")
+def export_mlflow(
+    ref: RefArg,
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="New or empty folder.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write a version as an MLflow model directory (mlflow.pyfunc.load_model reads it)."""
+    from assay.models.mlflow import export_mlflow as export_dir
+
+    done = export_dir(ref, directory, store=_store(store))
+    emit(
+        done.to_dict(),
+        json,
+        lambda: console.print(
+            f"Wrote {escape(done.ref)} as an MLflow {done.flavor} model: "
+            f"{escape(str(done.path))} ({', '.join(done.files)})"
+        ),
+    )

@@ -2,6 +2,7 @@
 
 from assay.models.export import Parity, export_onnx
 from assay.models.golden import GoldenReport, GoldenResult, attach_golden, check_golden
+from assay.models.mlflow import export_mlflow, import_mlflow
 from assay.models.registry import (
     Model,
     ModelRef,
@@ -27,8 +28,10 @@ __all__ = [
     "Signature",
     "attach_golden",
     "check_golden",
+    "export_mlflow",
     "export_onnx",
     "get_model",
+    "import_mlflow",
     "lineage",
     "list_models",
     "load_model",

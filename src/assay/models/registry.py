@@ -9,7 +9,8 @@ a failure anywhere leaves nothing registered — at most an unreferenced object 
 ``assay gc`` removes.
 
 References: ``NAME@ALIAS``, ``NAME@VERSION``, and a bare ``NAME`` (or ``NAME@latest``)
-for the newest version::
+for the newest version; MLflow's ``models:/NAME@ALIAS`` and ``models:/NAME/VERSION`` name
+the same things::
 
     model = assay.load_model("employment@production")
     model.predict(df)            # checked against model.signature first
@@ -71,6 +72,7 @@ SAMPLE_ROWS = 200  # rows taken from a run's data to infer a signature (or check
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,199}$")
+MLFLOW_SCHEME = "models:/"  # MLflow's model URIs: models:/NAME@ALIAS, models:/NAME/3
 
 
 # --------------------------------------------------------------------------- refs
@@ -91,10 +93,15 @@ class ModelRef:
 
 
 def parse_ref(ref: str) -> ModelRef:
-    """``"employment@production"`` → ``ModelRef("employment", alias="production")``."""
+    """``"employment@production"`` → ``ModelRef("employment", alias="production")``;
+    ``"models:/employment@production"`` and ``"models:/employment/3"`` (MLflow's URIs)
+    parse the same way."""
     if not isinstance(ref, str):
         raise UsageError(f"a model reference is a string like 'NAME@ALIAS', not {ref!r}")
-    name, sep, selector = ref.strip().partition("@")
+    text = ref.strip()
+    if text.startswith(MLFLOW_SCHEME):
+        text = _from_mlflow_uri(ref, text.removeprefix(MLFLOW_SCHEME))
+    name, sep, selector = text.partition("@")
     if not _NAME.match(name) or (sep and not selector):
         raise UsageError(
             f"model reference {ref!r} is not NAME, NAME@VERSION or NAME@ALIAS "
@@ -110,6 +117,19 @@ def parse_ref(ref: str) -> ModelRef:
             "digits, '_', '.', '-', starting with a letter)"
         )
     return ModelRef(name, alias=selector)
+
+
+def _from_mlflow_uri(ref: str, path: str) -> str:
+    """``NAME@ALIAS`` or ``NAME@VERSION`` for the part of ``models:/…`` after the scheme."""
+    if "@" in path or "/" not in path:
+        return path
+    name, _, version = path.partition("/")
+    if version.isdigit() or version == "latest":
+        return f"{name}@{version}"
+    raise UsageError(
+        f"model reference {ref!r} is not models:/NAME@ALIAS or models:/NAME/VERSION "
+        "(MLflow stages are not read: point an alias at the version and use models:/NAME@ALIAS)"
+    )
 
 
 def check_alias(alias: str) -> str:
@@ -292,6 +312,9 @@ def register_model(
     model_class: str | None = None,
     init: dict[str, Any] | None = None,
     description: str = "",
+    signature: Signature | None = None,
+    options: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
     store: Store | None = None,
 ) -> ModelVersion:
     """Register the next version of model ``name`` and return its record.
@@ -304,6 +327,9 @@ def register_model(
     an active run the version records that run. ``golden`` attaches golden examples
     (JSONL); with ``require_golden`` a failing example refuses the registration.
     Torch state dicts need ``model_class="module:Class"`` (built with ``init``).
+    A format that records more (an MLflow directory) gives the declared ``signature``
+    (``sample`` is then checked against it and answered for the outputs), the flavor's
+    load ``options``, and the ``source`` recorded in place of the file's path.
     """
     from assay.models.golden import check_examples, read_examples, store_examples
 
@@ -314,7 +340,7 @@ def register_model(
     if require_golden and golden is None:
         raise UsageError("--require-golden needs the examples: give --golden FILE")
     examples = read_examples(golden) if golden is not None else None  # refuse bad files first
-    options: dict[str, Any] = {}
+    options = dict(options or {})
     if model_class is not None:
         options["model_class"] = model_class
     if init:
@@ -329,10 +355,13 @@ def register_model(
         else:
             src = _from_model(model, flavor, options)
             src.run_id = _current_run_id(s)
+        if source is not None:
+            src.source = dict(source)
         if src.flavor == "pickle" and not trusted:
             raise refuse_pickle(f"model {_what(src)}")
         predictor = get_flavor(src.flavor).load(src.data, src.options, trusted=trusted)
-        signature = _signature(s, predictor, sample, src.run_id)
+        declared = signature
+        signature = _signature(s, predictor, sample, src.run_id, declared)
         sha = hashlib.sha256(src.data).hexdigest() if src.data is not None else None
         draft = ModelVersion(
             name=name,
@@ -526,17 +555,24 @@ def _from_run(
 
 
 def _signature(
-    store: Store, predictor: Predictor, sample: Any, run_id: str | None
+    store: Store,
+    predictor: Predictor,
+    sample: Any,
+    run_id: str | None,
+    declared: Signature | None = None,
 ) -> Signature | None:
-    """Inputs from ``sample`` (or the model, or its run's data); outputs from answering it."""
-    hint = predictor.signature_hint()
+    """Inputs from ``sample`` (or the model, or its run's data); outputs from answering it.
+    A ``declared`` signature keeps its inputs (and outputs), the sample checked against it."""
+    hint = declared or predictor.signature_hint()
     sample = read_sample(sample)
     if sample is None and run_id is not None and hint is not None and hint.columns:
         sample = run_sample(store, store.catalog.get_run(run_id), [c.name for c in hint.columns])
     if sample is None:
         return hint
     batch = to_batch(sample)
-    if hint is not None and hint.columns is not None and batch.columns is not None:
+    if declared is not None:
+        batch = declared.check(batch, "the model")
+    elif hint is not None and hint.columns is not None and batch.columns is not None:
         # The model names its inputs: keep those (a dataset sample also holds key and label).
         batch = Signature(columns=tuple(Column(c.name) for c in hint.columns)).check(
             batch, "the model"
@@ -557,7 +593,10 @@ def _signature(
     if proba is not None:
         one_per_row(np.asarray(proba), batch.rows, method="predict_proba", **check)
     columns = dict(batch.columns) if batch.columns is not None else None
-    return infer_signature(columns if columns is not None else batch.array, output, proba)
+    inferred = infer_signature(columns if columns is not None else batch.array, output, proba)
+    if declared is None:
+        return inferred
+    return replace(declared, output=declared.output or inferred.output, proba=inferred.proba)
 
 
 def read_sample(sample: Any, rows: int = 1000) -> Any:

@@ -231,6 +231,9 @@ def _source(info: ModelVersion) -> str:
         return f"ONNX export of {parent.get('name')}@{parent.get('version')}"
     if kind == "callable":
         return f"callable {src.get('entry_point')}"
+    if kind == "mlflow":
+        run = f" (run {src['run_id']})" if src.get("run_id") else ""
+        return f"MLflow {src.get('flavor')} model {src.get('path')}{run}"
     if kind == "object":
         return f"in-memory {str(src.get('type', '')).rsplit('.', 1)[-1]}"
     return str(kind or "")

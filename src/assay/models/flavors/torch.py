@@ -1,5 +1,9 @@
 """PyTorch models: TorchScript, or a state dict plus the ``module:Class`` that holds it.
 
+Two more formats come from MLflow model directories (``options["format"]``): ``pt2``, a
+``torch.export`` program, and ``pickle``, a whole module saved with ``torch.save``,
+which unpickles arbitrary code and so loads only when trusted.
+
 torch is imported only here, and only when a torch model is saved or loaded; without
 it the error gives the pip line. State dicts load with ``weights_only=True`` (no
 pickle code runs); the class is imported from the user's code and built with the
@@ -18,6 +22,7 @@ import numpy as np
 
 from assay.errors import MissingDependency, UsageError
 from assay.models.flavors._base import Flavor, Predictor
+from assay.models.flavors.pickle import refuse_pickle
 from assay.models.flavors.python import import_object
 from assay.models.signature import Batch
 
@@ -63,8 +68,16 @@ class TorchFlavor(Flavor):
         torch = import_torch()
         assert data is not None
         class_path = options.get("model_class")
+        fmt = options.get("format")
+        if fmt == "pickle" and not trusted:
+            raise refuse_pickle("the PyTorch model")
         try:
-            if class_path:
+            if fmt == "pt2":  # an exported graph: no eval() (export fixed the mode)
+                program = torch.export.load(io.BytesIO(data))
+                return TorchPredictor(program.module(), torch)
+            if fmt == "pickle":
+                module = torch.load(io.BytesIO(data), map_location="cpu", weights_only=False)
+            elif class_path:
                 cls = import_object(str(class_path))
                 state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
                 module = cls(**dict(options.get("init") or {}))
@@ -72,11 +85,13 @@ class TorchFlavor(Flavor):
             else:
                 with _quiet_jit():
                     module = torch.jit.load(io.BytesIO(data), map_location="cpu")
-        except (RuntimeError, ValueError, TypeError, AttributeError) as e:
+        except (RuntimeError, ValueError, TypeError, AttributeError, ImportError) as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             hint = (
                 "check that the class matches the saved weights"
                 if class_path
+                else "install the code that defines the module's classes"
+                if fmt == "pickle"
                 else "a state dict needs its class: give model_class='module:Class' (--class)"
             )
             raise UsageError(f"cannot load the PyTorch model ({first}); {hint}") from None
