@@ -21,6 +21,7 @@ LAYERS = {
     "types": 1,
     "results": 1,
     "extras": 1,  # which extra brings each optional package
+    "retry": 1,  # the one retry policy every writer uses
     "objects": 2,  # assay.store.objects: bytes under keys, below the engine that reads them
     "engine": 3,
     "store": 3,

@@ -49,8 +49,15 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from assay.config import STORE_ENV
-from assay.errors import CommandNotFound, InputFileError, NotFound, UsageError
+from assay.errors import (
+    CommandNotFound,
+    ConcurrentWriteError,
+    InputFileError,
+    NotFound,
+    UsageError,
+)
 from assay.events import ask, publish
+from assay.retry import retry
 from assay.store import Store, open_store, opened
 from assay.store.catalog import RunArtifact, RunInfo, RunInput
 from assay.store.manifests import write_run_manifest
@@ -151,18 +158,24 @@ def kept(store: Store, run_id: str) -> RunInfo:
 def hold_back(store: Store, run_id: str, write: Mapping[str, Any]) -> None:
     """Record a registry write held back under ``ASSAY_SANDBOX`` as the run's next
     ``assay.held_back.N`` param (plain data: what was not done, and to what)."""
-    for _ in range(100):
+
+    def attempt() -> None:
         n = len(held_back(store.catalog.get_run(run_id))) + 1
         try:
             store.catalog.log_run_params(run_id, {f"{HELD_BACK_PARAM}.{n}": dict(write)})
-            kept(store, run_id)
-            return
         except UsageError:
             # Another thread of the command took number n first: count again. Anything
             # else (the run has ended) is not a race.
             if f"{HELD_BACK_PARAM}.{n}" not in store.catalog.get_run(run_id).params:
                 raise
-    raise UsageError(f"run {run_id} is recording too many held-back writes at once; retry")
+            raise ConcurrentWriteError(f"held-back write number {n} was taken") from None
+        kept(store, run_id)
+
+    retry(
+        attempt,
+        on=(ConcurrentWriteError,),
+        what=f"run {run_id} is recording many held-back writes at once",
+    )
 
 
 def describe_held_back(write: Mapping[str, Any]) -> str:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import getpass
 import os
-import random
 import re
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +26,7 @@ from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import content_id, key_hash
 from assay.data.schema import FileOptions, fit_to_schema, read_table_file
 from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError, shorten
+from assay.retry import retry
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import now
 from assay.store.manifests import write_delta_manifest
@@ -56,12 +55,6 @@ ROW_GROUP = 131_072  # rows per Parquet row group: parallel scans, bounded memor
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # What a recipe token could also mean: every delta, or a delta id prefix.
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{6,}$")
-# A writer that loses the race for the next delta number validates again and retries
-# for this long. Each round of a race has one winner, so with W busy writers a given
-# one loses k rounds in a row with odds near ((W-1)/W)^k: a fixed small count of
-# retries fails routinely (8 lost 2 of 4 writers' runs of 20 deltas), a time budget
-# does not. The jittered pause stays short so that a loser is not also starved.
-_RETRY_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -172,22 +165,22 @@ def add_delta(
     for tag in tags:
         _check_name("tag", tag)
     author = author or _author()
-    deadline = time.monotonic() + _RETRY_SECONDS
-    attempt = 0
     cache: KeyHashes = {}  # committed deltas never change: a retry reads only new ones
-    while True:
-        try:
-            result = _add_once(
-                store, dataset, Path(path), op, name, tuple(tags), message, author, cache, options
-            )
-            return replace(result, retries=attempt)
-        except ConcurrentWriteError as e:
-            if time.monotonic() >= deadline:
-                raise ConcurrentWriteError(
-                    f"{e} (gave up after {attempt + 1} attempts in {_RETRY_SECONDS:g} s)"
-                ) from None
-        attempt += 1
-        time.sleep(random.uniform(0.0, min(0.2, 0.005 * 2**attempt)))
+    tries = 0
+
+    def attempt() -> AddResult:
+        nonlocal tries
+        tries += 1
+        return _add_once(
+            store, dataset, Path(path), op, name, tuple(tags), message, author, cache, options
+        )
+
+    result = retry(
+        attempt,
+        on=(ConcurrentWriteError,),
+        what=f"dataset {dataset!r} is busy with other writers",
+    )
+    return replace(result, retries=tries - 1)
 
 
 def _author() -> str:

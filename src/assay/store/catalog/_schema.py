@@ -16,11 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from assay.errors import UsageError
+from assay.retry import retry
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Alembic keeps the running migration's context in module globals (alembic.context,
 # alembic.op): one migration at a time per process. Processes race in the database.
 _ONE_AT_A_TIME = threading.Lock()
+# A race settles within a round or two; an error that persists is real and should
+# surface soon (with its first line), not after the writers' two minutes.
+_UPGRADE_SECONDS = 5.0
 
 
 @cache
@@ -41,20 +45,25 @@ def upgrade(engine: sa.Engine, url: str) -> None:
 
     ``UsageError`` if a newer assay made the catalog (its revision is unknown here).
     """
-    for attempt in range(5):
+    with engine.connect() as conn:  # a refused connection surfaces here, as it is
+        if current_revision(conn) == head():
+            return
+
+    def attempt() -> None:
         with engine.connect() as conn:
             current = current_revision(conn)
-        if current == head():
-            return
-        try:
+        if current != head():
             with _ONE_AT_A_TIME:
                 _migrate(engine, url, current)
-            return
-        except sa_exc.DatabaseError:
-            # Another process upgraded the same catalog at the same moment (a table it
-            # created, a version row it wrote): look again; anything else is real.
-            if attempt == 4:
-                raise
+
+    # A DatabaseError here is most often another process upgrading the same catalog at
+    # the same moment (a table it created, a version row it wrote): look again.
+    retry(
+        attempt,
+        on=(sa_exc.DatabaseError,),
+        what=f"catalog {url} is being upgraded by another process",
+        budget=_UPGRADE_SECONDS,
+    )
 
 
 def _migrate(engine: sa.Engine, url: str, current: str | None) -> None:

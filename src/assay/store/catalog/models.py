@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from assay.errors import ConcurrentWriteError, ModelNotFound, NotFound
+from assay.errors import ModelNotFound, NotFound
+from assay.retry import retry
 from assay.store.catalog._base import CatalogBase, metadata, now
 from assay.store.catalog.records import GoldenRef, ModelVersion
 from assay.store.catalog.runs import runs
@@ -69,49 +68,50 @@ class ModelsArea(CatalogBase):
         return found
 
     def register_model_version(self, model: ModelVersion) -> ModelVersion:
-        for attempt in range(50):
-            try:
-                with self.engine.begin() as conn:
-                    if model.run_id is not None:
-                        self._check_run_exists(conn, model.run_id)
-                    latest = conn.execute(
-                        sa.select(sa.func.max(model_versions.c.version)).where(
-                            model_versions.c.name == model.name
-                        )
-                    ).scalar()
-                    number = int(latest or 0) + 1
-                    golden = model.golden
-                    conn.execute(
-                        model_versions.insert().values(
-                            name=model.name,
-                            version=number,
-                            flavor=model.flavor,
-                            object_key=model.object_key,
-                            sha256=model.sha256,
-                            size=model.size,
-                            options=dict(model.options),
-                            signature=model.signature,
-                            run_id=model.run_id,
-                            source=dict(model.source),
-                            description=model.description,
-                            golden_key=golden.object_key if golden else None,
-                            golden_sha256=golden.sha256 if golden else None,
-                            golden_count=golden.count if golden else None,
-                            golden_at=(golden.attached_at or now()) if golden else None,
-                            created_at=model.created_at or now(),
-                        )
+        def attempt() -> int:
+            # A racing writer that takes the same number (or alias) fails the whole
+            # transaction with IntegrityError: count again.
+            with self.engine.begin() as conn:
+                if model.run_id is not None:
+                    self._check_run_exists(conn, model.run_id)
+                latest = conn.execute(
+                    sa.select(sa.func.max(model_versions.c.version)).where(
+                        model_versions.c.name == model.name
                     )
-                    for alias in model.aliases:
-                        self._put_alias(conn, model.name, alias, number)
-                    crash_point("in-transaction")  # test hook: die before COMMIT
-            except sa_exc.IntegrityError:
-                # Another writer took that number (or an alias) at the same moment.
-                time.sleep(min(0.5, 0.01 * (attempt + 1)) * random.random())
-                continue
-            return self.get_model_version(model.name, number)
-        raise ConcurrentWriteError(
-            f"model {model.name!r} is being registered by too many writers; retry"
+                ).scalar()
+                number = int(latest or 0) + 1
+                golden = model.golden
+                conn.execute(
+                    model_versions.insert().values(
+                        name=model.name,
+                        version=number,
+                        flavor=model.flavor,
+                        object_key=model.object_key,
+                        sha256=model.sha256,
+                        size=model.size,
+                        options=dict(model.options),
+                        signature=model.signature,
+                        run_id=model.run_id,
+                        source=dict(model.source),
+                        description=model.description,
+                        golden_key=golden.object_key if golden else None,
+                        golden_sha256=golden.sha256 if golden else None,
+                        golden_count=golden.count if golden else None,
+                        golden_at=(golden.attached_at or now()) if golden else None,
+                        created_at=model.created_at or now(),
+                    )
+                )
+                for alias in model.aliases:
+                    self._put_alias(conn, model.name, alias, number)
+                crash_point("in-transaction")  # test hook: die before COMMIT
+            return number
+
+        number = retry(
+            attempt,
+            on=(sa_exc.IntegrityError,),
+            what=f"model {model.name!r} is being registered by other writers",
         )
+        return self.get_model_version(model.name, number)
 
     def _check_run_exists(self, conn: sa.Connection, run_id: str) -> None:
         if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
@@ -174,7 +174,7 @@ class ModelsArea(CatalogBase):
             known = ", ".join(aliases) or "none yet"
             raise ModelNotFound(
                 f"model {name!r} has no alias {alias!r} (aliases: {known}); set it with "
-                f"`assay models alias {name} VERSION {alias}`"
+                f"`assay models alias {name}@VERSION {alias}`"
             )
         return self.get_model_version(name, int(number))
 
@@ -200,15 +200,18 @@ class ModelsArea(CatalogBase):
 
     def set_model_alias(self, name: str, version: int, alias: str) -> ModelVersion:
         self.get_model_version(name, version)  # names the missing version clearly
-        for attempt in range(50):
-            try:
-                with self.engine.begin() as conn:
-                    self._put_alias(conn, name, alias, version)
-            except sa_exc.IntegrityError:  # two first settings of one alias raced
-                time.sleep(0.01 * (attempt + 1) * random.random())
-                continue
-            return self.get_model_version(name, version)
-        raise ConcurrentWriteError(f"alias {name}@{alias} is being moved by many writers; retry")
+
+        def attempt() -> None:
+            with self.engine.begin() as conn:
+                self._put_alias(conn, name, alias, version)
+
+        # Two first settings of one alias race on its primary key.
+        retry(
+            attempt,
+            on=(sa_exc.IntegrityError,),
+            what=f"alias {name}@{alias} is being moved by other writers",
+        )
+        return self.get_model_version(name, version)
 
     def set_model_golden(self, name: str, version: int, golden: GoldenRef) -> ModelVersion:
         mv = model_versions.c

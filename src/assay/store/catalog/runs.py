@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from assay.errors import ConcurrentWriteError, NotFound, UsageError, VersionNotFound
+from assay.retry import retry
 from assay.store.catalog._base import CatalogBase, insert_once, metadata, now
 from assay.store.catalog.datasets import versions
 from assay.store.catalog.records import RUN_STATUSES, RunArtifact, RunInfo, RunInput
@@ -184,7 +185,8 @@ class RunsArea(CatalogBase):
         in between (SQLite would refuse to upgrade a stale read lock); a writer that lost
         the race reads again and re-applies its change on top of the winner's.
         """
-        for _ in range(10_000):
+
+        def attempt() -> dict[str, Any]:
             with self.engine.connect() as conn:
                 row = self._running(conn, run_id)
             values = change(row)
@@ -194,9 +196,13 @@ class RunsArea(CatalogBase):
                     .where(runs.c.id == run_id, runs.c.revision == row.revision)
                     .values(**values, revision=row.revision + 1)
                 ).rowcount
-            if done == 1:
-                return values
-        raise ConcurrentWriteError(f"run {run_id} is being updated by too many writers; retry")
+            if done != 1:
+                raise ConcurrentWriteError(f"run {run_id} changed at revision {row.revision}")
+            return values
+
+        return retry(
+            attempt, on=(ConcurrentWriteError,), what=f"run {run_id} is busy with other writers"
+        )
 
     def log_run_params(self, run_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
         def change(row: sa.Row[Any]) -> dict[str, Any]:
