@@ -5,13 +5,17 @@ unexpected rows, means, quantiles, distinct counts, …) over the whole table or
 a slice's rows (as a filtered aggregate, so slices share the pass). Identical
 requests are computed once, and requests the source already knows from metadata
 (Parquet footers, delta statistics) are not computed at all. Then one
-``table.aggregate(...)`` runs them all. Follow-up queries run only for what failed:
-samples of unexpected rows, the duplicated values of a ``unique``, the values
-outside a ``distinct_values`` set.
+``table.aggregate(...)`` runs them all. Where the engine has a top-n aggregate
+(DuckDB's ``arg_min(arg, val, n)``), the same query also returns the examples of
+failures: the first unexpected rows of each row-level expectation, and a ``unique``'s
+repeated values (a group-by joined to the pass). Elsewhere (Spark) follow-up queries
+fetch them, only for what failed, as they do the values outside a
+``distinct_values`` set.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import ibis
+import ibis.expr.datatypes as idt
 
 from assay.checks import expectations as ex
 from assay.checks._source import Source
@@ -30,6 +35,11 @@ if TYPE_CHECKING:
 __all__ = ["run_suite"]
 
 Builder = Callable[["ir.Table", "ir.BooleanValue | None"], "ir.Scalar"]
+
+
+# Engines with an aggregate that keeps the n rows with the smallest ordering value, in
+# that order: examples of failures then come from the pass itself.
+_TOP_N = {"duckdb": "arg_min"}
 
 
 @dataclass
@@ -44,10 +54,13 @@ class _Pass:
     def __init__(self, source: Source):
         self.source = source
         self.requests: dict[str, _Request] = {}
+        # One-row tables joined to the pass (a group-by's totals): name → builder.
+        self.sides: dict[str, Callable[[ir.Table], ir.Table]] = {}
         self.values: dict[str, Any] = {}
         self.from_metadata: set[str] = set()
         self.queries = 0
         self._predicates: dict[str, ir.BooleanValue] = {}
+        self.top_n = _TOP_N.get(source.engine_name)
 
     def need(
         self, name: str, build: Builder, where: ex.Slice | None, meta: str | None = None
@@ -75,9 +88,40 @@ class _Pass:
             self._predicates[where.name] = node.predicate(self.source.table())
         return self._predicates[where.name]
 
+    def side(self, name: str, build: Callable[[ir.Table], ir.Table]) -> str:
+        """Ask for a one-row table computed in the same query as the pass (its columns
+        become values ``name:column``)."""
+        self.sides[name] = build
+        return name
+
+    def first_rows(
+        self,
+        name: str,
+        row: Callable[[ir.Table], ir.StructValue],
+        where: ex.Slice | None,
+        unexpected: Callable[[ir.Table], ir.BooleanValue],
+        n: int,
+    ) -> str:
+        """Ask for the first ``n`` rows (in scan order: by row position) that are
+        ``unexpected``, as a list of ``row`` structs; needs ``top_n`` and a row column."""
+        assert self.top_n is not None and self.source.row_column is not None
+        position = self.source.row_column
+
+        def build(t: ir.Table, w: ir.BooleanValue | None) -> ir.Scalar:
+            value = row(t)
+            order = t[position]
+            top = ibis.udf.agg.builtin(
+                _top_n_stub,
+                name=self.top_n,
+                signature=((value.type(), order.type(), idt.int64), idt.Array(value.type())),
+            )
+            return top(value, order, n, where=_and(w, unexpected(t)))
+
+        return self.need(name, build, where)
+
     def run(self) -> None:
         """Compute every outstanding request in one aggregate query."""
-        if not self.requests:
+        if not self.requests and not self.sides:
             return
         t = self.source.table()
         names = list(self.requests)
@@ -85,11 +129,23 @@ class _Pass:
             f"a{i}": self.requests[n].build(t, self.predicate(self.requests[n].where))
             for i, n in enumerate(names)
         }
-        row = self.source.engine.to_arrow(t.aggregate(**aggs)).to_pylist()[0]
+        query = t.aggregate(**aggs) if aggs else None
+        columns: dict[str, str] = {}
+        for j, (name, build) in enumerate(self.sides.items()):
+            side = build(t)
+            renamed = {f"s{j}_{c}": c for c in side.columns}
+            columns.update({new: f"{name}:{old}" for new, old in renamed.items()})
+            side = side.rename(renamed)
+            query = side if query is None else query.cross_join(side)
+        assert query is not None
+        row = self.source.engine.to_arrow(query).to_pylist()[0]
         self.queries += 1
         for i, n in enumerate(names):
             self.values[n] = row[f"a{i}"]
+        for column, key in columns.items():
+            self.values[key] = row[column]
         self.requests.clear()
+        self.sides.clear()
 
     def fetch(self, expr: ir.Table) -> list[dict[str, Any]]:
         self.queries += 1
@@ -98,6 +154,10 @@ class _Pass:
 
 def _and(a: ir.BooleanValue | None, b: ir.BooleanValue) -> ir.BooleanValue:
     return b if a is None else a & b
+
+
+def _top_n_stub(arg: Any, val: Any, n: Any) -> Any:
+    """The engine's own top-n aggregate, named in ``_TOP_N``: Ibis compiles the call."""
 
 
 # -- aggregate builders ---------------------------------------------------------------
@@ -285,6 +345,8 @@ class _Planned:
     follow_up: Callable[[_Verdict], _Verdict] | None = None
     # Row-level expectations: which rows are unexpected, for examples of failures.
     unexpected: Callable[[ir.Table], ir.BooleanValue] | None = None
+    # The pass's value that holds those examples, when the pass computes them.
+    sample_key: str | None = None
 
 
 def _fmt(value: Any) -> str:
@@ -352,11 +414,60 @@ class _Planner:
         self.suite, self.source, self.qpass = suite, source, qpass
         self.key = [c for c in (suite.key or source.key) if c in source.schema]
 
+    def _sample_columns(self, t: ir.Table, e: ex.Expectation) -> dict[str, ir.Value]:
+        """What an example of an unexpected row shows: its row position (data without
+        a key), its key and the expectation's columns, in that order."""
+        shown: dict[str, ir.Value] = {}
+        if not self.key and self.source.row_column is not None:
+            shown["row"] = t[self.source.row_column]
+        for c in [*self.key, *e.columns()]:
+            shown.setdefault(c, t[c])
+        return shown
+
+    def _sample_row(self, t: ir.Table, e: ex.Expectation) -> ir.StructValue:
+        return ibis.struct(self._sample_columns(t, e))
+
+    def sample_in_pass(self, planned: list[_Planned]) -> None:
+        """Ask the pass for the examples of every row-level expectation that may fail,
+        when the pass scans anyway and the engine keeps the first rows in an aggregate.
+
+        The first ``sample_size`` unexpected rows by row position are the rows the
+        streamed query of ``sample_all`` meets first: the same examples, in the same
+        order, without a second scan. An expectation that metadata already shows to
+        pass is left out; one that metadata shows to fail is kept.
+        """
+        need, p = self.suite.sample_size, self.qpass
+        if need == 0 or p.top_n is None or self.source.row_column is None:
+            return
+        if not p.requests and not p.sides:
+            return  # metadata answers every verdict: a failure's examples cost one query
+        for item in planned:
+            if item.unexpected is None:
+                continue
+            if all(k in p.values for k in item.keys):
+                verdict = item.judge(p.values.__getitem__)
+                if verdict.passed or not verdict.unexpected_count:
+                    continue
+            item.sample_key = p.first_rows(
+                f"{item.position}:sample",
+                functools.partial(self._sample_row, e=item.expectation),
+                item.slice,
+                item.unexpected,
+                need,
+            )
+
     def sample_all(self, items: list[tuple[_Planned, _Verdict]]) -> None:
-        """Examples of unexpected rows for every failed row-level expectation, from one
-        streamed query that stops as soon as each has ``sample_size`` rows."""
+        """Examples of unexpected rows for every failed row-level expectation: from the
+        pass where it computed them, else from one streamed query that stops as soon
+        as each has ``sample_size`` rows."""
         need = self.suite.sample_size
         if need == 0 or not items:
+            return
+        for item, verdict in items:
+            if item.sample_key is not None:
+                verdict.sample = list(self.qpass.values[item.sample_key] or [])
+        items = [(i, v) for i, v in items if i.sample_key is None]
+        if not items:
             return
         t = self.source.table()
         named: dict[str, Any] = {}
@@ -616,12 +727,35 @@ class _Planner:
         considered = _considered(e)
         assert considered is not None
 
+        shown = max(1, self.suite.sample_size)
+
         def distinct(t: ir.Table, w: ir.BooleanValue | None) -> ir.Scalar:
             if len(cols) == 1:
                 return t[cols[0]].nunique(where=w)
             return ibis.struct({c: t[c] for c in cols}).nunique(where=_and(w, considered(t)))
 
-        d = p.need(f"{position}:distinct", distinct, where)
+        def repeats(t: ir.Table) -> ir.Table:
+            """The values' group-by, summed to one row: how many distinct values, how
+            many repeat and in how many rows, and the repeated values with most copies."""
+            groups = t.filter(_and(p.predicate(where), considered(t))).group_by(cols)
+            g = groups.aggregate(__assay_n=lambda g: g.count())
+            n = g["__assay_n"]
+            top = ibis.struct({**{c: g[c] for c in cols}, "n": n}).collect(
+                where=n > 1, order_by=[ibis.desc(n), *(g[c] for c in cols)]
+            )
+            return g.aggregate(
+                distinct=g.count(),
+                rows=n.sum(where=n > 1),
+                values=g.count(where=n > 1),
+                top=top[:shown],
+            )
+
+        # Where the verdict may need the repeated values (examples, or ``mostly``) and
+        # the engine can, the group-by that finds them runs in the pass and its count
+        # of groups is the distinct count: no follow-up query.
+        folded = p.top_n is not None and (self.suite.sample_size > 0 or e.mostly < 1)
+        side = p.side(f"{position}:repeats", repeats) if folded else None
+        d = f"{side}:distinct" if side else p.need(f"{position}:distinct", distinct, where)
         c = p.need(f"{position}:considered", _failing_count(considered), where)
         expected = (
             f"at least {e.mostly:.4g} of rows with unique values"
@@ -660,21 +794,26 @@ class _Planner:
         def follow_up(verdict: _Verdict) -> _Verdict:
             if verdict.passed or verdict.observed is not None:
                 return verdict
-            t = self.source.table()
-            pred = _and(p.predicate(where), considered(t))
-            groups = t.filter(pred).group_by(cols).aggregate(n=lambda g: g.count())
-            dup = groups.filter(groups.n > 1)
-            # One query: the repeated values with the most copies, and (as window totals
-            # over all of them) how many values repeat and in how many rows.
-            whole = ibis.window()
-            top = (
-                dup.mutate(rows=dup.n.sum().over(whole), values=dup.n.count().over(whole))
-                .order_by([ibis.desc("n"), *cols])
-                .limit(max(1, self.suite.sample_size))
-            )
-            fetched = p.fetch(top)
-            rows = int(fetched[0]["rows"]) if fetched else 0
-            values = int(fetched[0]["values"]) if fetched else 0
+            if side is not None:
+                fetched = list(p.values[f"{side}:top"] or [])
+                rows = int(p.values[f"{side}:rows"] or 0)
+                values = int(p.values[f"{side}:values"] or 0)
+            else:
+                t = self.source.table()
+                pred = _and(p.predicate(where), considered(t))
+                groups = t.filter(pred).group_by(cols).aggregate(n=lambda g: g.count())
+                dup = groups.filter(groups.n > 1)
+                # One query: the repeated values with the most copies, and (as window
+                # totals over all of them) how many values repeat and in how many rows.
+                whole = ibis.window()
+                top = (
+                    dup.mutate(rows=dup.n.sum().over(whole), values=dup.n.count().over(whole))
+                    .order_by([ibis.desc("n"), *cols])
+                    .limit(shown)
+                )
+                fetched = p.fetch(top)
+                rows = int(fetched[0]["rows"]) if fetched else 0
+                values = int(fetched[0]["values"]) if fetched else 0
             total = verdict.element_count or 0
             ok = _mostly_ok(total, rows, e.mostly)
             verdict.passed, verdict.reason = ok, Reason.OK if ok else Reason.UNEXPECTED_ROWS
@@ -851,6 +990,7 @@ def run_suite(suite: ex.Suite, source: Source) -> CheckReport:
     qpass = _Pass(source)
     planner = _Planner(suite, source, qpass)
     planned = [planner.plan(pos, e, sl) for pos, e, sl in suite.walk()]
+    planner.sample_in_pass(planned)
     qpass.run()
     verdicts = []
     for item in planned:
