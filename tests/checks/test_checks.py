@@ -243,7 +243,9 @@ def test_pandas_frame_matches_pandas_reference(frame: pd.DataFrame) -> None:
     assert report.queries <= 1 + len(report.failures) + unique + 1
 
 
-@pytest.mark.parametrize("kind", ["arrow", "polars", "parquet", "csv", "jsonl"])
+@pytest.mark.parametrize(
+    "kind", ["arrow", "arrow-stream", "polars", "duckdb", "parquet", "url", "csv", "jsonl"]
+)
 def test_every_input_kind_gives_the_same_results(
     frame: pd.DataFrame, kind: str, tmp_path: Path
 ) -> None:
@@ -251,11 +253,23 @@ def test_every_input_kind_gives_the_same_results(
     data: Any
     if kind == "arrow":
         data = table
+    elif kind == "arrow-stream":
+        data = pa.RecordBatchReader.from_batches(table.schema, table.to_batches(4096))
     elif kind == "polars":
         data = pl.from_arrow(table)
+    elif kind == "duckdb":
+        import duckdb
+
+        data = duckdb.connect().from_arrow(table)
     elif kind == "parquet":
         data = tmp_path / "rows.parquet"
         pq.write_table(table, data)
+    elif kind == "url":  # any fsspec URL: read through a local copy
+        import fsspec
+
+        with fsspec.open(f"memory://{tmp_path.name}/rows.parquet", "wb") as f:
+            pq.write_table(table, f)
+        data = f"memory://{tmp_path.name}/rows.parquet"
     elif kind == "csv":
         data = tmp_path / "rows.csv"
         frame.to_csv(data, index=False)

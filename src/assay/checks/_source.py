@@ -1,7 +1,8 @@
 """The data a suite runs on, whatever form it came in, as one Ibis table.
 
-A dataset version (object, recipe or fingerprint), a file (Parquet, CSV, TSV, JSONL),
-a pandas or Polars DataFrame, an Arrow table or an Ibis table. Besides the table,
+A dataset version (object, recipe or fingerprint), a file (Parquet, CSV, TSV, JSONL)
+on disk or at an fsspec URL, any frame that exports Arrow (pyarrow, Polars, pandas,
+DuckDB; ``data/frames.py``) or an Ibis table. Besides the table,
 a source may know some answers without a scan ("metadata"): the row count, null
 counts and numeric min/max from a Parquet footer, or from the delta statistics of a
 version that only inserts rows.
@@ -238,18 +239,13 @@ def resolve(data: Any, *, store: Store | None = None, split: str | None = None) 
         return from_version(data, split)
     if split is not None and not _names_version(data):
         raise UsageError("--split applies to dataset versions (a recipe or a fingerprint) only")
-    if isinstance(data, pa.Table):
-        return from_arrow(data, f"Arrow table ({data.num_rows:,} rows)")
-    if isinstance(data, pa.RecordBatch):
-        return from_arrow(pa.Table.from_batches([data]), f"Arrow batch ({data.num_rows:,} rows)")
-    if isinstance(data, ibis.Table):
+    if isinstance(data, ibis.Table):  # before frames: an Ibis table also exports Arrow
         return Source("Ibis table", dict(data.schema().items()), lambda _: data)
-    module = type(data).__module__
-    if module.startswith("pandas"):
-        frame = pa.Table.from_pandas(data, preserve_index=False)
-        return from_arrow(frame, f"pandas DataFrame ({len(data):,} rows)")
-    if module.startswith("polars"):
-        return from_arrow(data.to_arrow(), f"Polars DataFrame ({len(data):,} rows)")
+    from assay.data import frames
+
+    if frames.is_frame(data):  # Arrow, Polars, pandas, DuckDB: one door
+        table = frames.as_table(data, what="data to check")
+        return from_arrow(table, f"{frames.describe(data)} ({table.num_rows:,} rows)")
     if isinstance(data, str | os.PathLike):
         return _from_name(os.fspath(data), store=store, split=split)
     from assay.data.recipe import Recipe
@@ -279,11 +275,23 @@ def _names_version(data: Any) -> bool:
 
 def _from_name(text: str, *, store: Store | None, split: str | None) -> Source:
     from assay.data.compose import find_version, resolve_version
+    from assay.store.urls import fetched, is_url
 
     path = Path(text)
     suffix = path.suffix.lower()
     if suffix in {".yaml", ".yml"}:
         return from_version(resolve_version(text, store=store), split)
+    if is_url(text):
+        if suffix not in FILE_SUFFIXES:
+            raise UsageError(
+                f"{text}: cannot tell what kind of file this is; give the URL of a .parquet, "
+                ".csv, .tsv or .jsonl file"
+            )
+        # Read whole while the local copy exists: the copy is removed straight after.
+        with fetched(text) as copy:
+            from assay.data.schema import read_table_file
+
+            return from_arrow(read_table_file(copy.path), f"file {text}")
     kind = path_kind(path)
     if kind == "file":
         if suffix not in FILE_SUFFIXES:

@@ -59,7 +59,8 @@ def run(
         typer.Option(
             "--on",
             help="The data: a recipe (.yaml), a version fingerprint, or a file "
-            "(.parquet, .csv, .tsv, .jsonl). Default: the suite's `on:`.",
+            "(.parquet, .csv, .tsv, .jsonl) by path or URL (s3://, hf://, …). "
+            "Default: the suite's `on:`.",
         ),
     ] = None,
     split: Annotated[

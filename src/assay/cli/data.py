@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
 import typer
@@ -46,7 +46,10 @@ def create(
 @app.command("add")
 def add(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
-    file: Annotated[Path, typer.Argument(help="CSV, Parquet or JSONL file.")],
+    file: Annotated[
+        str,
+        typer.Argument(help="CSV, Parquet or JSONL file: a path or a URL (s3://, hf://, …)."),
+    ],
     op: Annotated[str, typer.Option("--op", help="insert | upsert | delete")] = "insert",
     name: Annotated[
         str | None, typer.Option("--name", help="Delta name (default: file stem).")
@@ -77,7 +80,7 @@ def add(
     from assay.data.schema import FileOptions, parse_renames
 
     options = FileOptions(encoding=encoding, rename=parse_renames(rename or ()), drop=drop or ())
-    with status(json, f"Checking and committing {escape(file.name)}…"):
+    with status(json, f"Checking and committing {escape(PurePosixPath(file).name)}…"):
         result = add_delta(
             _store(store),
             dataset,

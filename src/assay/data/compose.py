@@ -23,7 +23,7 @@ import hashlib
 import json
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +41,7 @@ from assay.data.schema import arrow_type
 from assay.data.split import assign_splits
 from assay.errors import DeltaNotFound, RecipeError, UsageError
 from assay.events import publish
+from assay.extras import require
 from assay.files import atomic_write
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo, open_store
 from assay.store.catalog import now
@@ -50,7 +51,10 @@ from assay.store.verified import Verifier
 if TYPE_CHECKING:
     import ibis
     import pandas as pd
+    import polars as pl
+    from torch.utils.data import IterableDataset
 
+    from assay.data.expr import Expr
     from assay.engine import Engine
 
 __all__ = [
@@ -210,15 +214,18 @@ class DatasetVersion:
             f"version {self.short} has no slice {name!r} (slices: {known}); or pass an expression"
         )
 
+    def _check_split(self, split: str) -> None:
+        names = [n for n, _ in self.recipe.split.ordered()]
+        if split not in names:
+            raise UsageError(
+                f"version {self.short} has no split {split!r} (splits: {', '.join(names)})"
+            )
+
     def to_arrow(self, split: str | None = None, slice: str | None = None) -> pa.Table:
         """The rows, optionally of one split and/or one slice (a name or an expression)."""
         table = self.table
         if split is not None:
-            names = [n for n, _ in self.recipe.split.ordered()]
-            if split not in names:
-                raise UsageError(
-                    f"version {self.short} has no split {split!r} (splits: {', '.join(names)})"
-                )
+            self._check_split(split)
             table = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
         if slice is not None:
             keep = self.store.engine.mask(table, self._slice_expr(slice).predicate)
@@ -227,11 +234,94 @@ class DatasetVersion:
 
     def to_pandas(self, split: str | None = None, slice: str | None = None) -> pd.DataFrame:
         """The rows as a pandas DataFrame (a boundary format; see ``to_arrow``)."""
+        require("pandas", "pandas DataFrames")  # pyarrow imports it; this names the extra
         return self.to_arrow(split=split, slice=slice).to_pandas()
 
     def to_ibis(self, split: str | None = None, slice: str | None = None) -> ibis.Table:
         """The rows as an Ibis table on the store's engine."""
         return self.store.engine.table(self.to_arrow(split=split, slice=slice))
+
+    def to_polars(self, split: str | None = None, slice: str | None = None) -> pl.DataFrame:
+        """The rows as a Polars DataFrame (needs polars; see ``to_arrow``)."""
+        polars = require("polars", "Polars frames")
+        frame: pl.DataFrame = polars.from_arrow(self.to_arrow(split=split, slice=slice))
+        return frame
+
+    def iter_batches(
+        self,
+        batch_size: int = 65_536,
+        *,
+        split: str | None = None,
+        slice: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The rows in batches of exactly ``batch_size`` (the last one may be smaller), in
+        the version's order, streamed from the engine: never the whole version in memory.
+
+        ``split`` and ``slice`` pick rows as in ``to_arrow``; ``columns`` picks columns
+        (the split column included only if named). Everything is checked before the
+        first batch; a version already materialised is batched from memory.
+        """
+        if batch_size < 1:
+            raise UsageError(f"batch_size must be at least 1, not {batch_size}")
+        if split is not None:
+            self._check_split(split)
+        if slice is not None and SPLIT_COLUMN in self._slice_expr(slice).columns:
+            raise UsageError(
+                f"slice {slice!r} reads the {SPLIT_COLUMN!r} column, which batches cannot "
+                "filter on while streaming; pass split=… instead"
+            )
+        known = [f.name for f in self._schema()]
+        wanted = list(columns) if columns is not None else known
+        unknown = [c for c in wanted if c not in known]
+        if unknown:
+            raise UsageError(
+                f"{unknown[0]!r} is not a column of version {self.short} "
+                f"(columns: {', '.join(known)})"
+            )
+        return _rebatch(self._batches(split, slice, wanted), batch_size)
+
+    def _schema(self) -> pa.Schema:
+        if self._table is not None:
+            return self._table.schema
+        info, out = self.dataset, _check_columns(self.recipe, self.dataset)
+        types = dict(info.schema)
+        return pa.schema(
+            [pa.field(c, arrow_type(types[c])) for c in out] + [pa.field(SPLIT_COLUMN, pa.string())]
+        )
+
+    def _batches(
+        self, split: str | None, slice: str | None, columns: list[str]
+    ) -> Generator[pa.RecordBatch, None, None]:
+        if self._table is not None:
+            yield from self.to_arrow(split=split, slice=slice).select(columns).to_batches()
+            return
+        keep = self._slice_expr(slice) if slice is not None else None
+        _, batches = scan_rows(self.store, self.dataset, self.recipe, self.deltas, keep=keep)
+        for batch in batches:
+            if split is not None:
+                batch = batch.filter(pc.equal(batch.column(SPLIT_COLUMN), split))
+            if batch.num_rows:
+                yield batch.select(columns)
+
+    def to_torch(
+        self,
+        features: Sequence[str],
+        label: str | None = None,
+        *,
+        batch_size: int = 1024,
+        split: str | None = None,
+        slice: str | None = None,
+    ) -> IterableDataset[Any]:
+        """A PyTorch ``IterableDataset`` over the rows (needs torch; ``assay.data.torch``).
+
+        It yields one ``(features, label)`` pair of tensors per batch of ``batch_size``
+        rows (``features`` alone without a label): use ``DataLoader(ds, batch_size=None)``.
+        DataLoader workers share the batches out, each batch to exactly one worker.
+        """
+        from assay.data.torch import dataset
+
+        return dataset(self, features, label, batch_size=batch_size, split=split, slice=slice)
 
     def write_parquet(self, path: str | os.PathLike[str]) -> Path:
         """Write the rows to ``path``; same version, same bytes. Atomic: all or nothing."""
@@ -333,6 +423,7 @@ def scan_rows(
     deltas: Sequence[DeltaInfo],
     *,
     columns: Sequence[str] | None = None,
+    keep: Expr | None = None,
     engine: Engine | None = None,
     progress: Progress | None = None,
 ) -> tuple[pa.Schema, Generator[pa.RecordBatch, None, None]]:
@@ -340,8 +431,10 @@ def scan_rows(
 
     The primitive ``materialise`` collects; a caller that writes batches out as they come
     holds one batch at a time, never the version. ``columns`` replaces the recipe's
-    projection (same rows, same order); the split column always comes last. Everything
-    is checked before the first batch is asked for.
+    projection (same rows, same order); the split column always comes last. ``keep``
+    (a slice) drops the rows it rejects, in the engine, after balance caps are counted:
+    the rows that stay are those of the whole version that it accepts. Everything is
+    checked before the first batch is asked for.
     """
     import ibis
 
@@ -426,6 +519,8 @@ def scan_rows(
 
         for i, d in enumerate(row_deltas):
             t = rows_of(d)
+            if keep is not None:
+                t = t.filter(keep.predicate(t))
             # Stored deltas are key-sorted: an engine that keeps scan order yields
             # them so; any other sorts by the key (trailing columns ``finish`` drops).
             order = {} if engine.preserves_scan_order else _order_columns(t, info.key)
@@ -472,6 +567,31 @@ def _pool(name: str) -> ThreadPoolExecutor:
             max_workers=os.cpu_count() or 2, thread_name_prefix=f"assay-{name}"
         )
     return _POOLS[name]
+
+
+# A forked child (a DataLoader worker) inherits the pools but not their threads: work
+# submitted there would wait forever. It starts its own pools instead.
+os.register_at_fork(after_in_child=_POOLS.clear)
+
+
+def _rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """``batches`` re-cut into batches of exactly ``size`` rows (the last one may be
+    smaller): the same rows give the same batches, however the engine chunked them."""
+    pending: list[pa.RecordBatch] = []
+    held = 0
+    for batch in batches:
+        pending.append(batch)
+        held += batch.num_rows
+        if held < size:
+            continue
+        table = pa.Table.from_batches(pending)
+        whole = held - held % size
+        for offset in range(0, whole, size):
+            yield table.slice(offset, size).combine_chunks().to_batches()[0]
+        rest = table.slice(whole)
+        pending, held = rest.to_batches(), rest.num_rows
+    if held:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
 def _filter_columns(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]:

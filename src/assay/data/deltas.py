@@ -12,9 +12,10 @@ import getpass
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -22,15 +23,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.data import frames
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import content_id, key_hash
-from assay.data.schema import FileOptions, fit_to_schema, read_table_file
+from assay.data.schema import FileOptions, fit_to_schema, normalise_table, read_table_file
 from assay.errors import ConcurrentWriteError, KeyConflict, SchemaError, UsageError, shorten
 from assay.retry import retry
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import now
 from assay.store.manifests import write_delta_manifest
 from assay.store.objects import crash_point, sha256_file
+from assay.store.urls import Fetched, fetched, is_url
 from assay.store.verified import Verifier
 
 __all__ = [
@@ -55,6 +58,9 @@ ROW_GROUP = 131_072  # rows per Parquet row group: parallel scans, bounded memor
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 # What a recipe token could also mean: every delta, or a delta id prefix.
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{6,}$")
+#: The steps ``add_delta`` reports: read, validated, checked against the earlier
+#: deltas, written, committed.
+ADD_STEPS = 5
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class AddResult:
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
     retries: int = 0
+    source: dict[str, Any] | None = None  # a file read from a URL: url, sha256, bytes
 
     def to_dict(self) -> dict[str, Any]:
         d = self.delta
@@ -89,6 +96,7 @@ class AddResult:
             },
             "ignored_columns": list(self.ignored_columns),
             "retries": self.retries,
+            "source": self.source,
         }
 
 
@@ -140,7 +148,7 @@ def create_dataset(
 def add_delta(
     store: Store,
     dataset: str,
-    path: str | os.PathLike[str],
+    data: Any,
     *,
     op: str = "insert",
     name: str | None = None,
@@ -148,19 +156,24 @@ def add_delta(
     message: str = "",
     author: str | None = None,
     options: FileOptions | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> AddResult:
-    """Commit the rows of ``path`` to ``dataset`` as a new delta.
+    """Commit the rows of ``data`` to ``dataset`` as a new delta.
 
-    ``options`` gives the file's text encoding and fixes to its header (renames,
-    dropped columns). Raises ``KeyConflict`` / ``SchemaError`` / ``InputFileError``
-    before anything is written; commits atomically; when a concurrent writer wins the
-    race for the next delta number, validates again and retries by itself (for up to two
-    minutes, then ``ConcurrentWriteError``, which is safe to retry; ``AddResult.retries``
-    counts).
+    ``data`` is a CSV, Parquet or JSONL file, by path or by fsspec URL (``s3://``,
+    ``hf://``, ``memory://``, …: copied to a temporary file, removed after), or any frame
+    that exports Arrow (pyarrow, Polars, pandas, DuckDB; ``name`` is then required). The
+    same rows give the same delta id whichever form they come in. ``options`` gives the
+    file's text encoding and fixes to its header (renames, dropped columns). Raises
+    ``KeyConflict`` / ``SchemaError`` / ``InputFileError`` before anything is written;
+    commits atomically; when a concurrent writer wins the race for the next delta number,
+    validates again and retries by itself (for up to two minutes, then
+    ``ConcurrentWriteError``, which is safe to retry; ``AddResult.retries`` counts).
+    ``progress(what, done, total)`` hears of each of the ``ADD_STEPS`` steps done.
     """
     if op not in OPS:
         raise UsageError(f"op {op!r} is unknown; use one of {', '.join(OPS)}")
-    name = name or Path(path).stem
+    name = name or _default_name(data)
     _check_delta_name(name)
     for tag in tags:
         _check_name("tag", tag)
@@ -172,15 +185,62 @@ def add_delta(
         nonlocal tries
         tries += 1
         return _add_once(
-            store, dataset, Path(path), op, name, tuple(tags), message, author, cache, options
+            store, dataset, rows, op, name, tuple(tags), message, author, cache, progress
         )
 
-    result = retry(
-        attempt,
-        on=(ConcurrentWriteError,),
-        what=f"dataset {dataset!r} is busy with other writers",
-    )
-    return replace(result, retries=tries - 1)
+    with _rows(data, options) as rows:
+        result = retry(
+            attempt,
+            on=(ConcurrentWriteError,),
+            what=f"dataset {dataset!r} is busy with other writers",
+        )
+    source = rows.fetched.to_dict() if rows.fetched else None
+    return replace(result, retries=tries - 1, source=source)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Where a delta's rows come from: how messages name it, and how to read it."""
+
+    source: str
+    read: Callable[[Sequence[tuple[str, str]]], pa.Table]  # dataset schema → typed table
+    fetched: Fetched | None = None
+
+
+def _default_name(data: Any) -> str:
+    """A file's stem (``2019`` for ``s3://b/2019.csv``); a frame has none to offer."""
+    if frames.is_frame(data):
+        raise UsageError(f"a delta from a {frames.describe(data)} needs a name; pass name='...'")
+    if not isinstance(data, str | os.PathLike):
+        frames.as_table(data, what="a file or a table")  # the one-line refusal
+    return PurePosixPath(os.fspath(data)).stem
+
+
+@contextmanager
+def _rows(data: Any, options: FileOptions | None) -> Iterator[_Rows]:
+    """``data`` (a path, a URL or a frame) ready to read; a URL's local copy meanwhile."""
+    if frames.is_frame(data):
+        if options is not None:
+            raise UsageError(
+                "file options (encoding, renames, drops) apply to files; rename or drop the "
+                "frame's columns before adding it"
+            )
+        # Normalised as a file's rows are: the same rows give the same delta id.
+        table = normalise_table(frames.as_table(data, what="a delta"))
+        yield _Rows(f"the {frames.describe(data)}", lambda _: table)
+        return
+    if not isinstance(data, str | os.PathLike):
+        frames.as_table(data, what="a file or a table")  # the one-line refusal
+    text = os.fspath(data)
+    if is_url(text):
+        with fetched(text) as copy:
+            yield _Rows(
+                f"delta file {text!r}",
+                lambda schema: read_table_file(copy.path, schema, options),
+                copy,
+            )
+        return
+    yield _Rows(f"delta file {text!r}", lambda schema: read_table_file(text, schema, options))
 
 
 def _author() -> str:
@@ -193,19 +253,24 @@ def _author() -> str:
 def _add_once(
     store: Store,
     dataset: str,
-    path: Path,
+    rows: _Rows,
     op: str,
     name: str,
     tags: tuple[str, ...],
     message: str,
     author: str,
     cache: KeyHashes,
-    options: FileOptions | None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> AddResult:
+    def step(done: int) -> None:
+        if progress:
+            progress(f"adding {name}", done, ADD_STEPS)
+
     info = store.catalog.get_dataset(dataset)
     earlier = store.catalog.list_deltas(dataset)
-    source = f"delta file {str(path)!r}"
-    table = read_table_file(path, info.schema, options)
+    source = rows.source
+    table = rows.read(info.schema)
+    step(1)
     crash_point("after-read")
     taken = {d.name: d for d in earlier}
     missing_key = [k for k in info.key if k not in table.column_names]
@@ -245,9 +310,11 @@ def _add_once(
     table = table.sort_by([(k, "ascending") for k in info.key])
     _check_unique(table, info.key, source)
 
+    step(2)
     delta_id = content_id(table, op=op, key=info.key)
     for d in earlier:
         if d.delta_id == delta_id:
+            step(ADD_STEPS)
             return AddResult(delta=d, created=False, notes=(f"already committed as {d.name!r}",))
     if name in taken:
         raise UsageError(
@@ -276,6 +343,7 @@ def _add_once(
         stored = stored.append_column(col, pa.array(values))
     stats = {} if op == "delete" else _column_stats(table, info.key)
     label_counts = _label_counts(table, info.label) if op != "delete" else None
+    step(3)
 
     crash_point("after-validate")
     with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
@@ -284,6 +352,7 @@ def _add_once(
         crash_point("temp-written")
         sha = sha256_file(local)
         object_key = _put_object(store, delta_id, local, sha)
+    step(4)
     crash_point("object-written")
     delta = DeltaInfo(
         dataset=dataset,
@@ -311,6 +380,7 @@ def _add_once(
     # be about to commit a row naming it, so only `assay gc`, after its grace period,
     # removes objects that nothing names.
     store.catalog.commit_delta(delta, schema)
+    step(ADD_STEPS)
     crash_point("after-commit")
     return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
 

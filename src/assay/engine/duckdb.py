@@ -109,6 +109,21 @@ def _quiet() -> Iterator[None]:
 _local = threading.local()
 
 
+_inherited: list[threading.local] = []
+
+
+def _forget_engines() -> None:
+    # A forked child (a DataLoader worker) keeps the forking thread's engine but not
+    # DuckDB's worker threads: a query on it would wait forever. It starts its own, and
+    # keeps the parent's unclosed (closing it touches those threads: a crash).
+    global _local
+    _inherited.append(_local)
+    _local = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_engines)
+
+
 def default_engine() -> DuckDBEngine:
     """This thread's embedded DuckDB engine, created on first use."""
     engine = getattr(_local, "engine", None)

@@ -198,16 +198,23 @@ class Batch:
 
 
 def to_batch(data: Any) -> Batch:
-    """Normalise a model input: a pandas DataFrame, an Arrow table, a mapping of columns
-    (or of one row's values), a list of row mappings, or an array."""
+    """Normalise a model input: a pandas DataFrame, an Arrow table, any frame that exports
+    Arrow (Polars, DuckDB), a mapping of columns (or of one row's values), a list of row
+    mappings, or an array."""
     columns: dict[str, np.ndarray] | None = None
     module = type(data).__module__
     if module.startswith("pandas") and hasattr(data, "columns") and hasattr(data, "iloc"):
         columns = {str(c): _column(data[c].to_numpy()) for c in data.columns}
-    elif module.startswith("pyarrow") and hasattr(data, "column_names"):
+    elif hasattr(data, "__arrow_c_stream__") or (
+        module.startswith("pyarrow") and hasattr(data, "column_names")
+    ):
+        # Arrow, Polars, DuckDB: every frame that exports Arrow, through one door.
+        from assay.data.frames import as_table
+
+        table = as_table(data, what="model input")
         columns = {
-            name: _column(data.column(name).to_numpy(zero_copy_only=False))
-            for name in data.column_names
+            name: _column(table.column(name).to_numpy(zero_copy_only=False))
+            for name in table.column_names
         }
     elif isinstance(data, Mapping):
         if all(_is_scalar(v) for v in data.values()):  # one row

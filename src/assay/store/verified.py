@@ -36,6 +36,10 @@ _FIX = "restore it from a backup, or run `assay verify`"
 _POOL: list[ThreadPoolExecutor] = []
 
 
+# A forked child (a DataLoader worker) inherits the pool but not its threads.
+os.register_at_fork(after_in_child=_POOL.clear)
+
+
 def _pool() -> ThreadPoolExecutor:
     """One process-wide pool: hashlib releases the GIL, so hashes use every core."""
     if not _POOL:
