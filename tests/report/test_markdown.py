@@ -132,3 +132,15 @@ def test_without_a_file_it_only_appends_to_the_job_summary(
     assert write_markdown("### one", None) == [summary]
     assert write_markdown("### two", None) == [summary]
     assert summary.read_text() == "### one\n### two\n"
+
+
+def test_markdown_into_the_job_summary_itself_appends_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--markdown "$GITHUB_STEP_SUMMARY"`` keeps the earlier steps' parts, and adds one."""
+    summary = tmp_path / "summary.md"
+    summary.write_text("### earlier step\n")
+    monkeypatch.setenv(STEP_SUMMARY_ENV, str(summary))
+    monkeypatch.chdir(tmp_path)
+    assert write_markdown("### gate", "summary.md") == [summary]
+    assert summary.read_text() == "### earlier step\n### gate\n"

@@ -265,3 +265,66 @@ def test_evaluation_specs_run_as_items(pytester: pytest.Pytester, user_project: 
         ]
     )
     assert "PASSED test_gate.yaml::gate" in result.stdout.str()
+
+
+def test_junitxml_cases_carry_what_assay_json_says(
+    pytester: pytest.Pytester, user_project: dict
+) -> None:
+    """``pytest --junitxml``: each case's properties are the ``--json`` of the same test."""
+    import xml.etree.ElementTree as ET
+
+    from tests_helpers import run_assay
+
+    pytester.makefile(
+        ".yaml", test_strict=BAD_SUITE, test_gate=EVAL_SPEC.format(name="gate", floor=0.5)
+    )
+    pytester.makefile(".yaml", test_models="functional: [employment@candidate, employment@stale]\n")
+    pytester.makepyfile(test_fixtures=FIXTURES_TEST.format(**user_project))
+    result = pytester.runpytest_subprocess(
+        *plugin_args(), "-p", "no:cacheprovider", "--junitxml=junit.xml"
+    )
+    result.assert_outcomes(passed=5, failed=2)
+    cases = {
+        c.attrib["name"]: [(p.attrib["name"], p.attrib["value"]) for p in c.iter("property")]
+        for c in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    }
+
+    def cli(*args: str) -> dict:
+        done = run_assay(*args, "--json", "--store", user_project["store"], cwd=pytester.path)
+        assert done.rc in (0, 1), done.err
+        return done.json()
+
+    strict = cli("check", "test_strict.yaml", "--no-record")
+    assert cases["employment-strict"] == [
+        ("assay.suite", "employment-strict"),
+        ("assay.fingerprint", strict["fingerprint"]),
+        ("assay.verdict", "failed"),
+        ("assay.summary", strict["summary"]),
+    ]
+    for ref in ("employment@candidate", "employment@stale"):
+        golden = cli("test", "functional", ref)
+        [(model, name), (verdict, word), (summary, text)] = cases[ref]
+        assert (model, verdict, summary) == ("assay.model", "assay.verdict", "assay.summary")
+        assert name == golden["ref"] and word == ("passed" if golden["passed"] else "failed")
+        assert text.startswith(f"{golden['ref']}: ")
+    gate = cli("eval", "test_gate.yaml", "--no-record")
+    metrics = {
+        f"assay.metric.{c['dataset']}.{c['metric']}": c["value"]
+        for c in gate["cells"]
+        if c["model"] == "candidate" and c["slice"] == gate["slices"][0]
+    }
+    props = dict(cases["gate"])
+    assert props.pop("assay.model.candidate") == "employment@{}".format(
+        gate["models"]["candidate"]["version"]
+    )
+    assert props.pop("assay.model.baseline") == "employment@{}".format(
+        gate["models"]["baseline"]["version"]
+    )
+    assert props.pop("assay.verdict") == "passed" and props.pop("assay.summary") == gate["summary"]
+    assert {k: float(v) for k, v in props.items()} == metrics and len(metrics) == 2
+    # The fixtures note what they gave the test that asked.
+    version = cli("data", "compose", "recipes/train.yaml")
+    model = cli("models", "show", "employment@candidate")
+    assert cases["test_dataset_split"] == [("assay.dataset", version["fingerprint"])]
+    assert cases["test_model"] == [("assay.model", model["ref"])]
+    assert cases["test_store"] == []

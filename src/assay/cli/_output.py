@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
+    from assay.models.golden import GoldenReport
     from assay.results import Result
 
 console = Console(highlight=False)
@@ -31,7 +32,7 @@ MarkdownOpt = Annotated[
 ]
 
 
-def markdown(result: Result, path: str | None) -> None:
+def markdown(result: Result | GoldenReport, path: str | None) -> None:
     """Write ``result`` as Markdown to ``path`` and to ``$GITHUB_STEP_SUMMARY`` (when set)."""
     import os
 

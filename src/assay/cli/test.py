@@ -204,6 +204,7 @@ def functional(
     trusted: Annotated[
         bool, typer.Option("--trusted", help="Allow a pickled model (it can run code on load).")
     ] = False,
+    markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -212,6 +213,6 @@ def functional(
     from assay.report import terminal
 
     report = check_golden(ref, store=_store(store), trusted=trusted)
-
+    markdown(report, markdown_file)
     emit(report.to_dict(), json, lambda: terminal.golden(report, console))
     return 0 if report.passed else 1

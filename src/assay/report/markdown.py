@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from assay.checks.result import CheckReport
     from assay.evaluation import Evaluation
     from assay.integrity import VerifyReport
+    from assay.models.golden import GoldenReport
     from assay.training.reproduce import ReproduceReport, WindowReport
     from assay.training.smoke import SmokeReport
 
@@ -196,11 +197,28 @@ def window(report: WindowReport) -> str:
     )
 
 
-def render(result: Result) -> str:
+def golden(report: GoldenReport) -> str:
+    """A functional test: one row per golden example, what was expected and what came."""
+    word = "passed" if report.passed else "failed"
+    rows = (
+        (ICONS[verdict(r.passed)], r.index, r.line, r.expected, r.got, r.error)
+        for r in report.results
+    )
+    return "\n\n".join(
+        [
+            f"### {ICONS[verdict(report.passed)]} assay test functional `{report.ref}`: {word}",
+            report.summary(),
+            table(("", "#:", "line:", "expected", "got", "error"), rows),
+        ]
+    )
+
+
+def render(result: Result | GoldenReport) -> str:
     """The Markdown of any result the CLI prints (one of this module's kinds)."""
     from assay.checks.result import CheckReport
     from assay.evaluation import Evaluation
     from assay.integrity import VerifyReport
+    from assay.models.golden import GoldenReport
     from assay.training.reproduce import ReproduceReport, WindowReport
     from assay.training.smoke import SmokeReport
 
@@ -211,6 +229,7 @@ def render(result: Result) -> str:
         (SmokeReport, smoke),
         (ReproduceReport, reproduce),
         (WindowReport, window),
+        (GoldenReport, golden),
     ]
     for kind, renderer in kinds:
         if isinstance(result, kind):
@@ -224,6 +243,9 @@ def write_markdown(text: str, path: str | os.PathLike[str] | None) -> list[Path]
     from assay.files import atomic_write
 
     written = []
+    summary = os.environ.get(STEP_SUMMARY_ENV)
+    if path is not None and summary and _same_file(path, summary):
+        path = None  # `--markdown "$GITHUB_STEP_SUMMARY"`: append once, keep earlier steps'
     if path is not None:
         target = Path(path)
         if target.is_dir():
@@ -235,10 +257,14 @@ def write_markdown(text: str, path: str | os.PathLike[str] | None) -> list[Path]
         with atomic_write(target) as tmp:
             tmp.write_text(text, encoding="utf-8")
         written.append(target)
-    summary = os.environ.get(STEP_SUMMARY_ENV)
     if summary:
         # Appended, not replaced: every step of a job adds its part to one summary.
         with open(summary, "a", encoding="utf-8") as out:
             out.write(text + "\n")
         written.append(Path(summary))
     return written
+
+
+def _same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file (the same path, or a link to it)."""
+    return Path(a).resolve() == Path(b).resolve()

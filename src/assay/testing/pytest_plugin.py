@@ -27,6 +27,14 @@ key (``COLLECTORS``):
   (``assay.evaluate``); it fails when a threshold fails, naming each failing rule with
   its dataset, slice, observed value, bound and interval.
 
+Each test records what assay judged as ``user_properties`` (the ``<properties>`` of its
+test case under ``pytest --junitxml``): ``assay.dataset`` (the fingerprint of each
+version ``assay_dataset`` gave it), ``assay.model`` (each ``NAME@VERSION`` that
+``assay_model`` loaded or a functional test checked); and for assay's items
+``assay.verdict`` (passed / failed), ``assay.summary``, a suite's ``assay.suite`` and
+``assay.fingerprint``, an evaluation's ``assay.model.ROLE`` and candidate metrics on
+all rows, ``assay.metric.DATASET.METRIC``.
+
 Nothing of assay but this module is imported until a fixture or item needs it.
 """
 
@@ -56,6 +64,7 @@ __all__ = [
 
 DEFAULT_FILES = ["test_*.yaml", "test_*.yml"]
 _STORE_KEY = pytest.StashKey["Store | None"]()
+_ITEM_KEY = pytest.StashKey["pytest.Item | None"]()
 _HEX = re.compile(r"^[0-9a-fA-F]{6,64}$")
 
 
@@ -76,6 +85,33 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=DEFAULT_FILES,
     )
     parser.addini("assay_collect", "collect assay's YAML test files.", type="bool", default=True)
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    # The session-scoped fixtures' factories are called from a test: they note what they
+    # gave on the test that is running, so --junitxml shows it in that test's case.
+    item.config.stash[_ITEM_KEY] = item
+    try:
+        yield
+    finally:
+        item.config.stash[_ITEM_KEY] = None
+
+
+def _note(config: pytest.Config, name: str, value: object) -> None:
+    """Record ``name = value`` on the running test (once), as a JUnit XML property."""
+    item = config.stash.get(_ITEM_KEY, None)
+    if item is not None and (name, value) not in item.user_properties:
+        item.user_properties.append((name, value))
+
+
+def _note_result(item: pytest.Item, passed: bool, summary: str) -> None:
+    """The verdict and one-line summary of what an assay item judged."""
+    item.user_properties.append(("assay.verdict", "passed" if passed else "failed"))
+    item.user_properties.append(("assay.summary", summary))
 
 
 # --------------------------------------------------------------------------- store
@@ -163,6 +199,7 @@ def assay_dataset(assay_store: Store, pytestconfig: pytest.Config) -> Callable[.
             key = _resolve_path(os.fspath(recipe), pytestconfig.rootpath)
             source = key
         if (key, split) in cache:
+            _note(pytestconfig, "assay.dataset", cache[(key, split)].fingerprint)
             return cache[(key, split)]
         if (key, None) not in cache:
             fingerprint = (
@@ -178,13 +215,14 @@ def assay_dataset(assay_store: Store, pytestconfig: pytest.Config) -> Callable[.
             rows = version.to_arrow(split=split)
             version = dataclasses.replace(version, _table=rows, _summary=None)
             cache[(key, split)] = version
+        _note(pytestconfig, "assay.dataset", version.fingerprint)
         return version
 
     return load
 
 
 @pytest.fixture(scope="session")
-def assay_model(assay_store: Store) -> Callable[..., Any]:
+def assay_model(assay_store: Store, pytestconfig: pytest.Config) -> Callable[..., Any]:
     """A factory: ``assay_model("employment@candidate")`` → the model, loaded as serving does.
 
     Skips the test when this installation has no model registry (``assay.models``).
@@ -198,7 +236,9 @@ def assay_model(assay_store: Store) -> Callable[..., Any]:
     def load(ref: str, *, trusted: bool = False) -> Any:
         if (ref, trusted) not in cache:
             cache[(ref, trusted)] = load_model(ref, store=assay_store, trusted=trusted)
-        return cache[(ref, trusted)]
+        model = cache[(ref, trusted)]
+        _note(pytestconfig, "assay.model", model.info.ref)
+        return model
 
     return load
 
@@ -248,6 +288,10 @@ class CheckSuiteItem(_AssayItem):
         if suite.on is None:
             pytest.skip(f"suite {suite.name} has no `on:` data; add `on: RECIPE` to run it here")
         report = check(suite, store=_store_or_none(self.config))
+        self.user_properties.append(("assay.suite", report.suite))
+        if report.fingerprint is not None:
+            self.user_properties.append(("assay.fingerprint", report.fingerprint))
+        _note_result(self, report.passed, report.summary())
         warned = [r for r in report.results if not r.passed and r.severity != "error"]
         if warned:
             self.add_report_section(
@@ -286,6 +330,8 @@ class FunctionalItem(_AssayItem):
         except ImportError as e:
             pytest.skip(f"functional tests need assay.models, which this installation lacks ({e})")
         report = check_golden(self.ref, store=_open_store(self.config), trusted=self.trusted)
+        self.user_properties.append(("assay.model", report.ref))
+        _note_result(self, report.passed, report.summary())
         if not report.passed:
             raise AssayFailure(report.format().splitlines())
 
@@ -324,10 +370,19 @@ class EvaluationItem(_AssayItem):
 
     def runtest(self) -> None:
         from assay.evaluation import evaluate, load_spec
+        from assay.evaluation.spec import CANDIDATE, OVERALL
         from assay.results import GateStatus
 
         spec = load_spec(self.path)
         result = evaluate(spec, store=_open_store(self.config))
+        for role, model in result.models.items():
+            ref = f"{model['name']}@{model['version']}"
+            self.user_properties.append((f"assay.model.{role}", ref))
+        for cell in result.cells:
+            if (cell.model, cell.slice) == (CANDIDATE, OVERALL) and cell.value is not None:
+                name = f"assay.metric.{cell.dataset}.{cell.metric}"
+                self.user_properties.append((name, cell.value))
+        _note_result(self, result.passed, result.summary())
         shown = [g for g in result.gate if g.status == GateStatus.NOISE]
         if shown:
             self.add_report_section(
