@@ -43,6 +43,7 @@ LAYERS = {
     "server": 10,
     "testing": 10,
     "": 10,  # the package root, assay/__init__.py: the public API and the event wiring
+    "__main__": 10,  # python -m assay: the CLI's entry point
 }
 SIDEWAYS = {
     ("store", "engine"),  # a store opens the engine its config names
@@ -52,6 +53,7 @@ SIDEWAYS = {
     ("cli", ""),  # the front ends call the public API
     ("server", ""),
     ("testing", ""),
+    ("__main__", "cli"),
 }
 
 

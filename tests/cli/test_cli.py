@@ -430,7 +430,7 @@ BAD_CASES = [
     ),
     Bad("unknown-dataset", ("data", "add", "employmnet", "bad/fresh.csv"), 2, ("'employmnet'", "datasets: employment")),
     Bad("create-existing-dataset", ("data", "create", "employment", "--key", "id"), 2, ("'employment'", "already exists")),
-    Bad("bogus-op", ("data", "add", "employment", "bad/fresh.csv", "--op", "bogus"), 2, ("'bogus'", "insert, upsert, delete")),
+    Bad("bogus-op", ("data", "add", "employment", "bad/fresh.csv", "--op", "bogus"), 2, ("'bogus'", "'insert', 'upsert', 'delete'")),
     Bad(
         "duplicate-delta-name",
         ("data", "add", "employment", "bad/fresh.csv", "--name", "base"),

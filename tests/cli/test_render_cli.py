@@ -33,10 +33,13 @@ def assay(*args: object, cwd: Path, env: dict[str, str] | None = None) -> CliRes
     return run_assay(*args, cwd=cwd, env={**AT_80, **(env or {})})
 
 
-def fits(out: str) -> list[str]:
+def fits(out: str, listing: bool = False) -> list[str]:
+    """``out``'s lines, asserted to fit 80 columns and to be cut nowhere (a ``listing``
+    may end a line in "…": its name and prose come last)."""
     lines = out.splitlines()
     assert max(cell_len(line) for line in lines) <= 80, out
-    assert "…" not in out  # nothing cut short
+    cut = [line for line in lines if "…" in (line.rstrip()[:-1] if listing else line)]
+    assert not cut, out  # nothing cut short
     return lines
 
 
@@ -76,12 +79,12 @@ def store(tmp_path: Path) -> Path:
 
 def test_data_log_fits_80_columns_with_delta_ids_whole(store: Path) -> None:
     deltas = assay("data", "log", "survey", "--json", cwd=store).json()["deltas"]
-    lines = fits(assay("data", "log", "survey", cwd=store).out)
-    for d in deltas:
-        # Before: each id cut to 7 characters and "…", and 6 lines to a delta.
-        [first] = [line for line in lines if re.match(rf"\s*{d['number']}\s", line)]
-        assert d["id"][:12] in first and d["name"] in " ".join(lines)
-    assert len(lines) <= 2 + 4 * len(deltas)  # the message wraps once
+    lines = fits(assay("data", "log", "survey", cwd=store).out, listing=True)
+    # Before: each id cut to 7 characters and "…", and 6 lines to a delta; now one.
+    assert len(lines) == 2 + len(deltas)
+    for d, line in zip(deltas, lines[2:], strict=True):
+        assert line.split()[:2] == [str(d["number"]), d["id"][:12]]
+        assert line.split()[5] == d["name"]  # whole, after op, rows and date
 
 
 def test_check_markdown_matches_the_json_of_the_same_run(tmp_path: Path) -> None:
@@ -188,23 +191,25 @@ def test_listings_and_records_fit_80_columns_with_ids_whole(store: Path) -> None
     fingerprint = fingerprint["fingerprint"]
     assay("data", "compose", "later.yaml", cwd=store)
 
-    def people(*args: str) -> str:
+    def people(*args: str, listing: bool = False) -> str:
         done = assay(*args, cwd=store)
         assert done.rc == 0, done.err
-        return "\n".join(fits(done.out))
+        return "\n".join(fits(done.out, listing))
 
     # Before: bordered tables cut the run id, the model reference and the lineage lines.
-    listing = people("runs", "list")
+    listing = people("runs", "list", listing=True)
     assert any(line.startswith(run_id) and "finished" in line for line in listing.splitlines())
     shown = people("runs", "show", run_id)
     assert "roc_auc_on_the_held_out_rows" in shown and fingerprint[:12] in shown
-    models = people("models", "list")
-    assert f"{name}@1" in models and "candidate-for-the-spring-release" in models
+    models = people("models", "list", listing=True)
+    assert f"{name}@1" in models and len(models.splitlines()) == 2
+    wide = assay("models", "list", cwd=store, env={"COLUMNS": "120"}).out
+    assert "candidate-for-the-spring-release" in wide
     assert f"sha256 {model['sha256']}" in people("models", "show", f"{name}@1")
     chain = people("models", "lineage", f"{name}@1")
     assert f"← data {fingerprint}" in chain and f"← run {run_id}" in chain
-    assert "survey" in people("data", "list")
-    assert fingerprint[:12] in people("data", "versions")
+    assert "survey" in people("data", "list", listing=True)
+    assert fingerprint[:12] in people("data", "versions", listing=True)
     version = people("data", "show", fingerprint)
     assert f"fingerprint {fingerprint}" in version and "training_rows_for_the_release" in version
     assert "sample rows" in people("data", "diff", "release.yaml", "later.yaml")

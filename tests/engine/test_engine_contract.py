@@ -301,7 +301,8 @@ def test_the_cli_names_the_engine_and_refuses_unknown_ones(
     bad = run_assay("--engine", "sparkle", "data", "compose", root / "recipe.yaml", cwd=root)
     assert bad.rc == 2
     assert bad.error_line() == (
-        "error: --engine: 'sparkle' is not an engine; use one of: duckdb, spark"
+        "error: Invalid value for '--engine': 'sparkle' is not one of 'duckdb', 'spark'; "
+        "see `assay --help`"
     )
     env = run_assay("data", "compose", root / "recipe.yaml", cwd=root, env={"ASSAY_ENGINE": "x"})
     assert env.rc == 2

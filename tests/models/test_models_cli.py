@@ -111,9 +111,7 @@ def test_train_register_lineage_export_golden(project: Path) -> None:
         (r["index"], r["expected"], r["got"]) for r in failed.json()["results"] if not r["passed"]
     ] == [(2, 1 - labels[1], labels[1])]
 
-    moved = run_assay(
-        "models", "alias", "employment", "2", "baseline", "--json", cwd=project
-    ).json()
+    moved = run_assay("models", "alias", "employment@2", "baseline", "--json", cwd=project).json()
     assert (moved["ref"], moved["moved_from"]) == ("employment@2", 1)
     shown = run_assay("models", "show", "employment@baseline", cwd=project)
     assert shown.rc == 0 and "employment@2 (baseline, candidate)" in shown.out
@@ -129,7 +127,8 @@ def test_cli_refusals_are_one_line(project: Path, tmp_path: Path) -> None:
         (("models", "register", "m", "--from-run", "abcdef"), 2, "no run 'abcdef'"),
         (("models", "register", "m", tmp_path / "m.pkl", "--golden", tmp_path / "bad.jsonl"), 2,
          "bad.jsonl, line 1: unknown field 'expectd'; did you mean 'expected'?"),
-        (("models", "alias", "m", "1", "prod"), 2, "no model 'm'"),
+        (("models", "alias", "m@1", "prod"), 2, "no model 'm'"),
+        (("models", "alias", "m", "1", "prod"), 2, "no model 'm'"),  # the old form too
         (("test", "functional", "m@3"), 2, "no model 'm'"),
     ]  # fmt: skip
     for args, code, text in cases:

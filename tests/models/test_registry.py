@@ -74,7 +74,7 @@ def test_versions_are_numbered_per_name_and_aliases_move(
     for ref, error, pattern in [
         ("nope", ModelNotFound, r"no model 'nope' is registered in this store \(models: churn, emp\)"),
         ("emp@9", ModelNotFound, r"model 'emp' has no version 9 \(versions 1–3\)"),
-        ("emp@prod", ModelNotFound, r"model 'emp' has no alias 'prod' \(aliases: baseline, candidate, production\); set it with `assay models alias emp VERSION prod`"),
+        ("emp@prod", ModelNotFound, r"model 'emp' has no alias 'prod' \(aliases: baseline, candidate, production\); set it with `assay models alias emp@VERSION prod`"),
         ("nope@prod", ModelNotFound, r"no model 'nope'"),
         ("emp@", UsageError, "is not NAME, NAME@VERSION or NAME@ALIAS"),
         ("a@b@c", UsageError, "neither a version number nor an alias"),

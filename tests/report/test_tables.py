@@ -41,14 +41,16 @@ slices:
 """
 
 
-def rendered(draw: Callable[[Console], None]) -> str:
-    """What ``draw`` prints on an 80-column console, asserted to fit it uncut."""
-    console = Console(width=WIDTH, record=True, file=io.StringIO(), color_system=None)
+def rendered(draw: Callable[[Console], None], width: int = WIDTH, listing: bool = False) -> str:
+    """What ``draw`` prints on a console ``width`` cells wide, asserted to fit it uncut
+    (a ``listing`` may end a line in "…": its name and prose come last)."""
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     draw(console)
     text = console.export_text()
-    too_wide = [line for line in text.splitlines() if cell_len(line) > WIDTH]
+    too_wide = [line for line in text.splitlines() if cell_len(line) > width]
     assert not too_wide, too_wide
-    assert "…" not in text  # nothing cut short
+    cut = [line for line in text.splitlines() if "…" in (line.rstrip()[:-1] if listing else line)]
+    assert not cut, cut  # nothing cut short (but a listing's last field)
     return text
 
 
@@ -90,11 +92,19 @@ def recorded(employment: assay.Store, tmp_path: Path) -> dict[str, str]:
 def test_runs_list_and_show_keep_ids_and_fingerprints_whole(
     employment: assay.Store, recorded: dict[str, str]
 ) -> None:
-    listing = rendered(lambda c: tables.runs(list_runs(store=employment), c))
+    found = list_runs(store=employment)
+    listing = rendered(lambda c: tables.runs(found, c), listing=True)
+    # One line a run: the id whole, status, one input; the name in the width left.
+    lines = listing.splitlines()
+    assert [sum(line.startswith(r.id) for line in lines) for r in found] == [1] * len(found)
+    assert len(lines) == 1 + len(found) + any(r.git_dirty for r in found)  # + a footnote
     [first] = [line for line in listing.splitlines() if line.startswith(recorded["run"])]
     assert "finished" in first and re.search(r"\b1\b", first)  # status and one input
-    assert "accuracy=0.7531" in listing
-    assert "logistic-regression-on-the-massachusetts-survey" in whole(listing).replace(" ", "")
+    shown = first.split()[-1]  # the name, cut to the width left
+    assert shown.endswith("…") and "logistic-regression-on-the".startswith(shown[:-1])
+    wide = rendered(lambda c: tables.runs(found, c), width=160, listing=True)
+    assert "logistic-regression-on-the-massachusetts-survey" in wide
+    assert "accuracy=0.7531" in wide
 
     info = assay.get_run(recorded["run"], store=employment)
     raw = rendered(lambda c: tables.run(info, c))
@@ -111,12 +121,15 @@ def test_models_list_show_lineage_and_golden_fit(
     employment: assay.Store, recorded: dict[str, str]
 ) -> None:
     info = get_model(recorded["ref"], store=employment)
-    listing = rendered(lambda c: tables.models(list_models(store=employment), c))
+    found = list_models(store=employment)
+    listing = rendered(lambda c: tables.models(found, c), listing=True)
+    assert len(listing.splitlines()) == 1 + len(found)  # one line a version
     [first] = [line for line in listing.splitlines() if info.ref in line]
     assert first.startswith(info.created_at[:16].replace("T", " ")) and "sklearn" in first
-    assert "3 golden example(s)" in listing
-    assert f"run {recorded['run']}" in listing
-    assert "candidate-for-the-spring-release" in whole(listing).replace(" ", "")
+    wide = rendered(lambda c: tables.models(found, c), width=200, listing=True)
+    assert "3 golden example(s)" in wide
+    assert f"run {recorded['run']}" in wide
+    assert "candidate-for-the-spring-release" in wide
 
     record = rendered(lambda c: tables.model(info, c))
     artifact = f"artifact {info.object_key} ({terminal.size(info.size)})"

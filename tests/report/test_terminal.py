@@ -38,18 +38,23 @@ WIDTH = 80
 HEX = "0123456789abcdef" * 4  # 64 hex digits, like every delta id and fingerprint
 
 
-def rendered(draw: Callable[[Console], None]) -> list[str]:
-    """The lines ``draw`` prints on an 80-column console, asserted to fit it."""
-    console = Console(width=WIDTH, record=True, file=io.StringIO(), color_system=None)
+def rendered(
+    draw: Callable[[Console], None], width: int = WIDTH, listing: bool = False
+) -> list[str]:
+    """The lines ``draw`` prints on a console ``width`` cells wide, asserted to fit it,
+    and uncut (a ``listing`` may end a line in "…": its name and prose come last)."""
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
     draw(console)
     lines = console.export_text().splitlines()
-    too_wide = [line for line in lines if cell_len(line) > WIDTH]
+    too_wide = [line for line in lines if cell_len(line) > width]
     assert not too_wide, too_wide
-    assert "…" not in "\n".join(lines)  # nothing cut short
+    cut = [line for line in lines if "…" in (line.rstrip()[:-1] if listing else line)]
+    assert not cut, cut  # nothing cut short (but a listing's last field)
     return lines
 
 
-def test_data_log_keeps_ids_and_times_whole_in_a_few_lines_a_delta() -> None:
+@pytest.mark.parametrize("width", [80, 240])
+def test_data_log_has_one_line_a_delta_with_ids_and_times_whole(width: int) -> None:
     deltas = [
         DeltaInfo(
             dataset="employment",
@@ -67,18 +72,22 @@ def test_data_log_keeps_ids_and_times_whole_in_a_few_lines_a_delta() -> None:
         )
         for n in (1, 2, 3)
     ]
-    lines = rendered(lambda c: terminal.data_log("employment", deltas, [], c))
-    text = "\n".join(lines)
-    for d in deltas:
-        # The id, time, row count and op sit whole on the delta's first line.
-        [first] = [line for line in lines if line.lstrip().startswith(f"{d.number} ")]
-        assert d.short_id in first and d.created_at[:16].replace("T", " ") in first
-        assert f"{d.row_count:,}" in first and "upsert" in first
-    # Before: nine bordered columns, 6+ lines a delta, ids cut to "6e31b7d…".
-    assert len(lines) <= 2 + 5 * len(deltas), text
-    flat = " ".join(text.split())
-    assert "employed: 12,000 (60.0%), unemployed: 8,000 (40.0%)" in flat
-    assert "re-weighted after the census correction" in flat
+    lines = rendered(lambda c: terminal.data_log("employment", deltas, [], c), width, True)
+    # Before: nine bordered columns, 6+ lines a delta, ids cut to "6e31b7d…"; then 3.
+    assert len(lines) == 2 + len(deltas), lines
+    for d, line in zip(deltas, lines[2:], strict=True):
+        # The id, date, row count and op whole; the name after them, whole where it fits.
+        fields = [str(d.number), d.short_id, "upsert", f"{d.row_count:,}", d.created_at[:10]]
+        assert line.split()[:5] == fields
+        shown = line.split()[5]
+        assert shown == d.name or (width == 80 and shown == f"{d.name[: len(shown) - 1]}…")
+    if width == 240:  # the message and label counts, where the width allows
+        tail = (
+            "survey-2015-massachusetts-extract reviewed · the yearly public-use extract, "
+            "re-weighted after the census correction · labels employed: 6,000 (60.0%), "
+            "unemployed: 4,000 (40.0%)"
+        )
+        assert lines[2].rstrip().endswith(tail)
 
 
 def test_check_report_fits_with_long_names() -> None:

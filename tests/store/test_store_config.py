@@ -41,7 +41,7 @@ def catalog_url(secured_postgres: str) -> str:
 @pytest.fixture
 def no_pg_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """No catalog credentials anywhere in this process's environment (nor a ~/.pgpass)."""
-    for name in ("PGPASSWORD", "ASSAY_CATALOG_URL"):
+    for name in ("PGPASSWORD", "ASSAY_CATALOG", "ASSAY_CATALOG_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
     return {"PGPASSFILE": str(tmp_path / "no-pgpass")}
@@ -78,7 +78,7 @@ def test_init_of_a_remote_store_says_how_to_use_it_and_stores_no_password(
     done = run_assay("init", s3_bucket, "--catalog", catalog_url, cwd=tmp_path, env=env)
     assert done.rc == 0, done.err
     assert f"export ASSAY_STORE={s3_bucket}" in done.out
-    assert "PGPASSWORD" in done.out and "ASSAY_CATALOG_URL" in done.out
+    assert "PGPASSWORD" in done.out and "ASSAY_CATALOG " in done.out
     assert PASSWORD not in done.out + done.err  # not even echoed back
     raw, config = read_config(s3_bucket)
     assert PASSWORD.encode() not in raw
@@ -100,7 +100,7 @@ def test_the_catalog_password_comes_from_the_environment(
     plain = catalog_url.replace(f":{PASSWORD}@", "@")
     assert str(refused.value) == (
         f"the catalog {plain} needs a password: set PGPASSWORD (or a ~/.pgpass entry, "
-        "or ASSAY_CATALOG_URL to the URL with its password)"
+        "or ASSAY_CATALOG to the URL with its password)"
     )
     cli = run_assay(
         "verify", "--store", s3_bucket, cwd=tmp_path, env={**s3_env(s3_endpoint), **no_pg_env}
@@ -160,7 +160,7 @@ def test_an_old_store_with_a_password_in_its_config_opens_with_one_warning(
     assert cli.rc == 0, cli.err
     assert cli.err.splitlines() == [
         f"warning: {root}/assay.json holds the catalog's password; remove it from "
-        '"catalog" and set PGPASSWORD (or ASSAY_CATALOG_URL) instead'
+        '"catalog" and set PGPASSWORD (or ASSAY_CATALOG) instead'
     ]
 
 
@@ -176,6 +176,46 @@ def test_init_records_the_engine_and_a_local_stores_use(tmp_path: Path) -> None:
     bad = run_assay("init", "--engine", "sparky", "t", cwd=tmp_path)
     assert bad.rc == 2
     assert bad.error_line() == (
-        "error: --engine: 'sparky' is not an engine; use one of: duckdb, spark"
+        "error: Invalid value for '--engine': 'sparky' is not one of 'duckdb', 'spark'; "
+        "see `assay init --help`"
     )
     assert not (tmp_path / "t").exists()  # nothing half-made
+
+
+def test_assay_catalog_supplies_the_catalog_and_the_old_name_still_works(
+    catalog_url: str, no_pg_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = tmp_path / "team"
+    assay.init_store(root, catalog=catalog_url).close()
+    for variable in ("ASSAY_CATALOG", "ASSAY_CATALOG_URL"):
+        done = run_assay(
+            "data", "list", "--store", root, "--json", cwd=tmp_path,
+            env={**no_pg_env, variable: catalog_url},
+        )  # fmt: skip
+        assert done.rc == 0, (variable, done.err)
+        assert done.json() == {"datasets": []}
+    # ASSAY_CATALOG, the documented name, wins over the old one.
+    wrong = catalog_url.replace(PASSWORD, "Wrong-pw")
+    done = run_assay(
+        "verify", "--store", root, cwd=tmp_path,
+        env={**no_pg_env, "ASSAY_CATALOG": wrong, "ASSAY_CATALOG_URL": catalog_url},
+    )  # fmt: skip
+    assert done.rc == 2
+    assert "refused the password given" in done.error_line()
+    assert "Wrong-pw" not in done.err and PASSWORD not in done.err
+    assert PASSWORD.encode() not in (root / "assay.json").read_bytes()
+
+
+def test_a_catalog_password_is_never_printed(
+    catalog_url: str, no_pg_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = tmp_path / "team"
+    assay.init_store(root, catalog=catalog_url).close()
+    monkeypatch.setenv("ASSAY_CATALOG", catalog_url)
+    with assay.open_store(root) as store:
+        assert PASSWORD not in repr(store)
+    # A URL SQLAlchemy cannot use is named without its password.
+    with pytest.raises(UsageError) as refused:
+        assay.init_store(tmp_path / "x", catalog=f"postgresql+nodriver://assay:{PASSWORD}@h/db")
+    assert str(refused.value).startswith("catalog URL 'postgresql+nodriver://assay:***@h/db'")
+    assert PASSWORD not in str(refused.value)

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from assay.checks.expectations import EXPECTATION_TYPES, Expectation, Slice, Suite, load_suite
@@ -35,6 +36,7 @@ def check(
     split: str | None = None,
     store: Any = None,
     record: bool = True,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> CheckReport:
     """Run ``suite`` on ``data`` and return a ``CheckReport``.
 
@@ -44,7 +46,7 @@ def check(
     The suite is validated against the data's columns before any row is read.
     With ``record``, the report is stored in the catalog against the dataset
     version's fingerprint and the suite's stage, when the data is a version (or a
-    ``store`` is given).
+    ``store`` is given). ``progress(what, done, total)`` hears how the run goes.
     """
     from assay.checks._source import resolve
     from assay.checks.compile import run_suite
@@ -67,7 +69,7 @@ def check(
         if suite.problems():  # the suite's own problems first: they need no data to fix
             raise SuiteError(suite._label(), suite.problems()) from None
         raise
-    report = run_suite(suite, source)
+    report = run_suite(suite, source, progress)
     target_store = (
         store
         if store is not None

@@ -981,8 +981,13 @@ def _without_scan(item: _Planned, qpass: _Pass) -> bool:
     return all(k in qpass.from_metadata for k in item.keys)
 
 
-def run_suite(suite: ex.Suite, source: Source) -> CheckReport:
-    """Check ``source`` against ``suite``: validate, plan, one pass, follow-ups."""
+def run_suite(
+    suite: ex.Suite, source: Source, progress: Callable[[str, int, int], None] | None = None
+) -> CheckReport:
+    """Check ``source`` against ``suite``: validate, plan, one pass, follow-ups.
+
+    ``progress(what, done, total)`` counts the pass, each expectation judged (with its
+    follow-up query, if any) and the failing rows' examples."""
     import datetime as dt
 
     started = time.perf_counter()
@@ -991,13 +996,20 @@ def run_suite(suite: ex.Suite, source: Source) -> CheckReport:
     planner = _Planner(suite, source, qpass)
     planned = [planner.plan(pos, e, sl) for pos, e, sl in suite.walk()]
     planner.sample_in_pass(planned)
+    total = len(planned) + 2
+    if progress:
+        progress("checking", 0, total)
     qpass.run()
+    if progress:
+        progress("checking", 1, total)
     verdicts = []
     for item in planned:
         verdict = item.judge(qpass.values.__getitem__)
         if item.follow_up is not None:
             verdict = item.follow_up(verdict)
         verdicts.append(verdict)
+        if progress:
+            progress("checking", 1 + len(verdicts), total)
     # Only failures get examples, so a passing suite stays one query.
     planner.sample_all(
         [
@@ -1006,6 +1018,8 @@ def run_suite(suite: ex.Suite, source: Source) -> CheckReport:
             if i.unexpected is not None and not v.passed and v.unexpected_count
         ]
     )
+    if progress:
+        progress("checking", total, total)
     results: list[ExpectationResult] = []
     for item, verdict in zip(planned, verdicts, strict=True):
         e = item.expectation

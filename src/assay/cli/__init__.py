@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from assay.cli._choices import EngineName
 from assay.errors import AssayError, shorten
 
 app = typer.Typer(
@@ -35,15 +36,45 @@ StoreOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object for scripts and CI.")]
 
 
+def _show_version(ctx: typer.Context, value: bool) -> None:
+    """Print ``assay <version>`` (one JSON object with ``--json``) and stop."""
+    if not value:
+        return
+    from importlib.metadata import version
+
+    number = version("assay")
+    if (ctx.obj or {}).get("json"):
+        sys.stdout.write(json.dumps({"assay": number}) + "\n")
+    else:
+        sys.stdout.write(f"assay {number}\n")
+    raise typer.Exit()
+
+
 @app.callback()
 def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_show_version,
+            is_eager=True,
+            expose_value=False,
+            help="Print assay's version and exit.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        # Only so `assay --version --json` parses: each command reads its own --json.
+        bool,
+        typer.Option("--json", hidden=True, expose_value=False),
+    ] = False,
     engine: Annotated[
-        str | None,
+        EngineName | None,
         typer.Option(
             "--engine",
-            help="Where table work runs: duckdb or spark (default: the store's "
-            "assay.json, else duckdb). Sets ASSAY_ENGINE.",
+            help="Where table work runs (default: the store's assay.json, else duckdb). "
+            "Sets ASSAY_ENGINE.",
             show_default=False,
+            case_sensitive=False,
         ),
     ] = None,
 ) -> None:
@@ -53,12 +84,13 @@ def _options(
 
         # Through the environment: the library reads it, and so do the commands
         # `assay run` starts.
-        os.environ[ENGINE_ENV] = check_engine_name(engine)
+        os.environ[ENGINE_ENV] = check_engine_name(engine.value)
 
 
 def _register() -> None:
-    from assay.cli import data, demo, runs, store
+    from assay.cli import completion, data, demo, runs, store
 
+    completion.prepare()
     store.register(app)
     app.add_typer(data.app, name="data")
     demo.register(app)
@@ -75,6 +107,7 @@ def _register() -> None:
     from assay.cli import test
 
     test.register(app)
+    completion.register(app)
 
 
 def _is_usage_error(e: Exception) -> bool:
@@ -143,7 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     as_json = "--json" in own
     _register()
     try:
-        result = app(args=args, prog_name="assay", standalone_mode=False)
+        result = app(args=args, prog_name="assay", standalone_mode=False, obj={"json": as_json})
         code = result if isinstance(result, int) else 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
@@ -157,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
             ctx = getattr(e, "ctx", None)
             hint = f"; see `{ctx.command_path} --help`" if ctx is not None else ""
             message = e.format_message().rstrip(".")  # type: ignore[attr-defined]
+            # Typer checks choices with pydantic, whose prefix says nothing to a user.
+            message = message.replace("Value error, ", "")
             code = _fail(f"{message}{hint}", e.exit_code, as_json)  # type: ignore[attr-defined]
         elif os.environ.get("ASSAY_DEBUG"):
             raise

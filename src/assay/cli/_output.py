@@ -53,8 +53,9 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[], None]) -> 
 
 @contextmanager
 def progress(as_json: bool) -> Iterator[Callable[[str, int, int], None] | None]:
-    """A progress callback ``(what, done, total)`` drawing a bar on stderr, when useful."""
-    if as_json or not err_console.is_terminal:
+    """A progress callback ``(what, done, total)`` drawing a bar on stderr, when useful:
+    for people at a terminal, never with ``--json``, in CI (``CI=true``) or in a pipe."""
+    if as_json or not err_console.is_terminal or _in_ci():
         yield None
         return
     with Progress(
@@ -75,10 +76,17 @@ def progress(as_json: bool) -> Iterator[Callable[[str, int, int], None] | None]:
         yield update
 
 
+def _in_ci() -> bool:
+    """Whether a CI service runs us (they set ``CI``): its log is no terminal."""
+    import os
+
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
 @contextmanager
 def status(as_json: bool, message: str) -> Iterator[None]:
-    """A spinner on stderr while something runs, for people at a terminal."""
-    if as_json or not err_console.is_terminal:
+    """A spinner on stderr while something runs, for people at a terminal (not in CI)."""
+    if as_json or not err_console.is_terminal or _in_ci():
         yield
         return
     with err_console.status(message):

@@ -15,7 +15,7 @@ from assay.cli._output import (
     emit,
     err_console,
     markdown,
-    status,
+    progress,
 )
 
 if TYPE_CHECKING:
@@ -87,8 +87,8 @@ def run(
     opened = _optional_store(store)
     try:
         # check() reads the suite itself, to report its problems with the data's at once.
-        with status(json, f"checking {suite}"):
-            report = check(suite, on, split=split, store=opened, record=not no_record)
+        with progress(json) as bar:
+            report = check(suite, on, split=split, store=opened, record=not no_record, progress=bar)
         if html is not None:
             write_report(render_check(report), html)
         markdown(report, markdown_file)

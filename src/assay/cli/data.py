@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import console, emit, progress, status
+from assay.cli._choices import Op
+from assay.cli._output import console, emit, progress
+from assay.cli.completion import datasets as complete_datasets
 
 app = typer.Typer(help="Versioned datasets: deltas, recipes, composition.", no_args_is_help=True)
 
@@ -45,12 +46,12 @@ def create(
 
 @app.command("add")
 def add(
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(help="Dataset name.", autocompletion=complete_datasets)],
     file: Annotated[
         str,
         typer.Argument(help="CSV, Parquet or JSONL file: a path or a URL (s3://, hf://, …)."),
     ],
-    op: Annotated[str, typer.Option("--op", help="insert | upsert | delete")] = "insert",
+    op: Annotated[Op, typer.Option("--op", help="How the rows apply to the dataset.")] = Op.insert,
     name: Annotated[
         str | None, typer.Option("--name", help="Delta name (default: file stem).")
     ] = None,
@@ -80,16 +81,17 @@ def add(
     from assay.data.schema import FileOptions, parse_renames
 
     options = FileOptions(encoding=encoding, rename=parse_renames(rename or ()), drop=drop or ())
-    with status(json, f"Checking and committing {escape(PurePosixPath(file).name)}…"):
+    with progress(json) as bar:
         result = add_delta(
             _store(store),
             dataset,
             file,
-            op=op,
+            op=op.value,
             name=name,
             tags=tag or (),
             message=message,
             options=options,
+            progress=bar,
         )
 
     def render() -> None:
@@ -127,7 +129,7 @@ def list_(store: StoreOpt = None, json: JsonOpt = False) -> None:
 
 @app.command("log")
 def log(
-    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    dataset: Annotated[str, typer.Argument(help="Dataset name.", autocompletion=complete_datasets)],
     impact: Annotated[
         bool, typer.Option("--impact", help="How each delta shifts the label and features.")
     ] = False,
@@ -256,7 +258,10 @@ def show(
 
 @app.command("versions")
 def versions(
-    dataset: Annotated[str | None, typer.Argument(help="Only this dataset's versions.")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Argument(help="Only this dataset's versions.", autocompletion=complete_datasets),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:

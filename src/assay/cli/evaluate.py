@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import DefaultCommandGroup, MarkdownOpt, console, emit, markdown, status
+from assay.cli._output import DefaultCommandGroup, MarkdownOpt, console, emit, markdown, progress
 
 app = typer.Typer(
     cls=DefaultCommandGroup,
@@ -67,8 +67,8 @@ def run(
 
         raise UsageError("--self-contained shapes the HTML report; add --html FILE")
     parsed = load_spec(spec)
-    with open_store(store) as opened, status(json, "evaluating"):
-        result = evaluate(parsed, store=opened, record=not no_record, promote=promote)
+    with open_store(store) as opened, progress(json) as bar:
+        result = evaluate(parsed, store=opened, record=not no_record, promote=promote, progress=bar)
     if html is not None:
         write_report(render_evaluation(result, self_contained=self_contained), html)
     markdown(result, markdown_file)

@@ -9,7 +9,9 @@ import typer
 from rich.markup import escape
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import console, emit
+from assay.cli._choices import Flavor
+from assay.cli._output import console, emit, err_console
+from assay.cli.completion import models as complete_models
 
 if TYPE_CHECKING:
     from assay.store import Store
@@ -25,6 +27,7 @@ RefArg = Annotated[
         metavar="REF",
         help="NAME@ALIAS, NAME@VERSION, or NAME for the latest (or models:/NAME@ALIAS, "
         "models:/NAME/VERSION).",
+        autocompletion=complete_models,
     ),
 ]
 TrustedOpt = Annotated[
@@ -57,8 +60,8 @@ def register(
         str | None, typer.Option("--artifact", help="Which artifact of --from-run.")
     ] = None,
     flavor: Annotated[
-        str | None,
-        typer.Option("--flavor", help="sklearn, onnx, torch, python or pickle (default: guessed)."),
+        Flavor | None,
+        typer.Option("--flavor", help="How the model is stored (default: guessed from PATH)."),
     ] = None,
     alias: Annotated[
         list[str] | None, typer.Option("--alias", "-a", help="Alias to point here (repeatable).")
@@ -91,7 +94,7 @@ def register(
         path,
         from_run=from_run,
         artifact=artifact,
-        flavor=flavor,
+        flavor=flavor.value if flavor is not None else None,
         aliases=alias or [],
         sample=sample,
         trusted=trusted,
@@ -115,24 +118,49 @@ def register(
     return 0
 
 
+ALIAS_DEPRECATED = (
+    "`models alias NAME VERSION ALIAS` is deprecated; use `models alias NAME@VERSION ALIAS`"
+)
+
+
 @app.command("alias")
 def alias_(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[int, typer.Argument(help="Version number.")],
-    alias: Annotated[str, typer.Argument(help="Alias to point at it (moved if held).")],
+    ref: RefArg,
+    alias: Annotated[
+        str, typer.Argument(metavar="ALIAS", help="Alias to point at it (moved if held).")
+    ],
+    legacy: Annotated[
+        # The old form, NAME VERSION ALIAS: its ALIAS lands here.
+        str | None,
+        typer.Argument(hidden=True, show_default=False),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Point NAME@ALIAS at VERSION, moving it from the version that held it."""
+    """Point ALIAS at the version REF names (NAME@VERSION), moving it from the version
+    that held it: `assay models alias employment@3 production`."""
+    from assay.errors import UsageError
     from assay.models.registry import get_model, model_to_dict, set_alias
 
     s = _store(store)
+    if legacy is None:
+        target = get_model(ref, store=s)
+        name, version = target.name, target.version
+    else:
+        if not alias.isdigit():  # the error alone: it already shows the new form
+            raise UsageError(
+                f"{alias!r} is not a version number; use `assay models alias "
+                f"{ref}@VERSION {legacy}`"
+            )
+        name, version, alias = ref, int(alias), legacy
     before: int | None = None
     try:
         before = get_model(f"{name}@{alias}", store=s).version
     except LookupError:
         before = None
     info = set_alias(name, version, alias, store=s)
+    if legacy is not None:  # after the change: a refusal stays one line
+        err_console.print(f"warning: {ALIAS_DEPRECATED}", soft_wrap=True, markup=False)
     payload = {**model_to_dict(info), "alias": alias, "moved_from": before}
     moved = f" (was {name}@{before})" if before not in (None, version) else ""
     emit(
@@ -144,7 +172,10 @@ def alias_(
 
 @app.command("list")
 def list_(
-    name: Annotated[str | None, typer.Argument(help="Only this model's versions.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Argument(help="Only this model's versions.", autocompletion=complete_models),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:

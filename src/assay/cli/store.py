@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
+from assay.cli._choices import EngineName
 from assay.cli._output import MarkdownOpt, console, emit, markdown, progress
 
 
@@ -19,11 +20,12 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Catalog database URL (default: SQLite in the store).")
         ] = None,
         engine: Annotated[
-            str | None,
+            EngineName | None,
             typer.Option(
                 "--engine",
-                help="Record the store's engine (duckdb or spark) in its assay.json.",
+                help="Record the store's engine in its assay.json.",
                 show_default=False,
+                case_sensitive=False,
             ),
         ] = None,
         json: JsonOpt = False,
@@ -32,7 +34,8 @@ def register(app: typer.Typer) -> None:
         from assay.report import tables
         from assay.store import init_store, usage_hints, without_password
 
-        with init_store(path, catalog=catalog, engine=engine) as store:
+        chosen = engine.value if engine is not None else None
+        with init_store(path, catalog=catalog, engine=chosen) as store:
             shown = without_password(store.catalog.url)
             hints = usage_hints(store)
         emit(

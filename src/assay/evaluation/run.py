@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from assay.errors import PredictError, SpecError
 from assay.evaluation import bootstrap
 from assay.evaluation.metrics import METRICS, Predictions, task_of
 from assay.evaluation.spec import CANDIDATE, OVERALL, EvalSpec, Threshold, load_spec
+from assay.extras import require
 from assay.results import GateStatus, ReasonCode, verdict
 
 if TYPE_CHECKING:
@@ -605,8 +607,7 @@ def _without_nan(
 
 
 def _curves(task: str, preds: dict[str, Predictions]) -> dict[str, Any]:
-    from sklearn import metrics as skm
-
+    skm = require("sklearn.metrics", "evaluation curves")
     out: dict[str, Any] = {}
     for role, p in preds.items():
         entry: dict[str, Any] = {}
@@ -658,6 +659,7 @@ def evaluate(
     store: Store | None = None,
     record: bool = True,
     promote: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Evaluation:
     """Evaluate the spec's models on its datasets and slices; judge the thresholds.
 
@@ -665,6 +667,8 @@ def evaluate(
     computed. Predictions are cached per (model version, dataset version). With
     ``record``, the evaluation is stored against the candidate model version; with
     ``promote``, the candidate takes that alias if (and only if) the gate passed.
+    ``progress(what, done, total)`` counts each model's predictions on each dataset,
+    then each dataset's metric cells (slices × metrics, bootstrap intervals).
     """
     from assay.models.registry import lineage, load_version, set_alias
     from assay.store import open_store
@@ -720,6 +724,16 @@ def evaluate(
         curves: dict[str, Any] = {}
         datasets_out: dict[str, Any] = {}
         cached: dict[str, bool] = {}
+        done, total = 0, len(data) * (len(models) + 1)
+
+        def step() -> None:
+            nonlocal done
+            done += 1
+            if progress:
+                progress("evaluating", done, total)
+
+        if progress:
+            progress("evaluating", 0, total)
         for name, d in data.items():
             source = f"dataset {name}, version {d.version.short}"
             outs = {}
@@ -728,6 +742,7 @@ def evaluate(
                 assert known is not None
                 outs[role] = model_output(store, model, d.version, known, source)
                 cached[f"{role}:{name}"] = outs[role].cached
+                step()
             d, left_out = _without_nan(spec, models, outs, d, warnings)
             y_raw = d.version.table.column(d.label).to_numpy(zero_copy_only=False)[d.rows]
             preds = {
@@ -735,6 +750,7 @@ def evaluate(
                 for role, out in outs.items()
             }
             c, cmp = _measure(spec, preds, d)
+            step()
             cells += c
             comparisons += cmp
             curves[name] = _curves(task, preds)

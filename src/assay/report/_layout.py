@@ -68,6 +68,41 @@ def blocks(
             console.print(Padding(text, (0, 0, 0, indent)))
 
 
+def lines(
+    console: Console,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    right: Sequence[bool],
+    flexible: int = -1,
+) -> None:
+    """A listing of one line per row, whatever the console's width.
+
+    Every column is as wide as its widest cell and never cut (ids, counts, times),
+    except column ``flexible`` (the last by default: names and prose), which takes the
+    width left and ends a longer cell with "…". ``right`` says which columns align right.
+    """
+    n = len(header)
+    flexible %= n
+    widths = [
+        max([cell_len(header[i]), *(cell_len(Text.from_markup(r[i]).plain) for r in rows)])
+        for i in range(n)
+    ]
+    left = console.width - sum(w for i, w in enumerate(widths) if i != flexible) - 2 * (n - 1)
+    widths[flexible] = max(min(widths[flexible], left), 1)
+    grid = Table.grid(padding=(0, 2))
+    for i, (width, justify) in enumerate(zip(widths, right, strict=True)):
+        grid.add_column(
+            width=width,
+            justify="right" if justify else "left",
+            no_wrap=True,
+            overflow="ellipsis" if i == flexible else "crop",
+        )
+    grid.add_row(*(f"[bold]{h}[/]" for h in header))
+    for r in rows:
+        grid.add_row(*r)
+    console.print(grid)
+
+
 def minute(timestamp: str | None) -> str:
     """``2026-12-06 01:19``: an ISO time to the minute (seconds cost a column of 80)."""
     return (timestamp or "")[:16].replace("T", " ")

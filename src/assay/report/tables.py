@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column
 
-from assay.report._layout import blocks, item, minute, plain_table, size
+from assay.report._layout import item, lines, minute, plain_table, size
 from assay.report.terminal import golden, label_counts
 
 if TYPE_CHECKING:
@@ -115,22 +115,32 @@ def run_ended(info: RunInfo, console: Console) -> None:
     )
 
 
+def _short_status(info: RunInfo) -> str:
+    """``_status`` for a listing: the exit code only when it says something."""
+    if info.status == "finished" and info.exit_code in (0, None):
+        return "[green]finished[/]"
+    return _status(info)
+
+
 def runs(found: Sequence[RunInfo], console: Console) -> None:
-    """Recorded runs (``assay runs list``): a line of fixed fields, then name and metrics."""
+    """Recorded runs (``assay runs list``), one line each: id, status, commit, inputs,
+    start, then the name and metrics in the width left."""
     if not found:
         console.print("No runs yet; start one with `assay run -- COMMAND` or assay.start_run().")
         return
     rows = []
     for r in found:
         commit = f"{r.git_commit[:8]}{'*' if r.git_dirty else ''}" if r.git_commit else "no git"
-        below = [escape(_metrics_summary(r.metrics))] if r.metrics else []
-        fixed = [r.id, _status(r), commit, str(len(r.inputs)), minute(r.started_at)]
-        rows.append((fixed, _text(r.name), below))
-    blocks(
+        text = _text(r.name) or "—"
+        text += f" · {escape(_metrics_summary(r.metrics))}" if r.metrics else ""
+        rows.append(
+            [r.id, _short_status(r), commit, str(len(r.inputs)), minute(r.started_at), text]
+        )
+    lines(
         console,
         ("id", "status", "commit", "inputs", "started", "name"),
         rows,
-        (False, False, False, True, False),
+        (False, False, False, True, False, False),
     )
     if any(r.git_dirty for r in found):
         console.print("* uncommitted changes; details with `assay runs show ID`")
@@ -286,17 +296,13 @@ def models(found: Sequence[ModelVersion], console: Console) -> None:
                 else ""
             )
         )
-        fixed = [
-            minute(m.created_at),
-            m.flavor,
-            size(m.size) if m.object_key else "—",
-        ]
-        below = [f"aliases {escape(_aliases(m))}"] if m.aliases else []
-        below += [came] if came else []
-        below += [f"{m.golden.count} golden example(s)"] if m.golden else []
-        rows.append((fixed, f"[bold]{escape(m.ref)}[/]", below))
-    # The reference is as long as the name: it goes last, where it can fold.
-    blocks(console, ("created", "flavor", "size", "model"), rows, (False, False, True))
+        text = f"[bold]{escape(m.ref)}[/]"
+        text += f" ({escape(_aliases(m))})" if m.aliases else ""
+        text += f" · {came}" if came else ""
+        text += f" · {m.golden.count} golden example(s)" if m.golden else ""
+        rows.append([minute(m.created_at), m.flavor, size(m.size) if m.object_key else "—", text])
+    # The reference is as long as the name: it goes last, in the width left.
+    lines(console, ("created", "flavor", "size", "model"), rows, (False, False, True, False))
 
 
 def model(info: ModelVersion, console: Console) -> None:
@@ -413,42 +419,43 @@ def delta_added(result: AddResult, console: Console) -> None:
 
 def datasets(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
     """The datasets in a store (``assay data list``): rows of its JSON payload."""
-    table = plain_table(
-        Column("dataset", overflow="fold"),
-        Column("key", overflow="fold"),
-        Column("label", overflow="fold"),
-        Column("columns", justify="right", no_wrap=True),
-        Column("deltas", justify="right", no_wrap=True),
+    # One line a dataset: the name (first, as people scan for it) takes the width left.
+    lines(
+        console,
+        ("dataset", "key", "label", "columns", "deltas"),
+        [
+            [
+                escape(r["dataset"]),
+                escape(",".join(r["key"])),
+                _text(r["label"]),
+                str(r["columns"]),
+                str(r["deltas"]),
+            ]
+            for r in rows
+        ],
+        (False, False, False, True, True),
+        flexible=0,
     )
-    for r in rows:
-        table.add_row(
-            escape(r["dataset"]),
-            escape(",".join(r["key"])),
-            _text(r["label"]),
-            str(r["columns"]),
-            str(r["deltas"]),
-        )
-    console.print(table)
 
 
 def versions(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
     """Recorded dataset versions (``assay data versions``): rows of its JSON payload."""
-    table = plain_table(
-        Column("fingerprint", no_wrap=True),
-        Column("dataset", overflow="fold"),
-        Column("deltas", justify="right", no_wrap=True),
-        Column("rows", justify="right", no_wrap=True),
-        Column("created", no_wrap=True),
+    # One line a version: the dataset's name goes last, in the width left.
+    lines(
+        console,
+        ("fingerprint", "created", "deltas", "rows", "dataset"),
+        [
+            [
+                r["fingerprint"][:SHORT],
+                minute(r["created_at"]),
+                str(r["deltas"]),
+                f"{r['rows']:,}" if r["rows"] is not None else "",
+                escape(r["dataset"]),
+            ]
+            for r in rows
+        ],
+        (False, False, True, True, False),
     )
-    for r in rows:
-        table.add_row(
-            r["fingerprint"][:SHORT],
-            escape(r["dataset"]),
-            str(r["deltas"]),
-            f"{r['rows']:,}" if r["rows"] is not None else "",
-            _second(r["created_at"]),
-        )
-    console.print(table)
 
 
 def version(summary: Mapping[str, Any], console: Console, out: str | Path | None = None) -> None:

@@ -16,7 +16,7 @@ from rich.padding import Padding
 from rich.table import Column, Table
 
 from assay.report._format import number
-from assay.report._layout import blocks, item, minute, plain_table, size
+from assay.report._layout import blocks, item, lines, minute, plain_table, size
 from assay.results import GateStatus
 
 if TYPE_CHECKING:
@@ -280,11 +280,12 @@ def verify(report: VerifyReport, console: Console) -> None:
 def data_log(
     name: str, deltas: Sequence[DeltaInfo], notes: Iterable[str], console: Console
 ) -> None:
-    """A dataset's deltas in commit order, two or three lines a delta at 80 columns.
+    """A dataset's deltas in commit order, one line a delta at any width.
 
-    The first line holds what has a fixed width (number, 12-character id, op, rows,
-    time) and the tags; the name with the message, and the label counts, follow on
-    lines of their own, indented under the id, with the whole width to wrap in.
+    Number, 12-character id, op, rows and date stand whole; the name, tags, message
+    and label counts share the width left, in that order, and a longer line ends in
+    "…" (``--json`` holds every field, the time included; ``--impact`` the label shares).
+    The date, not the minute: at 80 columns those six characters keep a name whole.
     """
     console.print(f"[bold]{escape(name)}[/]: {len(deltas)} deltas")
     rows = []
@@ -292,16 +293,18 @@ def data_log(
         message = d.message + (
             f" (+ columns {', '.join(d.added_columns)})" if d.added_columns else ""
         )
-        below = [f"[bold]{escape(d.name)}[/]" + (f" · {escape(message)}" if message else "")]
+        text = f"[bold]{escape(d.name)}[/]"
+        text += f" [cyan]{escape(','.join(d.tags))}[/]" if d.tags else ""
+        text += f" · {escape(message)}" if message else ""
         if d.label_counts:
-            below.append(f"[dim]labels {escape(label_counts(d.label_counts))}[/]")
-        fixed = [str(d.number), d.short_id, d.op, f"{d.row_count:,}", minute(d.created_at)]
-        rows.append((fixed, f"[cyan]{escape(','.join(d.tags))}[/]", below))
-    blocks(
+            text += f" · [dim]labels {escape(label_counts(d.label_counts))}[/]"
+        fixed = [str(d.number), d.short_id, d.op, f"{d.row_count:,}", d.created_at[:10]]
+        rows.append([*fixed, text])
+    lines(
         console,
-        ("#", "id", "op", "rows", "created", "tags"),
+        ("#", "id", "op", "rows", "created", "delta"),
         rows,
-        (True, False, False, True, False),
+        (True, False, False, True, False, False),
     )
     for note in notes:
         console.print(f"note: {escape(note)}")

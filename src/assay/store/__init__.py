@@ -17,8 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import fsspec
-
 from assay.errors import (
     AssayError,
     CatalogDamaged,
@@ -34,9 +32,10 @@ from assay.store.catalog import (
     DatasetInfo,
     DeltaInfo,
     VersionInfo,
+    catalog_engine,
     open_catalog,
 )
-from assay.store.objects import ObjectStore, open_object_store
+from assay.store.objects import ObjectStore, filesystem, open_object_store
 
 if TYPE_CHECKING:
     from assay.engine import Engine
@@ -48,6 +47,7 @@ __all__ = [
     "ObjectStore",
     "Store",
     "VersionInfo",
+    "catalog_from_env",
     "init_store",
     "locate",
     "open_store",
@@ -57,8 +57,16 @@ __all__ = [
 ]
 
 CONFIG_FILE = "assay.json"
-#: The catalog URL, password included, overriding the one ``assay.json`` names.
-CATALOG_ENV = "ASSAY_CATALOG_URL"
+#: The catalog URL, password included, overriding the one ``assay.json`` names (and
+#: ``assay init``'s default), beside ``ASSAY_STORE``.
+CATALOG_ENV = "ASSAY_CATALOG"
+#: Its earlier name, still read when ``ASSAY_CATALOG`` is unset.
+CATALOG_ENV_OLD = "ASSAY_CATALOG_URL"
+
+
+def catalog_from_env() -> str | None:
+    """The catalog URL ``ASSAY_CATALOG`` (or the older ``ASSAY_CATALOG_URL``) holds."""
+    return os.environ.get(CATALOG_ENV) or os.environ.get(CATALOG_ENV_OLD) or None
 
 
 @dataclass
@@ -73,7 +81,7 @@ class Store:
     bound_engine: Engine | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
-        return f"Store({self.url!r}, catalog={self.catalog.url!r})"
+        return f"Store({self.url!r}, catalog={without_password(self.catalog.url)!r})"
 
     @property
     def engine(self) -> Engine:
@@ -157,17 +165,18 @@ def _database(catalog_url: str) -> tuple[object, ...]:
 
 
 def _catalog_url(configured: str, root: str) -> str:
-    """The URL to open the catalog at: ``ASSAY_CATALOG_URL`` if set and it names the
+    """The URL to open the catalog at: ``ASSAY_CATALOG`` if set and it names the
     same database (its login and password win), else the configured one (a password
     in it, from an older assay, still works, with a warning). A store whose catalog
     is its own SQLite file ignores the variable."""
-    override = os.environ.get(CATALOG_ENV)
+    override = catalog_from_env()
     if override and not configured.startswith("sqlite"):
         if _database(override) != _database(configured):
             # Objects from one store read through another's catalog would be wrong silently.
+            variable = CATALOG_ENV if os.environ.get(CATALOG_ENV) else CATALOG_ENV_OLD
             raise UsageError(
-                f"{CATALOG_ENV} names the catalog {without_password(override)}, but the "
-                f"store at {root} uses {without_password(configured)}; unset {CATALOG_ENV} "
+                f"{variable} names the catalog {without_password(override)}, but the "
+                f"store at {root} uses {without_password(configured)}; unset {variable} "
                 "or set it to that catalog's URL"
             )
         return override
@@ -222,7 +231,7 @@ def init_store(
 
         engine = check_engine_name(engine)
     root = _normalise(url)
-    fs, path = fsspec.core.url_to_fs(root)
+    fs, path = filesystem(root)
     config_path = f"{path}/{CONFIG_FILE}"
     if fs.exists(config_path):
         try:
@@ -238,6 +247,8 @@ def init_store(
         raise UsageError(f"a store already exists at {root}; use it, or pick another path")
     if fs.exists(path) and fs.isfile(path):
         raise UsageError(f"{root} is a file; give a folder path for the store")
+    if catalog is not None:  # its driver first: a missing one leaves no folder behind
+        catalog_engine(catalog).dispose()
     fs.makedirs(path, exist_ok=True)
     fs.makedirs(f"{path}/objects", exist_ok=True)
     catalog_url = catalog or _default_catalog(root)
@@ -276,7 +287,7 @@ def locate(url: str | os.PathLike[str] | None = None) -> tuple[str, dict[str, An
     from assay.config import find_store
 
     root = _normalise(url) if url is not None else find_store()
-    fs, path = fsspec.core.url_to_fs(root)
+    fs, path = filesystem(root)
     config_path = f"{path}/{CONFIG_FILE}"
     if not fs.exists(config_path):
         raise StoreNotFound(f"no assay store at {root}; create one with `assay init {root}`")

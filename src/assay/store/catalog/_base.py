@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from assay.errors import CatalogDamaged, MissingDependency, NotFound, UsageError
+from assay.extras import EXTRAS, missing
 
 CATALOG_FORMAT = 1
 RECOVER = "assay recover"
@@ -31,9 +32,37 @@ meta = sa.Table(
 )
 
 
+def masked(url: str) -> str:
+    """``url`` with any password shown as ``***``: what a message may print."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa_exc.ArgumentError:
+        return url
+
+
 def now() -> str:
     """The current UTC time as the catalog stores it (ISO 8601, milliseconds)."""
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def catalog_engine(url: str) -> sa.Engine:
+    """A SQLAlchemy engine for a catalog URL (it loads the driver, connects to nothing);
+    a URL that is not usable, or whose driver is missing, is refused in one line."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 60}
+    try:
+        return sa.create_engine(url, **kwargs)
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as e:
+        raise UsageError(f"catalog URL {masked(url)!r} is not usable: {e}") from None
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] in EXTRAS:
+            raise missing(e.name or "", "PostgreSQL catalogs") from None
+        # A driver assay brings no extra for (postgresql:// means psycopg2).
+        raise MissingDependency(
+            f"catalog URL {masked(url)!r} needs the {e.name} driver, which is not "
+            "installed; use postgresql+psycopg:// and pip install 'assay[postgres]'"
+        ) from None
 
 
 class CatalogBase:
@@ -44,18 +73,7 @@ class CatalogBase:
         from assay.store.catalog._schema import upgrade
 
         self.url = url
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"timeout": 60}
-        try:
-            self.engine = sa.create_engine(url, **kwargs)
-        except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError) as e:
-            raise UsageError(f"catalog URL {url!r} is not usable: {e}") from None
-        except ModuleNotFoundError as e:
-            raise MissingDependency(
-                f"catalog URL {url!r} needs the {e.name} driver. "
-                "Install it with: pip install 'assay[postgres]'"
-            ) from None
+        self.engine = catalog_engine(url)
         if url.startswith("sqlite"):
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
             sa.event.listen(self.engine, "handle_error", self._damaged)
@@ -98,12 +116,12 @@ class CatalogBase:
                     f"damaged, rebuild it from the store's objects with `{RECOVER}`"
                 ) from None
             raise UsageError(
-                f"catalog {self.url} cannot be read ({e.orig}); is it an assay store? "
+                f"catalog {masked(self.url)} cannot be read ({e.orig}); is it an assay store? "
                 "Create one with `assay init`"
             ) from None
         except sa_exc.ProgrammingError as e:  # PostgreSQL: an empty database
             raise UsageError(
-                f"catalog {self.url} holds no assay catalog ({e.orig}); is it an assay "
+                f"catalog {masked(self.url)} holds no assay catalog ({e.orig}); is it an assay "
                 "store? Create one with `assay init`"
             ) from None
         if found is None or int(found) > CATALOG_FORMAT:
