@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' -c constraints.txt
+	$(PY) -m pip install -q -e '.[all,dev]' -c constraints.txt
 	touch $@
 
 demo: $(VENV)/.installed
@@ -28,5 +28,7 @@ bench: $(VENV)/.installed
 clean:
 	rm -rf $(VENV) assay-demo .pytest_cache
 
+# Local version labels (torch's +cpu) name no release on PyPI: strip them so the file
+# resolves from the public index (a local CPU wheel still satisfies torch==X).
 lock: $(VENV)/.installed
-	(head -n 2 constraints.txt; $(PY) -m pip freeze | grep -v '^-e' | grep -v '^assay') > constraints.new && mv constraints.new constraints.txt
+	(head -n 2 constraints.txt; $(PY) -m pip freeze | grep -v '^-e' | grep -v '^#' | grep -v '^assay' | sed -E 's/\+[A-Za-z0-9.]+$$//') > constraints.new && mv constraints.new constraints.txt

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from assay.data import add_delta, compose, create_dataset
 from assay.errors import InputFileError, UsageError
+from assay.extras import require
 from assay.store import init_store
 
 __all__ = ["find_demo_data", "run_demo"]
@@ -120,6 +121,9 @@ def run_demo(
     say: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Build the demo in ``folder`` (replacing an earlier demo there) and report it."""
+    # It trains, evaluates and renders: name the extras before anything is written.
+    for module in ("sklearn", "skops", "scipy", "pandas", "jinja2", "plotly"):
+        require(module, "the demo's models and reports", extra="models,report")
     root = Path(folder).resolve()
     if root.exists():
         if not (root / MARKER).exists():

@@ -12,7 +12,7 @@ from types import ModuleType
 
 from assay.errors import MissingDependency
 
-__all__ = ["EXTRAS", "install_line", "require"]
+__all__ = ["EXTRAS", "install_line", "missing", "require"]
 
 #: Top-level module → (the distribution pip installs, the assay extra that brings it).
 EXTRAS: dict[str, tuple[str, str]] = {
@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "skops": ("skops", "models"),
     "scipy": ("scipy", "models"),
     "pandas": ("pandas", "models"),
+    "joblib": ("joblib", "models"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
     "skl2onnx": ("skl2onnx", "onnx"),
@@ -33,24 +34,33 @@ EXTRAS: dict[str, tuple[str, str]] = {
 }
 
 
-def install_line(module: str) -> str:
-    """``pip install 'assay[extra]'`` for the extra that brings ``module``."""
-    _, extra = EXTRAS[module.split(".")[0]]
-    return f"pip install 'assay[{extra}]'"
+def install_line(module: str, extra: str | None = None) -> str:
+    """``pip install 'assay[extra]'`` for the extra that brings ``module`` (or ``extra``)."""
+    return f"pip install 'assay[{extra or EXTRAS[module.split('.')[0]][1]}]'"
 
 
-def require(module: str, purpose: str) -> ModuleType:
-    """Import ``module``, or raise ``MissingDependency`` in one line: what is missing,
-    what needs it (``purpose``, e.g. "scikit-learn models") and the pip line."""
+def missing(module: str, purpose: str, *, extra: str | None = None) -> MissingDependency:
+    """The one-line error for an optional ``module`` that is not installed: what is
+    missing, what needs it (``purpose``, e.g. "scikit-learn models") and the pip line."""
+    distribution, _ = EXTRAS[module.split(".")[0]]
+    return MissingDependency(
+        f"{purpose} need {distribution}, which is not installed; {install_line(module, extra)}"
+    )
+
+
+def require(module: str, purpose: str, *, extra: str | None = None) -> ModuleType:
+    """Import ``module``, or raise ``missing(…)`` naming the package that is absent.
+
+    ``extra`` names the extra to install when it is not the one EXTRAS lists for the
+    missing package (pandas, for the Spark engine, comes with ``[spark]``), or several
+    at once (``"models,report"``).
+    """
     try:
         return importlib.import_module(module)
     except ImportError as e:
         # The missing module may be one the package itself needs (scikit-learn without
         # scipy): name that one. A missing module no extra brings is a broken install.
-        missing = (e.name or module).split(".")[0]
-        if missing not in EXTRAS:
+        absent = (e.name or module).split(".")[0]
+        if absent not in EXTRAS:
             raise
-        distribution, _ = EXTRAS[missing]
-        raise MissingDependency(
-            f"{purpose} need {distribution}, which is not installed; {install_line(missing)}"
-        ) from None
+        raise missing(absent, purpose, extra=extra) from None

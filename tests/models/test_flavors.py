@@ -159,7 +159,8 @@ def test_without_torch_the_error_names_the_extra(store: assay.Store, tmp_path: P
         check=True,
     ).stdout.strip()
     assert out == (
-        "MissingDependency PyTorch models need torch. Install it with: pip install 'assay[torch]'"
+        "MissingDependency PyTorch models need torch, which is not installed; "
+        "pip install 'assay[torch]'"
     )
     assert issubclass(MissingDependency, ImportError)
 

@@ -15,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assay.extras import require
+
 __all__ = ["counts", "ks_from_counts", "shares", "tvd_chi2"]
 
 
@@ -39,7 +41,7 @@ def shares(counts: dict[Any, int]) -> dict[str, float]:
 
 def tvd_chi2(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
     """Total variation distance between two count tables, and the chi-square p-value."""
-    from scipy.stats import chi2_contingency
+    chi2_contingency = require("scipy.stats", "drift statistics").chi2_contingency
 
     levels = sorted(set(a) | set(b), key=str)
     table = np.array([[a.get(v, 0) for v in levels], [b.get(v, 0) for v in levels]], dtype=float)
@@ -55,7 +57,7 @@ def tvd_chi2(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
 
 def ks_from_counts(a: dict[Any, int], b: dict[Any, int]) -> tuple[float, float]:
     """Two-sample KS statistic (exact, ties handled) and its asymptotic p-value."""
-    from scipy.stats import kstwo
+    kstwo = require("scipy.stats", "drift statistics").kstwo
 
     values = sorted(set(a) | set(b))
     ca = np.array([a.get(v, 0) for v in values], dtype=float)

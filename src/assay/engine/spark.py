@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from assay.engine.base import ROW_NUMBER_COLUMN, Engine
 from assay.errors import MissingDependency
+from assay.extras import require
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["MASTER_ENV", "SparkEngine", "spark_engine"]
 
 MASTER_ENV = "ASSAY_SPARK_MASTER"
-INSTALL = "pip install 'assay[spark]'"
+PURPOSE = "Spark queries"
 
 
 class SparkEngine(Engine):
@@ -42,6 +43,8 @@ class SparkEngine(Engine):
 
     def __init__(self, session: SparkSession | None = None):
         super().__init__()
+        # Ibis's PySpark backend imports pandas: say so before a JVM starts for nothing.
+        require("pandas", PURPOSE, extra="spark")
         self.session = session or local_session()
         self.con = ibis.pyspark.connect(self.session)
 
@@ -84,12 +87,7 @@ def _name(prefix: str) -> str:
 
 def local_session() -> SparkSession:
     """The active Spark session, or a new quiet local one."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise MissingDependency(
-            f"the spark engine needs pyspark; install it with: {INSTALL}"
-        ) from None
+    SparkSession = require("pyspark.sql", PURPOSE).SparkSession
     active = SparkSession.getActiveSession()
     if active is not None:
         return active

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from assay.extras import require
+
 __all__ = ["METRICS", "Metric", "Predictions", "metric_names", "task_of"]
 
 TASKS = ("binary", "multiclass", "regression")
@@ -197,7 +199,7 @@ def _sk(name: str) -> Point:
     """A scikit-learn point estimate, imported when first used."""
 
     def point(p: Predictions) -> float:
-        from sklearn import metrics as skm
+        skm = require("sklearn.metrics", "evaluation metrics")
 
         if name == "accuracy":
             return float(skm.accuracy_score(p.y, p.label))

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from assay.errors import ModelCheckFailed, UsageError
+from assay.extras import require
 from assay.models.flavors import get_flavor
 from assay.models.registry import (
     Model,
@@ -66,7 +67,7 @@ class Parity:
 
 
 def _convert(estimator: Any, n_features: int) -> Any:
-    from skl2onnx import convert_sklearn
+    convert_sklearn = require("skl2onnx", "ONNX exports").convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator

@@ -24,11 +24,13 @@ from typing import IO, Any
 import fsspec
 
 from assay.errors import NotFound, UsageError
+from assay.extras import require
 
 __all__ = [
     "FsspecObjectStore",
     "ObjectInfo",
     "ObjectStore",
+    "filesystem",
     "open_object_store",
     "sha256_file",
 ]
@@ -215,15 +217,17 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def filesystem(url: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem and path of a store's ``url``; ``MissingDependency`` with the
+    pip line when its package is an extra that is not installed (s3fs)."""
+    if url.startswith("s3://"):
+        require("s3fs", "s3:// stores")
+    fs, path = fsspec.core.url_to_fs(url)
+    return fs, path
+
+
 def open_object_store(url: str) -> ObjectStore:
     """The object store for ``url`` (a folder path or any fsspec URL)."""
     if url.startswith("s3://"):
-        try:
-            import s3fs  # noqa: F401
-        except ImportError:
-            from assay.errors import MissingDependency
-
-            raise MissingDependency(
-                "an s3:// store needs s3fs. Install it with: pip install 'assay[s3]'"
-            ) from None
+        require("s3fs", "s3:// stores")
     return FsspecObjectStore(url)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from assay.errors import UsageError
+from assay.extras import require
 from assay.models.flavors._base import Flavor, Predictor
 from assay.models.signature import Batch, Column, Signature, TensorSpec
 
@@ -41,8 +42,7 @@ class OnnxFlavor(Flavor):
         return model.SerializeToString(), dict(options)
 
     def load(self, data: bytes | None, options: Mapping[str, Any], *, trusted: bool) -> Predictor:
-        import onnxruntime as ort
-
+        ort = require("onnxruntime", "ONNX models")
         assert data is not None
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # errors only: no warnings on stderr

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from assay.errors import UntrustedModel, UsageError
+from assay.errors import MissingDependency, UntrustedModel, UsageError
+from assay.extras import EXTRAS, missing, require
 from assay.models.flavors._base import Flavor, Predictor
 from assay.models.flavors.sklearn import SklearnPredictor
 
@@ -46,7 +47,12 @@ class PickleFlavor(Flavor):
                     model = pickle.loads(data)
                 except pickle.UnpicklingError:  # joblib's arrays, in a file not named .joblib
                     model = _joblib_load(data)
+        except MissingDependency:
+            raise
         except Exception as e:  # whatever unpickling the file's classes raises
+            if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in EXTRAS:
+                # A scikit-learn (or torch) model in an install without that extra.
+                raise missing(e.name or "", "this pickle's classes") from None
             raise UsageError(
                 f"the model is not a readable pickle ({type(e).__name__}: {e}); check the "
                 "file, or give the right --flavor"
@@ -55,6 +61,4 @@ class PickleFlavor(Flavor):
 
 
 def _joblib_load(data: bytes) -> Any:
-    import joblib
-
-    return joblib.load(io.BytesIO(data))
+    return require("joblib", "joblib files").load(io.BytesIO(data))

@@ -7,6 +7,7 @@ the caller passes ``trusted=True``, because building an arbitrary type can run c
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from assay.errors import InputFileError, UntrustedModel, UsageError
+from assay.extras import require
 from assay.models.flavors._base import Flavor, Predictor, is_pickle, table_hint
 from assay.models.signature import Batch, Signature
 
@@ -41,6 +43,8 @@ class SklearnFlavor(Flavor):
     suffixes = (".skops",)
 
     def accepts(self, model: Any) -> bool:
+        if "sklearn" not in sys.modules:  # no estimator exists before scikit-learn is imported
+            return False
         from sklearn.base import BaseEstimator
 
         return isinstance(model, BaseEstimator)
@@ -55,8 +59,8 @@ class SklearnFlavor(Flavor):
         return data, dict(options)
 
     def dump(self, model: Any, options: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
-        import skops.io as sio
-        from sklearn.exceptions import NotFittedError
+        sio = require("skops.io", "scikit-learn models")
+        from sklearn.exceptions import NotFittedError  # skops.io has imported scikit-learn
         from sklearn.utils.validation import check_is_fitted
 
         try:
@@ -68,8 +72,7 @@ class SklearnFlavor(Flavor):
         return sio.dumps(model), dict(options)
 
     def load(self, data: bytes | None, options: Mapping[str, Any], *, trusted: bool) -> Predictor:
-        import skops.io as sio
-
+        sio = require("skops.io", "scikit-learn models")
         assert data is not None
         try:
             untrusted = sio.get_untrusted_types(data=data)

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from assay.errors import MissingDependency, UsageError
+from assay.errors import UsageError
+from assay.extras import require
 from assay.models.flavors._base import Flavor, Predictor
 from assay.models.flavors.pickle import refuse_pickle
 from assay.models.flavors.python import import_object
@@ -31,13 +32,7 @@ __all__ = ["TorchFlavor", "import_torch"]
 
 def import_torch() -> Any:
     """The torch module, or ``MissingDependency`` with the pip line."""
-    try:
-        import torch
-    except ImportError:
-        raise MissingDependency(
-            "PyTorch models need torch. Install it with: pip install 'assay[torch]'"
-        ) from None
-    return torch
+    return require("torch", "PyTorch models")
 
 
 class TorchFlavor(Flavor):

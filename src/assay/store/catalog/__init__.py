@@ -13,7 +13,7 @@ schema is brought to the newest revision on open by Alembic migrations
 
 from __future__ import annotations
 
-from assay.store.catalog._base import CATALOG_FORMAT, now
+from assay.store.catalog._base import CATALOG_FORMAT, catalog_engine, now
 from assay.store.catalog.checks import ChecksArea
 from assay.store.catalog.datasets import DatasetsArea
 from assay.store.catalog.evaluations import EvaluationsArea
@@ -46,6 +46,7 @@ __all__ = [
     "RunInput",
     "SqlCatalog",
     "VersionInfo",
+    "catalog_engine",
     "now",
     "open_catalog",
 ]
