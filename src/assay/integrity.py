@@ -512,7 +512,7 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     """
     import os
 
-    from assay.store import locate, sqlite_file
+    from assay.store import locate, sqlite_file, without_password
     from assay.store.catalog import open_catalog
     from assay.store.objects import open_object_store
 
@@ -538,8 +538,8 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     try:
         if file is None and (catalog.list_datasets() or catalog.list_versions()):
             raise UsageError(
-                f"catalog {catalog_url} is not empty; recover rebuilds into an empty "
-                "database only: create one and point the store's assay.json at it"
+                f"catalog {without_password(catalog_url)} is not empty; recover rebuilds into "
+                "an empty database only: create one and point the store's assay.json at it"
             )
         recovered = _replay(catalog, deltas, versions, skipped)
         runs, models, aliases = _replay_registry(catalog, registry, skipped)
@@ -552,7 +552,7 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
         if k not in named and not k.startswith(f"{MANIFEST_PREFIX}/") and TMP_MARK not in k
     )
     return RecoverReport(
-        catalog=catalog_url,
+        catalog=without_password(catalog_url),  # printed: the password comes from the environment
         moved_to=moved_to,
         datasets=tuple(sorted({d.dataset for d in recovered})),
         deltas=len(recovered),

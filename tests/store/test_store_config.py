@@ -214,6 +214,11 @@ def test_a_catalog_password_is_never_printed(
     monkeypatch.setenv("ASSAY_CATALOG", catalog_url)
     with assay.open_store(root) as store:
         assert PASSWORD not in repr(store)
+    recovered = run_assay(
+        "recover", "--store", root, "--json", cwd=tmp_path, env={"ASSAY_CATALOG": catalog_url}
+    )
+    assert recovered.rc == 0, recovered.err
+    assert recovered.json()["catalog"] == catalog_url.replace(f":{PASSWORD}@", "@")
     # A URL SQLAlchemy cannot use is named without its password.
     with pytest.raises(UsageError) as refused:
         assay.init_store(tmp_path / "x", catalog=f"postgresql+nodriver://assay:{PASSWORD}@h/db")
