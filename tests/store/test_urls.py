@@ -86,6 +86,8 @@ def test_what_cannot_be_read_is_one_line_naming_the_url(store: assay.Store, buck
     _put(f"{bucket}/good.csv", b"id,x\n1,2\n")
     _put(f"{bucket}/bad.csv", b"id,x\n2,oops\n")
     assay.add_delta(store, "d", f"{bucket}/good.csv")
-    with pytest.raises(SchemaError, match=rf"^'{bucket}/bad.csv': column 'x' holds 'oops', not int64"):
+    with pytest.raises(
+        SchemaError, match=rf"^'{bucket}/bad.csv': column 'x' holds 'oops', not int64"
+    ):
         assay.add_delta(store, "d", f"{bucket}/bad.csv")
     assert [d.name for d in store.catalog.list_deltas("d")] == ["good"]
