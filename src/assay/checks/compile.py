@@ -7,10 +7,10 @@ requests are computed once, and requests the source already knows from metadata
 (Parquet footers, delta statistics) are not computed at all. Then one
 ``table.aggregate(...)`` runs them all. Where the engine has a top-n aggregate
 (DuckDB's ``arg_min(arg, val, n)``), the same query also returns the examples of
-failures: the first unexpected rows of each row-level expectation, and a ``unique``'s
-repeated values (a group-by joined to the pass). Elsewhere (Spark) follow-up queries
-fetch them, only for what failed, as they do the values outside a
-``distinct_values`` set.
+failures: the first unexpected rows of each row-level expectation, and a multi-column
+``unique``'s repeated values (a group-by joined to the pass). Elsewhere (Spark), and
+for a one-column ``unique``, follow-up queries fetch them, only for what failed, as
+they do the values outside a ``distinct_values`` set.
 """
 
 from __future__ import annotations
@@ -752,8 +752,13 @@ class _Planner:
 
         # Where the verdict may need the repeated values (examples, or ``mostly``) and
         # the engine can, the group-by that finds them runs in the pass and its count
-        # of groups is the distinct count: no follow-up query.
-        folded = p.top_n is not None and (self.suite.sample_size > 0 or e.mostly < 1)
+        # of groups is the distinct count: no follow-up query. Not for one column: its
+        # COUNT(DISTINCT) costs half a group-by, and a unique id usually passes.
+        folded = (
+            p.top_n is not None
+            and len(cols) > 1
+            and (self.suite.sample_size > 0 or e.mostly < 1)
+        )
         side = p.side(f"{position}:repeats", repeats) if folded else None
         d = f"{side}:distinct" if side else p.need(f"{position}:distinct", distinct, where)
         c = p.need(f"{position}:considered", _failing_count(considered), where)
