@@ -7,20 +7,11 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from backends import no_credentials, s3_env
 
 from tests_helpers import run_assay, year
 
 SUITE = "suite: adults\nexpectations:\n  - between: {column: AGEP, min: 18, max: 99}\n"
-
-
-def s3_env(endpoint: str) -> dict[str, str]:
-    """The CLI's route to the moto server: fsspec's S3 settings from the environment."""
-    return {
-        "FSSPEC_S3_ENDPOINT_URL": endpoint,
-        "FSSPEC_S3_KEY": "testing",
-        "FSSPEC_S3_SECRET": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
 
 
 def test_a_file_on_s3_is_added_and_checked_like_the_same_file_on_disk(
@@ -65,13 +56,7 @@ def test_s3_without_credentials_is_one_line(
     s3_endpoint: str, s3_bucket: str, tmp_path: Path
 ) -> None:
     bucket = s3_bucket.rsplit("/", 1)[0]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        HOME=str(tmp_path),
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_DEFAULT_REGION="us-east-1",
-        FSSPEC_S3_ENDPOINT_URL=s3_endpoint,
-    )
+    env = no_credentials(s3_endpoint, tmp_path)
     assert run_assay("init", cwd=tmp_path).rc == 0
     assert run_assay("data", "create", "d", "--key", "id", cwd=tmp_path).rc == 0
     saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("AWS_")}

@@ -161,3 +161,26 @@ def pg_database(postgres_url: str | None) -> str:
 @pytest.fixture
 def s3_bucket(s3_endpoint: str) -> str:
     return new_bucket()
+
+
+def s3_env(endpoint: str) -> dict[str, str]:
+    """What an ``assay`` subprocess needs to reach the moto server (fsspec's S3
+    settings, read from the environment)."""
+    return {
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+        "FSSPEC_S3_KEY": "testing",
+        "FSSPEC_S3_SECRET": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def no_credentials(endpoint: str, home: Path) -> dict[str, str]:
+    """The environment of a user with no AWS credentials anywhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        HOME=str(home),
+        AWS_EC2_METADATA_DISABLED="true",  # no 1 s wait on the instance metadata endpoint
+        AWS_DEFAULT_REGION="us-east-1",
+        FSSPEC_S3_ENDPOINT_URL=endpoint,
+    )
+    return env

@@ -11,22 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
+from backends import no_credentials
 
 from assay.errors import StoreAccessError
 from assay.store._access import access_error
 from tests_helpers import run_assay
-
-
-def no_credentials(endpoint: str, home: Path) -> dict[str, str]:
-    """The environment of a user with no AWS credentials anywhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(
-        HOME=str(home),
-        AWS_EC2_METADATA_DISABLED="true",  # no 1 s wait on the instance metadata endpoint
-        AWS_DEFAULT_REGION="us-east-1",
-        FSSPEC_S3_ENDPOINT_URL=endpoint,  # fsspec's config, read from the environment
-    )
-    return env
 
 
 def run_without(env: dict[str, str], *args: object, cwd: Path) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from backends import missing_service, new_database, postgres_server
+from backends import missing_service, new_database, postgres_server, s3_env
 
 import assay
 from assay.errors import CatalogPasswordWarning, StoreAccessError, UsageError
@@ -46,15 +46,6 @@ def no_pg_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "no-pgpass"))
     return {"PGPASSFILE": str(tmp_path / "no-pgpass")}
 
-
-def s3_env(endpoint: str) -> dict[str, str]:
-    """What an ``assay`` subprocess needs to reach the moto server."""
-    return {
-        "FSSPEC_S3_ENDPOINT_URL": endpoint,
-        "FSSPEC_S3_KEY": "testing",
-        "FSSPEC_S3_SECRET": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
 
 
 def read_config(store_url: str) -> tuple[bytes, dict[str, object]]:
