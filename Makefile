@@ -16,7 +16,8 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src
-	$(VENV)/bin/pytest
+	@# pytest's exit 5 (no tests collected) is a failure, said in words
+	$(VENV)/bin/pytest || { code=$$?; [ $$code -ne 5 ] || echo 'pytest collected no tests: failing' >&2; exit $$code; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
