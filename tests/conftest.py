@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -11,7 +12,7 @@ import pytest
 from backends import pg_database, postgres_url, s3_bucket, s3_endpoint
 
 import assay
-from tests_helpers import year
+from tests_helpers import run_assay, year
 
 __all__ = ["pg_database", "postgres_url", "s3_bucket", "s3_endpoint"]
 
@@ -39,3 +40,13 @@ def employment(store: assay.Store, acs: pa.Table, tmp_path: Path) -> assay.Store
         pq.write_table(year(acs, y), path)
         assay.add_delta(store, "employment", path, name=name, tags=("survey",))
     return store
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """``assay demo --json``, run once per session (it takes a minute or two): the folder
+    it built and its JSON. Tests that change the store work on a copy."""
+    root = tmp_path_factory.mktemp("demo")
+    built = run_assay("demo", "--dir", "demo", "--json", cwd=root, timeout=900)
+    assert built.rc == 0, built.err
+    return (root / "demo").resolve(), built.json()

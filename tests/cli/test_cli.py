@@ -709,15 +709,14 @@ def test_upsert_and_delete(loaded: Loaded, acs_df: pd.DataFrame, tmp_path: Path)
 # --------------------------------------------------------------------------- 6. demo
 
 
-def test_demo_json(tmp_path: Path, acs_df: pd.DataFrame) -> None:
-    res = ok_json("demo", "--dir", "demo", cwd=tmp_path)
+def test_demo_json(demo_run: tuple[Path, dict[str, Any]], acs_df: pd.DataFrame) -> None:
+    folder, res = demo_run
     # The same payload drawn for people fits 80 columns, nothing cut.
     console = Console(width=80, record=True, file=io.StringIO(), color_system=None)
     tables.demo(res, console)
     text = console.export_text()
     assert max(cell_len(line) for line in text.splitlines()) <= 80 and "…" not in text
     assert f"fingerprint {res['versions']['train']['fingerprint']}" in text
-    folder = (tmp_path / "demo").resolve()
     assert res["folder"] == str(folder)
     assert res["store"] == str(folder / ".assay")
     assert res["rebuilt_identical"] is True
