@@ -453,7 +453,7 @@ PROBES = [
     ("assay.engine", "Engine.to_arrow", "Engine.to_arrow"),
     ("assay.data._replay", "HashIndex.get", "HashIndex.get: winning delta per row"),
     ("assay.data.compose", "assign_splits", "assign_splits: split column"),
-    ("assay.data.compose", "_summarise", "summary (split counts)"),
+    ("assay.data.compose", "DatasetVersion.summary", "summary (split counts)"),
     ("assay.store.catalog", "SqlCatalog.record_version", "catalog.record_version"),
 ]
 
@@ -558,6 +558,43 @@ def machine() -> dict[str, Any]:
 # --------------------------------------------------------------------------- main
 
 
+# A fresh interpreter runs the CLI, then reports its own peak RSS (VmHWM, KiB).
+OUT_RSS_CHILD = """
+import sys
+from pathlib import Path
+from assay.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    if e.code:
+        raise
+status = Path("/proc/self/status").read_text()
+print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+"""
+
+
+def out_rss(store_dir: Path) -> dict[str, Any]:
+    """Peak RSS, wall time and rows of ``assay data compose --out`` of ``deltas: all``."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        recipe, out = Path(tmp, "all.yaml"), Path(tmp, "all.parquet")
+        recipe.write_text(json.dumps(RECIPE_ALL))  # JSON is YAML
+        args = ["data", "compose", str(recipe), "--out", str(out), "--store", str(store_dir)]
+        t0 = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", OUT_RSS_CHILD, *args, "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        wall = time.perf_counter() - t0
+        peak_kib = int(done.stdout.strip().splitlines()[-1])
+        rows = pq.ParquetFile(out).metadata.num_rows
+    return {"peak_rss_mib": peak_kib / 1024, "wall_s": wall, "rows": rows}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="composed rows (10M)")
@@ -573,8 +610,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time assay_all with verify on read off (assay_all_unverified)",
     )
+    parser.add_argument(
+        "--out-rss",
+        action="store_true",
+        help="only measure the peak RSS of `assay data compose --out` (a fresh interpreter)",
+    )
     parser.add_argument("--json", type=Path, default=OUT / "compose.json")
     args = parser.parse_args(argv)
+    if args.out_rss:
+        prepare(args.rows, args.seed, args.fresh)
+        got = out_rss(OUT / "data" / f"compose-{args.rows}" / "store")
+        print(
+            f"compose --out of {got['rows']:,d} rows: peak RSS {got['peak_rss_mib']:.0f} MiB, "
+            f"{got['wall_s']:.1f} s, load {os.getloadavg()[0]:.2f}"
+        )
+        return 0
 
     before = machine()
     sources = source_digests()

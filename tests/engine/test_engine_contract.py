@@ -226,6 +226,10 @@ def _everything(root: Path, store: assay.Store, engine: Engine) -> dict[str, Any
     version = assay.compose(root / "recipe.yaml", store=on, record=False)
     out = root / f"version-{engine.name}.parquet"
     version.write_parquet(out)
+    streamed = root / f"streamed-{engine.name}.parquet"  # compose --out: never materialised
+    streamed_summary = assay.compose(
+        root / "recipe.yaml", store=on, record=False, out=streamed
+    ).summary()
     changes = root / f"diff-{engine.name}.parquet"
     difference = assay.diff(
         str(root / "older.yaml"), str(root / "recipe.yaml"), store=on, out=changes
@@ -245,6 +249,7 @@ def _everything(root: Path, store: assay.Store, engine: Engine) -> dict[str, Any
         "fingerprint": version.fingerprint,
         "summary": version.summary(),
         "bytes": out.read_bytes(),
+        "streamed": (streamed.read_bytes(), streamed_summary),
         "diff": {k: v for k, v in difference.to_dict().items() if k != "out"},
         "diff_rows": pq.read_table(changes),
         "verdicts": [
@@ -275,6 +280,7 @@ def test_every_engine_gives_the_same_versions_verdicts_and_metrics(
     assert got["fingerprint"] == reference["fingerprint"]
     assert got["summary"] == reference["summary"]
     assert got["bytes"] == reference["bytes"]  # rows, order, splits: byte-identical
+    assert got["streamed"] == (reference["bytes"], reference["summary"])
     assert got["diff"] == reference["diff"]
     assert got["diff_rows"].equals(reference["diff_rows"])
     assert got["verdicts"] == reference["verdicts"]

@@ -222,9 +222,7 @@ def compose(
     import assay
 
     with progress(json) as bar:
-        version = assay.compose(recipe, store=_store(store), progress=bar)
-    if out:
-        version.write_parquet(out)
+        version = assay.compose(recipe, store=_store(store), progress=bar, out=out)
     summary = {
         **version.summary(),
         "recipe": str(recipe),
@@ -245,9 +243,7 @@ def show(
     import assay
 
     with progress(json) as bar:
-        version = assay.load_version(fingerprint, store=_store(store), progress=bar)
-    if out:
-        version.write_parquet(out)
+        version = assay.load_version(fingerprint, store=_store(store), progress=bar, out=out)
     summary = {
         **version.summary(),
         "recipe": version.recipe.to_dict(),

@@ -291,13 +291,19 @@ class DatasetVersion:
         )
 
     def _batches(
-        self, split: str | None, slice: str | None, columns: list[str]
+        self,
+        split: str | None,
+        slice: str | None,
+        columns: list[str],
+        progress: Progress | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
         if self._table is not None:
             yield from self.to_arrow(split=split, slice=slice).select(columns).to_batches()
             return
         keep = self._slice_expr(slice) if slice is not None else None
-        _, batches = scan_rows(self.store, self.dataset, self.recipe, self.deltas, keep=keep)
+        _, batches = scan_rows(
+            self.store, self.dataset, self.recipe, self.deltas, keep=keep, progress=progress
+        )
         for batch in batches:
             if split is not None:
                 batch = batch.filter(pc.equal(batch.column(SPLIT_COLUMN), split))
@@ -323,64 +329,137 @@ class DatasetVersion:
 
         return dataset(self, features, label, batch_size=batch_size, split=split, slice=slice)
 
-    def write_parquet(self, path: str | os.PathLike[str]) -> Path:
-        """Write the rows to ``path``; same version, same bytes. Atomic: all or nothing."""
+    def write_parquet(
+        self, path: str | os.PathLike[str], *, progress: Progress | None = None
+    ) -> Path:
+        """Write the rows to ``path``; same version, same bytes. Atomic: all or nothing.
+
+        A version not materialised yet is streamed from the engine a row group at a time,
+        its summary counted on the way: memory does not grow with the rows.
+        """
         target = Path(path)
         if target.is_dir():
             raise UsageError(
                 f"--out {str(target)!r} is a folder; give a file name ending in .parquet"
             )
+        schema = self._schema()
+        if self._table is not None:
+            with atomic_write(target) as tmp:
+                write_canonical_parquet(schema, self._table.to_batches(), tmp)
+            return target
+        tally = _Tally(self)
+        streamed = map(tally.add, self._batches(None, None, schema.names, progress))
         with atomic_write(target) as tmp:
-            write_canonical_parquet(self.table, tmp)
+            write_canonical_parquet(schema, streamed, tmp)
+            tally.add_slices_of(tmp)
+        self._summary = self._summary or tally.summary()
         return target
 
     def summary(self) -> dict[str, Any]:
         """Fingerprint, deltas, and row counts per split and per slice."""
         if self._summary is None:
-            self._summary = _summarise(self)
+            tally = _Tally(self)
+            tally.add(self.table)
+            if self.recipe.slices:
+                tally.add_slices(self.store.engine.table(self.table))
+            self._summary = tally.summary()
         return self._summary
 
 
-def write_canonical_parquet(table: pa.Table, path: str | os.PathLike[str]) -> None:
-    """Parquet whose bytes depend on the rows only, not on how they were chunked."""
-    with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
-        for offset in range(0, max(table.num_rows, 1), ROW_GROUP):
-            writer.write_table(
-                table.slice(offset, ROW_GROUP).combine_chunks(), row_group_size=ROW_GROUP
-            )
+def write_canonical_parquet(
+    schema: pa.Schema,
+    batches: Iterable[pa.RecordBatch],
+    path: str | os.PathLike[str],
+    *,
+    row_group: int = ROW_GROUP,
+) -> None:
+    """Parquet whose bytes depend on the rows only, not on how they were chunked.
+
+    The rows are re-cut into row groups of ``row_group`` rows, each written as soon as
+    it is full: the writer holds one row group and one incoming batch, never the rows.
+    """
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        empty = True
+        for batch in _rebatch(batches, row_group):
+            writer.write_table(pa.Table.from_batches([batch]), row_group_size=row_group)
+            empty = False
+        if empty:  # an empty version is still one (empty) row group, as it always was
+            writer.write_table(schema.empty_table(), row_group_size=row_group)
 
 
-def _summarise(version: DatasetVersion) -> dict[str, Any]:
-    table = version.table
-    names = [n for n, _ in version.recipe.split.ordered()]
-    counts = {n: 0 for n in names}
-    for row in pc.value_counts(table.column(SPLIT_COLUMN)).to_pylist():
-        counts[row["values"]] = int(row["counts"])
-    slices: dict[str, Any] = {}
-    if version.recipe.slices:
-        engine = version.store.engine
-        t = engine.table(table)
+class _Tally:
+    """A version's summary counted as its rows pass: rows per split with Arrow, batch by
+    batch; rows per slice and split by the engine, which evaluates the slices."""
+
+    def __init__(self, version: DatasetVersion) -> None:
+        self.version = version
+        self.splits = [n for n, _ in version.recipe.split.ordered()]
+        self.rows = 0
+        self.per_split = dict.fromkeys(self.splits, 0)
+        self.per_slice = {n: dict.fromkeys(self.splits, 0) for n in version.recipe.slices}
+
+    def add(self, rows: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
+        """Count ``rows`` per split and hand them back (a stream is counted as it passes)."""
+        self.rows += rows.num_rows
+        for row in pc.value_counts(rows.column(SPLIT_COLUMN)).to_pylist():
+            self.per_split[row["values"]] += int(row["counts"])
+        return rows
+
+    def add_slices_of(self, path: Path) -> None:
+        """Count the rows of each slice and split in the Parquet file at ``path``, read a
+        million rows and the columns the slices name at a time.
+
+        The engine is busy while it streams the rows, so slices are counted after, from
+        the file written; assay reads it, not the engine (Spark skips a file whose name
+        starts with a dot, as the temporary file's does).
+        """
+        if not self.per_slice:
+            return
+        names = set().union(*(e.columns for e in self.version.recipe.slice_exprs().values()))
+        with pq.ParquetFile(path) as rows:
+            wanted = [c for c in rows.schema_arrow.names if c in names or c == SPLIT_COLUMN]
+            for batch in rows.iter_batches(batch_size=1 << 20, columns=wanted):
+                self.add_slices(self.version.store.engine.table(pa.table(batch)))
+
+    def add_slices(self, t: ibis.Table) -> None:
+        """Count the rows of each slice and split in ``t``."""
+        if not self.per_slice:
+            return
         aggs = {}
-        for i, e in enumerate(version.recipe.slice_exprs().values()):
+        for i, e in enumerate(self.version.recipe.slice_exprs().values()):
             pred = e.predicate(t)
-            for s in names:
+            for s in self.splits:
                 aggs[f"c{i}_{s}"] = (pred & (t[SPLIT_COLUMN] == s)).cast("int64").sum()
-        row = engine.to_arrow(t.aggregate(**aggs)).to_pylist()[0]
-        for i, name in enumerate(version.recipe.slices):
-            per = {s: int(row[f"c{i}_{s}"] or 0) for s in names}
-            slices[name] = {"rows": sum(per.values()), "splits": per}
-    return {
-        "fingerprint": version.fingerprint,
-        "dataset": version.dataset.name,
-        "rows": table.num_rows,
-        "columns": [c for c in table.column_names],
-        "splits": counts,
-        "slices": slices,
-        "deltas": [
-            {"id": d.delta_id, "name": d.name, "number": d.number, "op": d.op, "rows": d.row_count}
-            for d in version.deltas
-        ],
-    }
+        row = self.version.store.engine.to_arrow(t.aggregate(**aggs)).to_pylist()[0]
+        for i, per in enumerate(self.per_slice.values()):
+            for s in self.splits:
+                per[s] += int(row[f"c{i}_{s}"] or 0)
+
+    def summary(self) -> dict[str, Any]:
+        """The summary of every row counted so far."""
+        version = self.version
+        slices = {
+            name: {"rows": sum(per.values()), "splits": dict(per)}
+            for name, per in self.per_slice.items()
+        }
+        return {
+            "fingerprint": version.fingerprint,
+            "dataset": version.dataset.name,
+            "rows": self.rows,
+            "columns": list(version._schema().names),
+            "splits": dict(self.per_split),
+            "slices": slices,
+            "deltas": [
+                {
+                    "id": d.delta_id,
+                    "name": d.name,
+                    "number": d.number,
+                    "op": d.op,
+                    "rows": d.row_count,
+                }
+                for d in version.deltas
+            ],
+        }
 
 
 def _check_columns(recipe: Recipe, info: DatasetInfo) -> list[str]:
@@ -656,11 +735,20 @@ def compose(
     store: Store | None = None,
     record: bool = True,
     progress: Progress | None = None,
+    out: str | os.PathLike[str] | None = None,
 ) -> DatasetVersion:
-    """Resolve ``recipe``, record the version in the catalog, and materialise it."""
+    """Resolve ``recipe``, record the version in the catalog, and materialise it.
+
+    With ``out``, the rows are streamed to that Parquet file instead of kept (memory
+    does not grow with the rows; ``.table`` reads them again if asked), and the version
+    is recorded only once the file is whole.
+    """
     version = resolve_version(recipe, store=store)
     store, info, recipe, selected = version.store, version.dataset, version.recipe, version.deltas
-    version._table = materialise(store, info, recipe, selected, progress=progress)
+    if out is None:
+        version._table = materialise(store, info, recipe, selected, progress=progress)
+    else:
+        version.write_parquet(out, progress=progress)
     if record:
         recorded = VersionInfo(
             fingerprint=version.fingerprint,
@@ -678,13 +766,21 @@ def compose(
 
 
 def load_version(
-    fingerprint_or_prefix: str, *, store: Store | None = None, progress: Progress | None = None
+    fingerprint_or_prefix: str,
+    *,
+    store: Store | None = None,
+    progress: Progress | None = None,
+    out: str | os.PathLike[str] | None = None,
 ) -> DatasetVersion:
-    """Rebuild a recorded version from its fingerprint (or a unique prefix of it)."""
+    """Rebuild a recorded version from its fingerprint (or a unique prefix of it); with
+    ``out``, stream its rows to that Parquet file instead of keeping them."""
     version = find_version(fingerprint_or_prefix, store=store)
-    version._table = materialise(
-        version.store, version.dataset, version.recipe, version.deltas, progress=progress
-    )
+    if out is None:
+        version._table = materialise(
+            version.store, version.dataset, version.recipe, version.deltas, progress=progress
+        )
+    else:
+        version.write_parquet(out, progress=progress)
     publish("version_read", version)  # runs record it as an input
     return version
 
