@@ -574,7 +574,8 @@ print(next(line.split()[1] for line in status.splitlines() if line.startswith("V
 
 
 def out_rss(store_dir: Path) -> dict[str, Any]:
-    """Peak RSS, wall time and rows of ``assay data compose --out`` of ``deltas: all``."""
+    """Peak RSS, wall time, rows and bytes of ``assay data compose --out`` of
+    ``deltas: all``, run in a fresh interpreter."""
     import subprocess
     import tempfile
 
@@ -587,12 +588,15 @@ def out_rss(store_dir: Path) -> dict[str, Any]:
             [sys.executable, "-c", OUT_RSS_CHILD, *args, "--json"],
             capture_output=True,
             text=True,
-            check=True,
+            check=False,
         )
         wall = time.perf_counter() - t0
+        if done.returncode != 0:
+            raise SystemExit(f"assay data compose --out failed ({done.returncode}): {done.stderr}")
         peak_kib = int(done.stdout.strip().splitlines()[-1])
         rows = pq.ParquetFile(out).metadata.num_rows
-    return {"peak_rss_mib": peak_kib / 1024, "wall_s": wall, "rows": rows}
+        size = out.stat().st_size
+    return {"peak_rss_mib": peak_kib / 1024, "wall_s": wall, "rows": rows, "bytes": size}
 
 
 def main(argv: list[str] | None = None) -> int:

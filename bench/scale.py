@@ -38,16 +38,12 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
-import yaml
 
 import assay
 
@@ -60,21 +56,6 @@ RSS_GOAL = 1.25  # peak RSS at 30M rows within 1.25x of the peak at 10M
 
 # Runs `assay compose` in this fresh interpreter, then writes its own peak RSS (VmHWM,
 # KiB) to the file named by argv[1]: the child's peak, read by the child itself.
-CHILD = """
-import sys
-from pathlib import Path
-from assay.cli import main
-report, args = sys.argv[1], sys.argv[2:]
-code = 0
-try:
-    main(args)
-except SystemExit as e:
-    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-status = Path("/proc/self/status").read_text()
-hwm = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
-Path(report).write_text(hwm)
-sys.exit(code)
-"""
 
 
 def load() -> list[float]:
@@ -135,39 +116,6 @@ def time_compose(store: assay.Store, repeats: int) -> dict[str, Any]:
     }
 
 
-def compose_out_rss(store_dir: Path, folder: Path) -> dict[str, Any]:
-    """Peak RSS and wall time of ``assay data compose --out`` in a fresh interpreter."""
-    recipe = folder / "all.yaml"
-    recipe.write_text(yaml.safe_dump(gen.RECIPE_ALL))
-    out = folder / "all.parquet"
-    with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "hwm"
-        args = [
-            "data",
-            "compose",
-            str(recipe),
-            "--out",
-            str(out),
-            "--store",
-            str(store_dir),
-            "--json",
-        ]
-        t0 = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(report), *args], capture_output=True, text=True
-        )
-        wall = time.perf_counter() - t0
-        if done.returncode != 0:
-            raise SystemExit(
-                f"assay compose --out failed ({done.returncode}): {done.stdout}{done.stderr}"
-            )
-        peak_mib = int(report.read_text()) / 1024
-    rows = pq.ParquetFile(out).metadata.num_rows
-    size = out.stat().st_size
-    out.unlink()  # only its size matters; the next size needs the disk
-    return {"peak_rss_mib": peak_mib, "wall_s": wall, "rows": rows, "bytes": size}
-
-
 def run_size(rows: int, seed: int, repeats: int, probe_keys: int) -> dict[str, Any]:
     folder = OUT / "data" / f"scale-{rows}"
     store_dir = folder / "store"
@@ -202,7 +150,7 @@ def run_size(rows: int, seed: int, repeats: int, probe_keys: int) -> dict[str, A
     if comp["rows"]["assay_all"] != expected:
         raise SystemExit(f"compose gave {comp['rows']['assay_all']:,d} rows, not {expected:,d}")
     print("  compose --out in a fresh interpreter ...", flush=True)
-    rss = compose_out_rss(store_dir, folder)
+    rss = gen.out_rss(store_dir)
     if rss["rows"] != expected:
         raise SystemExit(f"compose --out wrote {rss['rows']:,d} rows, not {expected:,d}")
     stored = history[-1] + len(deltas[-1].ids)
