@@ -47,7 +47,6 @@ def no_pg_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
     return {"PGPASSFILE": str(tmp_path / "no-pgpass")}
 
 
-
 def read_config(store_url: str) -> tuple[bytes, dict[str, object]]:
     raw = fsspec.open(f"{store_url}/assay.json", "rb").open().read()
     return raw, json.loads(raw)

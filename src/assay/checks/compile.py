@@ -755,9 +755,7 @@ class _Planner:
         # of groups is the distinct count: no follow-up query. Not for one column: its
         # COUNT(DISTINCT) costs half a group-by, and a unique id usually passes.
         folded = (
-            p.top_n is not None
-            and len(cols) > 1
-            and (self.suite.sample_size > 0 or e.mostly < 1)
+            p.top_n is not None and len(cols) > 1 and (self.suite.sample_size > 0 or e.mostly < 1)
         )
         side = p.side(f"{position}:repeats", repeats) if folded else None
         d = f"{side}:distinct" if side else p.need(f"{position}:distinct", distinct, where)
