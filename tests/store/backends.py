@@ -22,7 +22,7 @@ from typing import NoReturn
 import pytest
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -57,7 +57,7 @@ def postgres_server(password: str | None = None) -> Iterator[str | None]:
         return
     root = Path(tempfile.mkdtemp(prefix="assay-pg-"))
     data = root / "data"
-    port = _free_port()
+    port = free_port()
     # PostgreSQL refuses to run as root: run it as the `postgres` user when we are root.
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -105,7 +105,7 @@ def s3_server() -> Iterator[str]:
     import fsspec.config
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from backends import missing_service, new_database, postgres_server, s3_env
+from backends import free_port, missing_service, new_database, postgres_server, s3_env
 
 import assay
 from assay.errors import CatalogPasswordWarning, StoreAccessError, UsageError
@@ -214,3 +214,24 @@ def test_a_catalog_password_is_never_printed(
         assay.init_store(tmp_path / "x", catalog=f"postgresql+nodriver://assay:{PASSWORD}@h/db")
     assert str(refused.value).startswith("catalog URL 'postgresql+nodriver://assay:***@h/db'")
     assert PASSWORD not in str(refused.value)
+
+
+def test_init_against_an_unreachable_catalog_server_is_one_line_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens there
+    r = run_assay(
+        "init",
+        "st",
+        "--catalog",
+        f"postgresql+psycopg://u:secret@127.0.0.1:{port}/db",
+        cwd=tmp_path,
+    )
+    assert r.rc == 2, r.err
+    assert r.error_line() == (
+        f"error: the catalog postgresql+psycopg://u@127.0.0.1:{port}/db cannot be reached "
+        f'(connection failed: connection to server at "127.0.0.1", port {port} failed: '
+        "Connection refused); check that its server is running and the URL is right"
+    )
+    assert "secret" not in r.err + r.out
+    assert not (tmp_path / "st").exists()

@@ -192,24 +192,60 @@ def _catalog_url(configured: str, root: str) -> str:
 
 
 def _open_catalog(catalog_url: str, *, create: bool = False) -> Catalog:
-    """``open_catalog``, with a catalog that refuses us for want of a password named
-    in one line with the variables that supply one."""
+    """``open_catalog``, with a catalog server that refuses or cannot be reached named
+    in one line with the fix."""
     from sqlalchemy.exc import OperationalError
 
     try:
         return open_catalog(catalog_url, create=create)
     except (AssayError, OperationalError) as e:  # where the catalog first connects
-        text = str(e)
-        if "no password supplied" in text:
-            problem = "needs a password"
-        elif "password authentication failed" in text:
-            problem = "refused the password given"
-        else:
+        refusal = _catalog_refusal(catalog_url, e)
+        if refusal is None:
             raise
-        raise StoreAccessError(
-            f"the catalog {without_password(catalog_url)} {problem}: set PGPASSWORD (or a "
-            f"~/.pgpass entry, or {CATALOG_ENV} to the URL with its password)"
-        ) from None
+        raise refusal from None
+
+
+def _reach_catalog(catalog_url: str) -> None:
+    """Connect once to a catalog server (its driver loaded), or raise its refusal."""
+    from sqlalchemy.exc import OperationalError
+
+    probe = catalog_engine(catalog_url)
+    try:
+        if not catalog_url.startswith("sqlite"):  # connecting would create the file
+            with probe.connect():
+                pass
+    except OperationalError as e:
+        refusal = _catalog_refusal(catalog_url, e)
+        if refusal is None:
+            raise
+        raise refusal from None
+    finally:
+        probe.dispose()
+
+
+def _catalog_refusal(catalog_url: str, error: Exception) -> StoreAccessError | None:
+    """The one-line error for a catalog server that refused or could not be reached
+    (None for any other trouble, which keeps its own message)."""
+    from sqlalchemy.exc import OperationalError
+
+    text = str(error)
+    if "no password supplied" in text:
+        problem = "needs a password"
+    elif "password authentication failed" in text:
+        problem = "refused the password given"
+    elif isinstance(error, OperationalError) and not catalog_url.startswith("sqlite"):
+        # The driver's first line ("connection failed: … Connection refused").
+        reason = (str(error.orig or error).strip().splitlines() or ["no answer"])[0]
+        return StoreAccessError(
+            f"the catalog {without_password(catalog_url)} cannot be reached ({reason}); "
+            "check that its server is running and the URL is right"
+        )
+    else:
+        return None
+    return StoreAccessError(
+        f"the catalog {without_password(catalog_url)} {problem}: set PGPASSWORD (or a "
+        f"~/.pgpass entry, or {CATALOG_ENV} to the URL with its password)"
+    )
 
 
 @reports_access
@@ -247,8 +283,8 @@ def init_store(
         raise UsageError(f"a store already exists at {root}; use it, or pick another path")
     if fs.exists(path) and fs.isfile(path):
         raise UsageError(f"{root} is a file; give a folder path for the store")
-    if catalog is not None:  # its driver first: a missing one leaves no folder behind
-        catalog_engine(catalog).dispose()
+    if catalog is not None:  # its driver and server first: a failure leaves no folder behind
+        _reach_catalog(catalog)
     fs.makedirs(path, exist_ok=True)
     fs.makedirs(f"{path}/objects", exist_ok=True)
     catalog_url = catalog or _default_catalog(root)
