@@ -29,7 +29,7 @@ AREAS = {
     IntegrityReason: [
         "missing_object", "hash_mismatch", "unreadable_object", "content_mismatch",
         "key_hash_mismatch", "upsert_flags_mismatch", "misplaced_object", "dangling_version",
-        "fingerprint_mismatch",
+        "fingerprint_mismatch", "index_mismatch",
     ],
     SmokeReason: ["command_failed", "timeout", "non_finite_metric", "loss_not_decreasing"],
     ReproduceReason: [

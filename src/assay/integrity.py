@@ -47,8 +47,9 @@ from assay.data.deltas import (
     key_history,
 )
 from assay.data.hashing import content_id, key_hash
+from assay.data.keyindex import live_index_keys, verify_runs
 from assay.data.recipe import load_recipe
-from assay.errors import NotFound, UsageError
+from assay.errors import AssayError, NotFound, UsageError
 from assay.results import GateStatus, ReasonCode, verdict
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
 from assay.store.catalog import Catalog, ModelVersion, RunInfo
@@ -94,6 +95,7 @@ class Reason(ReasonCode):
     MISPLACED_OBJECT = "misplaced_object"  # a delta's object key is not the one its id gives
     DANGLING_VERSION = "dangling_version"  # a recorded version reads a delta that is gone
     FINGERPRINT_MISMATCH = "fingerprint_mismatch"  # a version's deltas no longer hash to it
+    INDEX_MISMATCH = "index_mismatch"  # a key index run differs from the deltas it covers
 
 
 @dataclass(frozen=True)
@@ -238,10 +240,11 @@ def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) 
     verifier = Verifier(store.objects, confirmed=sound)  # no second hash of a local object
     for name in sorted(deltas_of):
         problems.extend(_check_upsert_flags(store, sorted(deltas_of[name], key=_number), verifier))
+        problems.extend(_check_index(store, name))
     for v in versions:
         problems.extend(_check_version(v, deltas_of.get(v.dataset, [])))
 
-    named = {r.key for r in refs} | live_manifests(catalog)
+    named = {r.key for r in refs} | live_manifests(catalog) | live_index_keys(catalog)
     unreferenced = sum(1 for key in store.objects.list() if key not in named)
     return VerifyReport(
         problems=tuple(problems),
@@ -386,6 +389,23 @@ def _check_upsert_flags(store: Store, deltas: list[DeltaInfo], verifier: Verifie
     return problems
 
 
+def _check_index(store: Store, dataset: str) -> list[Problem]:
+    """The stored key index runs of ``dataset`` that differ from their deltas."""
+    try:
+        wrong = list(verify_runs(store, store.catalog.list_deltas(dataset)))
+    except AssayError:  # a missing or damaged delta object, already reported
+        return []
+    return [
+        Problem(
+            Reason.INDEX_MISMATCH,
+            key,
+            f"key index run {what}; delete the object: assay rebuilds it from the deltas",
+            dataset,
+        )
+        for key, what in wrong
+    ]
+
+
 def _check_version(v: VersionInfo, deltas: list[DeltaInfo]) -> list[Problem]:
     by_id = {d.delta_id: d for d in deltas}
     missing = [i for i in v.delta_ids if i not in by_id]
@@ -447,6 +467,7 @@ def collect_garbage(
     # and one listed and committed before the catalog is read counts as referenced.
     listed = list(store.objects.list_info())
     referenced = set(store.catalog.referenced_objects()) | live_manifests(store.catalog)
+    referenced |= live_index_keys(store.catalog)  # derived, but what readers use now
     now = time.time() if now is None else now
     removed: list[ObjectInfo] = []
     recent: list[ObjectInfo] = []

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 import assay
+from assay.data.keyindex import live_index_keys
 from assay.errors import UsageError
 from assay.integrity import Reason, VerifyReport, collect_garbage, verify
 from assay.store import open_catalog
@@ -123,7 +124,8 @@ def test_a_sound_store_verifies(built_any: assay.Store) -> None:
     report = verify(built_any)
     assert report.ok and found(report) == []
     sizes = {o.key: o.size for o in built_any.objects.list_info()}
-    sizes = {k: n for k, n in sizes.items() if not k.startswith("manifests/")}  # not hashed
+    # Manifests are not hashed; key index runs are re-derived from the deltas, not hashed.
+    sizes = {k: n for k, n in sizes.items() if not k.startswith(("manifests/", "index/"))}
     assert (report.objects, report.deltas, report.versions) == (3, 3, 2)
     assert report.bytes == sum(sizes.values()) and report.unreferenced == 0
     assert report.to_dict()["problems"] == [] and report.to_dict()["ok"] is True
@@ -202,9 +204,9 @@ def test_versions_must_read_existing_deltas_in_order(built: assay.Store) -> None
         ("dangling_version", everything.fingerprint),
         ("fingerprint_mismatch", without_gone.fingerprint),
     ]
-    # The delete's object (and its manifest) are now referenced by nothing: gc's
-    # business, not a problem.
-    assert report.unreferenced == 2 and built.objects.exists(gone)
+    # The delete's object, its manifest and the key index run that covered it are now
+    # referenced by nothing: gc's business, not a problem.
+    assert report.unreferenced == 3 and built.objects.exists(gone)
 
 
 def test_same_rows_in_two_datasets_keep_their_own_upsert_flags(
@@ -246,6 +248,7 @@ def test_gc_removes_exactly_the_old_unreferenced_objects(built: assay.Store) -> 
     store = built
     before = assay.compose({"dataset": "t"}, store=store, record=False).to_arrow()
     referenced = set(store.catalog.referenced_objects()) | live_manifests(store.catalog)
+    referenced |= live_index_keys(store.catalog)
     base = key_of(store, "base")
     junk = {
         "deltas/ab/abandoned.parquet": 2 * HOUR,  # a crash between object and commit
@@ -285,6 +288,7 @@ def test_gc_removes_exactly_the_old_unreferenced_objects(built: assay.Store) -> 
 def test_gc_by_age_of_remote_objects(built_any: assay.Store) -> None:
     referenced = set(built_any.catalog.referenced_objects())
     referenced |= live_manifests(built_any.catalog) & set(built_any.objects.list())
+    referenced |= live_index_keys(built_any.catalog) & set(built_any.objects.list())
     built_any.objects.put_bytes("deltas/ab/abandoned.parquet", b"junk")
     kept = collect_garbage(built_any)  # just written: within the grace period
     assert kept.removed == () and [o.key for o in kept.kept_recent] == [
@@ -364,4 +368,5 @@ def test_reasons_are_stable_strings() -> None:
         "misplaced_object",
         "dangling_version",
         "fingerprint_mismatch",
+        "index_mismatch",
     }

@@ -1,0 +1,375 @@
+"""The key index: every key event of a dataset, in a few immutable sorted runs.
+
+Ingest must know, for each incoming key, whether an earlier delta held it and whether
+it is live; compose must know, for the keys that upserts and deletes touch, which delta
+wins each. Both are questions about key *events* — (key hash, delta number, kind) —
+which the index keeps sorted by hash in runs, each covering a contiguous range of the
+dataset's deltas. A question is a binary search per run: no read, sort or probe of the
+whole history.
+
+Runs of similar size are merged as deltas arrive (size-tiered compaction, as an LSM
+tree does), so a dataset of n deltas has O(log n) runs and each event is rewritten
+O(log n) times. Which runs exist is a pure function of the catalog's delta list
+(``plan``), and each run's object key names the deltas it covers (ids and object
+hashes): a run is derived data. A reader that finds one missing or damaged (its
+checksums disagree) rebuilds it from the deltas and stores it again; ``assay verify``
+re-derives every run from the deltas and compares; ``assay gc`` removes runs that no
+current plan names (those a merge replaced). A crash leaves at most a run missing —
+the next reader rebuilds it — or one that nothing names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
+from assay.store import Store
+from assay.store.catalog import Catalog, DeltaInfo
+from assay.store.verified import Verifier
+
+__all__ = [
+    "FORMAT",
+    "HASH_COLUMN",
+    "UPD_COLUMN",
+    "Events",
+    "KeyIndex",
+    "delta_events",
+    "delta_key_hashes",
+    "live_index_keys",
+    "plan",
+    "run_key",
+]
+
+HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
+UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
+FORMAT = "assay-keyindex-v1"
+PREFIX = "index"
+_SCHEMA = pa.schema([("h", pa.int64()), ("n", pa.int32()), ("k", pa.int8())])
+
+
+@dataclass(frozen=True)
+class Events:
+    """Key events sorted by (hash, delta number): ``h`` hash, ``n`` delta, ``k`` kind."""
+
+    h: np.ndarray
+    n: np.ndarray
+    k: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.h)
+
+    @staticmethod
+    def empty() -> Events:
+        return Events(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8))
+
+    @staticmethod
+    def merge(parts: Sequence[Events]) -> Events:
+        """One sorted run from runs of increasing, disjoint delta ranges."""
+        parts = [p for p in parts if len(p)]
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return Events.empty()
+        h = np.concatenate([p.h for p in parts])
+        # A stable sort of sorted pieces is a merge (timsort finds the runs); pieces come
+        # in delta order, so equal hashes stay in delta order.
+        order = np.argsort(h, kind="stable")
+        return Events(
+            h[order],
+            np.concatenate([p.n for p in parts])[order],
+            np.concatenate([p.k for p in parts])[order],
+        )
+
+    def select(self, mask: np.ndarray) -> Events:
+        return Events(self.h[mask], self.n[mask], self.k[mask])
+
+    def equals(self, other: Events) -> bool:
+        return (
+            np.array_equal(self.h, other.h)
+            and np.array_equal(self.n, other.n)
+            and np.array_equal(self.k, other.k)
+        )
+
+
+def delta_key_hashes(
+    store: Store, delta: DeltaInfo, verifier: Verifier | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The stored key hashes of a delta, and its upsert flags (None unless upsert).
+
+    Read only from an object whose hash ``verifier`` (a fresh one by default) confirms.
+    """
+    cols = [HASH_COLUMN] + ([UPD_COLUMN] if delta.op == "upsert" else [])
+    verifier = verifier or Verifier(store.objects)
+    # A local path lets Arrow memory-map and read column chunks in parallel.
+    t = verifier.read(delta, lambda path: pq.read_table(path, columns=cols))
+    h = t.column(HASH_COLUMN).to_numpy()
+    upd = t.column(UPD_COLUMN).to_numpy(zero_copy_only=False) if delta.op == "upsert" else None
+    return h, upd
+
+
+def delta_events(delta: DeltaInfo, hashes: np.ndarray, upd: np.ndarray | None = None) -> Events:
+    """The key events of one delta, sorted by hash.
+
+    An inserted row creates its key; an upserted row updates it if the key was live when
+    the delta was committed (``upd``), else creates it; a delete deletes it.
+    """
+    if delta.op == "delete":
+        kinds = np.full(len(hashes), DELETE, dtype=np.int8)
+    elif delta.op == "upsert":
+        assert upd is not None  # stored with every upsert
+        kinds = np.where(upd, UPDATE, CREATE).astype(np.int8)
+    else:
+        kinds = np.full(len(hashes), CREATE, dtype=np.int8)
+    order = np.argsort(hashes, kind="stable")
+    return Events(
+        np.ascontiguousarray(hashes[order], dtype=np.int64),
+        np.full(len(hashes), delta.number, dtype=np.int32),
+        kinds[order],
+    )
+
+
+def plan(deltas: Sequence[DeltaInfo]) -> list[tuple[int, int]]:
+    """The runs that index ``deltas``: half-open position ranges, oldest first.
+
+    Each delta starts a run of its own; while the run below the newest holds at most
+    twice its events, the two merge. Each run then holds more than twice the events of
+    the run above it, so there are at most log2(rows) + 1 runs whatever the deltas'
+    sizes, each event is rewritten O(log rows) times, and the layout depends on the
+    deltas alone.
+    """
+    stack: list[list[int]] = []  # [start, end, events]
+    for i, d in enumerate(deltas):
+        stack.append([i, i + 1, max(d.row_count, 1)])
+        while len(stack) >= 2 and stack[-2][2] <= 2 * stack[-1][2]:
+            top = stack.pop()
+            stack[-1][1] = top[1]
+            stack[-1][2] += top[2]
+    return [(start, end) for start, end, _ in stack]
+
+
+def run_key(deltas: Sequence[DeltaInfo]) -> str:
+    """The object key of the run over ``deltas``: it names their ids and object hashes,
+    so a run is never reused for other bytes (an upsert's flags live in its object)."""
+    digest = hashlib.sha256(FORMAT.encode())
+    for d in deltas:
+        digest.update(f"\n{d.number} {d.delta_id} {d.object_sha256}".encode())
+    first, last = deltas[0], deltas[-1]
+    return f"{PREFIX}/{first.dataset}/{first.number:06d}-{last.number:06d}.{digest.hexdigest()[:32]}.arrow"
+
+
+def live_index_keys(catalog: Catalog) -> set[str]:
+    """The run keys of every dataset's current plan (``gc`` keeps them)."""
+    keys: set[str] = set()
+    for info in catalog.list_datasets():
+        deltas = catalog.list_deltas(info.name)
+        keys.update(run_key(deltas[a:b]) for a, b in plan(deltas))
+    return keys
+
+
+class KeyIndex:
+    """The runs of one dataset's deltas, ready to answer questions about keys.
+
+    ``load`` reads the runs of ``plan(deltas)``, building (and storing) any that are
+    missing or damaged; ``runs`` are then memory-mapped where the store is local.
+    """
+
+    def __init__(self, store: Store, deltas: Sequence[DeltaInfo], runs: list[Events]):
+        self.store = store
+        self.deltas = tuple(deltas)
+        self.runs = runs
+
+    @classmethod
+    def load(
+        cls,
+        store: Store,
+        deltas: Sequence[DeltaInfo],
+        *,
+        verifier: Verifier | None = None,
+        known: dict[str, Events] | None = None,
+    ) -> KeyIndex:
+        """The index of ``deltas`` (one dataset's, numbered 1..n in order).
+
+        ``known`` caches runs by object key across calls (committed runs never change).
+        """
+        known = {} if known is None else known
+        runs = []
+        for a, b in plan(deltas):
+            key = run_key(deltas[a:b])
+            if key not in known:
+                found = _read_run(store, key)
+                if found is None:
+                    verifier = verifier or Verifier(store.objects)
+                    found = _build(store, deltas[a:b], known, verifier)
+                    _write_run(store, key, found)
+                known[key] = found
+            runs.append(known[key])
+        return cls(store, deltas, runs)
+
+    def extend(
+        self, delta: DeltaInfo, events: Events, known: dict[str, Events] | None = None
+    ) -> KeyIndex:
+        """The index with ``delta`` (the next one) added: its run stored, and the runs
+        that the new plan merges, merged from the runs in hand."""
+        known = {} if known is None else known
+        deltas = (*self.deltas, delta)
+        for (a, b), run in zip(plan(self.deltas), self.runs, strict=True):
+            known.setdefault(run_key(self.deltas[a:b]), run)
+        known.setdefault(run_key([delta]), events)
+        runs = []
+        for a, b in plan(deltas):
+            key = run_key(deltas[a:b])
+            if key not in known:
+                known[key] = _build(self.store, deltas[a:b], known, Verifier(self.store.objects))
+                _write_run(self.store, key, known[key])
+            elif key == run_key([delta]):
+                _write_run(self.store, key, known[key])
+            runs.append(known[key])
+        # The runs the merges replaced: a reader that still wants one finds it missing
+        # and rebuilds it; one left by a crash here is `assay gc`'s.
+        current = {run_key(deltas[a:b]) for a, b in plan(deltas)}
+        for a, b in plan(self.deltas):
+            if (key := run_key(self.deltas[a:b])) not in current:
+                self.store.objects.delete(key)
+        return KeyIndex(self.store, deltas, runs)
+
+    def events(self, hashes: np.ndarray) -> Events:
+        """Every event of the keys in ``hashes`` (sorted by hash, then delta)."""
+        probes = np.sort(hashes.astype(np.int64, copy=False))
+        found = [_events_of(run, probes) for run in self.runs]
+        return Events.merge(found)
+
+    def history(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Events]:
+        """For each key hash: whether any delta held it, whether it is live after the
+        last delta; and the events found."""
+        ev = self.events(hashes)
+        seen = HashIndex(np.unique(ev.h)) if len(ev) else HashIndex(np.zeros(0, np.int64))
+        in_seen = seen.contains(hashes)
+        winner = replay(ev.h, ev.n.astype(np.int64), ev.k).get(hashes, default=-1)
+        return in_seen, winner >= 0, ev
+
+    def touched(
+        self, selected: Sequence[DeltaInfo], touched: np.ndarray
+    ) -> tuple[HashIndex, set[int]]:
+        """Replay the events of ``touched`` keys among the ``selected`` deltas only: the
+        winning delta per key (-1: gone), and the deltas that hold a row of one."""
+        ev = self.events(touched)
+        numbers = np.array(sorted(d.number for d in selected), dtype=np.int32)
+        ev = ev.select(np.isin(ev.n, numbers))
+        deleting = {d.number for d in selected if d.op == "delete"}
+        holders = {int(n) for n in np.unique(ev.n)} - deleting
+        return replay(ev.h, ev.n.astype(np.int64), ev.k), holders
+
+
+def _events_of(run: Events, probes: np.ndarray) -> Events:
+    """The events of ``run`` whose hash is among the sorted ``probes``."""
+    if not len(run) or not len(probes):
+        return Events.empty()
+    lo = np.searchsorted(run.h, probes, "left")
+    hit = lo < len(run.h)
+    hit[hit] = run.h[lo[hit]] == probes[hit]
+    if not hit.any():
+        return Events.empty()
+    starts = lo[hit]
+    ends = np.searchsorted(run.h, probes[hit], "right")
+    counts = ends - starts
+    # Every position in [start, end) of each hit, in order.
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    pos = offsets + np.arange(int(counts.sum()))
+    return Events(run.h[pos], run.n[pos], run.k[pos])
+
+
+def _build(
+    store: Store, deltas: Sequence[DeltaInfo], known: dict[str, Events], verifier: Verifier
+) -> Events:
+    """The run over ``deltas``: merged from runs in hand that tile it, else read from the
+    deltas' (verified) objects."""
+    parts: list[Events] = []
+    i = 0
+    while i < len(deltas):
+        for j in range(len(deltas), i, -1):
+            key = run_key(deltas[i:j])
+            if key in known and (i, j) != (0, len(deltas)):
+                parts.append(known[key])
+                i = j
+                break
+        else:
+            d = deltas[i]
+            parts.append(delta_events(d, *delta_key_hashes(store, d, verifier)))
+            i += 1
+    return Events.merge(parts)
+
+
+def _checksums(run: Events) -> list[int]:
+    return [zlib.crc32(np.ascontiguousarray(a).data) for a in (run.h, run.n, run.k)]
+
+
+def _write_run(store: Store, key: str, run: Events) -> None:
+    """Store ``run`` as an Arrow IPC file (uncompressed: memory-mapped, zero-copy)."""
+    meta = {"format": FORMAT, "rows": str(len(run)), "crc32": json.dumps(_checksums(run))}
+    table = pa.table(
+        [pa.array(run.h), pa.array(run.n), pa.array(run.k)], schema=_SCHEMA.with_metadata(meta)
+    )
+    with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
+        local = Path(tmp) / "run.arrow"
+        with pa.OSFile(str(local), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=max(len(run), 1))
+        store.objects.put_file(key, local)
+
+
+def _read_run(store: Store, key: str) -> Events | None:
+    """The run stored under ``key``; None if it is missing or fails its checksums."""
+    local = store.objects.local_path(key)
+    try:
+        if local is not None:
+            source: pa.NativeFile = pa.memory_map(local)
+        else:
+            source = pa.BufferReader(store.objects.get_bytes(key))
+        table = pa.ipc.open_file(source).read_all()
+        meta = table.schema.metadata or {}
+        if meta.get(b"format") != FORMAT.encode() or table.schema.remove_metadata() != _SCHEMA:
+            return None
+        table = table.combine_chunks()
+        run = Events(*(_numpy(table.column(i)) for i in range(3)))
+        if int(meta[b"rows"]) != len(run) or json.loads(meta[b"crc32"]) != _checksums(run):
+            return None
+        return run
+    except (OSError, pa.ArrowInvalid, KeyError, ValueError):
+        return None  # missing or damaged: derived data, rebuilt by the caller
+
+
+def _numpy(column: pa.ChunkedArray) -> np.ndarray:
+    if column.num_chunks == 0:
+        return np.zeros(0, column.type.to_pandas_dtype())
+    return column.chunk(0).to_numpy(zero_copy_only=True)
+
+
+def verify_runs(store: Store, deltas: Sequence[DeltaInfo]) -> Iterable[tuple[str, str]]:
+    """(run key, what is wrong) for each stored run of ``deltas``' plan that differs from
+    the run rebuilt from the deltas (a missing run is fine: it is rebuilt when needed)."""
+    verifier = Verifier(store.objects)
+    per_delta: dict[str, Events] = {}
+    for a, b in plan(deltas):
+        part = deltas[a:b]
+        key = run_key(part)
+        if not store.objects.exists(key):
+            continue
+        stored = _read_run(store, key)
+        if stored is None:
+            yield key, "fails its checksums"
+            continue
+        for d in part:
+            k = run_key([d])
+            if k not in per_delta:
+                per_delta[k] = delta_events(d, *delta_key_hashes(store, d, verifier))
+        if not stored.equals(Events.merge([per_delta[run_key([d])] for d in part])):
+            yield key, f"does not hold the key events of deltas {part[0].number}–{part[-1].number}"

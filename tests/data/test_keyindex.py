@@ -1,0 +1,194 @@
+"""The key index: ingest and compose answer from a few sorted runs, never the history.
+
+Every answer is checked against an independent model: a plain Python replay of the
+ops (a dict from key to value), and ``key_history``, which derives the same facts
+from the deltas' objects alone. The index is derived data: a damaged run is rebuilt,
+a wrong one is reported by ``verify``, and a missing one is built again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import assay
+from assay.data.deltas import key_history
+from assay.data.hashing import key_hash
+from assay.data.keyindex import Events, KeyIndex, plan, run_key
+from assay.errors import KeyConflict
+from assay.integrity import verify
+from assay.store.catalog import DeltaInfo
+
+KEYS = 60  # a small key space, so that ops collide often
+
+
+def _write(path: Path, rows: dict[int, float] | list[int]) -> Path:
+    if isinstance(rows, dict):
+        table = pa.table({"id": list(rows), "v": list(rows.values())})
+    else:
+        table = pa.table({"id": rows})
+    pq.write_table(table, path)
+    return path
+
+
+def _random_history(
+    store: assay.Store, tmp: Path, seed: int, steps: int
+) -> tuple[dict[int, float], list[int]]:
+    """Random inserts, upserts and deletes; the model's live rows, and every key seen."""
+    rng = random.Random(seed)
+    live: dict[int, float] = {}
+    seen: set[int] = set()
+    assay.create_dataset(store, "t", ["id"])
+    for i in range(steps):
+        op = rng.choice(["insert", "insert", "upsert", "delete"]) if live else "insert"
+        if op == "insert":
+            fresh = [k for k in range(KEYS) if k not in seen]
+            if not fresh:
+                op = "upsert"
+            else:
+                keys = rng.sample(fresh, min(len(fresh), rng.randint(1, 12)))
+                rows = {k: float(rng.randint(0, 999)) for k in keys}
+        if op == "upsert":
+            keys = rng.sample(range(KEYS), rng.randint(1, 12))
+            rows = {k: float(rng.randint(0, 999)) for k in keys}
+        if op == "delete":
+            keys = rng.sample(sorted(live), rng.randint(1, min(6, len(live))))
+            assay.add_delta(store, "t", _write(tmp / f"{i}.parquet", keys), op=op, name=f"d{i}")
+            for k in keys:
+                del live[k]
+            continue
+        assay.add_delta(store, "t", _write(tmp / f"{i}.parquet", rows), op=op, name=f"d{i}")
+        live.update(rows)
+        seen.update(rows)
+    return live, sorted(seen)
+
+
+def _composed(store: assay.Store, **recipe: object) -> dict[int, float]:
+    t = assay.compose({"dataset": "t", **recipe}, store=store, record=False).to_arrow()
+    return dict(zip(t["id"].to_pylist(), t["v"].to_pylist(), strict=True))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_index_answers_as_the_deltas_do(store: assay.Store, tmp_path: Path, seed: int) -> None:
+    live, seen = _random_history(store, tmp_path, seed, steps=24)
+    deltas = store.catalog.list_deltas("t")
+    assert _composed(store) == live  # compose's touched keys come from the index
+
+    everything = np.array(sorted(set(range(KEYS + 10))), dtype=np.int64)
+    hashes = key_hash(pa.table({"id": everything}), ["id"])
+    index = KeyIndex.load(store, deltas)
+    in_seen, is_live, _ = index.history(hashes)
+    ref_seen, ref_live = key_history(store, deltas, hashes)
+    assert in_seen.tolist() == ref_seen.tolist() == [int(k) in seen for k in everything]
+    assert is_live.tolist() == ref_live.tolist() == [int(k) in live for k in everything]
+
+    # The runs partition the deltas, hold one event per stored row, and are few.
+    runs = plan(deltas)
+    assert [a for a, _ in runs] == [0] + [b for _, b in runs[:-1]] and runs[-1][1] == len(deltas)
+    assert sum(len(r) for r in index.runs) == sum(d.row_count for d in deltas)
+    assert len(runs) <= 2 * np.log2(len(deltas)) + 1
+    assert verify(store).ok and verify(store).unreferenced == 0
+
+
+def test_a_subset_recipe_replays_only_its_deltas(store: assay.Store, tmp_path: Path) -> None:
+    assay.create_dataset(store, "t", ["id"])
+    assay.add_delta(store, "t", _write(tmp_path / "a.parquet", {1: 1.0, 2: 2.0, 3: 3.0}), name="a")
+    assay.add_delta(store, "t", _write(tmp_path / "b.parquet", {4: 4.0}), name="b")
+    assay.add_delta(store, "t", _write(tmp_path / "u.parquet", {2: 20.0, 4: 40.0}), op="upsert")
+    assay.add_delta(store, "t", _write(tmp_path / "x.parquet", [1, 4]), op="delete", name="x")
+    assert _composed(store) == {2: 20.0, 3: 3.0}
+    # Without b, the upsert's update of 4 has no row to replace: 4 stays absent.
+    assert _composed(store, deltas={"exclude": ["b"]}) == {2: 20.0, 3: 3.0}
+    assert _composed(store, deltas={"exclude": ["x"]}) == {1: 1.0, 2: 20.0, 3: 3.0, 4: 40.0}
+    assert _composed(store, deltas={"exclude": ["u"]}) == {2: 2.0, 3: 3.0}
+
+
+def test_an_add_reads_no_earlier_delta(store: assay.Store, tmp_path: Path) -> None:
+    assay.create_dataset(store, "t", ["id"])
+    base = assay.add_delta(store, "t", _write(tmp_path / "a.parquet", {1: 1.0, 2: 2.0}), name="a")
+    # With the base's object gone, only the index can answer (the history was read before).
+    path = Path(str(store.objects.local_path(base.delta.object_key)))
+    saved = path.read_bytes()
+    path.unlink()
+    up = assay.add_delta(store, "t", _write(tmp_path / "u.parquet", {2: 9.0, 3: 3.0}), op="upsert")
+    assert up.created
+    with pytest.raises(KeyConflict, match="already exist"):
+        assay.add_delta(store, "t", _write(tmp_path / "b.parquet", {1: 5.0}), name="b")
+    path.write_bytes(saved)
+    upd = pq.read_table(str(store.objects.local_path(up.delta.object_key)))
+    assert dict(zip(upd["id"].to_pylist(), upd["_assay_upd"].to_pylist(), strict=True)) == {
+        2: True,
+        3: False,
+    }
+    assert _composed(store) == {1: 1.0, 2: 9.0, 3: 3.0}
+    assert verify(store).ok
+
+
+def test_a_damaged_run_is_rebuilt_not_trusted(store: assay.Store, tmp_path: Path) -> None:
+    live, _ = _random_history(store, tmp_path, seed=3, steps=8)
+    deltas = store.catalog.list_deltas("t")
+    key = run_key(deltas[slice(*plan(deltas)[0])])
+    path = Path(str(store.objects.local_path(key)))
+    good = path.read_bytes()
+    damaged = bytearray(good)
+    first = KeyIndex.load(store, deltas).runs[0].h[0].tobytes()
+    damaged[good.index(first) + 3] ^= 0x40  # a bit of the first key hash
+    path.write_bytes(bytes(damaged))
+    assert [p.reason.value for p in verify(store).problems] == ["index_mismatch"]
+    assert _composed(store) == live
+    assert path.read_bytes() == good  # rebuilt and stored again
+    assert verify(store).ok
+
+
+def test_verify_reports_a_run_that_lies(store: assay.Store, tmp_path: Path) -> None:
+    _random_history(store, tmp_path, seed=4, steps=8)
+    deltas = store.catalog.list_deltas("t")
+    a, b = plan(deltas)[0]
+    key = run_key(deltas[a:b])
+    run = KeyIndex.load(store, deltas).runs[0]
+    # A run without its first event, with checksums that match: only verify can tell.
+    from assay.data.keyindex import _write_run
+
+    _write_run(store, key, Events(run.h[1:], run.n[1:], run.k[1:]))
+    report = verify(store)
+    assert [(p.reason.value, p.key) for p in report.problems] == [("index_mismatch", key)]
+    assert "delete the object" in report.problems[0].message
+
+
+def test_a_missing_index_is_built_from_the_deltas(store: assay.Store, tmp_path: Path) -> None:
+    live, _ = _random_history(store, tmp_path, seed=5, steps=10)
+    runs = sorted(store.objects.list("index/"))
+    stored = {k: zlib.crc32(Path(str(store.objects.local_path(k))).read_bytes()) for k in runs}
+    for k in runs:
+        store.objects.delete(k)
+    assert _composed(store) == live
+    assert {
+        k: zlib.crc32(Path(str(store.objects.local_path(k))).read_bytes())
+        for k in store.objects.list("index/")
+    } == stored  # the same bytes, whichever writer built them
+
+
+def test_plan_merges_runs_of_similar_size() -> None:
+    def deltas(sizes: list[int]) -> list[DeltaInfo]:
+        return [
+            DeltaInfo("t", i + 1, f"{i:064x}", f"d{i}", "insert", n, "k", "s")
+            for i, n in enumerate(sizes)
+        ]
+
+    # A big base stays alone while the small deltas above it merge.
+    assert plan(deltas([1000, 10])) == [(0, 1), (1, 2)]
+    assert plan(deltas([1000, 10, 10, 10])) == [(0, 1), (1, 4)]
+    assert plan(deltas([1000, 10, 30, 10])) == [(0, 1), (1, 3), (3, 4)]
+    # Whatever the sizes, each run holds more than twice the one above it.
+    for sizes in ([100] * 1000, list(range(1000, 0, -1)), [1, 10**6] * 50):
+        runs = plan(deltas(sizes))
+        held = [sum(sizes[a:b]) for a, b in runs]
+        assert all(below > 2 * above for below, above in itertools.pairwise(held))
+        assert len(runs) <= np.log2(sum(sizes)) + 1 and runs[-1][1] == len(sizes)
