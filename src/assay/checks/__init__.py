@@ -37,6 +37,7 @@ def check(
     store: Any = None,
     record: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
+    full: bool = False,
 ) -> CheckReport:
     """Run ``suite`` on ``data`` and return a ``CheckReport``.
 
@@ -47,6 +48,8 @@ def check(
     With ``record``, the report is stored in the catalog against the dataset
     version's fingerprint and the suite's stage, when the data is a version (or a
     ``store`` is given). ``progress(what, done, total)`` hears how the run goes.
+    A version checked before, plus new inserts, is checked by reading only the new
+    deltas (``checks/incremental.py``); ``full`` forces a pass over every row.
     """
     from assay.checks._source import resolve
     from assay.checks.compile import run_suite
@@ -69,7 +72,7 @@ def check(
         if suite.problems():  # the suite's own problems first: they need no data to fix
             raise SuiteError(suite._label(), suite.problems()) from None
         raise
-    report = run_suite(suite, source, progress)
+    report = run_suite(suite, source, progress, full=full)
     target_store = (
         store
         if store is not None

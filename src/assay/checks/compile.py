@@ -27,6 +27,7 @@ import ibis.expr.datatypes as idt
 
 from assay.checks import expectations as ex
 from assay.checks._source import Source
+from assay.checks.incremental import Incremental, Merge, Outcome
 from assay.checks.result import CheckReport, ExpectationResult, Reason
 
 if TYPE_CHECKING:
@@ -46,13 +47,18 @@ _TOP_N = {"duckdb": "arg_min"}
 class _Request:
     build: Builder
     where: ex.Slice | None
+    merge: Merge | None = None  # how partial results combine (incremental checks)
 
 
 class _Pass:
     """The aggregates a suite needs, deduplicated by name, with the metadata answers."""
 
-    def __init__(self, source: Source):
+    def __init__(self, source: Source, *, full: bool = False):
         self.source = source
+        # Versions are checked incrementally unless ``full``: see ``incremental.py``.
+        self.full = full or source.version is None
+        self.incremental: Incremental | None = None
+        self._why_full = "a full pass was asked for" if full else "no aggregate to compute"
         self.requests: dict[str, _Request] = {}
         # One-row tables joined to the pass (a group-by's totals): name → builder.
         self.sides: dict[str, Callable[[ir.Table], ir.Table]] = {}
@@ -63,30 +69,42 @@ class _Pass:
         self.top_n = _TOP_N.get(source.engine_name)
 
     def need(
-        self, name: str, build: Builder, where: ex.Slice | None, meta: str | None = None
+        self,
+        name: str,
+        build: Builder,
+        where: ex.Slice | None,
+        meta: str | None = None,
+        merge: Merge | None = None,
     ) -> str:
-        """Ask for an aggregate; ``meta`` names the metadata entry that answers it."""
+        """Ask for an aggregate; ``meta`` names the metadata entry that answers it,
+        ``merge`` how it combines over parts of the rows (None: it does not)."""
         key = name if where is None else f"{name}@{where.name}"
         if where is None and meta is not None and meta in self.source.metadata:
             self.values[key] = self.source.metadata[meta]
             self.from_metadata.add(key)
         elif key not in self.values:
-            self.requests[key] = _Request(build, where)
+            self.requests[key] = _Request(build, where, merge)
         return key
 
     def predicate(self, where: ex.Slice | None) -> ir.BooleanValue | None:
         if where is None:
             return None
         if where.name not in self._predicates:
-            from assay.data import expr
-
-            node = (
-                expr.parse(where.where, context="slice")
-                if where.where is not None
-                else self.source.slices[where.name]
-            )
-            self._predicates[where.name] = node.predicate(self.source.table())
+            self._predicates[where.name] = self.slice_predicate(where, self.source.table())
         return self._predicates[where.name]
+
+    def slice_predicate(self, where: ex.Slice | None, t: ir.Table) -> ir.BooleanValue | None:
+        """A slice's predicate on any table with the source's columns."""
+        if where is None:
+            return None
+        from assay.data import expr
+
+        node = (
+            expr.parse(where.where, context="slice")
+            if where.where is not None
+            else self.source.slices[where.name]
+        )
+        return node.predicate(t)
 
     def side(self, name: str, build: Callable[[ir.Table], ir.Table]) -> str:
         """Ask for a one-row table computed in the same query as the pass (its columns
@@ -101,6 +119,7 @@ class _Pass:
         where: ex.Slice | None,
         unexpected: Callable[[ir.Table], ir.BooleanValue],
         n: int,
+        merge: Merge | None = None,
     ) -> str:
         """Ask for the first ``n`` rows (in scan order: by row position) that are
         ``unexpected``, as a list of ``row`` structs; needs ``top_n`` and a row column."""
@@ -117,18 +136,33 @@ class _Pass:
             )
             return top(value, order, n, where=_and(w, unexpected(t)))
 
-        return self.need(name, build, where)
+        return self.need(name, build, where, merge=merge)
 
     def run(self) -> None:
-        """Compute every outstanding request in one aggregate query."""
+        """Compute every outstanding request in one aggregate query, or (a version
+        checked before, plus new inserts) combine them from stored parts."""
         if not self.requests and not self.sides:
             return
+        if self.sides:
+            self._why_full = "a multi-column unique needs a group-by of every row"
+        if not self.full and not self.sides:
+            self.incremental = Incremental(self.source, self.requests, self.slice_predicate)
+            found = self.incremental.answer()
+            self.queries += self.incremental.queries
+            if found is not None:
+                self.values.update(found)
+                self.requests.clear()
+                return
         t = self.source.table()
         names = list(self.requests)
         aggs = {
             f"a{i}": self.requests[n].build(t, self.predicate(self.requests[n].where))
             for i, n in enumerate(names)
         }
+        # The version's mergeable parts ride along, to be stored for the next check.
+        recording = self.incremental is not None and self.incremental.eligible
+        parts = self.incremental.raw_parts(t) if self.incremental and recording else {}
+        aggs.update({f"p{i}": p for i, p in enumerate(parts.values())})
         query = t.aggregate(**aggs) if aggs else None
         columns: dict[str, str] = {}
         for j, (name, build) in enumerate(self.sides.items()):
@@ -144,8 +178,20 @@ class _Pass:
             self.values[n] = row[f"a{i}"]
         for column, key in columns.items():
             self.values[key] = row[column]
+        if self.incremental is not None and recording:
+            before = self.incremental.queries
+            self.incremental.record({k: row[f"p{i}"] for i, k in enumerate(parts)}, t)
+            self.queries += self.incremental.queries - before
         self.requests.clear()
         self.sides.clear()
+
+    def outcome(self) -> dict[str, Any] | None:
+        """How the pass ran, for a version: incrementally or not, and why."""
+        if self.source.version is None:
+            return None
+        if self.incremental is not None:
+            return self.incremental.outcome.to_dict()
+        return Outcome(reason=self._why_full).to_dict()
 
     def fetch(self, expr: ir.Table) -> list[dict[str, Any]]:
         self.queries += 1
@@ -201,6 +247,30 @@ def _stat(column: str, what: str, q: float | None = None) -> Builder:
         raise AssertionError(what)
 
     return build
+
+
+_SUM = Merge("sum")
+
+
+def _stat_merge(e: ex._Aggregate | ex.MinBetween, q: float | None) -> Merge:
+    """How a column statistic combines over parts of the rows."""
+    bounds = (e.min, e.max)
+    if e.what in ("min", "max", "sum"):
+        return Merge(e.what, bounds=bounds)
+    if e.what in ("median", "quantile"):
+        return Merge("counts", column=e.column, q=0.5 if q is None else q, bounds=bounds)
+    column = e.column
+    count = _nonnull(column)
+    if e.what == "mean":
+        total = _stat(column, "sum")
+        return Merge("mean", parts=(("#s", total), ("#n", count)), bounds=bounds)
+    assert e.what == "stdev", e.what
+
+    def var_pop(t: ir.Table, w: ir.BooleanValue | None) -> ir.Scalar:
+        return _numeric_col(t, column).var(how="pop", where=w)
+
+    parts = (("#n", count), ("#m", _stat(column, "mean")), ("#v", var_pop))
+    return Merge("stdev", parts=parts, bounds=bounds)
 
 
 def _literal(value: Any, dtype: Any) -> Any:
@@ -454,6 +524,8 @@ class _Planner:
                 item.slice,
                 item.unexpected,
                 need,
+                # Row positions differ per delta: only rows shown by key merge.
+                merge=Merge("first", n=need) if self.key else None,
             )
 
     def sample_all(self, items: list[tuple[_Planned, _Verdict]]) -> None:
@@ -529,7 +601,7 @@ class _Planner:
             return _Planned(position, e, where, keys, judge, follow_up)
 
         if isinstance(e, ex.RowCount):
-            k = p.need("count", _count, where, meta="count")
+            k = p.need("count", _count, where, meta="count", merge=_SUM)
             return planned([k], lambda v: _bounds_verdict(e, v(k), "row count"))
         if isinstance(e, ex.ColumnCount):
             ncols = len(schema)
@@ -547,13 +619,17 @@ class _Planner:
             q = e.q if isinstance(e, ex.QuantileBetween) else None
             name = f"{what}:{e.column}" + (f":{q!r}" if q is not None else "")
             meta = name if what in ("min", "max") else None
-            k = p.need(name, _stat(e.column, what, q), where, meta=meta)
+            k = p.need(name, _stat(e.column, what, q), where, meta=meta, merge=_stat_merge(e, q))
             label = f"{what}({e.column})" if q is None else f"quantile({e.column}, {q:g})"
             return planned([k], lambda v: _bounds_verdict(e, v(k), label))
         if isinstance(e, ex.NullFraction):
-            n = p.need("count", _count, where, meta="count")
+            n = p.need("count", _count, where, meta="count", merge=_SUM)
             nn = p.need(
-                f"nonnull:{e.column}", _nonnull(e.column), where, meta=f"nonnull:{e.column}"
+                f"nonnull:{e.column}",
+                _nonnull(e.column),
+                where,
+                meta=f"nonnull:{e.column}",
+                merge=_SUM,
             )
 
             def null_fraction(v: Callable[[str], Any]) -> _Verdict:
@@ -565,9 +641,18 @@ class _Planner:
 
             return planned([n, nn], null_fraction)
         if isinstance(e, ex.DistinctCountBetween | ex.DistinctFractionBetween):
-            d = p.need(f"nunique:{e.column}", lambda t, w: t[e.column].nunique(where=w), where)
+            d = p.need(
+                f"nunique:{e.column}",
+                lambda t, w: t[e.column].nunique(where=w),
+                where,
+                merge=Merge("counts", column=e.column),
+            )
             nn = p.need(
-                f"nonnull:{e.column}", _nonnull(e.column), where, meta=f"nonnull:{e.column}"
+                f"nonnull:{e.column}",
+                _nonnull(e.column),
+                where,
+                meta=f"nonnull:{e.column}",
+                merge=_SUM,
             )
             if isinstance(e, ex.DistinctCountBetween):
                 return planned(
@@ -655,9 +740,13 @@ class _Planner:
         keys: list[str] = []
         if isinstance(e, ex.NotNull):
             # The unexpected rows are the nulls: a footer or the delta statistics know them.
-            n = p.need("count", _count, where, meta="count")
+            n = p.need("count", _count, where, meta="count", merge=_SUM)
             nn = p.need(
-                f"nonnull:{e.column}", _nonnull(e.column), where, meta=f"nonnull:{e.column}"
+                f"nonnull:{e.column}",
+                _nonnull(e.column),
+                where,
+                meta=f"nonnull:{e.column}",
+                merge=_SUM,
             )
             keys = [n, nn]
 
@@ -665,21 +754,31 @@ class _Planner:
                 return v(n), v(n) - v(nn)
         elif isinstance(e, ex.Between) and where is None and self._bounds_known(e):
             nn = p.need(
-                f"nonnull:{e.column}", _nonnull(e.column), where, meta=f"nonnull:{e.column}"
+                f"nonnull:{e.column}",
+                _nonnull(e.column),
+                where,
+                meta=f"nonnull:{e.column}",
+                merge=_SUM,
             )
             keys = [nn]
 
             def counts(v: Callable[[str], Any]) -> tuple[int, int]:
                 return v(nn), 0
         else:
-            u = p.need(name, _failing_count(fail), where)
+            u = p.need(name, _failing_count(fail), where, merge=_SUM)
             if considered is None:
-                c = p.need("count", _count, where, meta="count")
+                c = p.need("count", _count, where, meta="count", merge=_SUM)
             elif isinstance(e, ex.Compare | ex.UniqueWithinRecord):
-                c = p.need(f"{position}:considered", _failing_count(considered), where)
+                c = p.need(f"{position}:considered", _failing_count(considered), where, merge=_SUM)
             else:
                 column = e.columns()[0]
-                c = p.need(f"nonnull:{column}", _nonnull(column), where, meta=f"nonnull:{column}")
+                c = p.need(
+                    f"nonnull:{column}",
+                    _nonnull(column),
+                    where,
+                    meta=f"nonnull:{column}",
+                    merge=_SUM,
+                )
             keys = [u, c]
 
             def counts(v: Callable[[str], Any]) -> tuple[int, int]:
@@ -713,6 +812,15 @@ class _Planner:
             )
 
         return _Planned(position, e, where, keys, judge, unexpected=fail)
+
+    def _distinct_merge(self, cols: list[str]) -> Merge | None:
+        """A one-column ``unique``'s distinct count over parts: the key's is its
+        non-null count (the store keeps keys unique), another column's from its values."""
+        if len(cols) != 1:
+            return None
+        if cols == self.source.key:
+            return Merge("sum", parts=(("#k", _nonnull(cols[0])),), needs_prefix=True)
+        return Merge("counts", column=cols[0])
 
     def _bounds_known(self, e: ex.Between) -> bool:
         meta = self.source.metadata
@@ -758,8 +866,12 @@ class _Planner:
             p.top_n is not None and len(cols) > 1 and (self.suite.sample_size > 0 or e.mostly < 1)
         )
         side = p.side(f"{position}:repeats", repeats) if folded else None
-        d = f"{side}:distinct" if side else p.need(f"{position}:distinct", distinct, where)
-        c = p.need(f"{position}:considered", _failing_count(considered), where)
+        d = (
+            f"{side}:distinct"
+            if side
+            else p.need(f"{position}:distinct", distinct, where, merge=self._distinct_merge(cols))
+        )
+        c = p.need(f"{position}:considered", _failing_count(considered), where, merge=_SUM)
         expected = (
             f"at least {e.mostly:.4g} of rows with unique values"
             if e.mostly < 1
@@ -841,6 +953,7 @@ class _Planner:
                 f"{position}:outside",
                 _failing_count(lambda t: t[e.column].notnull() & ~t[e.column].isin(allowed)),
                 where,
+                merge=_SUM,
             )
             keys.append(outside)
         if required is not None:
@@ -985,17 +1098,23 @@ def _without_scan(item: _Planned, qpass: _Pass) -> bool:
 
 
 def run_suite(
-    suite: ex.Suite, source: Source, progress: Callable[[str, int, int], None] | None = None
+    suite: ex.Suite,
+    source: Source,
+    progress: Callable[[str, int, int], None] | None = None,
+    *,
+    full: bool = False,
 ) -> CheckReport:
     """Check ``source`` against ``suite``: validate, plan, one pass, follow-ups.
 
     ``progress(what, done, total)`` counts the pass, each expectation judged (with its
-    follow-up query, if any) and the failing rows' examples."""
+    follow-up query, if any) and the failing rows' examples. A dataset version is
+    checked incrementally where that gives the full pass's answers (``incremental.py``);
+    ``full`` forces the full pass."""
     import datetime as dt
 
     started = time.perf_counter()
     suite.check_schema(source.schema, source.slices)
-    qpass = _Pass(source)
+    qpass = _Pass(source, full=full)
     planner = _Planner(suite, source, qpass)
     planned = [planner.plan(pos, e, sl) for pos, e, sl in suite.walk()]
     planner.sample_in_pass(planned)
@@ -1061,4 +1180,5 @@ def run_suite(
         engine=source.engine_name,
         seconds=time.perf_counter() - started,
         checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
+        incremental=qpass.outcome(),
     )

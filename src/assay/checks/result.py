@@ -125,6 +125,9 @@ class CheckReport:
     seconds: float = 0.0
     checked_at: str = ""
     id: str | None = None  # set once recorded in a store
+    # A version's check: whether stored partial aggregates answered it, and which
+    # (``checks/incremental.py``); None for other data.
+    incremental: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -176,5 +179,6 @@ class CheckReport:
             "engine": self.engine,
             "seconds": round(self.seconds, 4),
             "checked_at": self.checked_at,
+            "incremental": self.incremental,
             "results": [r.to_dict() for r in self.results],
         }

@@ -72,6 +72,13 @@ def run(
     no_record: Annotated[
         bool, typer.Option("--no-record", help="Do not store the result in the catalog.")
     ] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Read every row: do not extend a stored check of an earlier version.",
+        ),
+    ] = False,
     markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
@@ -88,7 +95,9 @@ def run(
     try:
         # check() reads the suite itself, to report its problems with the data's at once.
         with progress(json) as bar:
-            report = check(suite, on, split=split, store=opened, record=not no_record, progress=bar)
+            report = check(
+                suite, on, split=split, store=opened, record=not no_record, progress=bar, full=full
+            )
         if html is not None:
             write_report(render_check(report), html)
         markdown(report, markdown_file)

@@ -1,0 +1,567 @@
+"""Incremental checks: a version's mergeable aggregates, kept in the store and combined.
+
+Deltas are immutable, so the aggregates a suite asks of one delta's rows never change,
+and neither do those of one version's rows. After a check of a version, its *state*
+(the mergeable parts of every aggregate the suite needs) is stored; so is the
+*partial* of each delta read to extend it. A later check of a version that adds
+insert deltas to one already checked reads only the new deltas, and combines:
+
+* ``sum``: counts, non-null counts, counts of unexpected rows, sums (added);
+* ``min`` / ``max``: the smaller / larger (NaN, which the engine orders last, falls
+  back);
+* ``first``: the first unexpected rows, older rows first (the version's row order is
+  by delta, then key: ``data/compose.py``);
+* ``mean``: sum and count; ``stdev``: count, mean and population variance, combined
+  with Chan et al.'s pairwise update (numerically stable);
+* ``counts``: a column's value counts, kept only while it has at most ``MAX_VALUES``
+  distinct values, from which distinct counts and (interpolated) quantiles are exact.
+
+The rows of ``B = A + N`` (``N`` inserts) are the rows of ``A`` then those of ``N``
+only when nothing in ``N`` can replace or repeat a row of ``A``: when every delta is
+an insert, or when ``B`` is a prefix of the dataset's history (the store refused, at
+ingest, an insert of a key that was live then, and a prefix is exactly that state).
+A key's distinct count is its row count only in a prefix. Anything else (an appended
+upsert or delete, a split, a rebalancing recipe, an aggregate with no merge rule, a
+combined float that lies within ``NEAR`` of a bound it is judged against) runs the
+full pass. States and partials are derived data: content-addressed objects under
+``cache/checks/`` (key: the version's fingerprint, or the delta's id and object hash
+with the recipe's row filter; and the SQL text of the aggregates), written atomically,
+read back only when their checksum matches, and recomputed when missing or damaged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import ibis
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from assay.checks._source import ROW_COLUMN, Source
+from assay.errors import AssayError, NotFound
+
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
+
+    from assay.checks.expectations import Slice
+    from assay.data.compose import DatasetVersion
+    from assay.store.catalog import DeltaInfo
+
+__all__ = ["MAX_VALUES", "Incremental", "Merge", "Outcome"]
+
+Builder = Callable[["ir.Table", "ir.BooleanValue | None"], "ir.Scalar"]
+Predicate = Callable[["Slice | None", "ir.Table"], "ir.BooleanValue | None"]
+
+MAX_VALUES = 10_000  # distinct values kept per counted column
+NEAR = 1e-9  # relative distance to a bound within which a combined float falls back
+PREFIX = "cache/checks"
+_FORMAT = b"assay-check-partial-v1"
+
+
+@dataclass(frozen=True)
+class Merge:
+    """How one aggregate of a suite is kept per part of the rows and combined.
+
+    ``parts`` are the aggregates computed per part (suffix → builder; empty: the
+    request's own builder). ``bounds`` are the limits a float result is judged
+    against; ``needs_prefix``: exact only when the version is a history prefix.
+    """
+
+    kind: str  # sum | min | max | first | mean | stdev | counts
+    parts: tuple[tuple[str, Builder], ...] = ()
+    column: str | None = None
+    q: float | None = None  # counts: the quantile it answers (None: the distinct count)
+    n: int = 0  # first: how many rows
+    bounds: tuple[Any, Any] = (None, None)
+    needs_prefix: bool = False
+
+
+class Request(Protocol):
+    """An aggregate a suite asks for (``compile._Request``)."""
+
+    @property
+    def build(self) -> Builder: ...
+    @property
+    def where(self) -> Slice | None: ...
+    @property
+    def merge(self) -> Merge | None: ...
+
+
+@dataclass
+class Outcome:
+    """What the report says about incrementality (``CheckReport.incremental``)."""
+
+    used: bool = False
+    reason: str = ""
+    base: str | None = None  # the fingerprint whose state was extended
+    deltas_read: list[str] = field(default_factory=list)
+    from_cache: list[str] = field(default_factory=list)  # aggregates combined from the cache
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "used": self.used,
+            "reason": self.reason,
+            "base": self.base,
+            "deltas_read": list(self.deltas_read),
+            "from_cache": list(self.from_cache),
+        }
+
+
+State = dict[str, Any]  # part name ("KEY" + suffix) → value
+
+
+class Incremental:
+    """The aggregates ``requests`` of a suite on ``source``, from stored states and
+    partials where that is provably the same as a full pass."""
+
+    def __init__(self, source: Source, requests: Mapping[str, Request], predicate: Predicate):
+        self.source, self.requests, self.predicate = source, dict(requests), predicate
+        self.outcome = Outcome()
+        self.reason = self._why_not()
+        self._text: str | None = None
+        self.queries = 0  # engine queries run on new deltas
+
+    def _why_not(self) -> str | None:
+        v = self.source.version
+        if v is None:
+            return "not a dataset version"
+        if self.source.split is not None:
+            return "one split is checked"
+        if v.recipe.balance is not None:
+            return "the recipe rebalances rows"
+        for key, r in self.requests.items():
+            if r.merge is None:
+                return f"aggregate {key} has no merge rule"
+            column = r.merge.column
+            if (
+                r.merge.kind == "counts"
+                and column is not None
+                and _distinct_bound(v, column) > MAX_VALUES
+            ):
+                return f"column {column} may have more than {MAX_VALUES:,} distinct values"
+        return None
+
+    @property
+    def eligible(self) -> bool:
+        return self.reason is None
+
+    # -- the aggregates, on any table holding the version's columns -----------------
+
+    def scalar_parts(self, t: ir.Table) -> dict[str, ir.Scalar]:
+        """Every scalar part, under its state name (``KEY`` + suffix)."""
+        out: dict[str, ir.Scalar] = {}
+        for key, r in self.requests.items():
+            assert r.merge is not None
+            if r.merge.kind == "counts":
+                continue
+            w = self.predicate(r.where, t)
+            for suffix, build in r.merge.parts or (("", r.build),):
+                out[key + suffix] = build(t, w)
+        return out
+
+    def _counts_query(self, t: ir.Table, key: str) -> ir.Table:
+        r = self.requests[key]
+        assert r.merge is not None and r.merge.column is not None
+        col = r.merge.column
+        w = self.predicate(r.where, t)
+        keep = t[col].notnull() if w is None else w & t[col].notnull()
+        groups = t.filter(keep).group_by(v=t[col]).aggregate(n=lambda g: g.count())
+        return groups.limit(MAX_VALUES + 1)
+
+    def counts(self, t: ir.Table) -> State:
+        """The value counts of every ``counts`` part (None past ``MAX_VALUES`` values)."""
+        out: State = {}
+        for key, r in self.requests.items():
+            if r.merge is not None and r.merge.kind == "counts":
+                rows = self.source.engine.to_arrow(self._counts_query(t, key)).to_pylist()
+                self.queries += 1
+                out[key + "#c"] = None if len(rows) > MAX_VALUES else rows
+        return out
+
+    def text(self) -> str:
+        """The canonical text of the aggregates: their SQL on an unbound table."""
+        if self._text is None:
+            schema = {**self.source.schema, ROW_COLUMN: "int64"}
+            t = ibis.table(schema, name="rows")
+            parts = self.scalar_parts(t)
+            # One dialect whatever the engine: the text names the aggregates, not a plan.
+            aggs = {f"a{i}": p for i, p in enumerate(parts.values())}
+            sql = [ibis.to_sql(t.aggregate(**aggs), dialect="duckdb")] if aggs else []
+            sql += [
+                f"{k}: {ibis.to_sql(self._counts_query(t, k), dialect='duckdb')}"
+                for k, r in self.requests.items()
+                if r.merge is not None and r.merge.kind == "counts"
+            ]
+            types = {c: str(dtype) for c, dtype in self.source.schema.items()}
+            self._text = json.dumps({"names": list(parts), "sql": sql, "schema": types})
+        return self._text
+
+    # -- a full pass records the version's state ------------------------------------
+
+    def record(self, values: State, t: ir.Table) -> None:
+        """Store the state of the version after a full pass (``values``: the pass's
+        scalar parts), unless a key's distinct count disagrees with its row count."""
+        if not self.eligible:
+            return
+        for key, r in self.requests.items():
+            m = r.merge
+            if (
+                m is not None
+                and m.needs_prefix
+                and values[key + m.parts[0][0]] != values[key + "#raw"]
+            ):
+                return
+        state = {k: v for k, v in values.items() if not k.endswith("#raw")}
+        state.update(self.counts(t))
+        version = self.source.version
+        assert version is not None
+        _put(version.store, self._state_key(version.fingerprint), state)
+
+    def raw_parts(self, t: ir.Table) -> dict[str, ir.Scalar]:
+        """Scalar parts the full pass adds; ``KEY#raw`` is the request itself where a
+        part replaces it (a key's distinct count, checked against its row count)."""
+        parts = self.scalar_parts(t)
+        for key, r in self.requests.items():
+            if r.merge is not None and r.merge.needs_prefix:
+                parts[key + "#raw"] = r.build(t, self.predicate(r.where, t))
+        return parts
+
+    # -- an incremental run ---------------------------------------------------------
+
+    def answer(self) -> dict[str, Any] | None:
+        """Every request's value from stored parts plus the new deltas' rows, or None
+        (``outcome.reason`` says why) when a full pass is needed."""
+        if self.reason is not None:
+            self.outcome.reason = self.reason
+            return None
+        version = self.source.version
+        assert version is not None
+        deltas = list(version.deltas)
+        appendable = self._appendable(version)
+        # Only a tail of inserts can be appended to a stored state.
+        first = max((i + 1 for i, d in enumerate(deltas) if d.op != "insert"), default=0)
+        lowest = len(deltas) if appendable is None else first
+        for j in range(len(deltas), lowest - 1, -1):
+            if j == 0:
+                # From per-delta partials alone: worth it only when at most one is new.
+                missing = [
+                    d for d in deltas if not _exists(version.store, self._partial_key(version, d))
+                ]
+                if len(missing) > 1:
+                    continue
+                base: State | None = None
+                base_fp = None
+            else:
+                base_fp = version.fingerprint if j == len(deltas) else self._fingerprint(deltas[:j])
+                base = _get(version.store, self._state_key(base_fp))
+            if base is None:
+                continue
+            return self._extend(version, base, base_fp, deltas[j:])
+        self.outcome.reason = (
+            "no stored check of this version or of one it extends by inserts"
+            if appendable
+            else "no stored check of this version (its new deltas are not appended inserts)"
+        )
+        return None
+
+    def _appendable(self, version: DatasetVersion) -> str | None:
+        """Why new inserts may be appended to a stored state (None: they may not)."""
+        history = version.store.catalog.list_deltas(version.dataset.name)
+        last = max((d.number for d in version.deltas), default=0)
+        prefix = [d.delta_id for d in history if d.number <= last]
+        if prefix == [d.delta_id for d in version.deltas]:
+            return "a prefix of the history"
+        if all(d.op == "insert" for d in version.deltas) and not any(
+            r.merge is not None and r.merge.needs_prefix for r in self.requests.values()
+        ):
+            return "inserts only"
+        return None
+
+    def _extend(
+        self,
+        version: DatasetVersion,
+        base: State | None,
+        base_fp: str | None,
+        new: Sequence[DeltaInfo],
+    ) -> dict[str, Any] | None:
+        states = [] if base is None else [base]
+        for d in new:
+            key = self._partial_key(version, d)
+            partial = _get(version.store, key)
+            if partial is None:
+                partial = self._partial(version, d)
+                _put(version.store, key, partial)
+                self.outcome.deltas_read.append(d.name)
+            states.append(partial)
+        combined = _combine(self.requests, states)
+        values: dict[str, Any] = {}
+        for key, r in self.requests.items():
+            assert r.merge is not None
+            found, value = _value(r.merge, key, combined)
+            if not found:
+                self.outcome.reason = f"aggregate {key} cannot be combined exactly"
+                return None
+            values[key] = value
+        if new:
+            _put(version.store, self._state_key(version.fingerprint), combined)
+        self.outcome = Outcome(
+            used=True,
+            reason=f"extended a stored state by {len(new)} insert(s)" if new else "stored state",
+            base=base_fp,
+            deltas_read=self.outcome.deltas_read,
+            from_cache=list(values),
+        )
+        return values
+
+    def _partial(self, version: DatasetVersion, d: DeltaInfo) -> State:
+        """The parts of one delta's rows, as the version holds them (filtered, split)."""
+        import numpy as np
+
+        from assay.data.compose import scan_rows
+
+        engine = self.source.engine
+        schema, batches = scan_rows(version.store, version.dataset, version.recipe, [d])
+        rows = pa.Table.from_batches(list(batches), schema=schema)
+        rows = rows.append_column(ROW_COLUMN, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+        t = engine.table(rows)
+        parts = self.scalar_parts(t)
+        state: State = {}
+        if parts:
+            row = engine.to_arrow(t.aggregate(**{f"a{i}": p for i, p in enumerate(parts.values())}))
+            self.queries += 1
+            state = dict(zip(parts, row.to_pylist()[0].values(), strict=True))
+        state.update(self.counts(t))
+        return state
+
+    def _fingerprint(self, deltas: Sequence[DeltaInfo]) -> str:
+        from assay.data.compose import fingerprint
+
+        assert self.source.version is not None
+        return fingerprint(self.source.version.recipe, deltas)
+
+    def _state_key(self, fingerprint: str) -> str:
+        return _object_key("version", fingerprint, self.text())
+
+    def _partial_key(self, version: DatasetVersion, d: DeltaInfo) -> str:
+        recipe = version.recipe
+        where = recipe.where_expr()
+        rows = {
+            "where": None if where is None else where.canonical(),
+            "columns": recipe.columns,
+            "split": {
+                "seed": recipe.split.seed,
+                "fractions": [list(p) for p in recipe.split.ordered()],
+            },
+            "schema": [list(c) for c in version.dataset.schema],
+        }
+        return _object_key(
+            "delta",
+            f"{d.delta_id}:{d.object_sha256}",
+            json.dumps(rows, sort_keys=True),
+            self.text(),
+        )
+
+
+# -- combining -----------------------------------------------------------------------
+
+
+def _combine(requests: Mapping[str, Request], states: Sequence[State]) -> State:
+    """The parts of the rows of every state, in order (``states[0]`` first)."""
+    out: State = {}
+    for key, r in requests.items():
+        assert r.merge is not None
+        m = r.merge
+        names = [key + s for s, _ in m.parts] or [key]
+        if m.kind == "counts":
+            out[key + "#c"] = _merge_counts([s.get(key + "#c", _MISSING) for s in states])
+        elif m.kind == "stdev":
+            n, mean, var = _chan(
+                [(s.get(key + "#n"), s.get(key + "#m"), s.get(key + "#v")) for s in states]
+            )
+            out.update({key + "#n": n, key + "#m": mean, key + "#v": var})
+        else:
+            how = "sum" if m.kind == "mean" else m.kind
+            for name in names:
+                out[name] = _fold(how, [s.get(name, _MISSING) for s in states], m.n)
+    return out
+
+
+class _Missing:
+    """A part a state lacks (one written for other aggregates): cannot combine."""
+
+
+_MISSING: Any = _Missing()
+
+
+def _fold(how: str, values: list[Any], n: int) -> Any:
+    if any(v is _MISSING for v in values):
+        return _MISSING
+    present = [v for v in values if v is not None]
+    if how == "first":
+        return [row for v in present for row in v][:n]
+    if not present:
+        return None
+    if how == "sum":
+        return sum(present)
+    if any(isinstance(v, float) and math.isnan(v) for v in present):
+        return _MISSING  # the engine orders NaN last; Python's min/max would not
+    return min(present) if how == "min" else max(present)
+
+
+def _merge_counts(parts: list[Any]) -> Any:
+    if any(p is _MISSING or p is None for p in parts):
+        return None
+    total: dict[Any, int] = {}
+    for p in parts:
+        for row in p:
+            total[row["v"]] = total.get(row["v"], 0) + row["n"]
+    if len(total) > MAX_VALUES:
+        return None
+    return [{"v": v, "n": n} for v, n in total.items()]
+
+
+def _chan(parts: list[tuple[Any, Any, Any]]) -> tuple[Any, Any, Any]:
+    """Count, mean and population variance of the union (Chan, Golub & LeVeque)."""
+    n_all, mean_all, m2_all = 0, 0.0, 0.0
+    for n, mean, var in parts:
+        if n is None or n is _MISSING or mean is _MISSING or var is _MISSING:
+            return _MISSING, _MISSING, _MISSING
+        if not n:
+            continue
+        n_new = n_all + n
+        delta = float(mean) - mean_all
+        mean_all += delta * n / n_new
+        m2_all += float(var) * n + delta * delta * n_all * n / n_new
+        n_all = n_new
+    return n_all, (mean_all if n_all else None), (m2_all / n_all if n_all else None)
+
+
+def _value(m: Merge, key: str, state: State) -> tuple[bool, Any]:
+    """The request's value from combined parts: (found, value)."""
+    if m.kind == "counts":
+        counts = state.get(key + "#c")
+        if counts is None:
+            return False, None
+        if m.q is None:
+            return True, len(counts)
+        value = _quantile(counts, m.q)
+        return not _near(value, m.bounds), value
+    if m.kind == "mean":
+        s, n = state.get(key + "#s"), state.get(key + "#n")
+        if s is _MISSING or n is _MISSING:
+            return False, None
+        value = None if not n else s / n
+        return not _near(value, m.bounds), value
+    if m.kind == "stdev":
+        n, var = state.get(key + "#n"), state.get(key + "#v")
+        if n is _MISSING:
+            return False, None
+        value = None if not n or n < 2 else math.sqrt(max(var * n / (n - 1), 0.0))
+        return not _near(value, m.bounds), value
+    value = state.get(key + m.parts[0][0] if m.parts else key, _MISSING)
+    if value is _MISSING:
+        return False, None
+    return not (isinstance(value, float) and _near(value, m.bounds)), value
+
+
+def _quantile(counts: list[dict[str, Any]], q: float) -> Any:
+    """The interpolated quantile (DuckDB's ``quantile_cont``) from value counts."""
+    ordered = sorted((row["v"], row["n"]) for row in counts)
+    total = sum(n for _, n in ordered)
+    if not total:
+        return None
+    pos = q * (total - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+
+    def at(i: int) -> Any:
+        seen = 0
+        for v, n in ordered:
+            seen += n
+            if i < seen:
+                return v
+        raise AssertionError(i)
+
+    a, b = at(lo), at(hi)
+    if isinstance(a, bool):
+        a, b = int(a), int(b)
+    return float(a) + (float(b) - float(a)) * (pos - lo)
+
+
+def _near(value: Any, bounds: tuple[Any, Any]) -> bool:
+    """Whether a float lies so close to a bound that rounding could flip its verdict."""
+    if not isinstance(value, float) or math.isnan(value):
+        return isinstance(value, float)
+    for b in bounds:
+        if isinstance(b, int | float) and abs(value - b) <= NEAR * max(1.0, abs(b)):
+            return True
+    return False
+
+
+def _distinct_bound(version: DatasetVersion, column: str) -> float:
+    """At most how many distinct values ``column`` has in the version: the sum of its
+    deltas' distinct counts (their statistics; key columns have none: unbounded)."""
+    total = 0.0
+    for d in version.deltas:
+        if d.op == "delete":
+            continue
+        stats = d.stats.get(column)
+        if stats is None:
+            continue  # a column added later: null in this delta's rows
+        if not stats.get("count"):
+            continue
+        total += stats.get("distinct", math.inf)
+    return total
+
+
+# -- storage -------------------------------------------------------------------------
+
+
+def _exists(store: Any, key: str) -> bool:
+    return bool(store.objects.exists(key))
+
+
+def _object_key(kind: str, *parts: str) -> str:
+    digest = hashlib.sha256("\x00".join([_FORMAT.decode(), kind, *parts]).encode()).hexdigest()
+    return f"{PREFIX}/{digest[:2]}/{digest}"
+
+
+def _put(store: Any, key: str, state: State) -> None:
+    """Write ``state`` under ``key``: a header, the payload's SHA-256, the payload."""
+    try:
+        values = pa.Table.from_pylist([{f"c{i}": v for i, v in enumerate(state.values())}])
+    except (pa.ArrowException, OverflowError, TypeError):
+        return  # a value Arrow cannot hold: not cached, computed again next time
+    sink = pa.BufferOutputStream()
+    with ipc.new_stream(sink, values.schema) as writer:
+        writer.write_table(values)
+    payload = json.dumps(list(state)).encode() + b"\n" + sink.getvalue().to_pybytes()
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    # A store this process cannot write to: the next check is a full pass again.
+    with contextlib.suppress(AssayError, OSError):
+        store.objects.put_bytes(key, _FORMAT + b"\n" + digest + b"\n" + payload)
+
+
+def _get(store: Any, key: str) -> State | None:
+    """The state under ``key``; None when missing or damaged (never trusted then)."""
+    try:
+        data = store.objects.get_bytes(key)
+    except (NotFound, FileNotFoundError):
+        return None
+    head, _, rest = data.partition(b"\n")
+    digest, _, payload = rest.partition(b"\n")
+    if head != _FORMAT or hashlib.sha256(payload).hexdigest().encode() != digest:
+        return None
+    names_text, _, arrow = payload.partition(b"\n")
+    try:
+        names = json.loads(names_text)
+        row = ipc.open_stream(pa.py_buffer(arrow)).read_all().to_pylist()[0]
+    except (ValueError, pa.ArrowException, IndexError):
+        return None
+    values = [row[f"c{i}"] for i in range(len(names))] if row else []
+    return dict(zip(names, values, strict=True))
