@@ -365,9 +365,10 @@ def _add_once(
         local = Path(tmp) / "delta.parquet"
         # Dictionary pages pay where values repeat within a row group. A column of nearly
         # unique values (keys, key hashes, ids, measurements) would be hashed into a
-        # dictionary until its page fills (1 MiB) and then written plain anyway: slower,
-        # and larger once compressed (a 33M-row file: 1/3 the write time, 1/3 the bytes).
-        repeating = [c for c, s in stats.items() if s.get("distinct", ROW_GROUP) <= ROW_GROUP // 4]
+        # dictionary until its page fills (1 MiB), then written plain anyway: slower,
+        # and larger once compressed (bench/README.md, "Committing a file").
+        limit = min(stored.num_rows, ROW_GROUP) // 4
+        repeating = [c for c, s in stats.items() if s.get("distinct", limit + 1) <= limit]
         pq.write_table(
             stored,
             local,

@@ -99,13 +99,22 @@ def content_id(table: pa.Table, *, op: str, key: Sequence[str]) -> str:
     digest.update("\x1f".join(key).encode() + b"\0")
     digest.update(np.int64(table.num_rows).tobytes())
     for name in sorted(table.column_names):
-        col = table.column(name).combine_chunks()
+        chunked = table.column(name)
+        # combine_chunks copies even a single chunk; a sorted table's columns have one.
+        col = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         digest.update(name.encode() + b"\0" + str(col.type).encode() + b"\0")
         _update_values(digest, col)
     return digest.hexdigest()
 
 
+def _filled(arr: pa.Array, value: object) -> pa.Array:
+    """``arr`` with nulls replaced by ``value``; ``arr`` itself when it has none (no copy)."""
+    return arr.fill_null(value) if arr.null_count else arr
+
+
 def _update_values(digest: hashlib._Hash, col: pa.Array) -> None:
+    # Hashing reads the values' buffers in place: the bytes hashed are exactly those of
+    # the little-endian arrays below, without a copy where the values need no rewrite.
     n = len(col)
     if col.null_count:
         valid = col.is_valid().to_numpy(zero_copy_only=False)
@@ -116,27 +125,28 @@ def _update_values(digest: hashlib._Hash, col: pa.Array) -> None:
     if pa.types.is_null(t):
         return
     if pa.types.is_string(t) or pa.types.is_binary(t):
-        large = col.cast(pa.large_binary()).fill_null(b"")
+        large = _filled(col.cast(pa.large_binary()), b"")
         bufs = large.buffers()
         offsets = np.frombuffer(bufs[1], dtype=np.int64)[large.offset : large.offset + n + 1]
-        digest.update(np.diff(offsets).astype("<i8").tobytes())
+        digest.update(np.diff(offsets).astype("<i8", copy=False).data)
         if bufs[2] is not None and n:
             digest.update(memoryview(bufs[2])[offsets[0] : offsets[-1]])
         return
+    values: np.ndarray
     if pa.types.is_boolean(t):
-        values = col.fill_null(False).to_numpy(zero_copy_only=False).astype(np.uint8)
+        values = _filled(col, False).to_numpy(zero_copy_only=False).astype(np.uint8)
     elif pa.types.is_floating(t):
-        values = col.fill_null(0.0).to_numpy(zero_copy_only=False).astype("<f8")
-        values = np.where(values == 0.0, 0.0, values)  # -0.0 and 0.0 are one value
+        raw = _filled(col, 0.0).to_numpy(zero_copy_only=False).astype("<f8", copy=False)
+        values = np.where(raw == 0.0, 0.0, raw)  # -0.0 and 0.0 are one value
         values[np.isnan(values)] = np.nan  # one NaN bit pattern
     elif pa.types.is_date32(t):
-        values = (
-            pc.cast(col.view(pa.int32()), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        values = _filled(pc.cast(col.view(pa.int32()), pa.int64()), 0).to_numpy(
+            zero_copy_only=False
         )
     elif pa.types.is_timestamp(t):
-        values = col.view(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        values = _filled(col.view(pa.int64()), 0).to_numpy(zero_copy_only=False)
     elif pa.types.is_integer(t):
-        values = col.fill_null(0).to_numpy(zero_copy_only=False)
+        values = _filled(col, 0).to_numpy(zero_copy_only=False)
     else:
         raise SchemaError(f"cannot hash values of type {t}")
-    digest.update(np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<")).tobytes())
+    digest.update(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).data)
