@@ -338,7 +338,8 @@ def _add_once(
         )
 
     hashes = key_hash(table, info.key)
-    if len(np.unique(hashes)) != len(hashes):
+    ordered = np.sort(hashes)  # sorted once: the duplicate check, the probes, the new run
+    if len(ordered) > 1 and bool((ordered[1:] == ordered[:-1]).any()):
         raise KeyConflict(
             f"{source}: two different keys share a 64-bit key hash; this is astronomically "
             "rare — report it, and store the key in another form meanwhile"
@@ -349,7 +350,7 @@ def _add_once(
     # What ingest must know of the history comes from the key index: binary searches in
     # a few sorted runs, never a read of every earlier delta.
     index = KeyIndex.load(store, earlier, known=known)
-    upd = _check_against_history(store, info, index, table, hashes, op, source)
+    upd = _check_against_history(store, info, index, table, hashes, ordered, op, source)
     if op == "upsert":
         columns[UPD_COLUMN] = upd
 
@@ -408,7 +409,7 @@ def _add_once(
     # removes objects that nothing names.
     store.catalog.commit_delta(delta, schema)
     crash_point("after-commit")
-    _index_delta(index, delta, hashes, upd if op == "upsert" else None, known)
+    _index_delta(index, delta, hashes, ordered, upd if op == "upsert" else None, known)
     step(ADD_STEPS)
     crash_point("after-index")
     return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
@@ -560,11 +561,12 @@ def _check_against_history(
     index: KeyIndex,
     table: pa.Table,
     hashes: np.ndarray,
+    ordered: np.ndarray,
     op: str,
     source: str,
 ) -> np.ndarray:
     """Check ``table``'s keys against every earlier delta; upsert flags for upserts."""
-    in_seen, live, events = index.history(hashes)
+    in_seen, live, events = index.history(hashes, ordered)
     if op == "insert":
         if in_seen.any():
             first = int(np.flatnonzero(in_seen)[0])
@@ -591,6 +593,7 @@ def _index_delta(
     index: KeyIndex,
     delta: DeltaInfo,
     hashes: np.ndarray,
+    ordered: np.ndarray,
     upd: np.ndarray | None,
     known: dict[str, Events],
 ) -> None:
@@ -601,7 +604,7 @@ def _index_delta(
     """
     # The delta is committed whatever happens here; a run not written is rebuilt when needed.
     with contextlib.suppress(OSError, AssayError):
-        index.extend(delta, delta_events(delta, hashes, upd), known)
+        index.extend(delta, delta_events(delta, hashes, upd, ordered), known)
 
 
 def key_history(

@@ -20,6 +20,7 @@ the next reader rebuilds it — or one that nothing names.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import tempfile
@@ -33,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
+from assay.errors import AssayError
 from assay.store import Store
 from assay.store.catalog import Catalog, DeltaInfo
 from assay.store.verified import Verifier
@@ -117,8 +119,14 @@ def delta_key_hashes(
     return h, upd
 
 
-def delta_events(delta: DeltaInfo, hashes: np.ndarray, upd: np.ndarray | None = None) -> Events:
-    """The key events of one delta, sorted by hash.
+def delta_events(
+    delta: DeltaInfo,
+    hashes: np.ndarray,
+    upd: np.ndarray | None = None,
+    ordered: np.ndarray | None = None,
+) -> Events:
+    """The key events of one delta, sorted by hash (``ordered``: ``hashes`` sorted, where
+    the caller has it).
 
     An inserted row creates its key; an upserted row updates it if the key was live when
     the delta was committed (``upd``), else creates it; a delete deletes it.
@@ -130,6 +138,9 @@ def delta_events(delta: DeltaInfo, hashes: np.ndarray, upd: np.ndarray | None = 
         kinds = np.where(upd, UPDATE, CREATE).astype(np.int8)
     else:
         kinds = np.full(len(hashes), CREATE, dtype=np.int8)
+    if delta.op != "upsert":  # one kind for every row: a sort, not a permutation
+        h = np.sort(hashes.astype(np.int64, copy=False)) if ordered is None else ordered
+        return Events(h, np.full(len(h), delta.number, dtype=np.int32), kinds)
     order = np.argsort(hashes, kind="stable")
     return Events(
         np.ascontiguousarray(hashes[order], dtype=np.int64),
@@ -210,7 +221,10 @@ class KeyIndex:
                 if found is None:
                     verifier = verifier or Verifier(store.objects)
                     found = _build(store, deltas[a:b], known, verifier)
-                    _write_run(store, key, found)
+                    # Stored for the next reader; a reader that may not write (a
+                    # read-only store) still has its answer.
+                    with contextlib.suppress(OSError, AssayError):
+                        _write_run(store, key, found)
                 known[key] = found
             runs.append(known[key])
         return cls(store, deltas, runs)
@@ -242,17 +256,21 @@ class KeyIndex:
                 self.store.objects.delete(key)
         return KeyIndex(self.store, deltas, runs)
 
-    def events(self, hashes: np.ndarray) -> Events:
-        """Every event of the keys in ``hashes`` (sorted by hash, then delta)."""
-        probes = np.sort(hashes.astype(np.int64, copy=False))
+    def events(self, hashes: np.ndarray, ordered: np.ndarray | None = None) -> Events:
+        """Every event of the keys in ``hashes`` (sorted by hash, then delta);
+        ``ordered`` is ``hashes`` sorted, where the caller has it."""
+        probes = np.sort(hashes.astype(np.int64, copy=False)) if ordered is None else ordered
         found = [_events_of(run, probes) for run in self.runs]
         return Events.merge(found)
 
-    def history(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, Events]:
+    def history(
+        self, hashes: np.ndarray, ordered: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, Events]:
         """For each key hash: whether any delta held it, whether it is live after the
-        last delta; and the events found."""
-        ev = self.events(hashes)
-        seen = HashIndex(np.unique(ev.h)) if len(ev) else HashIndex(np.zeros(0, np.int64))
+        last delta; and the events found. ``ordered``: as for ``events``."""
+        ev = self.events(hashes, ordered)
+        # ev.h is sorted: its distinct values are where it changes.
+        seen = HashIndex(ev.h[np.r_[True, ev.h[1:] != ev.h[:-1]]] if len(ev) else ev.h)
         in_seen = seen.contains(hashes)
         winner = replay(ev.h, ev.n.astype(np.int64), ev.k).get(hashes, default=-1)
         return in_seen, winner >= 0, ev
