@@ -79,6 +79,9 @@ __all__ = [
 
 DEFAULT_GRACE = 3600.0  # seconds an unreferenced object is kept: longer than any write
 _BLOCK = 1 << 20
+#: Objects under this prefix are derived caches, named by what they were computed from:
+#: nothing in the catalog names them, so verify does not count them and gc keeps them.
+CACHE_PREFIX = "cache/"
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 
@@ -245,7 +248,9 @@ def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) 
         problems.extend(_check_version(v, deltas_of.get(v.dataset, [])))
 
     named = {r.key for r in refs} | live_manifests(catalog) | live_index_keys(catalog)
-    unreferenced = sum(1 for key in store.objects.list() if key not in named)
+    unreferenced = sum(
+        1 for key in store.objects.list() if key not in named and not key.startswith(CACHE_PREFIX)
+    )
     return VerifyReport(
         problems=tuple(problems),
         objects=len(refs),
@@ -453,8 +458,12 @@ def collect_garbage(
     grace: float = DEFAULT_GRACE,
     dry_run: bool = False,
     now: float | None = None,
+    caches: bool = False,
 ) -> GcReport:
     """Remove the objects nothing references, once they are older than ``grace`` seconds.
+
+    Derived caches (under ``cache/``: incremental check states) are referenced by nothing
+    and kept unless ``caches``; they are rebuilt when next needed.
 
     Temporary files of interrupted writes count as unreferenced objects. An
     unreferenced object younger than ``grace`` is kept: a writer may have stored it
@@ -472,7 +481,7 @@ def collect_garbage(
     removed: list[ObjectInfo] = []
     recent: list[ObjectInfo] = []
     for obj in listed:
-        if obj.key in referenced:
+        if obj.key in referenced or (obj.key.startswith(CACHE_PREFIX) and not caches):
             continue
         (recent if now - obj.modified < grace else removed).append(obj)
     if not dry_run:

@@ -136,7 +136,8 @@ def test_a_flipped_byte_fails_the_hash_and_the_rows(built_any: assay.Store) -> N
     data = bytearray(built_any.objects.get_bytes(key))
     meta = pq.ParquetFile(pa.BufferReader(bytes(data))).metadata
     v = meta.row_group(0).column(meta.schema.names.index("v"))
-    data[v.dictionary_page_offset + v.total_compressed_size // 2] ^= 0x01  # inside the values
+    start = v.dictionary_page_offset or v.data_page_offset  # unique floats: no dictionary
+    data[start + v.total_compressed_size // 2] ^= 0x01  # inside the values
     built_any.objects.put_bytes(key, bytes(data))
     report = verify(built_any)
     assert found(report) == [("content_mismatch", key), ("hash_mismatch", key)]
@@ -370,3 +371,15 @@ def test_reasons_are_stable_strings() -> None:
         "fingerprint_mismatch",
         "index_mismatch",
     }
+
+
+def test_gc_keeps_derived_caches_unless_asked(built: assay.Store) -> None:
+    store = built
+    cache = "cache/checks/ab/abcdef"  # an incremental check state: named by nothing
+    store.objects.put_bytes(cache, b"state")
+    age(store, cache, 2 * HOUR)
+    assert verify(store).unreferenced == 0  # a cache is not garbage
+    assert cache not in {o.key for o in collect_garbage(store).removed}
+    assert store.objects.exists(cache)
+    swept = collect_garbage(store, caches=True)
+    assert [o.key for o in swept.removed] == [cache] and not store.objects.exists(cache)

@@ -72,6 +72,13 @@ def register(app: typer.Typer) -> None:
                 help="Keep unreferenced objects younger than this (writes in flight).",
             ),
         ] = 3600.0,
+        caches: Annotated[
+            bool,
+            typer.Option(
+                "--caches",
+                help="Also remove derived caches (incremental check states; rebuilt when needed).",
+            ),
+        ] = False,
         store: StoreOpt = None,
         json: JsonOpt = False,
     ) -> None:
@@ -81,7 +88,7 @@ def register(app: typer.Typer) -> None:
         from assay.store import open_store
 
         with open_store(store) as s:
-            report = collect_garbage(s, grace=grace, dry_run=dry_run)
+            report = collect_garbage(s, grace=grace, dry_run=dry_run, caches=caches)
         emit(report.to_dict(), json, lambda: tables.gc(report, console))
 
     @app.command("recover")
