@@ -29,11 +29,17 @@ Timed in one process, interleaved round by round (the order alternates), median 
   kept; B's state and the new delta's partial are deleted before each run, so every
   run reads and aggregates the new delta and combines).
 
-After the rounds, every expectation's verdict, counts and examples must be equal
-(floats within 1e-12 relative), and the incremental run must report that it read
-only the new delta; the script exits 1 otherwise.
+Then (``--upsert``, 100k keys; 0 skips it) an upsert of keys the new insert wrote,
+with other values, is added to B, whose state the last incremental run stored, and the
+same two are timed over half the rounds: the incremental run subtracts the rows the
+upsert replaces (read from the one delta the key index names) and adds its own.
 
-Run: ``.venv/bin/python bench/incremental.py [--rows N] [--rounds R] [--fresh]``.
+After the rounds, every expectation's verdict, counts and examples must be equal
+(floats within 1e-12 relative), and the incremental run of the insert must report
+that it read only the new delta; the script exits 1 otherwise.
+
+Run: ``.venv/bin/python bench/incremental.py [--rows N] [--rounds R] [--upsert K]
+[--fresh]``.
 Writes ``bench/out/incremental.json``; see ``bench/README.md``, "Incremental checks".
 """
 
@@ -130,76 +136,97 @@ def same(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[str]:
     return differ
 
 
+def measure(store: assay.Store, rounds: int) -> dict[str, Any]:
+    """Full vs incremental check of ``deltas: all``, interleaved; the cache objects
+    stored now are kept, any later one is deleted (untimed) before each run."""
+    kept = set(store.objects.list(f"{PREFIX}/"))
+
+    def forget() -> None:
+        for key in set(store.objects.list(f"{PREFIX}/")) - kept:
+            store.objects.delete(key)
+
+    methods = {"full": True, "incremental": False}
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    last: dict[str, Any] = {}
+    for r in range(rounds + 1):  # round 0: warm-up, untimed
+        order = list(methods) if r % 2 == 0 else list(reversed(methods))
+        for m in order:
+            forget()  # every incremental run reads the new delta again
+            t0 = time.perf_counter()
+            last[m] = check(str(SUITE), RECIPE, store=store, record=False, full=methods[m])
+            if r:
+                times[m].append(time.perf_counter() - t0)
+        if r:
+            print(f"round {r}: " + ", ".join(f"{m} {times[m][-1]:.3f} s" for m in methods))
+    median = {m: statistics.median(v) for m, v in times.items()}
+    return {
+        "rows": last["full"].row_count,
+        "rounds": rounds,
+        "seconds": {m: {"median": median[m], "min": min(v), "all": v} for m, v in times.items()},
+        "ratio_incremental_to_full": median["incremental"] / median["full"],
+        "verdicts": [(r["label"], r["passed"]) for r in results(last["full"])],
+        "differ": same(results(last["incremental"]), results(last["full"])),
+        "incremental": last["incremental"].incremental,
+        "queries": {m: last[m].queries for m in methods},
+        "load_average": os.getloadavg(),
+    }
+
+
+def show(what: str, m: dict[str, Any]) -> None:
+    s, inc = m["seconds"], m["incremental"]
+    print(f"\n{what}: {m['rows']:,} rows")
+    for name in ("full", "incremental"):
+        print(f"  {name:<11} median {s[name]['median']:.3f} s (min {s[name]['min']:.3f})")
+    print(f"  ratio {m['ratio_incremental_to_full']:.3f}; load average {m['load_average'][0]:.2f}")
+    failed = sum(not p for _, p in m["verdicts"])
+    print(f"  {len(m['verdicts'])} expectations, {failed} failing; differ: {m['differ']}")
+    print(f"  incremental: {inc['reason']}; read {inc['deltas_read']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--insert", type=int, default=358_571)
+    parser.add_argument("--upsert", type=int, default=100_000, help="0: skip the upsert")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fresh", action="store_true", help="rebuild the history")
     args = parser.parse_args(argv)
 
     store, base = prepare(args.rows, args.insert, args.seed, args.fresh)
-    kept = set(store.objects.list(f"{PREFIX}/"))  # A's stored state
-
-    def forget() -> None:
-        for key in set(store.objects.list(f"{PREFIX}/")) - kept:
-            store.objects.delete(key)
-
-    def full() -> Any:
-        return check(str(SUITE), RECIPE, store=store, record=False, full=True)
-
-    def incremental() -> Any:
-        return check(str(SUITE), RECIPE, store=store, record=False)
-
-    methods = {"full": full, "incremental": incremental}
-    times: dict[str, list[float]] = {m: [] for m in methods}
-    last: dict[str, Any] = {}
-    for m, fn in methods.items():  # warm-up, untimed
-        forget()
-        last[m] = fn()
-    for r in range(args.rounds):
-        order = list(methods) if r % 2 == 0 else list(reversed(methods))
-        for m in order:
-            forget()  # untimed: every incremental run reads the new delta again
-            t0 = time.perf_counter()
-            last[m] = methods[m]()
-            times[m].append(time.perf_counter() - t0)
-        print(f"round {r + 1}: " + ", ".join(f"{m} {times[m][-1]:.3f} s" for m in methods))
-
-    inc = last["incremental"].incremental
-    differ = same(results(last["incremental"]), results(last["full"]))
-    median = {m: statistics.median(v) for m, v in times.items()}
-    ratio = median["incremental"] / median["full"]
-    read_only_new = inc["used"] and inc["deltas_read"] == ["new"] and inc["base"] == base
-    summary = {
-        "rows": last["full"].row_count,
+    insert = measure(store, args.rounds)
+    inc = insert["incremental"]
+    insert["met"] = (
+        insert["ratio_incremental_to_full"] <= GOAL
+        and not insert["differ"]
+        and inc["used"]
+        and inc["deltas_read"] == ["new"]
+        and inc["base"] == base
+    )
+    show(f"A + one insert of {args.insert:,} rows (goal <= {GOAL})", insert)
+    summary: dict[str, Any] = {
         "insert_rows": args.insert,
-        "rounds": args.rounds,
-        "seconds": {m: {"median": median[m], "min": min(v), "all": v} for m, v in times.items()},
-        "ratio_incremental_to_full": ratio,
         "goal": GOAL,
-        "met": ratio <= GOAL and not differ and read_only_new,
-        "verdicts": [(r["label"], r["passed"]) for r in results(last["full"])],
-        "differ": differ,
-        "incremental": inc,
-        "queries": {m: last[m].queries for m in methods},
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_average": os.getloadavg(),
-        },
+        "insert": insert,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
     }
+    ok = not insert["differ"] and insert["met"]
+    if args.upsert:
+        # B's own state stays (the last incremental run stored it); then an upsert of
+        # keys the insert wrote, with other values: its removed rows are subtracted.
+        check(str(SUITE), RECIPE, store=store, record=False)
+        rows = new_insert(args.upsert, args.seed + 1)
+        assay.add_delta(store, history.DATASET, rows, op="upsert", name="upd", tags=("upsert",))
+        upsert = measure(store, max(1, args.rounds // 2))
+        show(f"then one upsert of {args.upsert:,} keys", upsert)
+        summary["upsert_rows"] = args.upsert
+        summary["upsert"] = upsert
+        ok = ok and not upsert["differ"]
     OUT.mkdir(exist_ok=True)
     (OUT / "incremental.json").write_text(json.dumps(summary, indent=2, default=str))
-    print(f"\nfull        median {median['full']:.3f} s (min {min(times['full']):.3f})")
-    print(f"incremental median {median['incremental']:.3f} s (min {min(times['incremental']):.3f})")
-    print(f"ratio {ratio:.3f} (goal <= {GOAL}); load average {os.getloadavg()[0]:.2f}")
-    failed = sum(not p for _, p in summary["verdicts"])
-    print(f"verdicts: {len(summary['verdicts'])} expectations, {failed} failing, differ: {differ}")
-    print(f"incremental read {inc['deltas_read']} on top of {str(inc['base'])[:12]}")
     store.close()
-    return 0 if not differ and read_only_new else 1
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

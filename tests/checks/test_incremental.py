@@ -250,24 +250,78 @@ def test_a_damaged_partial_is_recomputed_not_trusted(
     assert again.incremental is not None and again.incremental["deltas_read"] == []
 
 
-def test_an_appended_upsert_or_another_filter_runs_the_full_pass(
+def _changed(df: pd.DataFrame, ids: Any, delta: int, **values: Any) -> pd.DataFrame:
+    """``df`` with the rows of ``ids`` rewritten by ``delta``, in the version's order."""
+    hit = df["id"].isin(np.asarray(ids))
+    df = df.copy()
+    for column, value in values.items():
+        df.loc[hit, column] = value
+    df.loc[hit, "_delta"] = delta
+    return df.sort_values(["_delta", "id"]).reset_index(drop=True)
+
+
+def test_appended_upserts_and_deletes_subtract_what_they_remove(
+    history: assay.Store, parts: dict[str, pa.Table]
+) -> None:
+    import pyarrow.compute as pc
+
+    recipe = {"dataset": "acs"}
+    check(SUITE, recipe, store=history, record=False)
+    ins1 = parts["ins1"]
+    # Rows no expectation finds unexpected: removing them leaves every example in place.
+    age = ins1.column("AGEP")
+    clean = ins1.filter(
+        pc.and_(
+            pc.and_(pc.is_valid(ins1.column("MIL")), pc.less_equal(ins1.column("RAC1P"), 8)),
+            pc.and_(
+                pc.greater(age, ins1.column("SCHL")), pc.and_(pc.greater(age, 17), pc.less(age, 80))
+            ),
+        )
+    )
+    # And one with a null MIL, after the first examples: the examples stay the same.
+    late_null = ins1.filter(pc.is_null(ins1.column("MIL"))).slice(0, 1)
+    up = pa.concat_tables([clean.slice(0, 40), late_null]).sort_by("id")
+    up = up.set_column(up.schema.get_field_index("AGEP"), "AGEP", pa.array(np.full(41, 60)))
+    assay.add_delta(history, "acs", up, op="upsert", name="up2")
+    expected = _changed(reference(parts, ["ins1"]), up.column("id"), 5, AGEP=60)
+    upserted = check(SUITE, recipe, store=history, record=False)
+    assert upserted.incremental is not None and upserted.incremental["used"], upserted.incremental
+    # The key index names the one delta holding the rows the upsert replaces.
+    assert set(upserted.incremental["deltas_read"]) == {"up2", "ins1"}
+    full = check(SUITE, recipe, store=history, record=False, full=True)
+    assert_same_results(upserted.to_dict()["results"], full.to_dict()["results"])
+    assert_matches_pandas(upserted.to_dict()["results"], expected)
+
+    gone = clean.slice(40, 30).select(["id"])
+    assay.add_delta(history, "acs", gone, op="delete", name="gone2")
+    deleted = check(SUITE, recipe, store=history, record=False)
+    assert deleted.incremental is not None and deleted.incremental["used"], deleted.incremental
+    assert set(deleted.incremental["deltas_read"]) == {"gone2", "ins1"}
+    expected = expected[~expected["id"].isin(gone.column("id").to_numpy())].reset_index(drop=True)
+    full = check(SUITE, recipe, store=history, record=False, full=True)
+    assert_same_results(deleted.to_dict()["results"], full.to_dict()["results"])
+    assert_matches_pandas(deleted.to_dict()["results"], expected)
+
+    # An upsert that removes a row some example shows: only a full pass knows the next.
+    shown = next(r for r in full.results if r.label.startswith("not_null(MIL")).sample[0]["id"]
+    row = expected[expected["id"] == shown].drop(columns="_delta").assign(MIL=1)
+    again = pa.Table.from_pandas(row, preserve_index=False).cast(ins1.schema)
+    assay.add_delta(history, "acs", again, op="upsert", name="up3")
+    fallback = check(SUITE, recipe, store=history, record=False)
+    assert fallback.incremental is not None and not fallback.incremental["used"]
+    assert "example" in fallback.incremental["reason"]
+    expected = _changed(expected, [shown], 7, MIL=1)
+    assert_matches_pandas(fallback.to_dict()["results"], expected)
+
+
+def test_another_row_filter_never_reuses_the_stored_parts(
     history: assay.Store, parts: dict[str, pa.Table]
 ) -> None:
     check(SUITE, {"dataset": "acs"}, store=history, record=False)
-    up = parts["ins1"].slice(0, 50)
-    up = up.set_column(up.schema.get_field_index("AGEP"), "AGEP", pa.array(np.full(50, 7)))
-    assay.add_delta(history, "acs", up, op="upsert", name="up2")
-    report = check(SUITE, {"dataset": "acs"}, store=history, record=False)
-    assert report.incremental is not None and not report.incremental["used"]
-    expected = reference(parts, ["ins1"])
-    expected.loc[expected["id"].isin(up.column("id").to_numpy()), "AGEP"] = 7
-    expected.loc[expected["id"].isin(up.column("id").to_numpy()), "_delta"] = 5
-    expected = expected.sort_values(["_delta", "id"]).reset_index(drop=True)
-    assert_matches_pandas(report.to_dict()["results"], expected)
-    # A recipe that filters rows never reuses the unfiltered parts.
+    assay.add_delta(history, "acs", parts["ins2"], name="ins2")
     filtered = check(SUITE, {"dataset": "acs", "where": "AGEP >= 16"}, store=history, record=False)
     assert filtered.incremental is not None and not filtered.incremental["used"]
+    expected = reference(parts, ["ins1", "ins2"])
     assert_matches_pandas(
-        filtered.to_dict()["results"],
-        expected[expected["AGEP"] >= 16].reset_index(drop=True),
+        filtered.to_dict()["results"], expected[expected["AGEP"] >= 16].reset_index(drop=True)
     )

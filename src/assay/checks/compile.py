@@ -524,8 +524,13 @@ class _Planner:
                 item.slice,
                 item.unexpected,
                 need,
-                # Row positions differ per delta: only rows shown by key merge.
-                merge=Merge("first", n=need) if self.key else None,
+                # Row positions differ per delta: only rows shown by key merge; the
+                # dataset's key also tells which examples an upsert or delete removed.
+                merge=Merge(
+                    "first", n=need, key=tuple(self.key) if self.key == self.source.key else ()
+                )
+                if self.key
+                else None,
             )
 
     def sample_all(self, items: list[tuple[_Planned, _Verdict]]) -> None:

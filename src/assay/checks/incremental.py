@@ -20,11 +20,16 @@ The rows of ``B = A + N`` (``N`` inserts) are the rows of ``A`` then those of ``
 only when nothing in ``N`` can replace or repeat a row of ``A``: when every delta is
 an insert, or when ``B`` is a prefix of the dataset's history (the store refused, at
 ingest, an insert of a key that was live then, and a prefix is exactly that state).
-A key's distinct count is its row count only in a prefix. Anything else (an appended
-upsert or delete, a split, a rebalancing recipe, an aggregate with no merge rule, a
-combined float that lies within ``NEAR`` of a bound it is judged against) runs the
-full pass. States and partials are derived data: content-addressed objects under
-``cache/checks/`` (key: the version's fingerprint, or the delta's id and object hash
+A key's distinct count is its row count only in a prefix. In a prefix, ``N`` may also
+hold upserts and deletes: the rows of the version so far whose keys one writes are
+read (the deltas' rows of those key hashes, kept as compose keeps them) and their parts
+subtracted: counts, sums and value counts exactly, mean and variance by the inverse
+of Chan's update; a minimum or maximum only if no removed row reached it; examples
+only if no example was removed or the list held every unexpected row; then an
+upsert's own rows are added at the end. Anything else (a split, a rebalancing recipe,
+an aggregate with no merge rule, a combined float that lies within ``NEAR`` of a bound
+it is judged against) runs the full pass. States and partials are derived data:
+content-addressed objects under ``cache/checks/`` (key: the version's fingerprint, or the delta's id and object hash
 with the recipe's row filter; and the SQL text of the aggregates), written atomically,
 read back only when their checksum matches, and recomputed when missing or damaged.
 """
@@ -61,6 +66,9 @@ Predicate = Callable[["Slice | None", "ir.Table"], "ir.BooleanValue | None"]
 MAX_VALUES = 10_000  # distinct values kept per counted column
 NEAR = 1e-9  # relative distance to a bound within which a combined float falls back
 PREFIX = "cache/checks"
+PREFIX_OF_HISTORY = "a prefix of the history"
+MAX_APPENDED = 8  # how many deltas back a stored state is looked for
+_HASH = "__assay_key_hash"  # the key hash, beside the rows read to subtract
 _FORMAT = b"assay-check-partial-v1"
 
 
@@ -80,6 +88,7 @@ class Merge:
     n: int = 0  # first: how many rows
     bounds: tuple[Any, Any] = (None, None)
     needs_prefix: bool = False
+    key: tuple[str, ...] = ()  # first: the dataset key's columns, when examples show them
 
 
 class Request(Protocol):
@@ -244,9 +253,12 @@ class Incremental:
         assert version is not None
         deltas = list(version.deltas)
         appendable = self._appendable(version)
-        # Only a tail of inserts can be appended to a stored state.
+        # A tail of inserts extends a stored state; in a history prefix, upserts and
+        # deletes too (what they remove is subtracted).
         first = max((i + 1 for i, d in enumerate(deltas) if d.op != "insert"), default=0)
         lowest = len(deltas) if appendable is None else first
+        if appendable == PREFIX_OF_HISTORY:
+            lowest = min(lowest, max(len(deltas) - MAX_APPENDED, 1))
         for j in range(len(deltas), lowest - 1, -1):
             if j == 0:
                 # From per-delta partials alone: worth it only when at most one is new.
@@ -276,7 +288,7 @@ class Incremental:
         last = max((d.number for d in version.deltas), default=0)
         prefix = [d.delta_id for d in history if d.number <= last]
         if prefix == [d.delta_id for d in version.deltas]:
-            return "a prefix of the history"
+            return PREFIX_OF_HISTORY
         if all(d.op == "insert" for d in version.deltas) and not any(
             r.merge is not None and r.merge.needs_prefix for r in self.requests.values()
         ):
@@ -291,13 +303,28 @@ class Incremental:
         new: Sequence[DeltaInfo],
     ) -> dict[str, Any] | None:
         states = [] if base is None else [base]
+        done = list(version.deltas[: len(version.deltas) - len(new)])
         for d in new:
+            if d.op != "insert":  # only in a history prefix (``answer``)
+                combined = _combine(self.requests, states)
+                removed, keys = self._removed(version, done, d)
+                after = _subtract(self.requests, combined, removed, keys)
+                if after is None:
+                    self.outcome.reason = (
+                        f"a row that delta {d.name!r} removes could change a minimum, maximum "
+                        "or example"
+                    )
+                    return None
+                states = [after]
+            done.append(d)
+            if d.op == "delete":
+                continue
             key = self._partial_key(version, d)
             partial = _get(version.store, key)
             if partial is None:
                 partial = self._partial(version, d)
                 _put(version.store, key, partial)
-                self.outcome.deltas_read.append(d.name)
+                self._read(d)
             states.append(partial)
         combined = _combine(self.requests, states)
         values: dict[str, Any] = {}
@@ -310,9 +337,12 @@ class Incremental:
             values[key] = value
         if new:
             _put(version.store, self._state_key(version.fingerprint), combined)
+        ops = sorted({d.op for d in new})
         self.outcome = Outcome(
             used=True,
-            reason=f"extended a stored state by {len(new)} insert(s)" if new else "stored state",
+            reason=f"extended a stored state by {len(new)} delta(s) ({', '.join(ops)})"
+            if new
+            else "stored state",
             base=base_fp,
             deltas_read=self.outcome.deltas_read,
             from_cache=list(values),
@@ -320,14 +350,94 @@ class Incremental:
         return values
 
     def _partial(self, version: DatasetVersion, d: DeltaInfo) -> State:
-        """The parts of one delta's rows, as the version holds them (filtered, split)."""
+        """The parts of one delta's rows, as the version holds them (filtered, split):
+        all of them, for an insert, or an upsert at the end of a history prefix."""
+        from assay.data.compose import scan_rows
+        from assay.store.verified import Verifier
+
+        if d.op == "upsert":  # alone, its rows that replaced a row would not apply
+            return self._parts_of(self._delta_rows(version, d, Verifier(version.store.objects)))
+        schema, batches = scan_rows(version.store, version.dataset, version.recipe, [d])
+        return self._parts_of(pa.Table.from_batches(list(batches), schema=schema))
+
+    def _removed(
+        self, version: DatasetVersion, done: list[DeltaInfo], d: DeltaInfo
+    ) -> tuple[State, set[tuple[Any, ...]]]:
+        """The parts and keys of the rows of version ``done`` whose keys upsert/delete
+        ``d`` writes."""
+        from assay.data.deltas import delta_key_hashes
+        from assay.data.keyindex import KeyIndex
+        from assay.store.verified import Verifier
+
+        store, verifier = version.store, Verifier(version.store.objects)
+        hashes, _ = delta_key_hashes(store, d, verifier)
+        self._read(d)
+        # The key index says which delta of ``done`` holds the live row of each key.
+        history = store.catalog.list_deltas(version.dataset.name)
+        winners, holders = KeyIndex.load(store, history, verifier=verifier).touched(done, hashes)
+        owner = winners.get(hashes, default=-1)
+        live = []
+        for e in done:
+            mine = hashes[owner == e.number]
+            if e.number not in holders or not len(mine):
+                continue
+            live.append(self._delta_rows(version, e, verifier, mine))
+            self._read(e)
+        rows = (
+            pa.concat_tables(live) if live else self._delta_rows(version, d, verifier, hashes[:0])
+        )
+        key = list(version.dataset.key)
+        keys = set(zip(*(rows.column(k).to_pylist() for k in key), strict=True))
+        return self._parts_of(rows), keys
+
+    def _read(self, d: DeltaInfo) -> None:
+        if d.name not in self.outcome.deltas_read:
+            self.outcome.deltas_read.append(d.name)
+
+    def _delta_rows(
+        self, version: DatasetVersion, d: DeltaInfo, verifier: Any, hashes: Any = None
+    ) -> pa.Table:
+        """Delta ``d``'s rows (those of ``hashes`` only, if given) as a version holds
+        them: missing columns null, ``where`` applied, projected, with the split."""
+        from assay.data.compose import SPLIT_COLUMN
+        from assay.data.deltas import HASH_COLUMN
+        from assay.data.schema import arrow_type
+        from assay.data.split import assign_splits
+
+        engine, info, recipe = self.source.engine, version.dataset, version.recipe
+        with verifier.blame(d):
+            t = engine.read_parquet_files([verifier.path(d)])
+        fill = {
+            c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
+            for c, typ in info.schema
+            if c not in t.columns
+        }
+        if fill:
+            t = t.mutate(**fill)
+        where = recipe.where_expr()
+        if where is not None:
+            t = t.filter(where.predicate(t))
+        if hashes is not None:
+            probe = engine.table(pa.table({HASH_COLUMN: pa.array(hashes, pa.int64())}))
+            t = t.semi_join(probe, HASH_COLUMN)
+        columns = [c for c in self.source.schema if c != SPLIT_COLUMN]
+        with verifier.blame(d):
+            rows = engine.to_arrow(t.select(*columns, HASH_COLUMN))
+        verifier.confirm(d)
+        self.queries += 1
+        h = rows.column(HASH_COLUMN).to_numpy()
+        split = assign_splits(h, recipe.split.seed, recipe.split.ordered())
+        return (
+            rows.select(columns)
+            .append_column(SPLIT_COLUMN, split)
+            .append_column(_HASH, rows.column(HASH_COLUMN))
+        )
+
+    def _parts_of(self, rows: pa.Table) -> State:
+        """The scalar parts and value counts of ``rows``, numbered in their order."""
         import numpy as np
 
-        from assay.data.compose import scan_rows
-
         engine = self.source.engine
-        schema, batches = scan_rows(version.store, version.dataset, version.recipe, [d])
-        rows = pa.Table.from_batches(list(batches), schema=schema)
         rows = rows.append_column(ROW_COLUMN, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
         t = engine.table(rows)
         parts = self.scalar_parts(t)
@@ -369,6 +479,81 @@ class Incremental:
 
 
 # -- combining -----------------------------------------------------------------------
+
+
+def _subtract(
+    requests: Mapping[str, Request], total: State, removed: State, keys: set[tuple[Any, ...]]
+) -> State | None:
+    """The parts of ``total``'s rows without ``removed``'s (a subset of them, whose keys
+    are ``keys``); None when a removed row could have been the minimum, the maximum, or
+    an example when the examples were already ``n``."""
+    out: State = dict(total)
+    for key, r in requests.items():
+        assert r.merge is not None
+        m = r.merge
+        if m.kind == "counts":
+            counts, gone = total.get(key + "#c"), removed.get(key + "#c")
+            if counts is None or gone is None:
+                return None
+            left = {row["v"]: row["n"] for row in counts}
+            for row in gone:
+                left[row["v"]] = left.get(row["v"], 0) - row["n"]
+            if any(n < 0 for n in left.values()):
+                return None
+            out[key + "#c"] = [{"v": v, "n": n} for v, n in left.items() if n]
+            continue
+        if m.kind == "stdev":
+            n = _unchan(
+                *(total.get(key + s) for s in ("#n", "#m", "#v")),
+                *(removed.get(key + s) for s in ("#n", "#m", "#v")),
+            )
+            if n is None:
+                return None
+            out.update({key + "#n": n[0], key + "#m": n[1], key + "#v": n[2]})
+            continue
+        for name in [key + s for s, _ in m.parts] or [key]:
+            have, gone = total.get(name, _MISSING), removed.get(name, _MISSING)
+            if have is _MISSING or gone is _MISSING:
+                return None
+            if m.kind in ("sum", "mean"):
+                out[name] = have if gone is None else (None if have is None else have - gone)
+            elif m.kind == "first" and gone:
+                if not m.key:
+                    return None
+                kept = [row for row in have or [] if tuple(row[c] for c in m.key) not in keys]
+                # A full list that lost an example: only a full pass knows the next ones.
+                if len(kept) < len(have or []) and len(have or []) >= m.n:
+                    return None
+                out[name] = kept
+            elif gone is not None:  # min / max: kept only if no removed row reached it
+                if isinstance(gone, float) and math.isnan(gone):
+                    return None
+                if not (gone > have if m.kind == "min" else gone < have):
+                    return None
+    return out
+
+
+def _unchan(
+    n: Any, mean: Any, var: Any, n_gone: Any, mean_gone: Any, var_gone: Any
+) -> tuple[Any, Any, Any] | None:
+    """Count, mean and population variance of a union's rows without a subset's."""
+    if not n_gone:
+        return n, mean, var
+    if n is None or mean is None or var is None or mean_gone is None or var_gone is None:
+        return None
+    left = n - n_gone
+    if left < 0:
+        return None
+    if left == 0:
+        return 0, None, None
+    mean_left = (n * float(mean) - n_gone * float(mean_gone)) / left
+    delta = float(mean_gone) - mean_left
+    m2 = float(var) * n - float(var_gone) * n_gone - delta * delta * left * n_gone / n
+    if m2 < 0:
+        if m2 < -1e-9 * max(1.0, float(var) * n):
+            return None
+        m2 = 0.0
+    return left, mean_left, m2 / left
 
 
 def _combine(requests: Mapping[str, Request], states: Sequence[State]) -> State:
