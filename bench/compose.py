@@ -409,6 +409,8 @@ def _rss_mib(field: str = "VmHWM") -> float:
 
 def timed(fn: Callable[[], pa.Table]) -> tuple[float, pa.Table, float]:
     """Seconds, result, and how far the peak RSS rose above the RSS at the start (MiB).
+    The CPU seconds the process spent (all its threads) go to ``CPU_S``: on a shared
+    machine they vary less than wall time.
 
     The result is held when the peak is read, so the rise counts it (an Arrow table
     of 10M rows x 20 int64 columns is ~1.5 GiB) plus the method's working memory.
@@ -417,10 +419,14 @@ def timed(fn: Callable[[], pa.Table]) -> tuple[float, pa.Table, float]:
     pa.default_memory_pool().release_unused()  # each method starts with a trimmed pool
     _reset_peak()
     start = _rss_mib("VmRSS")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     table = fn()
     elapsed = time.perf_counter() - t0
+    CPU_S.append(time.process_time() - c0)
     return elapsed, table, _rss_mib() - start
+
+
+CPU_S: list[float] = []  # process CPU seconds of each ``timed`` call, in order
 
 
 def same_rows(a: pa.Table, b: pa.Table) -> tuple[bool, str]:
@@ -452,6 +458,8 @@ PROBES = [
     ("assay.engine", "Engine.batches", "Engine.batches: Ibis compile + query start"),
     ("assay.engine", "Engine.to_arrow", "Engine.to_arrow"),
     ("assay.data._replay", "HashIndex.get", "HashIndex.get: winning delta per row"),
+    ("assay.data._replay", "HashIndex.matches", "HashIndex.matches: touched rows of a batch"),
+    ("assay.data.compose", "_filter_columns", "_filter_columns: copy without superseded rows"),
     ("assay.data.compose", "assign_splits", "assign_splits: split column"),
     ("assay.data.compose", "DatasetVersion.summary", "summary (split counts)"),
     ("assay.store.catalog", "SqlCatalog.record_version", "catalog.record_version"),
@@ -526,7 +534,7 @@ def source_digests() -> dict[str, str]:
     """Short hashes of the assay files compose runs through (the tree may be mid-edit)."""
     root = Path(assay.__file__).parent
     files = ["data/compose.py", "data/deltas.py", "data/_replay.py", "data/split.py"]
-    files.append("engine/__init__.py")
+    files += ["engine/__init__.py", "engine/base.py", "engine/duckdb.py", "data/keyindex.py"]
     return {
         f: hashlib.sha256((root / f).read_bytes()).hexdigest()[:12]
         for f in files
@@ -667,6 +675,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base_rss = _rss_mib("VmRSS")
     samples: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
     peak: dict[str, float] = {n: 0.0 for n in names}
     for r in range(args.repeats):
         order = names[r % len(names) :] + names[: r % len(names)]
@@ -676,6 +685,7 @@ def main(argv: list[str] | None = None) -> int:
             rows[name] = table.num_rows
             del table
             samples[name].append(s)
+            cpu[name].append(CPU_S[-1])
             peak[name] = max(peak[name], rss)
             line.append(f"{name} {s:.2f}")
         print(f"  round {r + 1}/{args.repeats}: " + ", ".join(line), flush=True)
@@ -758,6 +768,18 @@ def main(argv: list[str] | None = None) -> int:
         + f"RSS {base_rss:.0f} MiB before the rounds, {end_rss:.0f} MiB after"
     )
 
+    cpu_med = {n: statistics.median(v) for n, v in cpu.items()}
+    cpu_ratio = {
+        "assay_all": cpu_med["assay_all"] / cpu_med["raw_scan"],
+        "assay_subset": cpu_med["assay_subset"] / cpu_med["raw_subset"],
+    }
+    print(
+        f"CPU seconds (process, all threads; median): raw_scan {cpu_med['raw_scan']:.2f}, "
+        f"assay_all {cpu_med['assay_all']:.2f} ({cpu_ratio['assay_all']:.2f}x), raw_subset "
+        f"{cpu_med['raw_subset']:.2f}, assay_subset {cpu_med['assay_subset']:.2f} "
+        f"({cpu_ratio['assay_subset']:.2f}x)"
+    )
+
     if verify_cost:
         print(
             f"verify on read: assay_all / assay_all_unverified = {verify_cost['median']:.3f}x "
@@ -796,6 +818,9 @@ def main(argv: list[str] | None = None) -> int:
         "checks": checks,
         "rows": rows,
         "samples_s": samples,
+        "cpu_samples_s": cpu,
+        "cpu_median_s": cpu_med,
+        "cpu_ratio": cpu_ratio,
         "median_s": med,
         "min_s": low,
         "peak_rss_rise_mib": peak,

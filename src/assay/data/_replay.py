@@ -36,18 +36,27 @@ class HashIndex:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def matches(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``hashes`` that are in the index (ascending) and their positions in
+        ``keys``: sparse, so a probe that finds few costs one pass over the bitmap."""
+        none = np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+        if not len(self.keys) or not len(hashes):
+            return none
+        # The low bits, masked in place: one pass, and no copy for the index dtype.
+        probe = np.bitwise_and(hashes.view(np.uint64), self._mask).view(np.intp)
+        cand = np.flatnonzero(self._bitmap[probe])
+        if not len(cand):
+            return none
+        h = hashes[cand]
+        pos = np.minimum(np.searchsorted(self.keys, h), len(self.keys) - 1)
+        hit = self.keys[pos] == h
+        return cand[hit], pos[hit]
+
     def find(self, hashes: np.ndarray) -> np.ndarray:
         """Position of each hash in ``keys``, or -1 where absent."""
         out = np.full(len(hashes), -1, dtype=np.int64)
-        if not len(self.keys) or not len(hashes):
-            return out
-        probe = (hashes.view(np.uint64) & self._mask).astype(np.intp)
-        cand = np.flatnonzero(self._bitmap[probe])
-        if len(cand):
-            h = hashes[cand]
-            pos = np.minimum(np.searchsorted(self.keys, h), len(self.keys) - 1)
-            hit = self.keys[pos] == h
-            out[cand[hit]] = pos[hit]
+        rows, pos = self.matches(hashes)
+        out[rows] = pos
         return out
 
     def get(self, hashes: np.ndarray, default: int) -> np.ndarray:

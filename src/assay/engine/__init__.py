@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from assay.engine.base import ROW_NUMBER_COLUMN, Engine
+from assay.engine.base import FILE_NUMBER_COLUMN, ROW_NUMBER_COLUMN, Engine
 from assay.engine.duckdb import DuckDBEngine, default_engine
 from assay.errors import UsageError
 
@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_ENGINE",
     "ENGINES",
     "ENGINE_ENV",
+    "FILE_NUMBER_COLUMN",
     "ROW_NUMBER_COLUMN",
     "DuckDBEngine",
     "Engine",

@@ -31,10 +31,13 @@ if TYPE_CHECKING:
 
     from assay.store.objects import ObjectStore
 
-__all__ = ["ROW_NUMBER_COLUMN", "Engine"]
+__all__ = ["FILE_NUMBER_COLUMN", "ROW_NUMBER_COLUMN", "Engine"]
 
 #: The column ``read_parquet_files(..., row_numbers=True)`` adds: 0-based row positions.
 ROW_NUMBER_COLUMN = "file_row_number"
+#: The column ``read_parquet_in_order`` adds: each row's file, its 0-based position in
+#: the paths given.
+FILE_NUMBER_COLUMN = "_assay_file_number"
 _MASK_ROW = "__assay_mask_row"
 
 
@@ -112,6 +115,16 @@ class Engine(ABC):
     @abstractmethod
     def read_parquet_files(self, paths: Sequence[str], *, row_numbers: bool = False) -> ibis.Table:
         """An Ibis table over Parquet files; ``row_numbers`` adds ``file_row_number``."""
+
+    def read_parquet_in_order(self, paths: Sequence[str]) -> ibis.Table:
+        """One scan of several Parquet files whose rows come out file after file, each
+        file's in its order, with ``FILE_NUMBER_COLUMN`` (which file). Columns are
+        matched by name; a column a file lacks is null in its rows.
+
+        One query instead of one per file. Only an engine that preserves scan order
+        can offer it.
+        """
+        raise EngineUnsupported(self.name, "ordered scans of several files")
 
     def create_view(self, expr: ibis.Table, name: str) -> ibis.Table:
         """Name ``expr`` as a view (a named query, nothing stored) and return it."""
