@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test lint bench clean lock
 
@@ -16,8 +17,10 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src
-	@# pytest's exit 5 (no tests collected) is a failure, said in words
-	$(VENV)/bin/pytest || { code=$$?; [ $$code -ne 5 ] || echo 'pytest collected no tests: failing' >&2; exit $$code; }
+	@# pytest's exit 5 (no tests collected) is a failure, said in words.
+	@# One worker per core, at most 4 (each may start its own PostgreSQL and S3 servers);
+	@# a test file stays on one worker, so its module fixtures are built once.
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) || { code=$$?; [ $$code -ne 5 ] || echo 'pytest collected no tests: failing' >&2; exit $$code; }
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench

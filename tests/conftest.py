@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,22 +35,47 @@ def store(tmp_path: Path) -> Iterator[assay.Store]:
         yield s
 
 
+@pytest.fixture(scope="session")
+def employment_template(tmp_path_factory: pytest.TempPathFactory, acs: pa.Table) -> Path:
+    """A folder with `.assay` (the store `employment` describes) and each year's Parquet
+    file, built once per session: adding four years of ACS takes seconds, and some 30
+    tests start from it."""
+    root = tmp_path_factory.mktemp("employment")
+    with assay.init_store(root / ".assay") as store:
+        assay.create_dataset(store, "employment", ["id"], label="employed")
+        for name, y in [("base", 2015), ("y2016", 2016), ("y2017", 2017), ("y2018", 2018)]:
+            path = root / f"{name}.parquet"
+            pq.write_table(year(acs, y), path)
+            assay.add_delta(store, "employment", path, name=name, tags=("survey",))
+    return root
+
+
 @pytest.fixture
-def employment(store: assay.Store, acs: pa.Table, tmp_path: Path) -> assay.Store:
-    """A store whose dataset `employment` has 2015 as `base` and 2016–2018 as deltas."""
-    assay.create_dataset(store, "employment", ["id"], label="employed")
-    for name, y in [("base", 2015), ("y2016", 2016), ("y2017", 2017), ("y2018", 2018)]:
-        path = tmp_path / f"{name}.parquet"
-        pq.write_table(year(acs, y), path)
-        assay.add_delta(store, "employment", path, name=name, tags=("survey",))
-    return store
+def employment(employment_template: Path, tmp_path: Path) -> Iterator[assay.Store]:
+    """A store whose dataset `employment` has 2015 as `base` and 2016–2018 as deltas, at
+    ``tmp_path/.assay`` with the years' files beside it: this test's own copy."""
+    # The catalog names objects relative to the store, so a copy is a whole store.
+    shutil.copytree(employment_template, tmp_path, dirs_exist_ok=True)
+    with assay.open_store(tmp_path / ".assay") as s:
+        yield s
 
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """``assay demo --json``, run once per session (it takes a minute or two): the folder
-    it built and its JSON. Tests that change the store work on a copy."""
-    root = tmp_path_factory.mktemp("demo")
-    built = run_assay("demo", "--dir", "demo", "--json", cwd=root, timeout=900)
-    assert built.rc == 0, built.err
-    return (root / "demo").resolve(), built.json()
+    it built and its JSON. Tests that change the store work on a copy.
+
+    Under pytest-xdist the workers share it: the first to ask builds it in the folder
+    their temporary folders sit in, under a lock the others wait on.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    answer = root / "demo.json"
+    with (root / "demo.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not answer.exists():
+            built = run_assay("demo", "--dir", "demo", "--json", cwd=root, timeout=900)
+            assert built.rc == 0, built.err
+            answer.write_text(json.dumps(built.json()))
+    return (root / "demo").resolve(), json.loads(answer.read_text())
