@@ -325,3 +325,26 @@ def test_another_row_filter_never_reuses_the_stored_parts(
     assert_matches_pandas(
         filtered.to_dict()["results"], expected[expected["AGEP"] >= 16].reset_index(drop=True)
     )
+
+
+def test_a_float_near_its_bound_or_too_many_values_runs_the_full_pass(
+    history: assay.Store, parts: dict[str, pa.Table]
+) -> None:
+    mean = reference(parts, ["ins1", "ins2"])["employed"].mean()
+    near = {
+        "suite": "near",
+        "expectations": [{"mean_between": {"column": "employed", "max": mean}}],
+    }
+    recipe = {"dataset": "acs"}
+    check(near, recipe, store=history, record=False)
+    assay.add_delta(history, "acs", parts["ins2"], name="ins2")
+    report = check(near, recipe, store=history, record=False)
+    # Combined sums could round to either side of the bound: the full pass decides.
+    assert report.incremental is not None and not report.incremental["used"]
+    assert "cannot be combined exactly" in report.incremental["reason"]
+    assert report.results[0].observed == pytest.approx(mean)
+    ids = {"suite": "ids", "expectations": [{"distinct_count_between": {"column": "id", "min": 1}}]}
+    report = check(ids, recipe, store=history, record=False)
+    assert report.incremental is not None and not report.incremental["used"]
+    assert "more than 10,000 distinct values" in report.incremental["reason"]
+    assert report.results[0].observed == len(reference(parts, ["ins1", "ins2"]))
