@@ -47,6 +47,7 @@ from assay.data.deltas import (
     key_history,
 )
 from assay.data.hashing import content_id, key_hash
+from assay.data.keyindex import PREFIX as INDEX_PREFIX
 from assay.data.keyindex import live_index_keys, verify_runs
 from assay.data.recipe import load_recipe
 from assay.errors import AssayError, NotFound, UsageError
@@ -579,8 +580,10 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     unattributed = tuple(
         k
         for k in objects.list()
-        if k not in named and not k.startswith(f"{MANIFEST_PREFIX}/") and TMP_MARK not in k
-    )
+        if k not in named
+        and not k.startswith((f"{MANIFEST_PREFIX}/", f"{INDEX_PREFIX}/", CACHE_PREFIX))
+        and TMP_MARK not in k
+    )  # manifests are what recover read; the key index and caches are derived
     return RecoverReport(
         catalog=without_password(catalog_url),  # printed: the password comes from the environment
         moved_to=moved_to,
