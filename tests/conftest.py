@@ -23,6 +23,19 @@ __all__ = ["pg_database", "postgres_url", "s3_bucket", "s3_endpoint"]
 ACS = Path(__file__).parents[1] / "examples" / "data" / "acs_employment_ma.parquet"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The local cache of remote stores' key index runs goes to a temporary folder (the
+    CLI subprocesses inherit it), never to the user's ~/.cache."""
+    saved = os.environ.get("ASSAY_CACHE_DIR")
+    os.environ["ASSAY_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if saved is None:
+        os.environ.pop("ASSAY_CACHE_DIR", None)
+    else:
+        os.environ["ASSAY_CACHE_DIR"] = saved
+
+
 @pytest.fixture(scope="session")
 def acs() -> pa.Table:
     """The real ACS employment table (277,677 rows)."""

@@ -9,6 +9,7 @@ a wrong one is reported by ``verify``, and a missing one is built again.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import zlib
 from pathlib import Path
@@ -192,3 +193,25 @@ def test_plan_merges_runs_of_similar_size() -> None:
         held = [sum(sizes[a:b]) for a, b in runs]
         assert all(below > 2 * above for below, above in itertools.pairwise(held))
         assert len(runs) <= np.log2(sum(sizes)) + 1 and runs[-1][1] == len(sizes)
+
+
+def test_a_remote_store_reads_its_runs_from_the_local_cache(s3_bucket: str, tmp_path: Path) -> None:
+    catalog = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with assay.init_store(s3_bucket, catalog=catalog) as store:
+        live, _ = _random_history(store, tmp_path, seed=6, steps=6)
+        deltas = store.catalog.list_deltas("t")
+        keys = [run_key(deltas[a:b]) for a, b in plan(deltas)]
+        cache = Path(os.environ["ASSAY_CACHE_DIR"]) / "keyindex"
+        assert all((cache / k).is_file() for k in keys)  # written there by the writer
+        expected = [r.h.tolist() for r in KeyIndex.load(store, deltas).runs]
+        # With the store's copies gone, the cached ones answer: nothing is rebuilt.
+        for k in keys:
+            store.objects.delete(k)
+        assert [r.h.tolist() for r in KeyIndex.load(store, deltas).runs] == expected
+        assert not any(store.objects.exists(k) for k in keys)
+        # A damaged cached copy is not trusted: the run is rebuilt from the deltas.
+        damaged = cache / keys[0]
+        damaged.write_bytes(damaged.read_bytes()[:-8])
+        assert [r.h.tolist() for r in KeyIndex.load(store, deltas).runs] == expected
+        assert store.objects.exists(keys[0])
+        assert _composed(store) == live

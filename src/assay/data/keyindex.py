@@ -23,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import tempfile
+import threading
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -332,7 +334,8 @@ def _checksums(run: Events) -> list[int]:
 
 
 def _write_run(store: Store, key: str, run: Events) -> None:
-    """Store ``run`` as an Arrow IPC file (uncompressed: memory-mapped, zero-copy)."""
+    """Store ``run`` as an Arrow IPC file (uncompressed: memory-mapped, zero-copy); a
+    remote store's run is kept in the local cache too."""
     meta = {"format": FORMAT, "rows": str(len(run)), "crc32": json.dumps(_checksums(run))}
     table = pa.table(
         [pa.array(run.h), pa.array(run.n), pa.array(run.k)], schema=_SCHEMA.with_metadata(meta)
@@ -342,27 +345,73 @@ def _write_run(store: Store, key: str, run: Events) -> None:
         with pa.OSFile(str(local), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table, max_chunksize=max(len(run), 1))
         store.objects.put_file(key, local)
+        if store.objects.local_path(key) is None:
+            _cache(key, lambda target: os.replace(local, target))
 
 
 def _read_run(store: Store, key: str) -> Events | None:
-    """The run stored under ``key``; None if it is missing or fails its checksums."""
+    """The run stored under ``key``; None if it is missing or fails its checksums.
+
+    A remote store's run is read from the local cache, downloaded there on first use: a
+    run's key names its content, so a cached copy never goes stale.
+    """
     local = store.objects.local_path(key)
+    cached = local is None
     try:
-        if local is not None:
-            source: pa.NativeFile = pa.memory_map(local)
-        else:
-            source = pa.BufferReader(store.objects.get_bytes(key))
-        table = pa.ipc.open_file(source).read_all()
-        meta = table.schema.metadata or {}
-        if meta.get(b"format") != FORMAT.encode() or table.schema.remove_metadata() != _SCHEMA:
-            return None
-        table = table.combine_chunks()
-        run = Events(*(_numpy(table.column(i)) for i in range(3)))
-        if int(meta[b"rows"]) != len(run) or json.loads(meta[b"crc32"]) != _checksums(run):
-            return None
-        return run
+        if local is None:
+            local = str(_cache_dir() / key)
+            if not os.path.exists(local):
+                data = store.objects.get_bytes(key)
+                _cache(key, lambda target: Path(target).write_bytes(data))
+        run = _load(local)
     except (OSError, pa.ArrowInvalid, KeyError, ValueError):
-        return None  # missing or damaged: derived data, rebuilt by the caller
+        run = None  # missing or damaged: derived data, rebuilt by the caller
+    if run is None and cached and local is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(local)  # a damaged cached copy is fetched again next time
+    return run
+
+
+def _load(path: str) -> Events | None:
+    """The run in the file at ``path``, memory-mapped; None if it fails its checksums."""
+    table = pa.ipc.open_file(pa.memory_map(path)).read_all()
+    meta = table.schema.metadata or {}
+    if meta.get(b"format") != FORMAT.encode() or table.schema.remove_metadata() != _SCHEMA:
+        return None
+    table = table.combine_chunks()
+    run = Events(*(_numpy(table.column(i)) for i in range(3)))
+    if int(meta[b"rows"]) != len(run) or json.loads(meta[b"crc32"]) != _checksums(run):
+        return None
+    return run
+
+
+def _cache_dir() -> Path:
+    """Where runs of remote stores are kept on this machine (safe to delete)."""
+    configured = os.environ.get("ASSAY_CACHE_DIR")
+    if configured:
+        return Path(configured) / "keyindex"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "assay" / "keyindex"
+
+
+def _cache(key: str, write: Callable[[str], object]) -> None:
+    """Put a run into the local cache atomically (``write(path)`` makes the file), then
+    trim the cache to ``ASSAY_CACHE_MAX_BYTES`` (4 GiB), the least recently read first."""
+    target = _cache_dir() / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
+    write(tmp)
+    os.replace(tmp, target)
+    limit = int(os.environ.get("ASSAY_CACHE_MAX_BYTES", 4 << 30))
+    files = [(f.stat().st_atime, f.stat().st_size, f) for f in _cache_dir().rglob("*.arrow")]
+    total = sum(size for _, size, _ in files)
+    for _, size, f in sorted(files):
+        if total <= limit:
+            break
+        if f != target:
+            with contextlib.suppress(OSError):
+                f.unlink()
+                total -= size
 
 
 def _numpy(column: pa.ChunkedArray) -> np.ndarray:
