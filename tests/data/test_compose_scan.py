@@ -200,7 +200,10 @@ def test_hash_index_matches_finds_exactly_the_members() -> None:
     # Half members, half not; some share the members' low bits (the bitmap's probe).
     outside = (keys[:2_000] ^ np.int64(1 << 40)).astype(np.int64)
     probe = rng.permutation(np.concatenate([keys[:3_000], outside]))
-    rows, pos = index.matches(probe)
+    rows, pos = index.matches(probe)  # binary search; this probe makes it build ...
+    again = index.matches(probe)  # ... the bucket table, which answers this one
+    assert index._buckets is not None
+    assert again[0].tolist() == rows.tolist() and again[1].tolist() == pos.tolist()
     member = set(keys.tolist())
     assert rows.tolist() == [i for i, h in enumerate(probe.tolist()) if h in member]
     assert (index.keys[pos] == probe[rows]).all()

@@ -17,7 +17,10 @@ class HashIndex:
     """Sorted unique key hashes, each with an int64 value, and fast membership.
 
     A bitmap on the low hash bits answers "certainly absent" for most probes with
-    one memory read; only the few candidates it lets through are binary-searched.
+    one memory read; only the few candidates it lets through are looked up: by binary
+    search at first, and once a quarter as many candidates as keys were searched, in a
+    bucket table (keys grouped by fewer low bits: one or two reads each instead of
+    twenty), built then.
     """
 
     def __init__(self, hashes: np.ndarray, values: np.ndarray | None = None):
@@ -32,6 +35,8 @@ class HashIndex:
         self._mask = np.uint64((1 << bits) - 1)
         self._bitmap = np.zeros(1 << bits, dtype=bool)
         self._bitmap[(self.keys.view(np.uint64) & self._mask).astype(np.intp)] = True
+        self._searched = 0  # candidates binary-searched so far
+        self._buckets: _Buckets | None = None
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -48,8 +53,15 @@ class HashIndex:
         if not len(cand):
             return none
         h = hashes[cand]
-        pos = np.minimum(np.searchsorted(self.keys, h), len(self.keys) - 1)
-        hit = self.keys[pos] == h
+        if self._buckets is None and self._searched > len(self.keys) // 4:
+            self._buckets = _Buckets(self.keys)
+        if self._buckets is not None:
+            pos = self._buckets.find(h)
+            hit = pos >= 0
+        else:
+            self._searched += len(h)
+            pos = np.minimum(np.searchsorted(self.keys, h), len(self.keys) - 1)
+            hit = self.keys[pos] == h
         return cand[hit], pos[hit]
 
     def find(self, hashes: np.ndarray) -> np.ndarray:
@@ -70,6 +82,35 @@ class HashIndex:
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         """Boolean mask: which hashes are in the index."""
         return self.find(hashes) >= 0
+
+
+class _Buckets:
+    """Sorted unique keys grouped by their low bits, about one key per bucket: a
+    lookup reads a bucket's bounds and compares its few keys, round by round."""
+
+    def __init__(self, keys: np.ndarray):
+        bits = max(int(np.ceil(np.log2(max(len(keys), 2)))), 1)
+        self.mask = np.uint64((1 << bits) - 1)
+        bucket = (keys.view(np.uint64) & self.mask).astype(np.intp)
+        self.position = np.argsort(bucket, kind="stable")  # bucket order -> keys order
+        self.keys = keys[self.position]
+        counts = np.bincount(bucket, minlength=1 << bits)
+        self.first = np.zeros((1 << bits) + 1, dtype=np.int64)
+        np.cumsum(counts, out=self.first[1:])
+
+    def find(self, hashes: np.ndarray) -> np.ndarray:
+        """Position of each hash in the sorted keys, or -1 where absent."""
+        out = np.full(len(hashes), -1, dtype=np.intp)
+        bucket = (hashes.view(np.uint64) & self.mask).astype(np.intp)
+        at, end = self.first[bucket], self.first[bucket + 1]
+        left = np.flatnonzero(at < end)
+        while len(left):
+            i = at[left]
+            hit = self.keys[i] == hashes[left]
+            out[left[hit]] = self.position[i[hit]]
+            at[left] += 1
+            left = left[~hit & (at[left] < end[left])]
+        return out
 
 
 def replay(hashes: np.ndarray, numbers: np.ndarray, kinds: np.ndarray) -> HashIndex:
