@@ -215,3 +215,51 @@ def test_a_remote_store_reads_its_runs_from_the_local_cache(s3_bucket: str, tmp_
         assert [r.h.tolist() for r in KeyIndex.load(store, deltas).runs] == expected
         assert store.objects.exists(keys[0])
         assert _composed(store) == live
+
+
+@pytest.mark.parametrize("key", [["name"], ["id", "name"]])
+def test_keys_that_are_not_one_integer_keep_check_hashes(
+    store: assay.Store, tmp_path: Path, key: list[str]
+) -> None:
+    def rows(ids: list[int], v: float) -> pa.Table:
+        return pa.table(
+            {"id": ids, "name": [f"k{i % 7}é{i}" for i in ids], "v": [v + i for i in ids]}
+        )
+
+    assay.create_dataset(store, "s", key)
+    history = [
+        ("insert", rows(list(range(40)), 0.0)),
+        ("upsert", rows(list(range(30, 50)), 100.0)),
+        ("delete", rows(list(range(0, 10)), 0.0).select(key)),
+        ("insert", rows(list(range(60, 70)), 0.0)),
+    ]
+    for i, (op, table) in enumerate(history):
+        pq.write_table(table, tmp_path / f"{i}.parquet")
+        assay.add_delta(store, "s", tmp_path / f"{i}.parquet", op=op, name=f"d{i}")
+    deltas = store.catalog.list_deltas("s")
+    index = KeyIndex.load(store, deltas)
+    assert index.key == key and all(r.c is not None for r in index.runs)
+    probe = rows(list(range(80)), 0.0)
+    hashes = key_hash(probe, key)
+    in_seen, live, _ = index.history(hashes)
+    ref_seen, ref_live = key_history(store, deltas, hashes)
+    assert in_seen.tolist() == ref_seen.tolist() == [i < 50 or 60 <= i < 70 for i in range(80)]
+    assert live.tolist() == ref_live.tolist() == [10 <= i < 50 or 60 <= i < 70 for i in range(80)]
+    assert verify(store).ok
+
+    # A run whose event for key 45 carries key 75's hash: to the index, 75 and 45 now
+    # share a key hash but not a check hash. Adding 75 is refused as a collision.
+    (a, b), run = plan(deltas)[0], index.runs[0]
+    h45, h75 = key_hash(rows([45, 75], 0.0), key)
+    h = np.where(run.h == h45, h75, run.h)
+    order = np.argsort(h, kind="stable")
+    from assay.data.keyindex import _write_run
+
+    assert run.c is not None
+    _write_run(
+        store, run_key(deltas[a:b]), Events(h[order], run.n[order], run.k[order], run.c[order])
+    )
+    pq.write_table(rows([75], 9.0), tmp_path / "z.parquet")
+    with pytest.raises(KeyConflict, match="share a 64-bit key hash"):
+        assay.add_delta(store, "s", tmp_path / "z.parquet", op="upsert", name="z")
+    assert [p.reason.value for p in verify(store).problems] == ["index_mismatch"]

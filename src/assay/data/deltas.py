@@ -33,8 +33,10 @@ from assay.data.keyindex import (
     UPD_COLUMN,
     Events,
     KeyIndex,
+    check_hash,
     delta_events,
     delta_key_hashes,
+    is_checked,
 )
 from assay.data.schema import FileOptions, fit_to_schema, normalise_table, read_table_file
 from assay.errors import (
@@ -71,6 +73,10 @@ __all__ = [
 OPS = ("insert", "upsert", "delete")
 ROW_GROUP = 131_072  # rows per Parquet row group: parallel scans, bounded memory
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_COLLISION = (
+    "two different keys share a 64-bit key hash; this is astronomically rare — report it, "
+    "and store the key in another form meanwhile"
+)
 # What a recipe token could also mean: every delta, or a delta id prefix.
 _HEX_ID = re.compile(r"^[0-9a-fA-F]{6,}$")
 #: The steps ``add_delta`` reports: read, validated, checked against the earlier
@@ -338,19 +344,24 @@ def _add_once(
         )
 
     hashes = key_hash(table, info.key)
-    ordered = np.sort(hashes)  # sorted once: the duplicate check, the probes, the new run
+    # Where a key hash could hide two keys, a second, independent hash tells them apart
+    # (keyindex.check_hash); the index keeps both, so a collision is a lookup.
+    checks = check_hash(table, info.key) if is_checked(info.key, dict(schema)) else None
+    if checks is None:
+        ordered = np.sort(hashes)  # sorted once: the duplicate check, probes, the new run
+        checks_ordered = None
+    else:
+        order = np.argsort(hashes, kind="stable")
+        ordered, checks_ordered = hashes[order], checks[order]
     if len(ordered) > 1 and bool((ordered[1:] == ordered[:-1]).any()):
-        raise KeyConflict(
-            f"{source}: two different keys share a 64-bit key hash; this is astronomically "
-            "rare — report it, and store the key in another form meanwhile"
-        )
+        raise KeyConflict(f"{source}: {_COLLISION}")
     columns: dict[str, pa.Array | np.ndarray] = {HASH_COLUMN: hashes}
     if op == "delete" and not earlier:
         raise KeyConflict(f"{source}: dataset {dataset!r} is empty; there is nothing to delete yet")
     # What ingest must know of the history comes from the key index: binary searches in
     # a few sorted runs, never a read of every earlier delta.
     index = KeyIndex.load(store, earlier, known=known)
-    upd = _check_against_history(store, info, index, table, hashes, ordered, op, source)
+    upd = _check_against_history(info, index, table, hashes, ordered, checks_ordered, op, source)
     if op == "upsert":
         columns[UPD_COLUMN] = upd
 
@@ -409,7 +420,8 @@ def _add_once(
     # removes objects that nothing names.
     store.catalog.commit_delta(delta, schema)
     crash_point("after-commit")
-    _index_delta(index, delta, hashes, ordered, upd if op == "upsert" else None, known)
+    events = delta_events(delta, hashes, upd if op == "upsert" else None, ordered, checks)
+    _index_delta(index, delta, events, known)
     step(ADD_STEPS)
     crash_point("after-index")
     return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
@@ -556,17 +568,26 @@ def _replay_deltas(
 
 
 def _check_against_history(
-    store: Store,
     info: DatasetInfo,
     index: KeyIndex,
     table: pa.Table,
     hashes: np.ndarray,
     ordered: np.ndarray,
+    checks_ordered: np.ndarray | None,
     op: str,
     source: str,
 ) -> np.ndarray:
-    """Check ``table``'s keys against every earlier delta; upsert flags for upserts."""
+    """Check ``table``'s keys against every earlier delta; upsert flags for upserts.
+
+    ``ordered`` is ``hashes`` sorted; ``checks_ordered`` the check hashes in that order,
+    where the dataset keeps them: an earlier key with an equal key hash and another
+    check hash is a different key (a collision), refused whatever the op.
+    """
     in_seen, live, events = index.history(hashes, ordered)
+    if checks_ordered is not None and events.c is not None and len(events):
+        same = checks_ordered[np.searchsorted(ordered, events.h)]
+        if bool((same != events.c).any()):
+            raise KeyConflict(f"{source}: {_COLLISION}")
     if op == "insert":
         if in_seen.any():
             first = int(np.flatnonzero(in_seen)[0])
@@ -576,9 +597,6 @@ def _check_against_history(
                 f"{info.name!r} (e.g. {_fmt_key(example)}); use --op upsert to replace rows"
             )
         return np.zeros(len(hashes), dtype=bool)
-    holders = {int(n) for n in np.unique(events.n)}
-    earlier = [d for d in index.deltas if d.number in holders]
-    _check_no_collision(store, info, earlier, table, hashes, in_seen)
     if op == "delete" and not live.all():
         first = int(np.flatnonzero(~live)[0])
         example = {k: table.column(k)[first].as_py() for k in info.key}
@@ -592,9 +610,7 @@ def _check_against_history(
 def _index_delta(
     index: KeyIndex,
     delta: DeltaInfo,
-    hashes: np.ndarray,
-    ordered: np.ndarray,
-    upd: np.ndarray | None,
+    events: Events,
     known: dict[str, Events],
 ) -> None:
     """Add the committed ``delta`` to the key index (its run, and the merges it causes).
@@ -604,7 +620,7 @@ def _index_delta(
     """
     # The delta is committed whatever happens here; a run not written is rebuilt when needed.
     with contextlib.suppress(OSError, AssayError):
-        index.extend(delta, delta_events(delta, hashes, upd, ordered), known)
+        index.extend(delta, events, known)
 
 
 def key_history(
@@ -635,45 +651,6 @@ def key_history(
     # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
     winner = touched.get(hashes, default=-2)
     return in_seen, np.where(winner == -2, in_seen, winner >= 0)
-
-
-def _check_no_collision(
-    store: Store,
-    info: DatasetInfo,
-    earlier: Sequence[DeltaInfo],
-    table: pa.Table,
-    hashes: np.ndarray,
-    matched: np.ndarray,
-) -> None:
-    """Equal key hashes must mean equal keys (free for one integer key: mix64 is a bijection).
-
-    ``earlier`` are the deltas that hold a key hash of ``table`` (the index knows which).
-    """
-    types = dict(info.schema)
-    if len(info.key) == 1 and types.get(info.key[0]) == "int64":
-        return
-    if not matched.any():
-        return
-    engine = store.engine
-    verifier = Verifier(store.objects)
-    verifier.start(earlier)
-    new = engine.table(table.select(list(info.key)).append_column("_h", pa.array(hashes)))
-    with verifier.blame(*earlier):
-        old = engine.read_parquet_files([verifier.path(d) for d in earlier])
-        old = old.select(HASH_COLUMN, *info.key)
-        joined = new.join(old, new["_h"] == old[HASH_COLUMN])
-        differs = None
-        for k in info.key:
-            cond = joined[k] != joined[f"{k}_right"]
-            differs = cond if differs is None else differs | cond
-        collided = engine.to_arrow(joined.filter(differs).count().as_table()).column(0)[0].as_py()
-    for d in earlier:  # the rows compared came from confirmed bytes only
-        verifier.confirm(d)
-    if collided:
-        raise KeyConflict(
-            "two different keys share a 64-bit key hash; this is astronomically rare — "
-            "report it, and store the key in another form meanwhile"
-        )
 
 
 def _column_stats(table: pa.Table, key: Sequence[str]) -> dict[str, Any]:

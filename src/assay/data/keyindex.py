@@ -27,7 +27,7 @@ import os
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
+from assay.data.hashing import mix64
 from assay.errors import AssayError
 from assay.store import Store
 from assay.store.catalog import Catalog, DeltaInfo
@@ -56,25 +57,33 @@ __all__ = [
 
 HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
 UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
-FORMAT = "assay-keyindex-v1"
+FORMAT = "assay-keyindex-v2"
 PREFIX = "index"
 _SCHEMA = pa.schema([("h", pa.int64()), ("n", pa.int32()), ("k", pa.int8())])
+_CHECKED_SCHEMA = _SCHEMA.append(pa.field("c", pa.int64()))
 
 
 @dataclass(frozen=True)
 class Events:
-    """Key events sorted by (hash, delta number): ``h`` hash, ``n`` delta, ``k`` kind."""
+    """Key events sorted by (hash, delta number): ``h`` hash, ``n`` delta, ``k`` kind;
+    ``c`` the key's check hash, for keys whose hash is not a bijection (``check_hash``)."""
 
     h: np.ndarray
     n: np.ndarray
     k: np.ndarray
+    c: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.h)
 
     @staticmethod
-    def empty() -> Events:
-        return Events(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8))
+    def empty(checked: bool = False) -> Events:
+        return Events(
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+            np.zeros(0, np.int8),
+            np.zeros(0, np.int64) if checked else None,
+        )
 
     @staticmethod
     def merge(parts: Sequence[Events]) -> Events:
@@ -88,21 +97,85 @@ class Events:
         # A stable sort of sorted pieces is a merge (timsort finds the runs); pieces come
         # in delta order, so equal hashes stay in delta order.
         order = np.argsort(h, kind="stable")
+        checks = [p.c for p in parts if p.c is not None]
         return Events(
             h[order],
             np.concatenate([p.n for p in parts])[order],
             np.concatenate([p.k for p in parts])[order],
+            np.concatenate(checks)[order] if len(checks) == len(parts) else None,
         )
 
     def select(self, mask: np.ndarray) -> Events:
-        return Events(self.h[mask], self.n[mask], self.k[mask])
+        c = None if self.c is None else self.c[mask]
+        return Events(self.h[mask], self.n[mask], self.k[mask], c)
 
     def equals(self, other: Events) -> bool:
         return (
             np.array_equal(self.h, other.h)
             and np.array_equal(self.n, other.n)
             and np.array_equal(self.k, other.k)
+            and (
+                self.c is other.c is None
+                or (self.c is not None and other.c is not None and np.array_equal(self.c, other.c))
+            )
         )
+
+
+def is_checked(key: Sequence[str], types: Mapping[str, str]) -> bool:
+    """Whether equal key hashes may come from different keys, so that runs keep a second,
+    independent hash to tell them apart: every key but one int64 column (whose hash,
+    ``mix64``, is a bijection). ``types`` maps columns to the dataset's type names."""
+    return not (len(key) == 1 and types.get(key[0]) == "int64")
+
+
+_CHECK_MULT = np.uint64(0xA0761D6478BD642F)  # odd constants of the check hash
+_CHECK_SEED = np.uint64(0xE7037ED1A0B428DB)
+
+
+def check_hash(table: pa.Table, key: Sequence[str]) -> np.ndarray:
+    """A second 64-bit hash of each row's key, independent of ``key_hash``: a polynomial
+    hash of each value's bytes (not FNV), combined over the columns with other constants.
+    Two keys with equal key hashes and equal check hashes are taken to be equal (a
+    chance of 2^-64 per colliding pair, itself a 2^-64 event). Derived data, not an
+    identity: a change here only rebuilds the index (bump ``FORMAT``)."""
+    c = np.full(table.num_rows, _CHECK_SEED, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in key:
+            arr = table.column(name).combine_chunks()
+            t = arr.type
+            if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+                large = arr.cast(pa.large_binary())
+                bufs = large.buffers()
+                offsets = np.frombuffer(bufs[1], dtype=np.int64)[
+                    large.offset : large.offset + len(large) + 1
+                ]
+                data = (
+                    np.frombuffer(bufs[2], np.uint8)
+                    if bufs[2] is not None
+                    else np.zeros(0, np.uint8)
+                )
+                v = _poly64(data, offsets) ^ (offsets[1:] - offsets[:-1]).astype(np.uint64)
+            else:  # integers, dates and timestamps: their 64-bit values
+                raw = arr.cast(pa.int64()) if pa.types.is_integer(t) else arr
+                if pa.types.is_date(t) or pa.types.is_timestamp(t):
+                    width = pa.int32() if pa.types.is_date32(t) else pa.int64()
+                    raw = arr.view(width).cast(pa.int64())
+                v = raw.to_numpy(zero_copy_only=False).view(np.uint64)
+            c = mix64((c ^ v) * _CHECK_MULT + _CHECK_SEED)
+    return c.view(np.int64)
+
+
+def _poly64(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """sum(byte_i * M^(len-1-i)) mod 2^64 of each byte string, vectorised by position."""
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
+    h = np.zeros(len(starts), dtype=np.uint64)
+    longest = int(lengths.max()) if len(lengths) else 0
+    with np.errstate(over="ignore"):
+        for pos in range(longest):
+            active = np.nonzero(lengths > pos)[0]
+            h[active] = h[active] * _CHECK_MULT + data[starts[active] + pos].astype(np.uint64) + 1
+    return h
 
 
 def delta_key_hashes(
@@ -126,9 +199,10 @@ def delta_events(
     hashes: np.ndarray,
     upd: np.ndarray | None = None,
     ordered: np.ndarray | None = None,
+    checks: np.ndarray | None = None,
 ) -> Events:
     """The key events of one delta, sorted by hash (``ordered``: ``hashes`` sorted, where
-    the caller has it).
+    the caller has it; ``checks``: the rows' check hashes, where the dataset keeps them).
 
     An inserted row creates its key; an upserted row updates it if the key was live when
     the delta was committed (``upd``), else creates it; a delete deletes it.
@@ -140,7 +214,7 @@ def delta_events(
         kinds = np.where(upd, UPDATE, CREATE).astype(np.int8)
     else:
         kinds = np.full(len(hashes), CREATE, dtype=np.int8)
-    if delta.op != "upsert":  # one kind for every row: a sort, not a permutation
+    if delta.op != "upsert" and checks is None:  # one kind per row: a sort, no permutation
         h = np.sort(hashes.astype(np.int64, copy=False)) if ordered is None else ordered
         return Events(h, np.full(len(h), delta.number, dtype=np.int32), kinds)
     order = np.argsort(hashes, kind="stable")
@@ -148,7 +222,19 @@ def delta_events(
         np.ascontiguousarray(hashes[order], dtype=np.int64),
         np.full(len(hashes), delta.number, dtype=np.int32),
         kinds[order],
+        None if checks is None else np.ascontiguousarray(checks[order], dtype=np.int64),
     )
+
+
+def read_delta_events(
+    store: Store, delta: DeltaInfo, key: Sequence[str] | None, verifier: Verifier
+) -> Events:
+    """A delta's events from its (verified) object; with ``key``, the check hashes too."""
+    cols = [HASH_COLUMN, *([UPD_COLUMN] if delta.op == "upsert" else []), *(key or [])]
+    t = verifier.read(delta, lambda path: pq.read_table(path, columns=cols))
+    upd = t.column(UPD_COLUMN).to_numpy(zero_copy_only=False) if delta.op == "upsert" else None
+    checks = check_hash(t, key) if key else None
+    return delta_events(delta, t.column(HASH_COLUMN).to_numpy(), upd, checks=checks)
 
 
 def plan(deltas: Sequence[DeltaInfo]) -> list[tuple[int, int]]:
@@ -196,10 +282,17 @@ class KeyIndex:
     missing or damaged; ``runs`` are then memory-mapped where the store is local.
     """
 
-    def __init__(self, store: Store, deltas: Sequence[DeltaInfo], runs: list[Events]):
+    def __init__(
+        self,
+        store: Store,
+        deltas: Sequence[DeltaInfo],
+        runs: list[Events],
+        key: Sequence[str] | None = None,
+    ):
         self.store = store
         self.deltas = tuple(deltas)
         self.runs = runs
+        self.key = key  # the key columns, where runs keep check hashes (``is_checked``)
 
     @classmethod
     def load(
@@ -215,6 +308,7 @@ class KeyIndex:
         ``known`` caches runs by object key across calls (committed runs never change).
         """
         known = {} if known is None else known
+        columns = _checked_key(store, deltas)
         runs = []
         for a, b in plan(deltas):
             key = run_key(deltas[a:b])
@@ -222,14 +316,14 @@ class KeyIndex:
                 found = _read_run(store, key)
                 if found is None:
                     verifier = verifier or Verifier(store.objects)
-                    found = _build(store, deltas[a:b], known, verifier)
+                    found = _build(store, deltas[a:b], known, verifier, columns)
                     # Stored for the next reader; a reader that may not write (a
                     # read-only store) still has its answer.
                     with contextlib.suppress(OSError, AssayError):
                         _write_run(store, key, found)
                 known[key] = found
             runs.append(known[key])
-        return cls(store, deltas, runs)
+        return cls(store, deltas, runs, columns)
 
     def extend(
         self, delta: DeltaInfo, events: Events, known: dict[str, Events] | None = None
@@ -245,7 +339,8 @@ class KeyIndex:
         for a, b in plan(deltas):
             key = run_key(deltas[a:b])
             if key not in known:
-                known[key] = _build(self.store, deltas[a:b], known, Verifier(self.store.objects))
+                verifier = Verifier(self.store.objects)
+                known[key] = _build(self.store, deltas[a:b], known, verifier, self.key)
                 _write_run(self.store, key, known[key])
             elif key == run_key([delta]):
                 _write_run(self.store, key, known[key])
@@ -256,7 +351,7 @@ class KeyIndex:
         for a, b in plan(self.deltas):
             if (key := run_key(self.deltas[a:b])) not in current:
                 self.store.objects.delete(key)
-        return KeyIndex(self.store, deltas, runs)
+        return KeyIndex(self.store, deltas, runs, self.key)
 
     def events(self, hashes: np.ndarray, ordered: np.ndarray | None = None) -> Events:
         """Every event of the keys in ``hashes`` (sorted by hash, then delta);
@@ -305,14 +400,26 @@ def _events_of(run: Events, probes: np.ndarray) -> Events:
     # Every position in [start, end) of each hit, in order.
     offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
     pos = offsets + np.arange(int(counts.sum()))
-    return Events(run.h[pos], run.n[pos], run.k[pos])
+    return Events(run.h[pos], run.n[pos], run.k[pos], None if run.c is None else run.c[pos])
+
+
+def _checked_key(store: Store, deltas: Sequence[DeltaInfo]) -> list[str] | None:
+    """The key columns of ``deltas``' dataset if its runs keep check hashes, else None."""
+    if not deltas:
+        return None
+    info = store.catalog.get_dataset(deltas[0].dataset)
+    return list(info.key) if is_checked(info.key, dict(info.schema)) else None
 
 
 def _build(
-    store: Store, deltas: Sequence[DeltaInfo], known: dict[str, Events], verifier: Verifier
+    store: Store,
+    deltas: Sequence[DeltaInfo],
+    known: dict[str, Events],
+    verifier: Verifier,
+    columns: Sequence[str] | None,
 ) -> Events:
     """The run over ``deltas``: merged from runs in hand that tile it, else read from the
-    deltas' (verified) objects."""
+    deltas' (verified) objects (with check hashes of the key ``columns``, if given)."""
     parts: list[Events] = []
     i = 0
     while i < len(deltas):
@@ -323,23 +430,25 @@ def _build(
                 i = j
                 break
         else:
-            d = deltas[i]
-            parts.append(delta_events(d, *delta_key_hashes(store, d, verifier)))
+            parts.append(read_delta_events(store, deltas[i], columns, verifier))
             i += 1
     return Events.merge(parts)
 
 
+def _columns(run: Events) -> list[np.ndarray]:
+    return [run.h, run.n, run.k, *([] if run.c is None else [run.c])]
+
+
 def _checksums(run: Events) -> list[int]:
-    return [zlib.crc32(np.ascontiguousarray(a).data) for a in (run.h, run.n, run.k)]
+    return [zlib.crc32(np.ascontiguousarray(a).data) for a in _columns(run)]
 
 
 def _write_run(store: Store, key: str, run: Events) -> None:
     """Store ``run`` as an Arrow IPC file (uncompressed: memory-mapped, zero-copy); a
     remote store's run is kept in the local cache too."""
     meta = {"format": FORMAT, "rows": str(len(run)), "crc32": json.dumps(_checksums(run))}
-    table = pa.table(
-        [pa.array(run.h), pa.array(run.n), pa.array(run.k)], schema=_SCHEMA.with_metadata(meta)
-    )
+    schema = _SCHEMA if run.c is None else _CHECKED_SCHEMA
+    table = pa.table([pa.array(a) for a in _columns(run)], schema=schema.with_metadata(meta))
     with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
         local = Path(tmp) / "run.arrow"
         with pa.OSFile(str(local), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
@@ -376,10 +485,11 @@ def _load(path: str) -> Events | None:
     """The run in the file at ``path``, memory-mapped; None if it fails its checksums."""
     table = pa.ipc.open_file(pa.memory_map(path)).read_all()
     meta = table.schema.metadata or {}
-    if meta.get(b"format") != FORMAT.encode() or table.schema.remove_metadata() != _SCHEMA:
+    schema = table.schema.remove_metadata()
+    if meta.get(b"format") != FORMAT.encode() or schema not in (_SCHEMA, _CHECKED_SCHEMA):
         return None
     table = table.combine_chunks()
-    run = Events(*(_numpy(table.column(i)) for i in range(3)))
+    run = Events(*(_numpy(table.column(i)) for i in range(table.num_columns)))
     if int(meta[b"rows"]) != len(run) or json.loads(meta[b"crc32"]) != _checksums(run):
         return None
     return run
@@ -424,7 +534,7 @@ def verify_runs(store: Store, deltas: Sequence[DeltaInfo]) -> Iterable[tuple[str
     """(run key, what is wrong) for each stored run of ``deltas``' plan that differs from
     the run rebuilt from the deltas (a missing run is fine: it is rebuilt when needed)."""
     verifier = Verifier(store.objects)
-    per_delta: dict[str, Events] = {}
+    columns = _checked_key(store, deltas)
     for a, b in plan(deltas):
         part = deltas[a:b]
         key = run_key(part)
@@ -433,10 +543,5 @@ def verify_runs(store: Store, deltas: Sequence[DeltaInfo]) -> Iterable[tuple[str
         stored = _read_run(store, key)
         if stored is None:
             yield key, "fails its checksums"
-            continue
-        for d in part:
-            k = run_key([d])
-            if k not in per_delta:
-                per_delta[k] = delta_events(d, *delta_key_hashes(store, d, verifier))
-        if not stored.equals(Events.merge([per_delta[run_key([d])] for d in part])):
+        elif not stored.equals(_build(store, part, {}, verifier, columns)):
             yield key, f"does not hold the key events of deltas {part[0].number}–{part[-1].number}"
