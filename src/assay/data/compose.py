@@ -552,8 +552,10 @@ def scan_rows(
 
     def scans() -> Iterator[tuple[list[DeltaInfo], ibis.Table]]:
         """The row deltas' scans: one for all where the engine keeps scan order (one
-        query, not one per delta), else one per delta."""
-        if engine.preserves_scan_order and len(row_deltas) > 1:
+        query, not one per delta), else one per delta; one per delta too when a filter
+        is a join (a long ``in`` list), which keeps one file's order, not several's."""
+        joins = any(e is not None and e.joins for e in (where, keep))
+        if engine.preserves_scan_order and len(row_deltas) > 1 and not joins:
             with verifier.blame(*row_deltas):
                 t = engine.read_parquet_in_order([verifier.path(d) for d in row_deltas])
             yield row_deltas, passing(t)

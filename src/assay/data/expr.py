@@ -164,6 +164,13 @@ class Expr:
         """Every column the expression references."""
         return frozenset(n.name for n in self.walk() if isinstance(n, Column))
 
+    @property
+    def joins(self) -> bool:
+        """Whether engines evaluate it with a join: an ``in`` list longer than
+        ``IN_LIST_JOIN`` (a lookup table). A join streams one file's scan in order, but
+        not necessarily the rows of several files scanned in one query."""
+        return any(isinstance(n, In) and len(n.values) > IN_LIST_JOIN for n in self.walk())
+
     def canonical(self) -> str:
         """Normalised text that parses back to an equal expression."""
         return _render(self)
