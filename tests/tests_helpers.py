@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 import assay
@@ -87,3 +88,27 @@ def git(repo: Path, *args: str) -> str:
         text=True,
     )
     return done.stdout.strip()
+
+
+def compose_by_hand(deltas: list[tuple[str, pd.DataFrame]], selected: set[int]) -> pd.DataFrame:
+    """Compose by hand: replay every delta (op, rows keyed by ``id``) in order, row by row.
+
+    An upsert row "updates" when its key is live in the full history before it; it
+    applies to a selection only if its key is live there too. Rows come by delta, then
+    by key: the version's order.
+    """
+    full: dict[object, bool] = {}
+    state: dict[object, tuple[dict[str, Any], int]] = {}
+    for i, (op, df) in enumerate(deltas):
+        for row in df.to_dict("records"):
+            k = row["id"]
+            was_live = full.get(k, False)
+            full[k] = op != "delete"
+            if i not in selected:
+                continue
+            if op == "delete":
+                state.pop(k, None)
+            elif op == "insert" or not was_live or k in state:
+                state[k] = (row, i)
+    rows = sorted(state.values(), key=lambda rv: (rv[1], rv[0]["id"]))
+    return pd.DataFrame([r for r, _ in rows])

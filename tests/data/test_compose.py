@@ -15,29 +15,7 @@ from scipy import stats
 
 import assay
 from assay.errors import DeltaNotFound, RecipeError
-
-
-def reference(deltas: list[tuple[str, pd.DataFrame]], selected: set[int]) -> pd.DataFrame:
-    """Compose by hand: replay every delta (op, rows) in order, row by row.
-
-    An upsert row "updates" when its key is live in the full history before it; it
-    applies to a selection only if its key is live there too.
-    """
-    full: dict[object, bool] = {}
-    state: dict[object, tuple[dict, int]] = {}
-    for i, (op, df) in enumerate(deltas):
-        for row in df.to_dict("records"):
-            k = row["id"]
-            was_live = full.get(k, False)
-            full[k] = op != "delete"
-            if i not in selected:
-                continue
-            if op == "delete":
-                state.pop(k, None)
-            elif op == "insert" or not was_live or k in state:
-                state[k] = (row, i)
-    rows = sorted(state.values(), key=lambda rv: (rv[1], rv[0]["id"]))
-    return pd.DataFrame([r for r, _ in rows])
+from tests_helpers import compose_by_hand
 
 
 def test_skipping_a_year_matches_pandas(employment: assay.Store, acs: pa.Table) -> None:
@@ -186,7 +164,7 @@ def test_upserts_and_deletes_match_reference(store: assay.Store, tmp_path: Path)
         if all(deltas[i][0] == "delete" for i in sel):
             continue
         got = assay.compose({"dataset": "toy", "deltas": names}, store=store).to_pandas()
-        want = reference(deltas, sel)
+        want = compose_by_hand(deltas, sel)
         assert got["id"].tolist() == want["id"].tolist(), names
         assert got["x"].tolist() == want["x"].tolist(), names
     # The full history is exactly the live keys.

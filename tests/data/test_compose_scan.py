@@ -5,7 +5,7 @@ engine takes and however it cuts its batches, the rows of an independent replay.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import ibis
 import numpy as np
@@ -19,6 +19,7 @@ from assay.data.compose import resolve_version
 from assay.data.hashing import key_hash
 from assay.data.split import _bit_edges, assign_splits, split_unit
 from assay.engine import DuckDBEngine, Engine
+from tests_helpers import compose_by_hand
 
 FRACTIONS = {"train": 0.6, "dev": 0.25, "test": 0.15}
 
@@ -78,24 +79,8 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[assay.St
 
 
 def replay(deltas: list[tuple[str, pd.DataFrame]], selected: set[int]) -> pd.DataFrame:
-    """Compose by hand, row by row: an upsert row that replaced a live row applies only
-    if its key is live in the selection; rows by delta, then by key."""
-    full: dict[int, bool] = {}
-    state: dict[int, tuple[dict[str, Any], int]] = {}
-    for i, (op, df) in enumerate(deltas):
-        for row in df.to_dict("records"):
-            k = row["id"]
-            was_live = full.get(k, False)
-            full[k] = op != "delete"
-            if i not in selected:
-                continue
-            if op == "delete":
-                state.pop(k, None)
-            elif op == "insert" or not was_live or k in state:
-                state[k] = (row, i)
-    rows = sorted(state.values(), key=lambda rv: (rv[1], rv[0]["id"]))
-    out = pd.DataFrame([r for r, _ in rows])
-    return out.reindex(columns=["id", "x", "g", "z"])
+    """Compose by hand (``compose_by_hand``), in this history's column order."""
+    return compose_by_hand(deltas, selected).reindex(columns=["id", "x", "g", "z"])
 
 
 def float_splits(ids: pd.Series, seed: int) -> list[str]:

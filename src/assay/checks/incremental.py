@@ -399,24 +399,13 @@ class Incremental:
     ) -> pa.Table:
         """Delta ``d``'s rows (those of ``hashes`` only, if given) as a version holds
         them: missing columns null, ``where`` applied, projected, with the split."""
-        from assay.data.compose import SPLIT_COLUMN
+        from assay.data.compose import SPLIT_COLUMN, conform
         from assay.data.deltas import HASH_COLUMN
-        from assay.data.schema import arrow_type
         from assay.data.split import assign_splits
 
         engine, info, recipe = self.source.engine, version.dataset, version.recipe
         with verifier.blame(d):
-            t = engine.read_parquet_files([verifier.path(d)])
-        fill = {
-            c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
-            for c, typ in info.schema
-            if c not in t.columns
-        }
-        if fill:
-            t = t.mutate(**fill)
-        where = recipe.where_expr()
-        if where is not None:
-            t = t.filter(where.predicate(t))
+            t = conform(engine.read_parquet_files([verifier.path(d)]), info, recipe.where_expr())
         if hashes is not None:
             probe = engine.table(pa.table({HASH_COLUMN: pa.array(hashes, pa.int64())}))
             t = t.semi_join(probe, HASH_COLUMN)

@@ -63,6 +63,7 @@ __all__ = [
     "SPLIT_COLUMN",
     "DatasetVersion",
     "compose",
+    "conform",
     "find_version",
     "fingerprint",
     "load_version",
@@ -518,7 +519,6 @@ def scan_rows(
     the rows that stay are those of the whole version that it accepts. Everything is
     checked before the first batch is asked for.
     """
-    import ibis
 
     engine = engine or store.engine
     out_columns = _check_columns(recipe, info)
@@ -563,18 +563,7 @@ def scan_rows(
             yield from (([d], rows_of(d)) for d in row_deltas)
 
     def passing(t: ibis.Table) -> ibis.Table:
-        """``t`` with the dataset's every column (null where it lacks one), filtered by
-        ``where``."""
-        fill = {
-            c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
-            for c, typ in info.schema
-            if c not in t.columns
-        }
-        if fill:
-            t = t.mutate(**fill)
-        if where is not None:
-            t = t.filter(where.predicate(t))
-        return t
+        return conform(t, info, where)
 
     def losers_of(d: DeltaInfo, h: np.ndarray) -> np.ndarray | None:
         """The rows (ascending positions) whose key another delta wins (None: none).
@@ -683,6 +672,21 @@ def scan_rows(
                 progress("composing", i + 1, len(row_deltas))
 
     return schema, generate()
+
+
+def conform(t: ibis.Table, info: DatasetInfo, where: Expr | None) -> ibis.Table:
+    """A delta's scan ``t`` as a version holds its rows: with the dataset's every column
+    (null where the delta predates it), filtered by the recipe's ``where``."""
+    import ibis
+
+    fill = {
+        c: ibis.null().cast(ibis.dtype(arrow_type(typ)))
+        for c, typ in info.schema
+        if c not in t.columns
+    }
+    if fill:
+        t = t.mutate(**fill)
+    return t if where is None else t.filter(where.predicate(t))
 
 
 # assay's own key-level logic (which delta wins a key, splits, balance) runs with numpy

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 
 from assay.errors import SchemaError
 
-__all__ = ["DELTA_ID_FORMAT", "content_id", "key_hash", "mix64"]
+__all__ = ["DELTA_ID_FORMAT", "content_id", "key_bytes", "key_hash", "key_integers", "mix64"]
 
 DELTA_ID_FORMAT = b"assay-delta-v1"
 
@@ -56,23 +56,31 @@ def _column_hash(column: str, arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
         arr = arr.combine_chunks()
     t = arr.type
     if pa.types.is_integer(t) or pa.types.is_date(t) or pa.types.is_timestamp(t):
-        raw = arr.cast(pa.int64()) if not pa.types.is_int64(t) else arr
-        if pa.types.is_date(t) or pa.types.is_timestamp(t):
-            raw = arr.view(pa.int32() if pa.types.is_date32(t) else pa.int64()).cast(pa.int64())
-        return mix64(raw.to_numpy(zero_copy_only=False).view(np.uint64))
+        return mix64(key_integers(arr))
     if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
-        large = arr.cast(pa.large_binary())
-        bufs = large.buffers()
-        offsets = np.frombuffer(bufs[1], dtype=np.int64)[
-            large.offset : large.offset + len(large) + 1
-        ]
-        data = (
-            np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
-        )
-        return mix64(_fnv1a(data, offsets))
+        return mix64(_fnv1a(*key_bytes(arr)))
     raise SchemaError(
         f"key column {column!r} has type {t}; keys must be integers, strings, dates or timestamps"
     )
+
+
+def key_integers(arr: pa.Array) -> np.ndarray:
+    """An integer, date or timestamp key column's values as uint64 (their int64 bits)."""
+    t = arr.type
+    raw = arr.cast(pa.int64()) if not pa.types.is_int64(t) else arr
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        raw = arr.view(pa.int32() if pa.types.is_date32(t) else pa.int64()).cast(pa.int64())
+    return raw.to_numpy(zero_copy_only=False).view(np.uint64)
+
+
+def key_bytes(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """A string or binary key column as (bytes, offsets): value i is
+    ``bytes[offsets[i]:offsets[i+1]]``, read in place from Arrow's buffers."""
+    large = arr.cast(pa.large_binary())
+    bufs = large.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[large.offset : large.offset + len(large) + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return data, offsets
 
 
 def key_hash(table: pa.Table, key: Sequence[str]) -> np.ndarray:

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
-from assay.data.hashing import mix64
+from assay.data.hashing import key_bytes, key_integers, mix64
 from assay.errors import AssayError
 from assay.store import Store
 from assay.store.catalog import Catalog, DeltaInfo
@@ -144,23 +144,10 @@ def check_hash(table: pa.Table, key: Sequence[str]) -> np.ndarray:
             arr = table.column(name).combine_chunks()
             t = arr.type
             if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
-                large = arr.cast(pa.large_binary())
-                bufs = large.buffers()
-                offsets = np.frombuffer(bufs[1], dtype=np.int64)[
-                    large.offset : large.offset + len(large) + 1
-                ]
-                data = (
-                    np.frombuffer(bufs[2], np.uint8)
-                    if bufs[2] is not None
-                    else np.zeros(0, np.uint8)
-                )
+                data, offsets = key_bytes(arr)
                 v = _poly64(data, offsets) ^ (offsets[1:] - offsets[:-1]).astype(np.uint64)
             else:  # integers, dates and timestamps: their 64-bit values
-                raw = arr.cast(pa.int64()) if pa.types.is_integer(t) else arr
-                if pa.types.is_date(t) or pa.types.is_timestamp(t):
-                    width = pa.int32() if pa.types.is_date32(t) else pa.int64()
-                    raw = arr.view(width).cast(pa.int64())
-                v = raw.to_numpy(zero_copy_only=False).view(np.uint64)
+                v = key_integers(arr)
             c = mix64((c ^ v) * _CHECK_MULT + _CHECK_SEED)
     return c.view(np.int64)
 
