@@ -49,11 +49,15 @@ __all__ = [
     "UPD_COLUMN",
     "Events",
     "KeyIndex",
+    "check_hash",
     "delta_events",
     "delta_key_hashes",
+    "is_checked",
     "live_index_keys",
     "plan",
+    "read_delta_events",
     "run_key",
+    "verify_runs",
 ]
 
 HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
@@ -78,13 +82,8 @@ class Events:
         return len(self.h)
 
     @staticmethod
-    def empty(checked: bool = False) -> Events:
-        return Events(
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int32),
-            np.zeros(0, np.int8),
-            np.zeros(0, np.int64) if checked else None,
-        )
+    def empty() -> Events:
+        return Events(np.zeros(0, np.int64), np.zeros(0, np.int32), np.zeros(0, np.int8))
 
     @staticmethod
     def merge(parts: Sequence[Events]) -> Events:
