@@ -23,7 +23,7 @@ import assay
 from assay.data.deltas import key_history
 from assay.data.hashing import key_hash
 from assay.data.keyindex import Events, KeyIndex, plan, run_key
-from assay.errors import KeyConflict
+from assay.errors import KeyConflict, UsageError
 from assay.integrity import verify
 from assay.store.catalog import DeltaInfo
 
@@ -215,6 +215,12 @@ def test_a_remote_store_reads_its_runs_from_the_local_cache(s3_bucket: str, tmp_
         assert [r.h.tolist() for r in KeyIndex.load(store, deltas).runs] == expected
         assert store.objects.exists(keys[0])
         assert _composed(store) == live
+        os.environ["ASSAY_CACHE_MAX_BYTES"] = "4 GiB"
+        try:
+            with pytest.raises(UsageError, match="ASSAY_CACHE_MAX_BYTES='4 GiB' is not a number"):
+                _composed(store)
+        finally:
+            del os.environ["ASSAY_CACHE_MAX_BYTES"]
 
 
 @pytest.mark.parametrize("key", [["name"], ["id", "name"]])

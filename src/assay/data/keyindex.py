@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import key_bytes, key_integers, mix64
-from assay.errors import AssayError
+from assay.errors import AssayError, UsageError
 from assay.store import Store
 from assay.store.catalog import Catalog, DeltaInfo
 from assay.store.verified import Verifier
@@ -472,6 +472,8 @@ def _read_run(store: Store, key: str) -> Events | None:
     """
     local = store.objects.local_path(key)
     cached = local is None
+    if cached:
+        _cache_limit()  # a bad setting is one line, not a silently unused cache
     try:
         if local is None:
             local = str(_cache_dir() / key)
@@ -510,6 +512,19 @@ def _cache_dir() -> Path:
     return Path(base) / "assay" / "keyindex"
 
 
+def _cache_limit() -> int:
+    """``ASSAY_CACHE_MAX_BYTES``: the bytes the local cache may hold (4 GiB by default)."""
+    text = os.environ.get("ASSAY_CACHE_MAX_BYTES", "").strip()
+    if not text:
+        return 4 << 30
+    if not text.isdigit():
+        raise UsageError(
+            f"ASSAY_CACHE_MAX_BYTES={text!r} is not a number of bytes; set it to e.g. "
+            "4294967296 (4 GiB), or unset it"
+        )
+    return int(text)
+
+
 def _cache(key: str, write: Callable[[str], object]) -> None:
     """Put a run into the local cache atomically (``write(path)`` makes the file), then
     trim the cache to ``ASSAY_CACHE_MAX_BYTES`` (4 GiB), the least recently read first."""
@@ -518,7 +533,7 @@ def _cache(key: str, write: Callable[[str], object]) -> None:
     tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
     write(tmp)
     os.replace(tmp, target)
-    limit = int(os.environ.get("ASSAY_CACHE_MAX_BYTES", 4 << 30))
+    limit = _cache_limit()
     files = [(f.stat().st_atime, f.stat().st_size, f) for f in _cache_dir().rglob("*.arrow")]
     total = sum(size for _, size, _ in files)
     for _, size, f in sorted(files):
