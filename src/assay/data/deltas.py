@@ -536,11 +536,9 @@ def touched_keys(
     return Touched(winners, frozenset(holders))
 
 
-def _replay_deltas(
-    store: Store, deltas: Sequence[DeltaInfo], cache: KeyHashes, verifier: Verifier
-) -> HashIndex:
-    """``touched_keys``'s winners derived from the deltas' objects alone, without the
-    index: the reference that ``assay verify`` checks the history against."""
+def _replay_deltas(deltas: Sequence[DeltaInfo], cache: KeyHashes) -> HashIndex:
+    """``touched_keys``'s winners derived from the deltas' key hashes (``cache``, read
+    from their objects) alone, without the index: the reference ``assay verify`` uses."""
     ev_h, ev_n, ev_k = [], [], []
     for d in deltas:
         if d.op == "insert":
@@ -645,7 +643,7 @@ def key_history(
     for d in earlier:
         if d.number not in cache:
             cache[d.number] = delta_key_hashes(store, d, verifier)
-    touched = _replay_deltas(store, earlier, cache, verifier)
+    touched = _replay_deltas(earlier, cache)
     seen = HashIndex(_unique(np.concatenate([cache[d.number][0] for d in earlier])))
     in_seen = seen.contains(hashes)
     # A key is live if its last touch left it with a row, or, untouched, if it was ever inserted.
