@@ -16,6 +16,7 @@ from sqlalchemy import exc as sa_exc
 
 from assay.errors import CatalogDamaged, MissingDependency, NotFound, UsageError
 from assay.extras import EXTRAS, missing
+from assay.retry import retry
 
 CATALOG_FORMAT = 1
 RECOVER = "assay recover"
@@ -156,11 +157,33 @@ def insert_once(conn: sa.Connection, table: sa.Table, **values: Any) -> bool:
     return True
 
 
+class _Busy(Exception):
+    """SQLite refused a lock without waiting (it does so where waiting could deadlock)."""
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    # WAL lets readers go on while a writer commits; the busy timeout makes
-    # concurrent writers wait for each other instead of failing at once.
-    cur.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout makes concurrent writers wait for each other instead of failing.
     cur.execute("PRAGMA busy_timeout=60000")
     cur.execute("PRAGMA foreign_keys=ON")
+    # WAL lets readers go on while a writer commits. The mode is stored in the file, so
+    # only a catalog made in rollback mode (assay 0.1.0) is converted, once. Converting
+    # takes an exclusive lock that SQLite refuses at once, busy timeout or not, when
+    # several connections try together: the losers look again after a pause, and find
+    # the file converted by the winner.
+    if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        retry(
+            lambda: _to_wal(cur),
+            on=(_Busy,),
+            what="the catalog is being converted to WAL mode by another process",
+        )
     cur.close()
+
+
+def _to_wal(cur: Any) -> None:
+    try:
+        cur.execute("PRAGMA journal_mode=WAL")
+    except Exception as e:  # the driver's OperationalError; its class is the driver's own
+        if "locked" in str(e) or "busy" in str(e):
+            raise _Busy(str(e)) from None
+        raise
