@@ -116,6 +116,10 @@ class SpecError(ProblemsError):
     that do not exist or do not fit the task."""
 
 
+class ExperimentError(ProblemsError):
+    """An experiment config is malformed, or names models or arms that do not exist."""
+
+
 class ConcurrentWriteError(AssayError, RuntimeError):
     """Another writer changed the dataset while this one was committing; retry."""
 

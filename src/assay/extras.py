@@ -31,6 +31,10 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "psycopg": ("psycopg", "postgres"),
     "pyspark": ("pyspark", "spark"),
     "polars": ("polars", "polars"),
+    "fastapi": ("fastapi", "serve"),
+    "starlette": ("fastapi", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "prometheus_client": ("prometheus-client", "serve"),
 }
 
 

@@ -1,0 +1,215 @@
+"""The prediction log: one row per answer, appended in batches to Parquet in the store.
+
+Every live request leaves exactly one ``live`` row; every shadow prediction of it leaves
+one ``shadow`` row with the same ``request_id``. Rows are queued by the request path
+(never blocking it) and written by a background thread as immutable objects
+
+    experiments/<experiment>/log/<worker>/<sequence>.parquet
+
+each worker (one server process) under its own folder, so any number of servers write
+without coordinating and a reader sees all of them by listing the folder. A file is
+written whole or not at all; what a crash loses is the rows still queued (at most
+``flush_rows`` rows or ``flush_seconds`` of traffic; ``close`` writes them).
+
+The schema (``LOG_SCHEMA``; documented in docs/experiments.md, read by the analysis and
+by the drift diagnostics):
+
+| column | type | what |
+| --- | --- | --- |
+| request_id | string | unique per request (32 hex digits) |
+| time | timestamp[ms, UTC] | when the request arrived |
+| experiment, endpoint | string | from the config |
+| role | string | ``live`` (answered the caller) or ``shadow`` (a copy, never returned) |
+| sticky_key | string, null | the request's sticky key; null when it had none |
+| arm | string | the arm the request was assigned to (shadow rows: the live row's arm) |
+| model | string | the model version that produced ``outputs``, as ``NAME@VERSION`` |
+| inputs | string | the records, JSON (a list, even for one record) |
+| outputs | string, null | the predictions, JSON (a list, one per record); null on error |
+| latency_ms | float64 | time spent predicting |
+| status | string | ``ok``, ``fallback`` (the arm's model failed; control answered), ``error``, ``timeout``, ``dropped`` |
+| error | string, null | the failure, one line |
+| weights | string | the arm shares in force when it was assigned, JSON |
+| worker | string | the server process that wrote it |
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+import queue
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from assay.store import Store
+
+__all__ = [
+    "LOG_SCHEMA",
+    "ROLES",
+    "STATUSES",
+    "LogWriter",
+    "dumps",
+    "log_prefix",
+    "read_log",
+    "worker_id",
+]
+
+LOG_SCHEMA = pa.schema(
+    [
+        pa.field("request_id", pa.string(), nullable=False),
+        pa.field("time", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("experiment", pa.string(), nullable=False),
+        pa.field("endpoint", pa.string(), nullable=False),
+        pa.field("role", pa.string(), nullable=False),
+        pa.field("sticky_key", pa.string()),
+        pa.field("arm", pa.string(), nullable=False),
+        pa.field("model", pa.string(), nullable=False),
+        pa.field("inputs", pa.string(), nullable=False),
+        pa.field("outputs", pa.string()),
+        pa.field("latency_ms", pa.float64(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("error", pa.string()),
+        pa.field("weights", pa.string(), nullable=False),
+        pa.field("worker", pa.string(), nullable=False),
+    ]
+)
+ROLES = ("live", "shadow")
+STATUSES = ("ok", "fallback", "error", "timeout", "dropped")
+
+
+def log_prefix(experiment: str) -> str:
+    """The folder of an experiment's log objects in the store."""
+    return f"experiments/{experiment}/log/"
+
+
+def worker_id() -> str:
+    """A name for this process's log folder: host, pid and a random tail (pids repeat)."""
+    host = "".join(c if c.isalnum() or c in "-_." else "-" for c in socket.gethostname())
+    return f"{host[:40]}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class LogWriter:
+    """Queues log rows and writes them in batches from a background thread.
+
+    ``append`` never blocks and never raises for a store problem: a batch that cannot
+    be written stays queued and is tried again at the next flush (``failures`` counts
+    the attempts that failed). ``close`` writes everything still queued.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        experiment: str,
+        *,
+        worker: str | None = None,
+        flush_rows: int = 1000,
+        flush_seconds: float = 1.0,
+    ):
+        self.store = store
+        self.experiment = experiment
+        self.worker = worker or worker_id()
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self.rows_written = 0
+        self.files_written = 0
+        self.failures = 0
+        self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._pending: list[dict[str, Any]] = []
+        self._sequence = itertools.count()
+        self._lock = threading.Lock()  # one flush at a time (the thread's or close's)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="assay-log", daemon=True)
+        self._thread.start()
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Queue one row (``LOG_SCHEMA``'s columns; ``worker`` is filled in)."""
+        self._queue.put({**row, "worker": self.worker})
+
+    def flush(self) -> None:
+        """Write every queued row now (blocking)."""
+        with self._lock:
+            self._drain()
+            if self._pending:
+                self._write()
+
+    def close(self) -> None:
+        """Stop the thread and write what is left."""
+        self._stop.set()
+        self._thread.join()
+        self.flush()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_seconds
+        while not self._stop.is_set():
+            try:
+                row = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                row = None
+            with self._lock:
+                if row is not None:
+                    self._pending.append(row)
+                self._drain()
+                due = time.monotonic() >= deadline
+                if self._pending and (len(self._pending) >= self.flush_rows or due):
+                    self._write()
+            if due:
+                deadline = time.monotonic() + self.flush_seconds
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self._pending.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _write(self) -> None:
+        rows, self._pending = self._pending, []
+        key = f"{log_prefix(self.experiment)}{self.worker}/{next(self._sequence):08d}.parquet"
+        try:
+            table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
+            sink = io.BytesIO()
+            pq.write_table(table, sink, compression="zstd")
+            self.store.objects.put_bytes(key, sink.getvalue())
+        except Exception:
+            # Keep the rows for the next flush: a store that is briefly unreachable
+            # must not lose answered requests. The sequence number is not reused.
+            self.failures += 1
+            self._pending = rows + self._pending
+            return
+        self.rows_written += len(rows)
+        self.files_written += 1
+
+
+def read_log(store: Store, experiment: str, *, role: str | None = None) -> pa.Table:
+    """Every log row of ``experiment`` from every worker, ordered by time and request id."""
+    keys = sorted(k for k in store.objects.list(log_prefix(experiment)) if k.endswith(".parquet"))
+    tables = []
+    for key in keys:
+        with store.objects.open(key) as f:
+            tables.append(pq.read_table(f, schema=LOG_SCHEMA))
+    table = pa.concat_tables(tables) if tables else LOG_SCHEMA.empty_table()
+    if role is not None:
+        table = table.filter(pc.equal(table["role"], role))
+    return table.sort_by(
+        [("time", "ascending"), ("request_id", "ascending"), ("role", "ascending")]
+    )
+
+
+def dumps(value: Any) -> str:
+    """JSON as the log stores it (compact; numpy scalars and arrays as plain numbers)."""
+    return json.dumps(value, separators=(",", ":"), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
