@@ -32,7 +32,6 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "pyspark": ("pyspark", "spark"),
     "polars": ("polars", "polars"),
     "fastapi": ("fastapi", "serve"),
-    "starlette": ("fastapi", "serve"),
     "uvicorn": ("uvicorn", "serve"),
     "prometheus_client": ("prometheus-client", "serve"),
 }
