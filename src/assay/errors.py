@@ -120,6 +120,10 @@ class ExperimentError(ProblemsError):
     """An experiment config is malformed, or names models or arms that do not exist."""
 
 
+class ExperimentNotFound(NotFound):
+    """No experiment of that name is recorded in the store."""
+
+
 class ConcurrentWriteError(AssayError, RuntimeError):
     """Another writer changed the dataset while this one was committing; retry."""
 
@@ -204,3 +208,16 @@ class ModelCheckFailed(AssayError, AssertionError):
 class PredictError(AssayError, RuntimeError):
     """A model misbehaved at predict time: it raised, gave the wrong number of answers,
     or answered NaN. The message names the model version, the data and the rows."""
+
+
+# serving --------------------------------------------------------------------------
+
+
+class RequestError(UsageError):
+    """A request ``assay serve`` refuses as sent: the HTTP ``status`` to answer (401,
+    403, 413, 422) and the ``field`` of the body at fault, when one is."""
+
+    def __init__(self, message: str, *, status: int = 422, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.field = field

@@ -442,3 +442,86 @@ def test_concurrent_registrations_get_distinct_numbers(catalog: Catalog) -> None
     assert sorted(got) == list(range(1, 21))
     holders = [v for v in catalog.list_model_versions("m") if v.aliases]
     assert len(holders) == 1  # one alias, one version
+
+
+def test_experiments_keep_their_history(catalog: Catalog) -> None:
+    config = {"endpoint": "e", "routes": [{"arm": "control"}, {"arm": "treatment"}]}
+    start = catalog.put_experiment("x", "e", config, {"control": 0.9, "treatment": 0.1})
+    assert (start.name, start.endpoint, start.revision) == ("x", "e", 1)
+    assert start.config == config
+    assert list(start.weights.items()) == [("control", 0.9), ("treatment", 0.1)]
+    assert catalog.put_experiment("x", "e", config, {"control": 0.5, "treatment": 0.5}) == start
+    ramp = catalog.set_experiment_weights("x", {"control": 0.8, "treatment": 0.2}, by="ops")
+    assert (ramp.revision, ramp.created_at) == (2, start.created_at)
+    assert ramp.weights == {"control": 0.8, "treatment": 0.2}
+    changed = {**config, "shadow": ["m@3"]}
+    again = catalog.put_experiment("x", "e", changed, {"control": 0.9, "treatment": 0.1}, by="ci")
+    assert (again.revision, again.config, again.weights["treatment"]) == (3, changed, 0.1)
+    history = catalog.experiment_changes("x")
+    assert [(c.number, c.kind, c.by, c.config) for c in history] == [
+        (1, "start", None, config),
+        (2, "weights", "ops", None),
+        (3, "config", "ci", changed),
+    ]
+    assert [c.weights["treatment"] for c in history] == [0.1, 0.2, 0.1]
+    assert history[0].at <= history[1].at <= history[2].at
+    with pytest.raises(UsageError, match="recorded for endpoint 'e', not 'f'"):
+        catalog.put_experiment("x", "f", config, {"control": 1.0})
+    catalog.put_experiment("a", "e", config, {"control": 1.0})
+    assert [i.name for i in catalog.list_experiments()] == ["a", "x"]
+    with pytest.raises(NotFound, match=r"no experiment 'y' .*\(experiments: a, x\)"):
+        catalog.get_experiment("y")
+    with pytest.raises(NotFound, match="no experiment 'y'"):
+        catalog.set_experiment_weights("y", {"control": 1.0})
+    assert len(catalog.experiment_changes("x")) == 3  # the refusals changed nothing
+
+
+def test_concurrent_weight_changes_all_land_in_order(catalog: Catalog) -> None:
+    catalog.put_experiment("x", "e", {}, {"a": 1.0, "b": 0.0})
+
+    def writer(w: int) -> None:
+        for i in range(5):
+            catalog.set_experiment_weights("x", {"a": 0.5, "b": 0.5}, by=f"w{w}-{i}")
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    history = catalog.experiment_changes("x")
+    assert [c.number for c in history] == list(range(1, 22))
+    writers = sorted(f"w{w}-{i}" for w in range(4) for i in range(5))
+    assert sorted(c.by or "" for c in history[1:]) == writers
+    assert catalog.get_experiment("x").revision == 21
+
+
+def test_outcomes_are_numbered_and_referenced(catalog: Catalog) -> None:
+    from assay.store.catalog import OutcomesInfo
+
+    def outcomes(content: str, by: str = "request_id") -> OutcomesInfo:
+        return OutcomesInfo(
+            experiment="x",
+            number=0,
+            id=content * 64,
+            by=by,
+            columns=(("request_id", "string"), ("converted", "bool")),
+            rows=3,
+            object_key=f"experiments/x/outcomes/{content}.parquet",
+            sha256=content * 64,
+            source="o.csv",
+        )
+
+    with pytest.raises(NotFound, match="no experiment 'x'"):
+        catalog.record_outcomes(outcomes("a"))
+    catalog.put_experiment("x", "e", {}, {"a": 1.0})
+    first = catalog.record_outcomes(outcomes("a"))
+    assert replace(first, recorded_at="") == replace(outcomes("a"), number=1)
+    assert catalog.record_outcomes(outcomes("b")).number == 2
+    assert catalog.record_outcomes(outcomes("a")) == first  # the same content again
+    with pytest.raises(UsageError, match="keyed by 'request_id'; record these by 'request_id'"):
+        catalog.record_outcomes(outcomes("c", by="sticky_key"))
+    assert [o.number for o in catalog.list_outcomes("x")] == [1, 2]
+    assert catalog.referenced_objects() == {
+        "experiments/x/outcomes/a.parquet": "a" * 64,
+        "experiments/x/outcomes/b.parquet": "b" * 64,
+    }

@@ -16,6 +16,7 @@ another arm's model fails, and the analysis compares every other arm with it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any
@@ -139,9 +140,10 @@ class ExperimentConfig(_Strict):
 
 def normalise(weights: dict[str, float]) -> dict[str, float]:
     """Weights scaled to sum to 1; ``ExperimentError`` if none is positive or one is negative."""
-    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+    # Written so that NaN fails it (NaN < 0 is false): a NaN would make every share NaN.
+    if any(not 0 <= w < math.inf for w in weights.values()) or sum(weights.values()) <= 0:
         raise ExperimentError(
-            "weights", [f"{weights} must be non-negative with at least one positive"]
+            "weights", [f"{weights} must be finite, non-negative, at least one positive"]
         )
     total = sum(weights.values())
     return {arm: w / total for arm, w in weights.items()}

@@ -5,9 +5,9 @@ otherwise. Objects are written before the catalog rows that name them, and every
 change is one transaction, so a reader never sees a half-committed delta.
 
 One module per area owns its tables and methods (``datasets``, ``runs``, ``checks``,
-``evaluations``, ``models``); ``Catalog`` is their sum. A new area is one new module
-(its tables, a mixin and a migration that creates them) and one line below. The
-schema is brought to the newest revision on open by Alembic migrations
+``evaluations``, ``models``, ``experiments``); ``Catalog`` is their sum. A new area is
+one new module (its tables, a mixin and a migration that creates them) and one line
+below. The schema is brought to the newest revision on open by Alembic migrations
 (``migrations/``); a catalog made by assay 0.1.0, before migrations, is adopted.
 """
 
@@ -17,13 +17,18 @@ from assay.store.catalog._base import CATALOG_FORMAT, catalog_engine, now
 from assay.store.catalog.checks import ChecksArea
 from assay.store.catalog.datasets import DatasetsArea
 from assay.store.catalog.evaluations import EvaluationsArea
+from assay.store.catalog.experiments import ExperimentsArea
 from assay.store.catalog.models import ModelsArea
 from assay.store.catalog.records import (
+    EXPERIMENT_CHANGES,
     RUN_STATUSES,
     DatasetInfo,
     DeltaInfo,
+    ExperimentChange,
+    ExperimentInfo,
     GoldenRef,
     ModelVersion,
+    OutcomesInfo,
     PredictionsInfo,
     RunArtifact,
     RunInfo,
@@ -34,12 +39,16 @@ from assay.store.catalog.runs import RunsArea
 
 __all__ = [
     "CATALOG_FORMAT",
+    "EXPERIMENT_CHANGES",
     "RUN_STATUSES",
     "Catalog",
     "DatasetInfo",
     "DeltaInfo",
+    "ExperimentChange",
+    "ExperimentInfo",
     "GoldenRef",
     "ModelVersion",
+    "OutcomesInfo",
     "PredictionsInfo",
     "RunArtifact",
     "RunInfo",
@@ -58,6 +67,7 @@ class Catalog(
     ChecksArea,
     EvaluationsArea,
     ModelsArea,
+    ExperimentsArea,
 ):
     """The catalog at a SQLAlchemy URL: every area's methods over one engine.
 

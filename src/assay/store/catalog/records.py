@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "EXPERIMENT_CHANGES",
     "RUN_STATUSES",
     "DatasetInfo",
     "DeltaInfo",
+    "ExperimentChange",
+    "ExperimentInfo",
     "GoldenRef",
     "ModelVersion",
+    "OutcomesInfo",
     "PredictionsInfo",
     "RunArtifact",
     "RunInfo",
@@ -167,3 +171,53 @@ class ModelVersion:
     def ref(self) -> str:
         """``NAME@VERSION``: the reference that names exactly this version."""
         return f"{self.name}@{self.version}"
+
+
+@dataclass(frozen=True)
+class ExperimentInfo:
+    """A recorded online experiment: its endpoint, the config last served, and the arm
+    shares in force now (route order; they change with ``set_weights``)."""
+
+    name: str
+    endpoint: str
+    config: dict[str, Any]  # ``ExperimentConfig.to_dict()``
+    weights: dict[str, float]  # arm -> share, in route order, summing to 1
+    revision: int = 1  # the number of its latest change
+    created_at: str = ""
+    updated_at: str = ""
+
+
+EXPERIMENT_CHANGES = ("start", "config", "weights")
+
+
+@dataclass(frozen=True)
+class ExperimentChange:
+    """One entry of an experiment's history: its start, a new config, or new weights.
+
+    ``weights`` are the shares in force after the change; ``config`` is the config a
+    start or a config change declared (None for a change of weights alone).
+    """
+
+    experiment: str
+    number: int  # 1, 2, … per experiment; 1 is the start
+    kind: str  # start | config | weights
+    at: str  # UTC, ISO 8601
+    weights: dict[str, float]
+    config: dict[str, Any] | None = None
+    by: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomesInfo:
+    """A recorded file of business outcomes, joined to the prediction log by ``by``."""
+
+    experiment: str
+    number: int  # 1, 2, … per experiment: a later file wins for a key both name
+    id: str  # the SHA-256 of the stored Parquet object (content address)
+    by: str  # request_id | sticky_key: the column the rows are keyed by
+    columns: tuple[tuple[str, str], ...]  # (column, arrow type), the key column first
+    rows: int
+    object_key: str
+    sha256: str
+    source: str = ""  # the file it was read from, or what was passed
+    recorded_at: str = ""
