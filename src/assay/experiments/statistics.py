@@ -43,6 +43,7 @@ __all__ = [
     "SampleSize",
     "Sequential",
     "confidence_sequence",
+    "plain",
     "sample_ratio",
     "sample_size_means",
     "sample_size_proportions",
@@ -65,13 +66,14 @@ def _stats() -> Any:
     return require("scipy.stats", PURPOSE)
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` ready for JSON: NaN and infinity as None, tuples as lists."""
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     return value
 
 
@@ -100,7 +102,7 @@ class Difference:
         return bool(self.p_value < self.alpha)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({**asdict(self), "relative": self.relative, "significant": self.significant})
+        return plain({**asdict(self), "relative": self.relative, "significant": self.significant})
 
 
 def two_proportions(
@@ -211,7 +213,7 @@ class SampleRatio:
         return bool(self.p_value < self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({**asdict(self), "mismatch": self.mismatch})
+        return plain({**asdict(self), "mismatch": self.mismatch})
 
 
 def sample_ratio(
@@ -266,7 +268,7 @@ class Sequential:
     method: str = "asymptotic confidence sequence (Waudby-Smith et al. 2024)"
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(asdict(self))
+        return plain(asdict(self))
 
 
 def confidence_sequence(
@@ -324,7 +326,7 @@ class SampleSize:
         return self.n_control + self.n_treatment
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain({**asdict(self), "total": self.total})
+        return plain({**asdict(self), "total": self.total})
 
 
 def sample_size_proportions(
