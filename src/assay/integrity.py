@@ -17,6 +17,11 @@ never removes the object of a write still in flight.
 objects (``assay.store.manifests``): the same deltas and dataset versions, under the
 same ids and fingerprints, then the runs, model versions and aliases.
 
+The prediction logs of experiments (``experiments/<name>/log/…``) are named by nothing
+in the catalog by design (servers write them without it): verify does not count them,
+gc keeps them (a temporary file of an interrupted write among them excepted), and
+recover leaves them where they are without listing them.
+
 Known limits: a writer that re-puts an *old* unreferenced object (same content
 again) in the instant between gc's listing and its delete can lose it, and gc cannot
 see unfinished S3 multipart uploads (give the bucket a lifecycle rule for those).
@@ -51,6 +56,7 @@ from assay.data.keyindex import PREFIX as INDEX_PREFIX
 from assay.data.keyindex import live_index_keys, verify_runs
 from assay.data.recipe import load_recipe
 from assay.errors import AssayError, NotFound, UsageError
+from assay.experiments.log import log_prefix
 from assay.results import GateStatus, ReasonCode, verdict
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
 from assay.store.catalog import Catalog, ModelVersion, RunInfo
@@ -85,6 +91,12 @@ _BLOCK = 1 << 20
 CACHE_PREFIX = "cache/"
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
+def _is_log(key: str) -> bool:
+    """Whether ``key`` is a prediction-log object (not a temporary file of one)."""
+    parts = key.split("/", 2)
+    return len(parts) == 3 and key.startswith(log_prefix(parts[1])) and TMP_MARK not in key
 
 
 class Reason(ReasonCode):
@@ -250,7 +262,9 @@ def verify(store: Store, *, progress: Progress | None = None, workers: int = 4) 
 
     named = {r.key for r in refs} | live_manifests(catalog) | live_index_keys(catalog)
     unreferenced = sum(
-        1 for key in store.objects.list() if key not in named and not key.startswith(CACHE_PREFIX)
+        1
+        for key in store.objects.list()
+        if key not in named and not key.startswith(CACHE_PREFIX) and not _is_log(key)
     )
     return VerifyReport(
         problems=tuple(problems),
@@ -464,7 +478,8 @@ def collect_garbage(
     """Remove the objects nothing references, once they are older than ``grace`` seconds.
 
     Derived caches (under ``cache/``: incremental check states) are referenced by nothing
-    and kept unless ``caches``; they are rebuilt when next needed.
+    and kept unless ``caches``; they are rebuilt when next needed. Prediction logs are
+    referenced by nothing either, and always kept.
 
     Temporary files of interrupted writes count as unreferenced objects. An
     unreferenced object younger than ``grace`` is kept: a writer may have stored it
@@ -483,6 +498,8 @@ def collect_garbage(
     recent: list[ObjectInfo] = []
     for obj in listed:
         if obj.key in referenced or (obj.key.startswith(CACHE_PREFIX) and not caches):
+            continue
+        if _is_log(obj.key):  # named by nothing by design, and never derived: kept
             continue
         (recent if now - obj.modified < grace else removed).append(obj)
     if not dry_run:
@@ -538,8 +555,9 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     must be empty. A catalog that reads soundly is left alone unless ``force``.
     Datasets, deltas and dataset versions are restored exactly (same ids, same
     fingerprints), then runs, model versions (same numbers) and aliases; checks,
-    evaluations and stored predictions are not (their objects stay, listed as
-    unattributed). Objects written before manifests existed cannot be attributed either.
+    evaluations, stored predictions and experiments are not (their objects stay,
+    listed as unattributed: an experiment's outcome files, not its prediction logs).
+    Objects written before manifests existed cannot be attributed either.
     """
     import os
 
@@ -583,7 +601,8 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
         if k not in named
         and not k.startswith((f"{MANIFEST_PREFIX}/", f"{INDEX_PREFIX}/", CACHE_PREFIX))
         and TMP_MARK not in k
-    )  # manifests are what recover read; the key index and caches are derived
+        and not _is_log(k)
+    )  # manifests are what recover read; the key index and caches are derived; logs stay
     return RecoverReport(
         catalog=without_password(catalog_url),  # printed: the password comes from the environment
         moved_to=moved_to,

@@ -383,3 +383,67 @@ def test_gc_keeps_derived_caches_unless_asked(built: assay.Store) -> None:
     assert store.objects.exists(cache)
     swept = collect_garbage(store, caches=True)
     assert [o.key for o in swept.removed] == [cache] and not store.objects.exists(cache)
+
+
+# experiments: prediction logs (named by nothing) and outcome files (named by the catalog)
+
+EXPERIMENT = {
+    "endpoint": "employment",
+    "experiment": "exp",
+    "routes": [{"model": "m@1", "weight": 1.0, "arm": "control"}],
+}
+
+
+def log_and_outcomes(store: assay.Store) -> tuple[str, str]:
+    """An experiment with one prediction-log object and one outcome file; their keys."""
+    from assay.experiments import LogWriter, record_outcomes, start_experiment
+
+    start_experiment(store, EXPERIMENT)
+    writer = LogWriter(store, "exp", worker="w1")
+    writer.append(
+        {
+            "request_id": "r1",
+            "time": 0,
+            "experiment": "exp",
+            "endpoint": "employment",
+            "role": "live",
+            "arm": "control",
+            "model": "m@1",
+            "inputs": "[{}]",
+            "outputs": "[1]",
+            "latency_ms": 1.0,
+            "status": "ok",
+            "weights": '{"control":1.0}',
+        }
+    )
+    writer.close()
+    (log,) = store.objects.list("experiments/exp/log/")
+    outcomes = record_outcomes(store, "exp", pa.table({"request_id": ["r1"], "converted": [1]}))
+    return log, outcomes.object_key
+
+
+def test_gc_keeps_prediction_logs_and_outcomes_and_verify_checks_outcomes(
+    built: assay.Store,
+) -> None:
+    store = built
+    log, outcomes = log_and_outcomes(store)
+    interrupted = f"{log}.tmp-0123456789abcdef"  # an interrupted log write: garbage
+    store.objects.put_bytes(interrupted, b"half")
+    for key in (log, outcomes, interrupted):
+        age(store, key, 2 * HOUR)
+    report = verify(store)
+    assert report.ok and report.unreferenced == 1  # the temporary file only
+    assert outcomes in store.catalog.referenced_objects()
+    assert [o.key for o in collect_garbage(store).removed] == [interrupted]
+    assert store.objects.exists(log) and store.objects.exists(outcomes)
+
+    good = store.objects.get_bytes(outcomes)
+    store.objects.put_bytes(outcomes, good[:-9] + bytes([good[-9] ^ 1]) + good[-8:])
+    assert found(verify(store)) == [("hash_mismatch", outcomes)]
+    from assay.errors import IntegrityError
+    from assay.experiments import read_outcomes
+
+    with pytest.raises(IntegrityError, match=r"outcomes file 1 \(outcomes table\) of experiment"):
+        read_outcomes(store, "exp")
+    store.objects.delete(outcomes)
+    assert found(verify(store)) == [("missing_object", outcomes)]

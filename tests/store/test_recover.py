@@ -9,6 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -346,3 +347,30 @@ def test_runs_and_models_recover_into_postgres(
         assert s.catalog.list_runs() == runs
         assert s.catalog.list_model_versions() == models
         assert verify(s).ok
+
+
+def test_recover_leaves_prediction_logs_alone(project: Path) -> None:
+    """Logs are named by no catalog row, by design: recover neither fails on them nor
+    lists them; an experiment's outcome files are listed (experiments are not recovered)."""
+    from assay.experiments import LogWriter, read_log, record_outcomes, start_experiment
+
+    store_dir = project / ".assay"
+    routes = [{"model": "m@1", "weight": 1, "arm": "a"}]
+    row = {"experiment": "x", "endpoint": "e", "role": "live", "arm": "a", "model": "m@1"}
+    row |= {"inputs": "[]", "outputs": "[]", "latency_ms": 0.5, "status": "ok", "weights": "{}"}
+    with assay.open_store(store_dir) as s:
+        start_experiment(s, {"endpoint": "e", "experiment": "x", "routes": routes})
+        writer = LogWriter(s, "x", worker="w")
+        for i in range(3):
+            writer.append({**row, "request_id": f"r{i}", "time": i})
+        writer.close()
+        logs = set(s.objects.list("experiments/x/log/"))
+        outcomes = record_outcomes(s, "x", pa.table({"request_id": ["r1"], "y": [1.0]}))
+    for f in store_dir.glob("catalog.db*"):
+        f.unlink()
+    report = recover(str(store_dir))
+    assert report.deltas == 5 and report.skipped == ()
+    assert report.unattributed == (outcomes.object_key,)
+    with assay.open_store(store_dir) as s:
+        assert set(s.objects.list("experiments/x/log/")) == logs and len(logs) == 1
+        assert read_log(s, "x")["request_id"].to_pylist() == ["r0", "r1", "r2"]
