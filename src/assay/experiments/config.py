@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from assay._declaration import read_declaration
+from assay._declaration import Declaration, read_declaration
 from assay.errors import ExperimentError
 
 __all__ = ["Auth", "ExperimentConfig", "Limits", "LogSettings", "Route", "load_config"]
@@ -57,6 +57,14 @@ class Route(_Strict):
     @classmethod
     def _arm(cls, value: str) -> str:
         return _name(value, "arm")
+
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _weight(cls, value: Any) -> Any:
+        # YAML reads `weight: yes` as True, which pydantic would take for 1.0.
+        if isinstance(value, bool):
+            raise ValueError("a weight is a number from 0 to 1, not a boolean")
+        return value
 
 
 class Auth(_Strict):
@@ -165,18 +173,29 @@ def load_config(
     try:
         return ExperimentConfig.model_validate({**data, "source": declaration.origin})
     except ValidationError as e:
-        raise ExperimentError(declaration.label, _problems(e)) from None
+        raise ExperimentError(declaration.label, _problems(e, declaration)) from None
 
 
-def _problems(error: ValidationError) -> list[str]:
+def _problems(error: ValidationError, declaration: Declaration) -> list[str]:
     out = []
     for err in error.errors():
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = err["msg"].removeprefix("Value error, ")
+        # Where it was written (YAML only): the value's line, or its mapping's if missing.
+        path = tuple(err["loc"])
+        while path and declaration.at(*path) is None:
+            path = path[:-1]
+        written = declaration.at(*path) if path else None
+        where = f" ({written.at})" if written else ""
         if err["type"] == "extra_forbidden":
-            out.append(f"{loc}: unknown field; remove it or check the spelling")
+            out.append(f"{loc}{where}: unknown field; remove it or check the spelling")
         elif err["type"] == "missing":
-            out.append(f"{loc}: missing")
+            out.append(f"{loc}{where}: missing")
+        elif err["type"] == "string_type" and written and written.read_as_boolean:
+            out.append(
+                f"{loc}{where}: {written.text} was read as a boolean (YAML 1.1 reads unquoted "
+                "yes, no, on and off so); put it in quotes"
+            )
         else:
-            out.append(f"{loc or 'config'}: {msg}")
+            out.append(f"{loc or 'config'}{where}: {msg}")
     return out
