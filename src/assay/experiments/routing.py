@@ -32,7 +32,7 @@ def bucket(key: str, experiment: str) -> float:
 
 
 def assign(key: str | None, experiment: str, weights: Mapping[str, float]) -> str:
-    """The arm of ``key`` under ``weights`` (arm → share, in route order, summing to 1).
+    """The arm of ``key`` under ``weights`` (arm → share, in route order; scaled to sum to 1).
 
     ``None`` (no sticky key in the request) draws a random key.
     """
@@ -46,6 +46,9 @@ def assign_many(keys: Sequence[str], experiment: str, weights: Mapping[str, floa
 
 
 def _arm_at(point: float, weights: Mapping[str, float]) -> str:
+    # Scaled by the total, so that weights that do not sum to 1 (a caller that passed a
+    # config's raw weights) keep their ratios instead of handing the rest to the last arm.
+    point *= sum(w for w in weights.values() if w > 0)
     edge = 0.0
     last = None
     for arm, weight in weights.items():
