@@ -25,6 +25,9 @@ _ONE_AT_A_TIME = threading.Lock()
 # A race settles within a round or two; an error that persists is real and should
 # surface soon (with its first line), not after the writers' two minutes.
 _UPGRADE_SECONDS = 5.0
+# The advisory lock PostgreSQL upgraders take ("assay" in ASCII): any constant works,
+# as long as every assay uses the same one.
+_PG_LOCK = 0x6173736179
 
 
 @cache
@@ -50,14 +53,11 @@ def upgrade(engine: sa.Engine, url: str) -> None:
             return
 
     def attempt() -> None:
-        with engine.connect() as conn:
-            current = current_revision(conn)
-        if current != head():
-            with _ONE_AT_A_TIME:
-                _migrate(engine, url, current)
+        with _ONE_AT_A_TIME:
+            _migrate(engine, url)
 
-    # A DatabaseError here is most often another process upgrading the same catalog at
-    # the same moment (a table it created, a version row it wrote): look again.
+    # Upgraders take turns under the database's lock (``_migrate``); a DatabaseError
+    # that still gets through (a lock wait that timed out) is retried for a moment.
     retry(
         attempt,
         on=(sa_exc.DatabaseError,),
@@ -66,7 +66,7 @@ def upgrade(engine: sa.Engine, url: str) -> None:
     )
 
 
-def _migrate(engine: sa.Engine, url: str, current: str | None) -> None:
+def _migrate(engine: sa.Engine, url: str) -> None:
     from alembic import command
     from alembic.config import Config
     from alembic.script import ScriptDirectory
@@ -74,14 +74,33 @@ def _migrate(engine: sa.Engine, url: str, current: str | None) -> None:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    if current is not None:
-        try:
-            ScriptDirectory.from_config(config).get_revision(current)
-        except CommandError:
-            raise UsageError(
-                f"catalog {url} was made by a newer assay (schema revision {current}; this "
-                f"assay knows up to {head()}); upgrade assay"
-            ) from None
-    with engine.begin() as conn:
+    with engine.connect() as conn:
+        # One upgrader at a time, holding the database's write lock from the start:
+        # upgraders that read first and write later race (SQLite refuses the loser's
+        # lock upgrade at once, and runs DDL outside a transaction unless one is open).
+        # The others wait for the lock, then find the catalog at head and do nothing.
+        _lock_for_upgrade(conn)
+        current = current_revision(conn)
+        if current == head():
+            conn.rollback()
+            return
+        if current is not None:
+            try:
+                ScriptDirectory.from_config(config).get_revision(current)
+            except CommandError:
+                raise UsageError(
+                    f"catalog {url} was made by a newer assay (schema revision {current}; "
+                    f"this assay knows up to {head()}); upgrade assay"
+                ) from None
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+        conn.commit()
+
+
+def _lock_for_upgrade(conn: sa.Connection) -> None:
+    """Begin the upgrade's transaction holding the lock that excludes other upgraders."""
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the write lock, waited for (busy timeout)
+    elif dialect == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
