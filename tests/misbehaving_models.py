@@ -41,3 +41,15 @@ def gaps(frame: pd.DataFrame) -> np.ndarray:
 def by_age_unguarded(frame: pd.DataFrame) -> np.ndarray:
     """``by_age`` without its guard, as most callables are written."""
     return frame["AGEP"].between(25, 64).astype(np.int64).to_numpy()
+
+
+SLOW_SECONDS = 5.0
+
+
+def slow(frame: pd.DataFrame) -> np.ndarray:
+    """``by_age_unguarded``, after sleeping ``SLOW_SECONDS`` (a shadow slower than its
+    timeout)."""
+    import time
+
+    time.sleep(SLOW_SECONDS)
+    return by_age_unguarded(frame)

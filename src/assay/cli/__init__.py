@@ -107,6 +107,9 @@ def _register() -> None:
     from assay.cli import test
 
     test.register(app)
+    from assay.cli import serve
+
+    serve.register(app)
     completion.register(app)
 
 

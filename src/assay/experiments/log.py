@@ -141,6 +141,11 @@ class LogWriter:
             if self._pending:
                 self._write()
 
+    @property
+    def alive(self) -> bool:
+        """Whether the background thread is running (false once closed)."""
+        return self._thread.is_alive()
+
     def close(self) -> None:
         """Stop the thread and write what is left."""
         self._stop.set()

@@ -43,6 +43,7 @@ __all__ = [
     "model_exported",
     "model_registered",
     "models",
+    "prediction_log",
     "recover",
     "run",
     "run_ended",
@@ -639,3 +640,30 @@ def gc(report: GcReport, console: Console) -> None:
             f"Kept {len(report.kept_recent):,} unreferenced object(s) younger than "
             f"{report.grace:g} s: a write may still be committing them."
         )
+
+
+def prediction_log(rows: Sequence[Mapping[str, Any]], total: int, console: Console) -> None:
+    """Rows of a prediction log (``assay serve log``): time, request, role, arm, model,
+    status, latency, then the outputs (or the error) in the width left."""
+    if not rows:
+        console.print("No predictions logged yet; send requests to `assay serve CONFIG`.")
+        return
+    cells = []
+    for r in rows:
+        answer = escape(r["outputs"]) if r["outputs"] is not None else f"[red]{escape(r['error'] or '')}[/]"
+        cells.append(
+            [
+                str(r["time"])[:23].replace("T", " "),
+                r["request_id"][:SHORT],
+                r["role"],
+                escape(r["arm"]),
+                escape(r["model"]),
+                r["status"],
+                f"{r['latency_ms']:.1f} ms",
+                answer,
+            ]
+        )
+    header = ("time", "request", "role", "arm", "model", "status", "latency", "outputs")
+    lines(console, header, cells, (False,) * 6 + (True, False))
+    if total > len(rows):
+        console.print(f"{len(rows):,} of {total:,} rows; --limit N shows more, --out FILE all.")
