@@ -4,10 +4,11 @@ Every live request leaves exactly one ``live`` row; every shadow prediction of i
 one ``shadow`` row with the same ``request_id``. Rows are queued by the request path
 (never blocking it) and written by a background thread as immutable objects
 
-    experiments/<experiment>/log/<worker>/<sequence>.parquet
+    experiments/<experiment>/log/<worker>/<sequence>-<writer tag>.parquet
 
 each worker (one server process) under its own folder, so any number of servers write
-without coordinating and a reader sees all of them by listing the folder. A file is
+without coordinating and a reader sees all of them by listing the folder (the tag keeps
+two writers given one worker name, a restarted server, from overwriting each other). A file is
 written whole or not at all; what a crash loses is the rows still queued (at most
 ``flush_rows`` rows or ``flush_seconds`` of traffic; ``close`` writes them).
 
@@ -102,7 +103,9 @@ class LogWriter:
 
     ``append`` never blocks and never raises for a store problem: a batch that cannot
     be written stays queued and is tried again at the next flush (``failures`` counts
-    the attempts that failed). ``close`` writes everything still queued.
+    the attempts that failed). A row that does not fit ``LOG_SCHEMA`` is dropped when
+    its batch is written (``rejected`` counts them, ``last_rejection`` says why): kept,
+    it would fail every batch after it. ``close`` writes everything still queued.
     """
 
     def __init__(
@@ -122,6 +125,12 @@ class LogWriter:
         self.rows_written = 0
         self.files_written = 0
         self.failures = 0
+        self.rejected = 0
+        self.last_rejection: str | None = None
+        self._failing = False  # the last write failed: wait for the timer, not the size
+        # Two writers given the same ``worker`` (a restarted server) must not overwrite
+        # each other's files: each names its files with a tag of its own too.
+        self._tag = uuid.uuid4().hex[:8]
         self._queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
         self._pending: list[dict[str, Any]] = []
         self._sequence = itertools.count()
@@ -149,6 +158,7 @@ class LogWriter:
     def close(self) -> None:
         """Stop the thread and write what is left."""
         self._stop.set()
+        self._queue.put(_WAKE)  # the thread may wait for a row up to flush_seconds
         self._thread.join()
         self.flush()
 
@@ -160,11 +170,12 @@ class LogWriter:
             except queue.Empty:
                 row = None
             with self._lock:
-                if row is not None:
+                if row is not None and row is not _WAKE:
                     self._pending.append(row)
                 self._drain()
                 due = time.monotonic() >= deadline
-                if self._pending and (len(self._pending) >= self.flush_rows or due):
+                full = len(self._pending) >= self.flush_rows and not self._failing
+                if self._pending and (full or due):
                     self._write()
             if due:
                 deadline = time.monotonic() + self.flush_seconds
@@ -172,15 +183,19 @@ class LogWriter:
     def _drain(self) -> None:
         while True:
             try:
-                self._pending.append(self._queue.get_nowait())
+                row = self._queue.get_nowait()
             except queue.Empty:
                 return
+            if row is not _WAKE:
+                self._pending.append(row)
 
     def _write(self) -> None:
-        rows, self._pending = self._pending, []
-        key = f"{log_prefix(self.experiment)}{self.worker}/{next(self._sequence):08d}.parquet"
+        (rows, table), self._pending = self._fitting(self._pending), []
+        if table is None:
+            return
+        sequence = next(self._sequence)
+        key = f"{log_prefix(self.experiment)}{self.worker}/{sequence:08d}-{self._tag}.parquet"
         try:
-            table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
             sink = io.BytesIO()
             pq.write_table(table, sink, compression="zstd")
             self.store.objects.put_bytes(key, sink.getvalue())
@@ -188,10 +203,43 @@ class LogWriter:
             # Keep the rows for the next flush: a store that is briefly unreachable
             # must not lose answered requests. The sequence number is not reused.
             self.failures += 1
+            self._failing = True
             self._pending = rows + self._pending
             return
+        self._failing = False
         self.rows_written += len(rows)
         self.files_written += 1
+
+    def _fitting(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], pa.Table | None]:
+        """The ``rows`` that fit ``LOG_SCHEMA`` and their table (None if none fits); the
+        others are counted as rejected."""
+        try:
+            return rows, _fitted(rows)
+        except _MISFIT:
+            pass
+        kept = []
+        for row in rows:  # rare: find the rows at fault, one at a time
+            try:
+                _fitted([row])
+            except _MISFIT as e:
+                self.rejected += 1
+                self.last_rejection = str(e).splitlines()[0] if str(e) else type(e).__name__
+            else:
+                kept.append(row)
+        return kept, _fitted(kept) if kept else None
+
+
+_WAKE: dict[str, Any] = {}  # what close() queues to wake the thread: no row
+_MISFIT = (pa.ArrowException, TypeError, ValueError)  # what a row that does not fit raises
+
+
+def _fitted(rows: list[dict[str, Any]]) -> pa.Table:
+    """``rows`` as a ``LOG_SCHEMA`` table; ``ValueError`` for a null where none may be."""
+    table = pa.Table.from_pylist(rows, schema=LOG_SCHEMA)
+    for f in LOG_SCHEMA:
+        if not f.nullable and table[f.name].null_count:
+            raise ValueError(f"column {f.name!r} is missing or null; the log needs it")
+    return table
 
 
 def read_log(store: Store, experiment: str, *, role: str | None = None) -> pa.Table:
