@@ -361,7 +361,9 @@ def test_failing_and_slow_shadows_leave_live_answers_untouched(
     slow = Counter(r["status"] for r in rows if r["model"] == "slow@1")
     assert {r["status"] for r in boom} == {"error"} and len(boom) == len(keys)
     assert slow["timeout"] >= 1 and slow["timeout"] + slow["dropped"] == len(keys)
-    assert slow["dropped"] >= len(keys) - 1 - 5 - 1  # the queue holds 5
+    # The queue holds 5 while the slow shadow sleeps on the batch it took (the copies
+    # that came in its first 50 ms): the rest are dropped, never waited for.
+    assert slow["dropped"] >= 1
     live = {r["request_id"]: r for r in rows if r["role"] == "live"}
     for r in rows:
         if r["role"] == "shadow":
