@@ -20,7 +20,8 @@ same ids and fingerprints, then the runs, model versions and aliases.
 The prediction logs of experiments (``experiments/<name>/log/…``) are named by nothing
 in the catalog by design (servers write them without it): verify does not count them,
 gc keeps them (a temporary file of an interrupted write among them excepted), and
-recover leaves them where they are without listing them.
+recover leaves them where they are without listing them. Experiments, their history and
+their outcome files are restored from their manifests.
 
 Known limits: a writer that re-puts an *old* unreferenced object (same content
 again) in the instant between gc's listing and its delete can lose it, and gc cannot
@@ -59,11 +60,19 @@ from assay.errors import AssayError, NotFound, UsageError
 from assay.experiments.log import log_prefix
 from assay.results import GateStatus, ReasonCode, verdict
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
-from assay.store.catalog import Catalog, ModelVersion, RunInfo
+from assay.store.catalog import (
+    Catalog,
+    ExperimentChange,
+    ExperimentInfo,
+    ModelVersion,
+    OutcomesInfo,
+    RunInfo,
+)
 from assay.store.manifests import (
     MANIFEST_FORMAT,
     MANIFEST_PREFIX,
     delta_from_manifest,
+    experiment_from_manifest,
     live_manifests,
     model_from_manifest,
     run_from_manifest,
@@ -531,6 +540,7 @@ class RecoverReport:
     runs: int = 0
     models: int = 0  # model versions
     aliases: int = 0
+    experiments: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -542,6 +552,7 @@ class RecoverReport:
             "runs": self.runs,
             "models": self.models,
             "aliases": self.aliases,
+            "experiments": self.experiments,
             "skipped": list(self.skipped),
             "unattributed": list(self.unattributed),
         }
@@ -554,9 +565,10 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
     deleted; a PostgreSQL catalog is rebuilt into the database the store names, which
     must be empty. A catalog that reads soundly is left alone unless ``force``.
     Datasets, deltas and dataset versions are restored exactly (same ids, same
-    fingerprints), then runs, model versions (same numbers) and aliases; checks,
-    evaluations, stored predictions and experiments are not (their objects stay,
-    listed as unattributed: an experiment's outcome files, not its prediction logs).
+    fingerprints), then runs, model versions (same numbers), aliases and experiments
+    (with their history and outcome files); checks, evaluations and stored predictions
+    are not (their objects stay, listed as unattributed; prediction logs stay and are
+    not listed).
     Objects written before manifests existed cannot be attributed either.
     """
     import os
@@ -592,6 +604,8 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
             )
         recovered = _replay(catalog, deltas, versions, skipped)
         runs, models, aliases = _replay_registry(catalog, registry, skipped)
+        for info, changes, outcomes in sorted(registry.experiments, key=lambda e: e[0].name):
+            catalog.restore_experiment(info, changes, outcomes)
         named = set(catalog.referenced_objects())
     finally:
         catalog.close()
@@ -614,6 +628,7 @@ def recover(url: str | None = None, *, force: bool = False) -> RecoverReport:
         runs=runs,
         models=models,
         aliases=aliases,
+        experiments=len(registry.experiments),
     )
 
 
@@ -651,6 +666,7 @@ class _Registry:
     runs: list[RunInfo]
     models: list[ModelVersion]
     aliases: list[dict[str, Any]]  # {"name", "alias", "version"}
+    experiments: list[tuple[ExperimentInfo, list[ExperimentChange], list[OutcomesInfo]]]
 
 
 def _read_manifests(
@@ -660,7 +676,7 @@ def _read_manifests(
 
     deltas: list[_Manifest] = []
     versions: list[VersionInfo] = []
-    registry = _Registry([], [], [])
+    registry = _Registry([], [], [], [])
     skipped: list[str] = []
     for key in objects.list(f"{MANIFEST_PREFIX}/"):
         if not key.endswith(".json") or TMP_MARK in key:
@@ -678,6 +694,8 @@ def _read_manifests(
                 registry.runs.append(run_from_manifest(doc))
             elif doc["kind"] == "model":
                 registry.models.append(model_from_manifest(doc))
+            elif doc["kind"] == "experiment":
+                registry.experiments.append(experiment_from_manifest(doc))
             elif doc["kind"] == "alias":
                 alias = doc["alias"]
                 registry.aliases.append(

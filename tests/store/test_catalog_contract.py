@@ -525,3 +525,30 @@ def test_outcomes_are_numbered_and_referenced(catalog: Catalog) -> None:
         "experiments/x/outcomes/a.parquet": "a" * 64,
         "experiments/x/outcomes/b.parquet": "b" * 64,
     }
+
+
+def test_an_experiment_is_restored_exactly(catalog: Catalog) -> None:
+    """What `assay recover` does from an experiment's manifest."""
+    from assay.store.catalog import OutcomesInfo
+
+    catalog.put_experiment("x", "e", {"routes": []}, {"a": 0.5, "b": 0.5}, by="serve")
+    catalog.set_experiment_weights("x", {"a": 1.0, "b": 0.0}, by="ops")
+    key = "experiments/x/outcomes/" + "d" * 64 + ".parquet"
+    columns = (("request_id", "string"), ("y", "double"))
+    catalog.record_outcomes(OutcomesInfo("x", 0, "d" * 64, "request_id", columns, 2, key, "d" * 64))
+    saved = (
+        catalog.get_experiment("x"),
+        catalog.experiment_changes("x"),
+        catalog.list_outcomes("x"),
+    )
+    with catalog.engine.begin() as conn:
+        for table in ("experiment_outcomes", "experiment_changes", "experiments"):
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+    assert catalog.list_experiments() == []
+    catalog.restore_experiment(saved[0], saved[1], saved[2])
+    assert (
+        catalog.get_experiment("x"),
+        catalog.experiment_changes("x"),
+        catalog.list_outcomes("x"),
+    ) == saved
+    assert catalog.referenced_objects() == {key: "d" * 64}

@@ -349,13 +349,22 @@ def test_runs_and_models_recover_into_postgres(
         assert verify(s).ok
 
 
-def test_recover_leaves_prediction_logs_alone(project: Path) -> None:
-    """Logs are named by no catalog row, by design: recover neither fails on them nor
-    lists them; an experiment's outcome files are listed (experiments are not recovered)."""
-    from assay.experiments import LogWriter, read_log, record_outcomes, start_experiment
+def test_experiments_are_recovered_and_prediction_logs_left_alone(project: Path) -> None:
+    """An experiment, its history and its outcome files come back from its manifest; the
+    logs are named by no catalog row, by design: recover neither fails on them nor lists
+    them, and gc keeps them and the outcome files afterwards."""
+    from assay.experiments import (
+        LogWriter,
+        read_log,
+        read_outcomes,
+        record_outcomes,
+        set_weights,
+        start_experiment,
+    )
+    from assay.experiments.records import experiment_history
 
     store_dir = project / ".assay"
-    routes = [{"model": "m@1", "weight": 1, "arm": "a"}]
+    routes = [{"model": "m@1", "weight": 1, "arm": "a"}, {"model": "m@2", "weight": 0, "arm": "b"}]
     row = {"experiment": "x", "endpoint": "e", "role": "live", "arm": "a", "model": "m@1"}
     row |= {"inputs": "[]", "outputs": "[]", "latency_ms": 0.5, "status": "ok", "weights": "{}"}
     with assay.open_store(store_dir) as s:
@@ -365,12 +374,19 @@ def test_recover_leaves_prediction_logs_alone(project: Path) -> None:
             writer.append({**row, "request_id": f"r{i}", "time": i})
         writer.close()
         logs = set(s.objects.list("experiments/x/log/"))
-        outcomes = record_outcomes(s, "x", pa.table({"request_id": ["r1"], "y": [1.0]}))
+        record_outcomes(s, "x", pa.table({"request_id": ["r1", "r2"], "y": [1.0, 2.0]}))
+        set_weights(s, "x", {"a": 0.5, "b": 0.5}, by="ops")
+        record_outcomes(s, "x", pa.table({"request_id": ["r2"], "y": [3.0]}))
+        before = (s.catalog.get_experiment("x"), experiment_history(s, "x"), read_outcomes(s, "x"))
     for f in store_dir.glob("catalog.db*"):
         f.unlink()
     report = recover(str(store_dir))
-    assert report.deltas == 5 and report.skipped == ()
-    assert report.unattributed == (outcomes.object_key,)
+    assert (report.deltas, report.experiments, report.skipped) == (5, 1, ())
+    assert report.unattributed == () and report.to_dict()["experiments"] == 1
     with assay.open_store(store_dir) as s:
+        after = (s.catalog.get_experiment("x"), experiment_history(s, "x"), read_outcomes(s, "x"))
+        assert after == before and after[2].table["y"].to_pylist() == [1.0, 3.0]
         assert set(s.objects.list("experiments/x/log/")) == logs and len(logs) == 1
         assert read_log(s, "x")["request_id"].to_pylist() == ["r0", "r1", "r2"]
+        assert collect_garbage(s, grace=0).removed == ()
+        assert verify(s).ok

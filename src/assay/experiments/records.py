@@ -15,6 +15,9 @@ and a catalog row. An experiment may have several such files, all keyed by the s
 column; ``read_outcomes`` merges them, and for a key that several files name, the row
 of the file recorded last wins whole (its columns replace the earlier row's; a column
 it lacks is null for that key).
+
+The experiment's manifest (``manifests/experiments/<name>.json``: its record, history
+and outcome files) is rewritten after each change, for ``assay recover``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from assay.errors import UsageError
 from assay.experiments.config import ExperimentConfig, load_config, normalise
 from assay.store import Store
 from assay.store.catalog import ExperimentChange, ExperimentInfo, OutcomesInfo, now
+from assay.store.manifests import write_experiment_manifest
 from assay.store.verified import read_verified
 
 __all__ = [
@@ -74,8 +78,11 @@ def start_experiment(
     ``UsageError`` if the experiment's name is recorded for another endpoint.
     """
     config = load_config(config)
-    return store.catalog.put_experiment(
-        config.experiment, config.endpoint, config.to_dict(), config.weights, by=by
+    return _snapshot(
+        store,
+        store.catalog.put_experiment(
+            config.experiment, config.endpoint, config.to_dict(), config.weights, by=by
+        ),
     )
 
 
@@ -97,7 +104,7 @@ def set_weights(
             f"{', '.join(arms)}"
         )
     ordered = normalise({arm: float(weights[arm]) for arm in arms})  # route order
-    return store.catalog.set_experiment_weights(experiment, ordered, by=by)
+    return _snapshot(store, store.catalog.set_experiment_weights(experiment, ordered, by=by))
 
 
 def get_experiment(store: Store, name: str) -> ExperimentInfo:
@@ -128,6 +135,16 @@ def weights_history(store: Store, name: str) -> list[ExperimentChange]:
         if not changes or change.weights != changes[-1].weights:
             changes.append(change)
     return changes
+
+
+def _snapshot(store: Store, info: ExperimentInfo) -> ExperimentInfo:
+    """Rewrite the manifest of ``info``'s experiment from the catalog (``assay recover``
+    restores the experiment from it); ``info``."""
+    catalog = store.catalog
+    write_experiment_manifest(
+        store.objects, info, catalog.experiment_changes(info.name), catalog.list_outcomes(info.name)
+    )
+    return info
 
 
 # outcomes -----------------------------------------------------------------------------
@@ -179,7 +196,7 @@ def record_outcomes(
     # Objects first, then the catalog row; writing the same bytes again renews the
     # object for gc's grace period.
     store.objects.put_bytes(object_key, data)
-    return store.catalog.record_outcomes(
+    recorded = store.catalog.record_outcomes(
         OutcomesInfo(
             experiment=experiment,
             number=0,  # assigned by the catalog
@@ -193,6 +210,8 @@ def record_outcomes(
             recorded_at=now(),
         )
     )
+    _snapshot(store, get_experiment(store, experiment))
+    return recorded
 
 
 def read_outcomes(store: Store, experiment: str) -> Outcomes:

@@ -15,9 +15,12 @@ catalog from them; see docs/identities.md ("Manifests") for the format.
 - ``manifests/models/<name>/<version:08d>.json``: a model version's row (golden
   examples included, aliases not).
 - ``manifests/aliases/<name>/<alias>.json``: the version an alias names.
+- ``manifests/experiments/<name>.json``: an online experiment, its history of changes
+  and its outcome files.
 
-Runs, model versions and aliases change after they are first written (a run logs
-metrics, a golden set is attached, an alias moves), so their manifests are snapshots
+Runs, model versions, aliases and experiments change after they are first written (a
+run logs metrics, a golden set is attached, an alias moves, weights are ramped, outcomes
+are recorded), so their manifests are snapshots
 rewritten after each committed change from the row read back (decision 47).
 
 A manifest whose catalog row was never committed (a crash, a lost race) is
@@ -35,8 +38,11 @@ from assay.store.catalog import (
     Catalog,
     DatasetInfo,
     DeltaInfo,
+    ExperimentChange,
+    ExperimentInfo,
     GoldenRef,
     ModelVersion,
+    OutcomesInfo,
     RunArtifact,
     RunInfo,
     RunInput,
@@ -50,6 +56,8 @@ __all__ = [
     "alias_manifest_key",
     "delta_from_manifest",
     "delta_manifest_key",
+    "experiment_from_manifest",
+    "experiment_manifest_key",
     "live_manifests",
     "model_from_manifest",
     "model_manifest_key",
@@ -58,6 +66,7 @@ __all__ = [
     "version_from_manifest",
     "version_manifest_key",
     "write_delta_manifest",
+    "write_experiment_manifest",
     "write_model_manifests",
     "write_run_manifest",
     "write_version_manifest",
@@ -90,6 +99,11 @@ def model_manifest_key(name: str, version: int) -> str:
 def alias_manifest_key(name: str, alias: str) -> str:
     """Where the manifest of alias ``name@alias`` is stored."""
     return f"{MANIFEST_PREFIX}/aliases/{name}/{alias}.json"
+
+
+def experiment_manifest_key(name: str) -> str:
+    """Where the manifest of experiment ``name`` is stored."""
+    return f"{MANIFEST_PREFIX}/experiments/{name}.json"
 
 
 def _dump(doc: dict[str, Any]) -> bytes:
@@ -152,6 +166,26 @@ def write_model_manifests(objects: ObjectStore, model: ModelVersion) -> list[str
     return keys
 
 
+def write_experiment_manifest(
+    objects: ObjectStore,
+    info: ExperimentInfo,
+    changes: Iterable[ExperimentChange],
+    outcomes: Iterable[OutcomesInfo],
+) -> str:
+    """Store (or replace) the manifest of experiment ``info`` as it is now: its record,
+    every change and every outcome file; its key."""
+    key = experiment_manifest_key(info.name)
+    doc = {
+        "format": MANIFEST_FORMAT,
+        "kind": "experiment",
+        "experiment": dataclasses.asdict(info),
+        "changes": [dataclasses.asdict(c) for c in changes],
+        "outcomes": [dataclasses.asdict(o) for o in outcomes],
+    }
+    objects.put_bytes(key, _dump(doc))
+    return key
+
+
 def _delta_doc(delta: DeltaInfo) -> dict[str, Any]:
     doc = dataclasses.asdict(delta)
     doc["tags"], doc["added_columns"] = list(delta.tags), list(delta.added_columns)
@@ -194,6 +228,19 @@ def model_from_manifest(doc: dict[str, Any]) -> ModelVersion:
     return ModelVersion(**m)
 
 
+def experiment_from_manifest(
+    doc: dict[str, Any],
+) -> tuple[ExperimentInfo, list[ExperimentChange], list[OutcomesInfo]]:
+    """The experiment, its changes and its outcome files an experiment manifest describes."""
+    outcomes = []
+    for o in doc["outcomes"]:
+        o = dict(o)
+        o["columns"] = tuple(tuple(c) for c in o["columns"])
+        outcomes.append(OutcomesInfo(**o))
+    changes = [ExperimentChange(**c) for c in doc["changes"]]
+    return ExperimentInfo(**doc["experiment"]), changes, outcomes
+
+
 def live_manifests(catalog: Catalog) -> set[str]:
     """The manifest keys of every row the catalog names (gc keeps them)."""
     keys = {version_manifest_key(v.fingerprint) for v in catalog.list_versions()}
@@ -204,4 +251,5 @@ def live_manifests(catalog: Catalog) -> set[str]:
     for info in catalog.list_datasets():
         for d in catalog.list_deltas(info.name):
             keys.add(delta_manifest_key(d.dataset, d.number, d.delta_id))
+    keys.update(experiment_manifest_key(e.name) for e in catalog.list_experiments())
     return keys

@@ -8,7 +8,7 @@ was served when, and when the arms' shares changed, is what an analysis needs to
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -242,6 +242,44 @@ class ExperimentsArea(CatalogBase):
             )
             for r in rows
         ]
+
+    def restore_experiment(
+        self,
+        info: ExperimentInfo,
+        changes: Sequence[ExperimentChange],
+        outcomes: Sequence[OutcomesInfo],
+    ) -> None:
+        """Insert an experiment with its history and outcome files exactly as they were
+        (``assay recover``, from its manifest)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                experiments.insert().values(
+                    name=info.name,
+                    endpoint=info.endpoint,
+                    config=info.config,
+                    weights=info.weights,
+                    revision=info.revision,
+                    created_at=info.created_at,
+                    updated_at=info.updated_at,
+                )
+            )
+            for c in changes:
+                self._add_change(conn, info.name, c.number, c.kind, c.weights, c.config, c.by, c.at)
+            for o in outcomes:
+                conn.execute(
+                    experiment_outcomes.insert().values(
+                        experiment=info.name,
+                        number=o.number,
+                        id=o.id,
+                        by=o.by,
+                        columns=[list(c) for c in o.columns],
+                        rows=o.rows,
+                        object_key=o.object_key,
+                        sha256=o.sha256,
+                        source=o.source,
+                        recorded_at=o.recorded_at,
+                    )
+                )
 
     def _experiment_row(self, conn: sa.Connection, name: str) -> sa.Row[Any] | None:
         return conn.execute(sa.select(experiments).where(experiments.c.name == name)).first()
