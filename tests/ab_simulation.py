@@ -76,7 +76,7 @@ def simulate(root: Path, acs: pa.Table) -> Iterator[Simulated]:
         by_arm = {"control": versions["production"], "treatment": versions["candidate"]}
         fitted = {"control": models["production"], "treatment": models["candidate"]}
         writers = [
-            LogWriter(store, "lr-vs-lr", worker=f"w{i}", flush_rows=200, flush_seconds=60)
+            LogWriter(store, "lr-vs-lr", worker=f"w{i}", flush_rows=200, flush_seconds=0.2)
             for i in range(2)
         ]
         rows = []
@@ -149,7 +149,7 @@ def simulate(root: Path, acs: pa.Table) -> Iterator[Simulated]:
         )
         start_experiment(store, {**CONFIG, "experiment": "by-user"})
         user_log = [{**r, "experiment": "by-user"} for r in rows]
-        writer = LogWriter(store, "by-user", worker="w0", flush_rows=10_000)
+        writer = LogWriter(store, "by-user", worker="w0", flush_rows=10_000, flush_seconds=0.2)
         for r in user_log:
             writer.append(r)
         writer.close()

@@ -41,15 +41,20 @@ def test_counts_health_and_srm_without_a_metric(simulated: Simulated) -> None:
         assert arm.latency_p50_ms == pytest.approx(rows["latency_ms"].median())
         assert arm.latency_p95_ms == pytest.approx(np.percentile(rows["latency_ms"], 95))
         assert arm.value is None
-    # SRM: the expected count sums each request's share under the weights in force.
-    shares = log["weights"].map(json.loads)
+    # SRM counts users (requests carry a sticky key): each at their first request, the
+    # expected count summing each user's share under the weights in force then.
+    first = log.sort_values(["time", "request_id"]).drop_duplicates("sticky_key")
+    shares = first["weights"].map(json.loads)
     expected = [shares.map(lambda w, a=a: w[a]).sum() for a in ("control", "treatment")]
-    observed = [int((log["arm"] == a).sum()) for a in ("control", "treatment")]
+    observed = [int((first["arm"] == a).sum()) for a in ("control", "treatment")]
+    assert sum(observed) == first["sticky_key"].nunique() < len(log)
     ref = stats.chisquare(observed, expected)
     assert got.srm.p_value == pytest.approx(ref.pvalue, rel=1e-9)
+    assert got.srm.observed == dict(zip(["control", "treatment"], observed, strict=True))
     assert got.srm.expected == pytest.approx(
         dict(zip(["control", "treatment"], expected, strict=True))
     )
+    assert got.arm["treatment"].expected_share == pytest.approx(expected[1] / sum(expected))
     assert not got.srm.mismatch
 
 

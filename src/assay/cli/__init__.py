@@ -104,6 +104,9 @@ def _register() -> None:
     from assay.cli import evaluate
 
     evaluate.register(app)
+    from assay.cli import ab
+
+    app.add_typer(ab.app, name="ab")
     from assay.cli import test
 
     test.register(app)

@@ -12,7 +12,9 @@ A *unit* is what is randomised and counted: a request when the outcomes are keye
 user's arm is the arm of their first request: intention to treat, so a ramp that moves
 them later does not move them in the analysis). A unit without an outcome row, or with
 a null value, is left out of the metric (``missing`` counts them) but still counts for
-the sample-ratio check, which is about assignment alone.
+the sample-ratio check, which is about assignment alone. That check counts what was
+randomised: users (their first request) whenever requests carry a sticky key, since all
+of one user's requests share an arm; requests otherwise.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,7 +62,7 @@ class ArmResult:
     models: list[str]  # the versions that answered (control's, too, on fallback)
     requests: int
     units: int
-    expected_share: float  # the share of units the weights in force promised it
+    expected_share: float  # the share of randomised units the weights in force promised it
     fallback_rate: float  # requests control answered because this arm's model failed
     error_rate: float  # requests not answered (error, timeout)
     latency_p50_ms: float | None
@@ -184,7 +186,17 @@ def analyze(
         values, kind = _metric_values(units, outcomes, metric)
 
     results = [_arm_result(live, units, values, arm) for arm in arms]
-    srm = sample_ratio({a: r.units for a, r in zip(arms, results, strict=True)}, units.expected)
+    # The check is about what was randomised: users when requests carry a sticky key
+    # (requests of one user share an arm, so counting them would overstate the evidence).
+    randomised = units
+    if unit == "request" and live["sticky_key"].null_count < live.num_rows:
+        randomised = _units(live, "user")
+    srm = sample_ratio({a: int((randomised.arms == a).sum()) for a in arms}, randomised.expected)
+    total = sum(srm.expected.values())
+    results = [
+        replace(r, expected_share=srm.expected.get(r.arm, 0.0) / total if total else 0.0)
+        for r in results
+    ]
     control = arms[0]
     comparisons = []
     if values is not None and kind is not None:
@@ -364,13 +376,12 @@ def _arm_result(live: pa.Table, units: _Units, values: np.ndarray | None, arm: s
     latency = rows["latency_ms"].to_numpy()
     answered = latency[np.isin(status.to_numpy(zero_copy_only=False), ["ok", "fallback"])]
     in_arm = units.arms == arm
-    total_expected = sum(units.expected.values())
     result = ArmResult(
         arm=arm,
         models=sorted(pc.unique(rows["model"]).to_pylist()),
         requests=n,
         units=int(in_arm.sum()),
-        expected_share=units.expected.get(arm, 0.0) / total_expected if total_expected else 0.0,
+        expected_share=0.0,  # set from the sample-ratio check
         fallback_rate=_share(pc.sum(pc.equal(status, "fallback")).as_py(), n),
         error_rate=_share(pc.sum(pc.is_in(status, pa.array(["error", "timeout"]))).as_py(), n),
         latency_p50_ms=float(np.percentile(answered, 50)) if answered.size else None,

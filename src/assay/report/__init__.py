@@ -20,8 +20,9 @@ from assay.report._format import number
 if TYPE_CHECKING:
     from assay.checks.result import CheckReport
     from assay.evaluation import Evaluation
+    from assay.experiments.analysis import Analysis
 
-__all__ = ["render_check", "render_evaluation", "write_report"]
+__all__ = ["render_check", "render_evaluation", "render_experiment", "write_report"]
 
 
 def _environment() -> Any:
@@ -123,6 +124,27 @@ def render_evaluation(
         .render(
             ev=data,
             v=_evaluation.view(data),
+            plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
+            version=_version(),
+        )
+    )
+
+
+def render_experiment(
+    analysis: Analysis | dict[str, Any], *, self_contained: bool = False
+) -> str:
+    """The HTML page of an A/B test's analysis: the verdict, the arms, the difference
+    with its fixed and always-valid intervals, the SRM check, the metric over time,
+    shadows and skew (plotly.js beside the page or, ``self_contained``, in it)."""
+    from assay.report import _experiment
+
+    data = analysis if isinstance(analysis, dict) else analysis.to_dict()
+    return (
+        _environment()
+        .get_template("experiment.html.j2")
+        .render(
+            ab=data,
+            v=_experiment.view(data),
             plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
             version=_version(),
         )

@@ -365,6 +365,11 @@ def _html(fig: Any, dom_id: str, height: int) -> str:
     return html
 
 
+# The figure helpers the other reports of the package (report/_experiment.py) share,
+# under public names: one look for every plot.
+graph_objects, figure_template, figure_html, dom_id = _go, _template, _html, _dom_id
+
+
 def figures(
     dataset: str,
     data: dict[str, Any],

@@ -1,0 +1,113 @@
+"""An A/B test's analysis and plan for a terminal (80 columns), from their plain data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+__all__ = ["analysis", "fmt", "pct", "plan"]
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number as the tables show it; ``—`` for none."""
+    if value is None:
+        return "—"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if abs(value) >= 1000:
+        return f"{value:,.1f}"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value else f"{value:.{digits}f}"
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
+
+
+def _interval(ci: Any) -> str:
+    if not ci or ci[0] is None:
+        return "—"
+    return f"[{fmt(ci[0])}, {fmt(ci[1])}]"
+
+
+def analysis(data: Mapping[str, Any], console: Console, html: str | None = None) -> None:
+    """Per-arm table, the comparisons, the SRM verdict, shadows and skew."""
+    metric = data["metric"]
+    unit = f"{data['unit']}s"
+    console.print(
+        f"[bold]{escape(data['experiment'])}[/]: {data['requests']:,} requests"
+        + (f", {data['started']} … {data['ended']}" if data["started"] else "")
+    )
+    arms = Table(title=None, show_edge=False, pad_edge=False)
+    arms.add_column("arm")
+    arms.add_column(unit, justify="right")
+    arms.add_column("expected", justify="right")
+    if metric:
+        arms.add_column(f"{metric} ({data['kind']})", justify="right")
+        arms.add_column("measured", justify="right")
+    arms.add_column("fallback", justify="right")
+    arms.add_column("errors", justify="right")
+    arms.add_column("p50 ms", justify="right")
+    for a in data["arms"]:
+        name = a["arm"] + (" (control)" if a["arm"] == data["control"] else "")
+        row = [escape(name), fmt(a["units"]), pct(a["expected_share"])]
+        if metric:
+            row += [fmt(a["value"]), fmt(a["measured"])]
+        row += [pct(a["fallback_rate"]), pct(a["error_rate"]), fmt(a["latency_p50_ms"], 2)]
+        arms.add_row(*row)
+    console.print(arms)
+    srm = data["srm"]
+    verdict = "[bold red]MISMATCH[/]" if srm["mismatch"] else "[green]ok[/]"
+    console.print(
+        f"sample ratio: {verdict} (chi-square p = {_p(srm['p_value'])}, alarm below "
+        f"{srm['threshold']:g})"
+    )
+    alpha = data["alpha"]
+    for c in data["comparisons"]:
+        seq = c["sequential"]
+        word = "[bold]significant[/]" if c["significant"] else "not significant"
+        lift = "" if c["relative"] is None else f" ({100 * c['relative']:+.1f}%)"
+        console.print(
+            f"{escape(c['arm'])} − {escape(data['control'])}: {fmt(c['difference'])}{lift}, "
+            f"{100 * (1 - alpha):g}% CI {_interval(c['ci'])}, p = {_p(c['p_value'])}, {word}"
+        )
+        console.print(
+            f"  always valid: CS {_interval(seq['ci'])}, p = {_p(seq['p_value'])} "
+            f"(safe to peek; {escape(c['method'])})"
+        )
+    for s in data["shadows"]:
+        console.print(
+            f"shadow {escape(s['model'])} on {escape(s['arm'])}: agrees on "
+            f"{pct(s['agreement'])} of {s['compared']:,} records, {s['failed']:,} failed"
+        )
+    for s in data["skew"]:
+        if s["error"]:
+            console.print(f"skew {escape(s['model'])}: not re-scored ({escape(s['error'])})")
+        else:
+            console.print(
+                f"skew {escape(s['model'])}: {s['differing']:,} of {s['sampled']:,} logged "
+                f"answers differ offline ({pct(s['share'])})"
+            )
+    if html:
+        console.print(f"report: {escape(html)}")
+
+
+def plan(data: Mapping[str, Any], console: Console) -> None:
+    """The sample size, per arm and in all."""
+    console.print(
+        f"to detect a difference of {fmt(data['mde'])} with power {data['power']:g} at "
+        f"alpha {data['alpha']:g} (two-sided; {escape(data['method'])}):"
+    )
+    console.print(
+        f"  control {data['n_control']:,}, treatment {data['n_treatment']:,}, "
+        f"total {data['total']:,} units"
+    )
