@@ -172,6 +172,8 @@ expectations:
   - between: {column: AGEP, min: 16, max: 120}
 """
 
+SERVE = "endpoint: e\nexperiment: x\nroutes: [{model: m@1, weight: 1, arm: control}]\n"
+
 
 def _models(folder: Path) -> None:
     """Small real models (skops, ONNX, TorchScript, joblib) and a sample of their input."""
@@ -203,6 +205,7 @@ def work(acs: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
     _models(folder)
     (folder / "recipe.yaml").write_text(RECIPE)
     (folder / "suite.yaml").write_text(SUITE)
+    (folder / "serve.yaml").write_text(SERVE)
     with assay.init_store(folder / ".assay") as store:
         assay.create_dataset(store, "employment", ["id"], label="employed")
         assay.add_delta(store, "employment", folder / "base.parquet", name="base")
@@ -241,6 +244,9 @@ CASES = {
     ),
     "pyspark": Case(args=("--engine", "spark", "data", "compose", "recipe.yaml")),
     "polars": Case(python=VERSION + "version.to_polars()"),
+    "fastapi": Case(args=("serve", "serve.yaml")),
+    "uvicorn": Case(args=("serve", "serve.yaml")),
+    "prometheus_client": Case(args=("serve", "serve.yaml")),
 }
 LIBRARY = """
 import sys

@@ -32,7 +32,7 @@ app = typer.Typer(
     ),
 )
 
-PURPOSE = "assay serve"
+PURPOSE = "experiments served over HTTP (assay serve)"
 FACTORY = "assay.server:from_environment"
 
 

@@ -588,10 +588,21 @@ def demo(result: Mapping[str, Any], console: Console, command: str = "assay") ->
         for message in e["failures"]:
             item(console, f"[red]✗[/] {escape(message)}")
         item(console, f"report: {escape(e['html'])}")
+    x = result.get("experiment")
+    if x is not None:
+        (c,) = x["comparisons"]
+        srm = "[red]sample ratio MISMATCH[/]" if x["srm"]["mismatch"] else "sample ratio ok"
+        console.print(
+            f"A/B test {escape(x['experiment'])} (serve.yaml, {x['requests']:,} requests): "
+            f"{escape(x['metric'])} {c['difference']:+.4f} [{c['ci'][0]:+.4f}, "
+            f"{c['ci'][1]:+.4f}], p = {c['p_value']:.3g}; {srm}"
+        )
+        item(console, f"report: {escape(x['html'])}")
     cmd = escape(command)
     console.print(
         f"Explore: [bold]cd {escape(result['folder'])} && {cmd} data log employment[/]"
         f" · {cmd} check checks/train.yaml · {cmd} eval eval.yaml"
+        f" · {cmd} ab analyze gbm-vs-lr --metric correct · {cmd} serve serve.yaml"
     )
 
 
@@ -643,27 +654,22 @@ def gc(report: GcReport, console: Console) -> None:
 
 
 def prediction_log(rows: Sequence[Mapping[str, Any]], total: int, console: Console) -> None:
-    """Rows of a prediction log (``assay serve log``): time, request, role, arm, model,
-    status, latency, then the outputs (or the error) in the width left."""
+    """Rows of a prediction log (``assay serve log``): time, request, arm, model (a
+    shadow's marked ↳), status, then the outputs (or the error) in the width left."""
     if not rows:
         console.print("No predictions logged yet; send requests to `assay serve CONFIG`.")
         return
     cells = []
     for r in rows:
-        answer = escape(r["outputs"]) if r["outputs"] is not None else f"[red]{escape(r['error'] or '')}[/]"
-        cells.append(
-            [
-                str(r["time"])[:23].replace("T", " "),
-                r["request_id"][:SHORT],
-                r["role"],
-                escape(r["arm"]),
-                escape(r["model"]),
-                r["status"],
-                f"{r['latency_ms']:.1f} ms",
-                answer,
-            ]
+        answer = (
+            escape(r["outputs"])
+            if r["outputs"] is not None
+            else f"[red]{escape(r['error'] or '')}[/]"
         )
-    header = ("time", "request", "role", "arm", "model", "status", "latency", "outputs")
-    lines(console, header, cells, (False,) * 6 + (True, False))
+        model = escape(r["model"]) if r["role"] == "live" else f"↳ {escape(r['model'])}"
+        when = str(r["time"])[5:19].replace("T", " ")
+        cells.append([when, r["request_id"][:SHORT], escape(r["arm"]), model, r["status"], answer])
+    header = ("time", "request", "arm", "model", "status", "outputs")
+    lines(console, header, cells, (False,) * 6)
     if total > len(rows):
         console.print(f"{len(rows):,} of {total:,} rows; --limit N shows more, --out FILE all.")

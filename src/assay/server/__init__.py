@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_ENV", "PURPOSE", "Answer", "Endpoint", "create_app", "from_environment"]
 
-PURPOSE = "assay serve and assay.server"
+PURPOSE = "experiments served over HTTP (assay serve, assay.server)"
 #: What ``from_environment`` reads: the config's path (and ASSAY_STORE, the store).
 CONFIG_ENV = "ASSAY_SERVE_CONFIG"
 
