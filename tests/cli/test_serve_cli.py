@@ -250,3 +250,15 @@ def test_several_workers_share_one_port_and_their_metrics_add_up(
     with assay.open_store(project / ".assay") as store:
         log = read_log(store, "workers")
     assert sorted(log["request_id"].to_pylist()) == sorted(ids)
+
+
+def test_an_experiment_name_taken_by_another_endpoint_is_one_line(project: Path) -> None:
+    from assay.experiments.records import start_experiment
+
+    other = CONFIG.format(experiment="taken").replace("endpoint: employment", "endpoint: other")
+    with assay.open_store(project / ".assay") as store:
+        start_experiment(store, other)
+    config = write_config(project, "taken")
+    done = run_assay("serve", config.name, "--port", "0", cwd=project)
+    assert done.rc == 2
+    assert "recorded for endpoint 'other'" in done.error_line()

@@ -62,6 +62,7 @@ def run(
     import uvicorn
 
     from assay.experiments.config import load_config
+    from assay.experiments.records import start_experiment
     from assay.models import get_model
     from assay.store import open_store
 
@@ -69,17 +70,20 @@ def run(
     if not path.is_file():
         raise UsageError(f"experiment config {config!r} does not exist; give the YAML file's path")
     parsed = load_config(path)
-    with open_store(store) as opened:
-        url = opened.url
-        models = {r.arm: get_model(r.model, store=opened).ref for r in parsed.routes}
-        shadows = {ref: get_model(ref, store=opened).ref for ref in parsed.shadow}
     if parsed.auth is not None and not os.environ.get(parsed.auth.token_env):
         env = parsed.auth.token_env
         raise UsageError(
             f"auth.token_env names {env}, which is not set; export {env}=<a long random "
             "secret> before serving"
         )
-    _check_port(host, port)
+    with open_store(store) as opened:
+        url = opened.url
+        models = {r.arm: get_model(r.model, store=opened).ref for r in parsed.routes}
+        shadows = {ref: get_model(ref, store=opened).ref for ref in parsed.shadow}
+        _check_port(host, port)
+        # Recorded here too (the workers find it done), so that a name taken by another
+        # endpoint is one line now, not a failed startup in every worker.
+        start_experiment(opened, parsed, by="assay serve")
     os.environ["ASSAY_SERVE_CONFIG"] = str(path.resolve())
     os.environ["ASSAY_STORE"] = url
     emit(
