@@ -44,8 +44,12 @@ def analyze(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
-    """Per-arm counts and metric, the difference from control with its interval and
-    p-value, the sample-ratio-mismatch check, the sequential result, shadows and skew."""
+    """Compare the arms: counts, metric, difference, SRM, sequential result, shadows.
+
+    Per arm the units and the metric; per treatment arm the difference from control with
+    its interval and p-value and the always-valid confidence sequence; the
+    sample-ratio-mismatch check; shadow agreement and online/offline skew.
+    """
     from assay.errors import UsageError
     from assay.experiments.analysis import analyze as run_analysis
     from assay.report.experiment import analysis as render

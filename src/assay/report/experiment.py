@@ -47,24 +47,36 @@ def analysis(data: Mapping[str, Any], console: Console, html: str | None = None)
         f"[bold]{escape(data['experiment'])}[/]: {data['requests']:,} requests"
         + (f", {data['started']} … {data['ended']}" if data["started"] else "")
     )
-    arms = Table(title=None, show_edge=False, pad_edge=False)
+    arms = Table(show_edge=False, pad_edge=False)
     arms.add_column("arm")
-    arms.add_column(unit, justify="right")
+    arms.add_column("requests", justify="right")
+    if data["unit"] != "request":
+        arms.add_column(unit, justify="right")
     arms.add_column("expected", justify="right")
     if metric:
-        arms.add_column(f"{metric} ({data['kind']})", justify="right")
-        arms.add_column("measured", justify="right")
+        arms.add_column(escape(metric), justify="right", max_width=14)
+        arms.add_column("n", justify="right")  # units with an outcome
     arms.add_column("fallback", justify="right")
     arms.add_column("errors", justify="right")
-    arms.add_column("p50 ms", justify="right")
     for a in data["arms"]:
-        name = a["arm"] + (" (control)" if a["arm"] == data["control"] else "")
-        row = [escape(name), fmt(a["units"]), pct(a["expected_share"])]
+        row = [escape(a["arm"]), fmt(a["requests"])]
+        if data["unit"] != "request":
+            row.append(fmt(a["units"]))
+        row.append(pct(a["expected_share"]))
         if metric:
             row += [fmt(a["value"]), fmt(a["measured"])]
-        row += [pct(a["fallback_rate"]), pct(a["error_rate"]), fmt(a["latency_p50_ms"], 2)]
+        row += [pct(a["fallback_rate"]), pct(a["error_rate"])]
         arms.add_row(*row)
     console.print(arms)
+    latency = ", ".join(
+        f"{escape(a['arm'])} {fmt(a['latency_p50_ms'], 2)}/{fmt(a['latency_p95_ms'], 2)}"
+        for a in data["arms"]
+    )
+    console.print(
+        f"control: {escape(data['control'])}"
+        + (f"; {metric} is a {data['kind']} per {data['unit']}" if metric else "")
+        + f"; latency p50/p95 ms: {latency}"
+    )
     srm = data["srm"]
     verdict = "[bold red]MISMATCH[/]" if srm["mismatch"] else "[green]ok[/]"
     console.print(
@@ -78,11 +90,11 @@ def analysis(data: Mapping[str, Any], console: Console, html: str | None = None)
         lift = "" if c["relative"] is None else f" ({100 * c['relative']:+.1f}%)"
         console.print(
             f"{escape(c['arm'])} − {escape(data['control'])}: {fmt(c['difference'])}{lift}, "
-            f"{100 * (1 - alpha):g}% CI {_interval(c['ci'])}, p = {_p(c['p_value'])}, {word}"
+            f"p = {_p(c['p_value'])}, {word}"
         )
+        console.print(f"  {100 * (1 - alpha):g}% CI {_interval(c['ci'])} ({escape(c['method'])})")
         console.print(
-            f"  always valid: CS {_interval(seq['ci'])}, p = {_p(seq['p_value'])} "
-            f"(safe to peek; {escape(c['method'])})"
+            f"  always valid: CS {_interval(seq['ci'])}, p = {_p(seq['p_value'])} (safe to peek)"
         )
     for s in data["shadows"]:
         console.print(
