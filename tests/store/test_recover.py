@@ -380,9 +380,14 @@ def test_experiments_are_recovered_and_prediction_logs_left_alone(project: Path)
         before = (s.catalog.get_experiment("x"), experiment_history(s, "x"), read_outcomes(s, "x"))
     for f in store_dir.glob("catalog.db*"):
         f.unlink()
-    report = recover(str(store_dir))
-    assert (report.deltas, report.experiments, report.skipped) == (5, 1, ())
-    assert report.unattributed == () and report.to_dict()["experiments"] == 1
+    r = run_assay("recover", cwd=project)
+    assert r.rc == 0, r.err
+    assert "Recovered 1 experiment(s) with their outcome files." in r.out
+    assert "no manifest" not in r.out  # nothing unattributed
+    r = run_assay("recover", "--force", "--json", cwd=project)
+    report = r.json()
+    assert (report["deltas"], report["experiments"], report["skipped"]) == (5, 1, [])
+    assert report["unattributed"] == []
     with assay.open_store(store_dir) as s:
         after = (s.catalog.get_experiment("x"), experiment_history(s, "x"), read_outcomes(s, "x"))
         assert after == before and after[2].table["y"].to_pylist() == [1.0, 3.0]

@@ -628,6 +628,8 @@ def recover(report: RecoverReport, console: Console) -> None:
             f"Recovered the registry too: {report.runs:,} run(s), {report.models:,} model "
             f"version(s) and {report.aliases:,} alias(es)."
         )
+    if report.experiments:
+        console.print(f"Recovered {report.experiments:,} experiment(s) with their outcome files.")
     for line in report.skipped:
         item(console, f"skipped {escape(line)}")
     if report.unattributed:
