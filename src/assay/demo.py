@@ -122,8 +122,8 @@ def run_demo(
 ) -> dict[str, Any]:
     """Build the demo in ``folder`` (replacing an earlier demo there) and report it."""
     # It trains, evaluates and renders: name the extras before anything is written.
-    for module in ("sklearn", "skops", "scipy", "pandas", "jinja2", "plotly"):
-        require(module, "the demo's models and reports", extra="models,report")
+    for module in ("sklearn", "skops", "scipy", "pandas", "jinja2", "plotly", "fastapi", "uvicorn"):
+        require(module, "the demo's models, reports and server", extra="models,report,serve")
     root = Path(folder).resolve()
     if root.exists():
         if not (root / MARKER).exists():
@@ -220,6 +220,9 @@ def run_demo(
         say(
             f"  eval employment-release: {'PASSED' if evaluation.passed else 'FAILED'} ({evaluation.summary()})"
         )
+    experiment = None
+    if models:
+        experiment = _experiment(store, root, newest, say)
     return {
         "folder": str(root),
         "store": store.url,
@@ -241,6 +244,7 @@ def run_demo(
             "id": evaluation.id,
             "html": str(root / "eval-report.html"),
         },
+        "experiment": experiment,
     }
 
 
@@ -271,6 +275,137 @@ def _train_models(store: Any, recipe: Path, say: Callable[[str], None]) -> list[
         )
         found.append({"ref": info.ref, "alias": alias, "model": kind, "run": run.id, "metrics": m})
     return found
+
+
+SERVE_CONFIG = """\
+# An A/B test of the candidate against the baseline, with the experimental model
+# shadowing every request: `assay serve serve.yaml`, then `assay ab analyze`.
+endpoint: employment
+experiment: gbm-vs-lr
+routes:
+  - {model: employment@baseline, weight: 0.5, arm: control}
+  - {model: employment@candidate, weight: 0.5, arm: treatment}
+shadow: [employment@experimental]
+sticky_key: user_id
+log: {flush_rows: 500, flush_seconds: 0.5}
+"""
+#: Requests the simulated experiment sends: the newest year's held-out people, one each,
+#: from CLIENTS connections at once.
+EXPERIMENT_REQUESTS = 4000
+CLIENTS = 4
+
+
+def _experiment(store: Any, root: Path, newest: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """A short A/B test on real traffic: ``assay serve`` on a loopback port answers the
+    newest year's held-out people (each a user), then the business outcome (was the
+    answer right?) is recorded and the experiment analysed into a report."""
+    import socket
+    import subprocess
+    import sys
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    from assay.experiments.analysis import analyze
+    from assay.experiments.records import record_outcomes
+    from assay.models import get_model, register_model
+    from assay.report import render_experiment, write_report
+
+    baseline = get_model("employment@baseline", store=store)
+    # The columns the served models take, as their signature recorded them.
+    features = [c["name"] for c in (baseline.signature or {})["inputs"]["columns"]]
+    train = newest.to_pandas(split="train")
+    shadow = DecisionTreeClassifier(max_depth=6, random_state=0).fit(
+        train[features], train["employed"]
+    )
+    register_model(
+        "employment",
+        shadow,
+        aliases=["experimental"],
+        sample=train[features].head(200),
+        description="a depth-6 tree, shadowing the experiment",
+        store=store,
+    )
+    people = newest.to_pandas(split="test").head(EXPERIMENT_REQUESTS)
+    config = root / "serve.yaml"
+    config.write_text(SERVE_CONFIG)
+    with socket.socket() as s:  # a free port; the server binds it a moment later
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "assay", "serve", str(config), "--port", str(port)]
+    server = subprocess.Popen(
+        [*argv, "--store", store.url], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        answers = _send(port, people, features, server)
+    finally:
+        server.terminate()  # SIGTERM: answers what is in flight, then writes the log
+        _, err = server.communicate(timeout=120)
+    if server.returncode not in (0, -15):
+        raise UsageError(f"assay serve stopped with exit {server.returncode}: {err.decode()[-300:]}")
+    truth = dict(zip(people["id"].astype(str), people["employed"], strict=True))
+    outcomes = pa.table(
+        {
+            "request_id": [a["request_id"] for a in answers],
+            "correct": [int(a["outputs"][0] == truth[a["user"]]) for a in answers],
+        }
+    )
+    record_outcomes(store, "gbm-vs-lr", outcomes, by="request_id")
+    analysis = analyze(store, "gbm-vs-lr", "correct")
+    write_report(render_experiment(analysis), root / "experiment-report.html")
+    fixed = analysis.comparisons[0].fixed
+    say(
+        f"  experiment gbm-vs-lr: {len(answers):,} requests; answers right, treatment − "
+        f"control {fixed.difference:+.4f} [{fixed.ci[0]:+.4f}, {fixed.ci[1]:+.4f}], "
+        f"p = {fixed.p_value:.3g}; sample ratio {'MISMATCH' if analysis.srm.mismatch else 'ok'}"
+    )
+    return {**analysis.to_dict(), "html": str(root / "experiment-report.html")}
+
+
+def _send(port: int, people: Any, features: list[str], server: Any) -> list[dict[str, Any]]:
+    """POST each person's record as its own user; the answers, with the user."""
+    import http.client
+    import json
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + 120
+    while True:  # until the server answers /readyz
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/readyz")
+            ready = conn.getresponse()
+            ready.read()
+            if ready.status == 200:
+                break
+            conn.close()
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise UsageError(f"assay serve did not start: {server.stderr.read().decode()[-300:]}")
+        time.sleep(0.2)
+    conn.close()
+    users = list(people["id"].astype(str))
+    records = people[features].to_dict("records")
+
+    def client(start: int) -> list[dict[str, Any]]:
+        # Each client its own keep-alive connection, taking every CLIENTS-th person.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        out = []
+        for i in range(start, len(users), CLIENTS):
+            body = {"user_id": users[i], "inputs": {k: int(v) for k, v in records[i].items()}}
+            conn.request(
+                "POST", "/v1/predict", json.dumps(body), {"Content-Type": "application/json"}
+            )
+            response = conn.getresponse()
+            answer = json.loads(response.read())
+            if response.status != 200:
+                raise UsageError(f"assay serve answered {response.status}: {answer}")
+            out.append({**answer, "user": users[i]})
+        conn.close()
+        return out
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        return [a for answers in pool.map(client, range(CLIENTS)) for a in answers]
 
 
 def _write(path: Path, table: pa.Table) -> None:

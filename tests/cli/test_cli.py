@@ -757,6 +757,38 @@ def test_demo_json(demo_run: tuple[Path, dict[str, Any]], acs_df: pd.DataFrame) 
     ids = pq.read_table(written, columns=["id"]).column("id").to_numpy()
     assert np.array_equal(np.sort(ids), np.sort(train.id.to_numpy()))
     assert t["fingerprint"] != n["fingerprint"]
+    if res["models"]:
+        check_demo_experiment(folder, res["experiment"], acs_df, held_out)
+
+
+def check_demo_experiment(
+    folder: Path, x: dict[str, Any], acs_df: pd.DataFrame, held_out: pd.DataFrame
+) -> None:
+    """The demo's A/B test, recomputed from its prediction log with pandas: each held-out
+    person asked once, in the arm the routing function gives, shadowed once, and the
+    arms' share of right answers is what the analysis says."""
+    from assay.experiments import assign, read_log
+
+    with assay.open_store(folder / ".assay") as s:
+        log = read_log(s, "gbm-vs-lr").to_pandas()
+    live, shadow = log[log.role == "live"], log[log.role == "shadow"]
+    assert len(live) == x["requests"] == 4000 and live.request_id.is_unique
+    assert set(live.sticky_key) <= set(held_out.id.astype(str))
+    assert sorted(shadow.request_id) == sorted(live.request_id)
+    assert (live.status == "ok").all() and (shadow.status == "ok").all()
+    weights = {"control": 0.5, "treatment": 0.5}
+    assert [assign(k, "gbm-vs-lr", weights) for k in live.sticky_key] == list(live.arm)
+    truth = acs_df.set_index(acs_df.id.astype(str)).employed
+    right = [
+        json.loads(out)[0] == truth[key]
+        for out, key in zip(live.outputs, live.sticky_key, strict=True)
+    ]
+    rate = pd.Series(right, index=live.index).groupby(live.arm).mean()
+    arms = {a["arm"]: a for a in x["arms"]}
+    assert {a: arms[a]["value"] for a in rate.index} == pytest.approx(rate.to_dict(), abs=1e-12)
+    (c,) = x["comparisons"]
+    assert c["difference"] == pytest.approx(rate["treatment"] - rate["control"], abs=1e-12)
+    assert Path(x["html"]).is_file()
 
 
 @pytest.mark.parametrize(
