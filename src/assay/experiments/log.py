@@ -12,7 +12,7 @@ two writers given one worker name, a restarted server, from overwriting each oth
 written whole or not at all; what a crash loses is the rows still queued (at most
 ``flush_rows`` rows or ``flush_seconds`` of traffic; ``close`` writes them).
 
-The schema (``LOG_SCHEMA``; documented in docs/experiments.md, read by the analysis and
+The schema (``LOG_SCHEMA``; documented in docs/serving.md, read by the analysis and
 by the drift diagnostics):
 
 | column | type | what |
