@@ -3,6 +3,7 @@ workers, outcomes), every number checked against pandas, scipy and statsmodels."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -13,8 +14,10 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from ab_simulation import RAMP, Simulated, simulate
+import assay
+from ab_simulation import START, Simulated, simulate
 from assay.errors import ExperimentNotFound, UsageError
+from assay.experiments import LogWriter, assign
 from assay.experiments.analysis import analyze, plan
 from assay.experiments.statistics import sample_size_proportions
 
@@ -179,6 +182,38 @@ def test_plan_follows_the_weights() -> None:
 
 def test_the_analysis_is_plain_data(simulated: Simulated) -> None:
     data = analyze(simulated.store, "lr-vs-lr", "converted", skew_sample=20).to_dict()
-    text = json.dumps(data, allow_nan=False)  # no NaN leaks into JSON
-    assert json.loads(text)["comparisons"][0]["sequential"]["method"].startswith("asymptotic")
-    assert RAMP["treatment"] == 0.5  # the ramp the fixture wrote
+    back = json.loads(json.dumps(data, allow_nan=False))  # no NaN leaks into JSON
+    assert back["comparisons"][0]["sequential"]["method"].startswith("asymptotic")
+    users = sum(data["srm"]["observed"].values())
+    share = data["srm"]["expected"]["treatment"] / users
+    assert back["arms"][1]["expected_share"] == pytest.approx(share)
+    assert len(back["timeline"]) >= 2 and back["skew"][0]["sampled"] == 20
+
+
+def test_a_log_that_loses_one_arms_rows_raises_the_srm_alarm(store: assay.Store) -> None:
+    """Users split 50/50 by the real routing function, but a fifth of the treatment's
+    rows never reach the log (a logging bug): the check must say so."""
+    weights = {"control": 0.5, "treatment": 0.5}
+    writer = LogWriter(store, "lossy", worker="w", flush_rows=5000, flush_seconds=0.2)
+    kept = {"control": 0, "treatment": 0}
+    for i in range(4000):
+        user = f"user-{i}"
+        arm = assign(user, "lossy", weights)
+        if arm == "treatment" and i % 5 == 0:
+            continue
+        kept[arm] += 1
+        writer.append(
+            {
+                "request_id": f"{i:032x}", "time": START + dt.timedelta(seconds=i),
+                "experiment": "lossy", "endpoint": "e", "role": "live", "sticky_key": user,
+                "arm": arm, "model": f"m@{1 if arm == 'control' else 2}", "inputs": "[{}]",
+                "outputs": "[1]", "latency_ms": 1.0, "status": "ok", "error": None,
+                "weights": json.dumps(weights),
+            }
+        )  # fmt: skip
+    writer.close()
+    got = analyze(store, "lossy", skew_sample=0)  # no config recorded: the log names the arms
+    ref = stats.chisquare(list(kept.values()))
+    assert got.control == "control" and got.srm.observed == kept
+    assert got.srm.p_value == pytest.approx(ref.pvalue, rel=1e-9) and ref.pvalue < 1e-6
+    assert got.srm.mismatch
