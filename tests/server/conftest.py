@@ -34,7 +34,8 @@ def traffic(frame: pd.DataFrame) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, frame: pd.DataFrame) -> Iterator[assay.Store]:
     """A store with ``employment`` v1 (logistic regression, @production) and v2 (boosted
-    trees, @candidate), ``boom`` (raises) and ``slow`` (sleeps past any shadow timeout)."""
+    trees, @candidate), ``boom`` (raises), ``slow`` (sleeps past any shadow timeout) and ``gaps`` (NaN
+    for everyone over 80)."""
     train = frame.iloc[:2000]
     X, y = train[FEATURES], train["employed"]
     logreg = LogisticRegression(max_iter=1000).fit(X, y)
@@ -48,6 +49,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, frame: pd.DataFrame) -> Ite
         assay.register_model("employment", trees, sample=sample, aliases=["candidate"], store=store)
         assay.register_model("boom", "misbehaving_models:boom", store=store)
         assay.register_model("slow", "misbehaving_models:slow", store=store)
+        assay.register_model("gaps", "misbehaving_models:gaps", store=store)
         yield store
 
 

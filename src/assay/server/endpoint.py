@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from assay.errors import RequestError, SignatureError, UsageError
+import numpy as np
+
+from assay.errors import PredictError, RequestError, SignatureError, UsageError
 from assay.experiments.config import ExperimentConfig, load_config, normalise
 from assay.experiments.log import LogWriter, dumps, worker_id
 from assay.experiments.records import get_experiment, set_weights, start_experiment
@@ -353,9 +355,17 @@ class Endpoint:
 
 
 def _attempt(model: Model, records: list[dict[str, Any]], request_id: str) -> Any:
-    """The model's outputs as plain values, or the exception it raised."""
+    """The model's outputs as plain values, or the exception it raised (an answer of
+    NaN or infinity counts as one: JSON cannot carry it, and it is no answer)."""
     try:
-        return model.predict(records, source=f"request {request_id}").tolist()
+        out = model.predict(records, source=f"request {request_id}")
+        if out.dtype.kind in "fc" and not np.isfinite(out).all():
+            row = int(np.flatnonzero(~np.isfinite(out).reshape(len(out), -1).all(axis=1))[0])
+            raise PredictError(
+                f"model {model.info.ref} answered NaN or infinity for record {row} of "
+                f"request {request_id}; a model must answer a finite number"
+            )
+        return out.tolist()
     except Exception as e:  # the caller decides: fall back to control, or answer 500
         return e
 
