@@ -447,3 +447,12 @@ def test_gc_keeps_prediction_logs_and_outcomes_and_verify_checks_outcomes(
         read_outcomes(store, "exp")
     store.objects.delete(outcomes)
     assert found(verify(store)) == [("missing_object", outcomes)]
+
+
+def test_gc_keeps_prediction_logs_on_every_object_store(built_any: assay.Store) -> None:
+    log, outcomes = log_and_outcomes(built_any)
+    later = collect_garbage(built_any, now=time.time() + 2 * HOUR)
+    assert later.removed == () and later.kept_recent == ()
+    assert built_any.objects.exists(log) and built_any.objects.exists(outcomes)
+    report = verify(built_any)
+    assert report.ok and report.unreferenced == 0 and report.objects == 3 + 1  # + outcomes
