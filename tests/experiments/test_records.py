@@ -96,6 +96,13 @@ def test_refusals_name_the_thing_and_the_fix(started: assay.Store) -> None:
         set_weights(started, "gbm-vs-lr", {"control": 0, "treatment": 0})
     with pytest.raises(ExperimentError, match="must be finite"):
         set_weights(started, "gbm-vs-lr", {"control": float("nan"), "treatment": 1})
+    with pytest.raises(UsageError) as e:
+        set_weights(started, "gbm-vs-lr", {"control": "most", "treatment": 0})
+    assert str(e.value) == (
+        "the weight of arm 'control' of experiment 'gbm-vs-lr' is 'most'; give a number from 0 up"
+    )
+    with pytest.raises(UsageError, match=r"arm 'treatment' .* is True; give a number"):
+        set_weights(started, "gbm-vs-lr", {"control": 1, "treatment": True})
     with pytest.raises(ExperimentNotFound):
         set_weights(started, "nope", {"control": 1})
     assert get_experiment(started, "gbm-vs-lr").revision == 1  # nothing changed

@@ -103,6 +103,12 @@ def set_weights(
             f"experiment {experiment!r} {wrong}; give a weight to each of its arms: "
             f"{', '.join(arms)}"
         )
+    for arm in arms:
+        if isinstance(weights[arm], bool) or not isinstance(weights[arm], int | float):
+            raise UsageError(
+                f"the weight of arm {arm!r} of experiment {experiment!r} is "
+                f"{weights[arm]!r}; give a number from 0 up"
+            )
     ordered = normalise({arm: float(weights[arm]) for arm in arms})  # route order
     return _snapshot(store, store.catalog.set_experiment_weights(experiment, ordered, by=by))
 
