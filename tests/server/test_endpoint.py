@@ -77,5 +77,6 @@ def test_weights_from_the_store_survive_a_restart(served: assay.Store) -> None:
     assert second.weights == {"control": 1.0, "treatment": 0.0}
     with pytest.raises(RequestError, match="at least one a positive"):
         second.change_weights({"control": 0})
-    with pytest.raises(RequestError, match="must be a number ≥ 0"):
-        second.change_weights({"control": -1})
+    for wrong in (-1, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(RequestError, match="must be a number ≥ 0"):
+            second.change_weights({"control": wrong})

@@ -17,6 +17,7 @@ says ``fallback``; when control raises, the answer is an error (HTTP 500).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -178,7 +179,8 @@ class Endpoint:
                 raise RequestError(
                     f"there is no arm {arm!r}; the arms are {', '.join(arms)}", field=arm
                 )
-            if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+            number = isinstance(weight, int | float) and not isinstance(weight, bool)
+            if not number or not math.isfinite(weight) or weight < 0:
                 raise RequestError(
                     f"the weight of {arm!r} must be a number ≥ 0, not {weight!r}", field=arm
                 )
