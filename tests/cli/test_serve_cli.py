@@ -154,7 +154,10 @@ def test_sigterm_drains_and_every_answered_request_is_logged_once(
         clients = [threading.Thread(target=client, args=(n,)) for n in range(4)]
         for t in clients:
             t.start()
+        deadline = time.monotonic() + 300
         while len(answered) < 200:
+            assert any(t.is_alive() for t in clients), "every client stopped early"
+            assert time.monotonic() < deadline, f"only {len(answered)} answers in 300 s"
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)  # requests are in flight now
         assert proc.wait(timeout=120) in STOPPED
@@ -238,7 +241,7 @@ def test_several_workers_share_one_port_and_their_metrics_add_up(
     with serving(project, config, "--workers", "2") as (proc, base):
         for i in range(60):  # a new connection each: the kernel spreads them over workers
             reply = httpx.post(
-                f"{base}/v1/predict", json={"user_id": f"w{i}", "inputs": records[i]}
+                f"{base}/v1/predict", json={"user_id": f"w{i}", "inputs": records[i]}, timeout=60
             )
             ids.append(reply.json()["request_id"])
         text = httpx.get(f"{base}/metrics").text

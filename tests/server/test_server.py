@@ -10,6 +10,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -23,6 +24,9 @@ from assay.experiments.log import read_log
 from assay.experiments.records import weights_history
 from assay.experiments.routing import assign_many
 from assay.server import create_app
+
+# Generous: the machine running the tests may be busy.
+get, post, put = (partial(f, timeout=60) for f in (httpx.get, httpx.post, httpx.put))
 
 
 def users(n: int, prefix: str = "u") -> list[str]:
@@ -109,7 +113,7 @@ def test_a_list_of_records_gets_one_output_each(
     ab: str, served: assay.Store, traffic: list[dict[str, Any]]
 ) -> None:
     records = traffic[:25]
-    answer = httpx.post(f"{ab}/v1/predict", json={"user_id": "batch", "inputs": records})
+    answer = post(f"{ab}/v1/predict", json={"user_id": "batch", "inputs": records})
     assert answer.status_code == 200
     body = answer.json()
     assert body["outputs"] == reference(served, body["model"], records)
@@ -130,7 +134,7 @@ def test_a_list_of_records_gets_one_output_each(
 def test_inputs_that_do_not_fit_the_signature_name_the_field(
     ab: str, traffic: list[dict[str, Any]], change: Any, status: int, field: str, says: str
 ) -> None:
-    answer = httpx.post(f"{ab}/v1/predict", json={"user_id": "u-1", "inputs": change(traffic[0])})
+    answer = post(f"{ab}/v1/predict", json={"user_id": "u-1", "inputs": change(traffic[0])})
     assert answer.status_code == status
     assert answer.json()["field"] == field
     assert says in answer.json()["detail"]
@@ -161,7 +165,7 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(
 ) -> None:
     big = json.dumps({"user_id": "u", "inputs": traffic[:400]}).encode()
     assert len(big) > 20_000
-    declared = httpx.post(f"{ab}/v1/predict", content=big)
+    declared = post(f"{ab}/v1/predict", content=big)
     assert declared.status_code == 413
     assert "limits.body_bytes" in declared.json()["detail"]
 
@@ -169,21 +173,21 @@ def test_a_body_over_the_limit_is_413_declared_or_streamed(
         for i in range(0, len(big), 4096):
             yield big[i : i + 4096]
 
-    streamed = httpx.post(f"{ab}/v1/predict", content=chunks())
+    streamed = post(f"{ab}/v1/predict", content=chunks())
     assert streamed.status_code == 413
 
 
 def test_admin_needs_the_right_token(ab: str) -> None:
     url = f"{ab}/v1/experiment/weights"
-    missing = httpx.put(url, json={"treatment": 0.1})
-    wrong = httpx.put(url, json={"treatment": 0.1}, headers={"Authorization": "Bearer nope"})
+    missing = put(url, json={"treatment": 0.1})
+    wrong = put(url, json={"treatment": 0.1}, headers={"Authorization": "Bearer nope"})
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert missing.headers["www-authenticate"] == "Bearer"
     assert TOKEN_ENV in missing.json()["detail"]
-    unknown = httpx.put(url, json={"other": 1}, headers={"Authorization": f"Bearer {TOKEN}"})
+    unknown = put(url, json={"other": 1}, headers={"Authorization": f"Bearer {TOKEN}"})
     assert unknown.status_code == 422 and unknown.json()["field"] == "other"
     # the same weights again: accepted, nothing changes
-    same = httpx.put(
+    same = put(
         url, json={"control": 9, "treatment": 1}, headers={"Authorization": f"Bearer {TOKEN}"}
     )
     assert same.status_code == 200
@@ -194,14 +198,14 @@ def test_admin_is_refused_without_auth_and_predict_can_need_the_token(
     served: assay.Store, admin_env: None, traffic: list[dict[str, Any]]
 ) -> None:
     with live_server(config("open"), served) as url:
-        off = httpx.put(f"{url}/v1/experiment/weights", json={"treatment": 0})
+        off = put(f"{url}/v1/experiment/weights", json={"treatment": 0})
         assert off.status_code == 403 and "auth" in off.json()["detail"]
     guarded = config("guarded", auth={"token_env": TOKEN_ENV, "protect_predict": True})
     with live_server(guarded, served) as url:
         body = {"user_id": "u-1", "inputs": traffic[0]}
-        assert httpx.post(f"{url}/v1/predict", json=body).status_code == 401
+        assert post(f"{url}/v1/predict", json=body).status_code == 401
         bearer = {"Authorization": f"Bearer {TOKEN}"}
-        assert httpx.post(f"{url}/v1/predict", json=body, headers=bearer).status_code == 200
+        assert post(f"{url}/v1/predict", json=body, headers=bearer).status_code == 200
 
 
 def test_weights_change_at_runtime_on_every_server_sharing_the_store(
@@ -223,18 +227,18 @@ def test_weights_change_at_runtime_on_every_server_sharing_the_store(
 
     def settled(url: str, weights: dict[str, float]) -> None:
         for _ in range(600):  # the other server polls every 0.2 s
-            if httpx.get(f"{url}/v1/experiment").json()["weights"] == pytest.approx(weights):
+            if get(f"{url}/v1/experiment").json()["weights"] == pytest.approx(weights):
                 return
             time.sleep(0.05)
         raise AssertionError(f"{url} never adopted {weights}")
 
     with live_server(conf, served) as one, live_server(conf, served) as two:
         half = {"control": 0.5, "treatment": 0.5}
-        ramp = httpx.put(f"{one}/v1/experiment/weights", json=half, headers=bearer)
+        ramp = put(f"{one}/v1/experiment/weights", json=half, headers=bearer)
         assert ramp.status_code == 200
         settled(two, half)
         assert arms(one) == arms(two) == assign_many(keys, "ramp", half)
-        kill = httpx.put(f"{one}/v1/experiment/weights", json={"treatment": 0}, headers=bearer)
+        kill = put(f"{one}/v1/experiment/weights", json={"treatment": 0}, headers=bearer)
         assert kill.json()["weights"] == {"control": 1.0, "treatment": 0.0}
         settled(two, {"control": 1.0, "treatment": 0.0})
         assert set(arms(one)) == set(arms(two)) == {"control"}
@@ -310,7 +314,7 @@ def test_a_failing_control_is_a_500_with_one_line_and_logged(
     conf = config("broken")
     conf["routes"] = [{"model": "boom", "weight": 1.0, "arm": "control"}]
     with live_server(conf, served) as url:
-        answer = httpx.post(f"{url}/v1/predict", json={"user_id": "u", "inputs": traffic[0]})
+        answer = post(f"{url}/v1/predict", json={"user_id": "u", "inputs": traffic[0]})
     assert answer.status_code == 500
     body = answer.json()
     assert "RuntimeError: boom" in body["error"] and "\n" not in body["error"]
@@ -377,10 +381,10 @@ def test_failing_and_slow_shadows_leave_live_answers_untouched(
 def test_health_readiness_metrics_and_the_experiment(
     ab: str, traffic: list[dict[str, Any]]
 ) -> None:
-    assert httpx.get(f"{ab}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{ab}/readyz").status_code == 200
-    described = httpx.get(f"{ab}/v1/experiment").json()
-    text = httpx.get(f"{ab}/metrics").text
+    assert get(f"{ab}/healthz").json() == {"status": "ok"}
+    assert get(f"{ab}/readyz").status_code == 200
+    described = get(f"{ab}/v1/experiment").json()
+    text = get(f"{ab}/metrics").text
     for arm, statuses in described["counts"].items():
         assert metric(text, "assay_requests_total", arm=arm, status="ok") == statuses.get("ok", 0)
     assert described["control"] == "control"
