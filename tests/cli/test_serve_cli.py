@@ -21,6 +21,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from rich.cells import cell_len
 from sklearn.linear_model import LogisticRegression
 
 import assay
@@ -196,6 +197,7 @@ def test_serve_log_prints_limits_and_writes_the_log(project: Path) -> None:
     assert shown.rc == 0
     assert every["log"][-1]["request_id"][:12] in shown.out
     assert "3 of 30 rows" in shown.out
+    assert max(cell_len(line) for line in shown.out.splitlines()) <= 80  # fits a terminal
 
 
 @pytest.mark.parametrize(
