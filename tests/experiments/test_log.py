@@ -234,6 +234,10 @@ def test_inputs_and_outputs_round_trip_as_json(store: assay.Store, never: dict[s
         {"AGEP": 17, "WKHP": None, "vec": [1, 2, 3]},
     ]
     assert dumps({"a": 1, "b": [1, 2]}) == '{"a":1,"b":[1,2]}'  # compact
+    # Strict JSON has no NaN or Infinity: a model's non-finite output is logged as null.
+    assert dumps([np.array([0.5, np.nan]), {"x": float("inf")}, np.float64("-inf")]) == (
+        '[[0.5,null],{"x":null},null]'
+    )
     with pytest.raises(TypeError, match="object is not JSON"):
         dumps(object())
     writer = LogWriter(store, EXPERIMENT, worker="w1", **never)

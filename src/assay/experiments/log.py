@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
 import os
 import queue
 import socket
@@ -258,11 +259,28 @@ def read_log(store: Store, experiment: str, *, role: str | None = None) -> pa.Ta
 
 
 def dumps(value: Any) -> str:
-    """JSON as the log stores it (compact; numpy scalars and arrays as plain numbers)."""
-    return json.dumps(value, separators=(",", ":"), default=_plain)
+    """JSON as the log stores it (compact; numpy scalars and arrays as plain numbers;
+    NaN and infinities as null, which strict JSON readers accept and ``NaN`` is not)."""
+    try:
+        return json.dumps(value, separators=(",", ":"), default=_plain, allow_nan=False)
+    except ValueError:  # a non-finite float somewhere: rare, so only then walk the value
+        return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
 
 
 def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _finite(value: Any) -> Any:
+    """``value`` as plain JSON data with every NaN or infinity replaced by None."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
