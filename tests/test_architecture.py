@@ -49,6 +49,7 @@ SIDEWAYS = {
     ("store", "engine"),  # a store opens the engine its config names
     ("models", "runs"),  # a model version's lineage names the run that made it
     ("evaluation", "diagnostics"),
+    ("diagnostics", "experiments"),  # drift reads the prediction log's inputs
     ("compress", "evaluation"),
     ("cli", ""),  # the front ends call the public API
     ("server", ""),
