@@ -198,6 +198,14 @@ def test_serve_log_prints_limits_and_writes_the_log(project: Path) -> None:
     assert every["log"][-1]["request_id"][:12] in shown.out
     assert "3 of 30 rows" in shown.out
     assert max(cell_len(line) for line in shown.out.splitlines()) <= 80  # fits a terminal
+    # A terminal gets the newest 20 rows unless asked; --out writes the file, says one line.
+    newest = run_assay("serve", "log", "logged", cwd=project)
+    assert "20 of 30 rows" in newest.out
+    assert every["log"][9]["request_id"][:12] not in newest.out
+    assert every["log"][10]["request_id"][:12] in newest.out
+    wrote = run_assay("serve", "log", "logged", "--out", "again.parquet", cwd=project)
+    assert wrote.out.strip() == "Wrote 30 of 30 log rows to again.parquet"
+    assert pq.read_table(project / "again.parquet").equals(table)
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ import typer
 from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import DefaultCommandGroup, console, emit, err_console
 from assay.errors import UsageError
+from assay.files import atomic_write
 
 app = typer.Typer(
     cls=DefaultCommandGroup,
@@ -34,6 +35,8 @@ app = typer.Typer(
 
 PURPOSE = "experiments served over HTTP (assay serve)"
 FACTORY = "assay.server:from_environment"
+#: Rows `assay serve log` shows on a terminal without --limit (the newest).
+TERMINAL_ROWS = 20
 
 
 def register(root: typer.Typer) -> None:
@@ -156,15 +159,29 @@ def log(
         get_experiment(opened, experiment)  # an unknown name lists the recorded ones
         table = read_log(opened, experiment, role=role)
     total = table.num_rows
+    if limit is None and out is None and not json:
+        limit = TERMINAL_ROWS  # a terminal gets the newest rows; --limit or --out for more
     if limit is not None:
         table = table.slice(max(0, total - limit))
     if out is not None:
-        pq.write_table(table, out)
+        with atomic_write(Path(out)) as tmp:
+            pq.write_table(table, tmp)
+        payload: dict[str, object] = {
+            "experiment": experiment,
+            "rows": total,
+            "written": table.num_rows,
+            "out": out,
+        }
+        # With --out the rows are in the file; stdout stays one line.
+        emit(
+            payload,
+            json,
+            lambda: console.print(f"Wrote {table.num_rows:,} of {total:,} log rows to {out}"),
+        )
+        return 0
     rows = table.to_pylist()
     for row in rows:
         row["time"] = row["time"].isoformat()
-    payload: dict[str, object] = {"experiment": experiment, "rows": total, "shown": len(rows)}
-    # With --out the rows are in the file; stdout stays small.
-    payload.update({"out": out} if out is not None else {"log": rows})
+    payload = {"experiment": experiment, "rows": total, "shown": len(rows), "log": rows}
     emit(payload, json, lambda: tables.prediction_log(rows, total, console))
     return 0
