@@ -133,7 +133,7 @@ def simulate(root: Path, acs: pa.Table) -> Iterator[Simulated]:
             {
                 "request_id": log["request_id"],
                 "converted": (rng.random(REQUESTS) < 0.2 + lift).astype(int),
-                "revenue": rng.gamma(2.0, 10.0, REQUESTS) + 3 * lift / 0.06,
+                "revenue": rng.gamma(2.0, 10.0, REQUESTS) + 6 * lift / 0.06,
             }
         ).iloc[:-50]  # the last requests have no outcome yet
         path = root / "outcomes.csv"

@@ -48,7 +48,7 @@ def test_analyze_prints_the_arms_and_writes_the_report(simulated: Simulated) -> 
     people = ab(simulated, "analyze", "lr-vs-lr", "--metric", "revenue")
     assert people.rc == 0, people.err
     assert "sample ratio: ok" in people.out and "always valid: CS [" in people.out
-    assert "treatment − control:" in people.out and "Welch" in people.out
+    assert "treatment − control:" in people.out and "decision: decided" in people.out
 
 
 def test_outcomes_by_sticky_key_then_analyze_by_user(simulated: Simulated, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import assay
 from ab_simulation import START, Simulated, simulate
 from assay.errors import ExperimentNotFound, UsageError
 from assay.experiments import LogWriter, assign
-from assay.experiments.analysis import analyze, plan
+from assay.experiments.analysis import Decision, analyze, plan
 from assay.experiments.statistics import sample_size_proportions
 
 
@@ -35,6 +35,7 @@ def test_counts_health_and_srm_without_a_metric(simulated: Simulated) -> None:
     got = analyze(simulated.store, "lr-vs-lr", skew_sample=0)
     log = simulated.log
     assert got.unit == "request" and got.metric is None and got.comparisons == []
+    assert got.decision == Decision.NO_METRIC
     assert got.control == "control" and [a.arm for a in got.arms] == ["control", "treatment"]
     assert got.requests == len(log) == 1500  # both workers' files
     for arm in got.arms:
@@ -82,6 +83,8 @@ def test_a_rate_metric_against_statsmodels(simulated: Simulated) -> None:
     assert cmp.fixed.ci == pytest.approx((lo, hi), rel=1e-9)
     assert cmp.sequential.n == n1 + n2
     assert cmp.sequential.ci[0] < lo and cmp.sequential.ci[1] > hi
+    # A 1-point difference on ~1,450 requests: not decided, either way.
+    assert not cmp.decided and got.decision == Decision.KEEP_RUNNING
 
 
 def test_a_continuous_metric_against_scipy(simulated: Simulated) -> None:
@@ -98,6 +101,8 @@ def test_a_continuous_metric_against_scipy(simulated: Simulated) -> None:
     assert cmp.fixed.p_value == pytest.approx(ref.pvalue, rel=1e-6)
     assert cmp.fixed.df == pytest.approx(ref.df, rel=1e-6)
     assert cmp.fixed.ci == pytest.approx((ci.low, ci.high), rel=1e-6)
+    # Revenue +6 on a mean of 20: the always-valid interval excludes 0 too.
+    assert cmp.sequential.ci[0] > 0 and got.decision == Decision.DECIDED
 
 
 def test_the_timeline_is_cumulative_and_ends_at_the_totals(simulated: Simulated) -> None:
@@ -216,4 +221,4 @@ def test_a_log_that_loses_one_arms_rows_raises_the_srm_alarm(store: assay.Store)
     ref = stats.chisquare(list(kept.values()))
     assert got.control == "control" and got.srm.observed == kept
     assert got.srm.p_value == pytest.approx(ref.pvalue, rel=1e-9) and ref.pvalue < 1e-6
-    assert got.srm.mismatch
+    assert got.srm.mismatch and got.decision == Decision.SRM_MISMATCH

@@ -44,14 +44,33 @@ from assay.experiments.statistics import (
     two_proportions,
     welch_summary,
 )
+from assay.results import ReasonCode
 from assay.store import Store
 
-__all__ = ["Analysis", "ArmResult", "Comparison", "ShadowResult", "Skew", "analyze", "plan"]
+__all__ = [
+    "Analysis",
+    "ArmResult",
+    "Comparison",
+    "Decision",
+    "ShadowResult",
+    "Skew",
+    "analyze",
+    "plan",
+]
 
 # Points on the metric-over-time curves: enough to see a trend, few enough to read.
 BUCKETS = 24
 # Live rows re-scored offline per model version for the skew check.
 SKEW_SAMPLE = 200
+
+
+class Decision(ReasonCode):
+    """Where the experiment stands (the report's verdict)."""
+
+    SRM_MISMATCH = "srm_mismatch"  # the split is broken: trust no difference until explained
+    DECIDED = "decided"  # an arm's always-valid interval excludes 0: safe to stop
+    KEEP_RUNNING = "keep_running"  # no always-valid interval excludes 0 yet
+    NO_METRIC = "no_metric"  # counts and health only
 
 
 @dataclass(frozen=True)
@@ -81,8 +100,19 @@ class Comparison:
     fixed: Difference
     sequential: Sequential
 
+    @property
+    def decided(self) -> bool:
+        """Whether the always-valid interval excludes 0 (safe to stop and ship or drop)."""
+        lo, hi = self.sequential.ci
+        return bool(lo > 0 or hi < 0)  # NaN bounds compare false: not decided
+
     def to_dict(self) -> dict[str, Any]:
-        return {"arm": self.arm, **self.fixed.to_dict(), "sequential": self.sequential.to_dict()}
+        return {
+            "arm": self.arm,
+            **self.fixed.to_dict(),
+            "sequential": self.sequential.to_dict(),
+            "decided": self.decided,
+        }
 
 
 @dataclass(frozen=True)
@@ -135,11 +165,23 @@ class Analysis:
     def arm(self) -> dict[str, ArmResult]:
         return {a.arm: a for a in self.arms}
 
+    @property
+    def decision(self) -> Decision:
+        """A broken split first; then whether any arm is decided."""
+        if self.srm.mismatch:
+            return Decision.SRM_MISMATCH
+        if not self.comparisons:
+            return Decision.NO_METRIC
+        if any(c.decided for c in self.comparisons):
+            return Decision.DECIDED
+        return Decision.KEEP_RUNNING
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready; NaN as null)."""
         return plain(
             {
                 "experiment": self.experiment,
+                "decision": self.decision,
                 "control": self.control,
                 "unit": self.unit,
                 "metric": self.metric,

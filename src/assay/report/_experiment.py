@@ -24,17 +24,15 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
     colours = {arm: PALETTE[i % len(PALETTE)] for i, arm in enumerate(arms)}
     srm = data["srm"]
     comparisons = [_comparison(c, data) for c in data["comparisons"]]
-    if srm["mismatch"]:
-        verdict = ("bad", "SAMPLE RATIO MISMATCH", "the split is not what the weights promised; "
-                   "find the cause before trusting any difference")  # fmt: skip
-    elif not comparisons:
-        verdict = ("muted", "NO METRIC", "counts and health only; pass --metric to compare arms")
-    elif any(c["decided"] for c in comparisons):
-        best = next(c for c in comparisons if c["decided"])
-        verdict = ("ok", "DECIDED", f"{best['arm']} differs from {data['control']}: "
-                   "the always-valid interval excludes 0")  # fmt: skip
-    else:
-        verdict = ("warn", "KEEP RUNNING", "no arm's always-valid interval excludes 0 yet")
+    best = next((c for c in comparisons if c["decided"]), None)
+    verdict = {
+        "srm_mismatch": ("bad", "SAMPLE RATIO MISMATCH", "the split is not what the weights "
+                         "promised; find the cause before trusting any difference"),
+        "no_metric": ("muted", "NO METRIC", "counts and health only; pass --metric to compare arms"),
+        "decided": ("ok", "DECIDED", f"{best['arm'] if best else ''} differs from "
+                    f"{data['control']}: the always-valid interval excludes 0"),
+        "keep_running": ("warn", "KEEP RUNNING", "no arm's always-valid interval excludes 0 yet"),
+    }[data["decision"]]  # fmt: skip
     return {
         "colours": colours,
         "verdict": {"kind": verdict[0], "word": verdict[1], "text": verdict[2]},
@@ -72,11 +70,8 @@ def _randomised(data: dict[str, Any]) -> str:
 
 def _comparison(c: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     seq = c["sequential"]
-    lo, hi = seq["ci"] if seq["ci"] else (None, None)
-    decided = lo is not None and hi is not None and (lo > 0 or hi < 0)
     return {
         **c,
-        "decided": decided,
         "difference_text": fmt(c["difference"]),
         "lift_text": "—" if c["relative"] is None else f"{100 * c['relative']:+.1f}%",
         "ci_text": _interval(c["ci"]),

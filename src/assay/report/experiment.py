@@ -83,6 +83,7 @@ def analysis(data: Mapping[str, Any], console: Console, html: str | None = None)
         f"sample ratio: {verdict} (chi-square p = {_p(srm['p_value'])}, alarm below "
         f"{srm['threshold']:g})"
     )
+    console.print(f"decision: [bold]{escape(str(data['decision']))}[/]")
     alpha = data["alpha"]
     for c in data["comparisons"]:
         seq = c["sequential"]
