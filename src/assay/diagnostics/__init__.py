@@ -7,12 +7,23 @@ importance, behaviour, robustness and staleness come here too (docs/architecture
 
 from __future__ import annotations
 
-from assay.diagnostics.drift import counts, ks_from_counts, shares, tvd_chi2
+# ``drift`` the function stays in its module: re-exported here it would hide the module
+# ``assay.diagnostics.drift`` that impact.py and users import the statistics from.
+from assay.diagnostics.drift import (
+    ColumnDrift,
+    DriftReport,
+    counts,
+    ks_from_counts,
+    shares,
+    tvd_chi2,
+)
 from assay.diagnostics.impact import ColumnShift, DeltaImpact, delta_impact
 
 __all__ = [
+    "ColumnDrift",
     "ColumnShift",
     "DeltaImpact",
+    "DriftReport",
     "counts",
     "delta_impact",
     "ks_from_counts",
