@@ -50,6 +50,7 @@ SIDEWAYS = {
     ("models", "runs"),  # a model version's lineage names the run that made it
     ("evaluation", "diagnostics"),
     ("diagnostics", "experiments"),  # drift reads the prediction log's inputs
+    ("diagnostics", "evaluation"),  # fairness, importance: its metrics and bootstrap
     ("compress", "evaluation"),
     ("cli", ""),  # the front ends call the public API
     ("server", ""),

@@ -104,6 +104,10 @@ def _register() -> None:
     from assay.cli import evaluate
 
     evaluate.register(app)
+    from assay.cli import fairness, importance
+
+    fairness.register(app)
+    importance.register(app)
     from assay.cli import ab
 
     app.add_typer(ab.app, name="ab")

@@ -1,0 +1,125 @@
+"""``assay fairness MODEL@REF DATA --sensitive COL``: group metrics and disparities."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assay.cli import JsonOpt, StoreOpt
+from assay.cli._output import MarkdownOpt, console, emit, status
+
+
+def register(root: typer.Typer) -> None:
+    root.command("fairness")(fairness)
+
+
+def _bounds(pairs: list[str], kind: str) -> list[dict[str, object]]:
+    from assay.errors import UsageError
+
+    out: list[dict[str, object]] = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or number is None:
+            raise UsageError(
+                f"--{kind} {pair!r}: write NAME=NUMBER, e.g. --{kind} "
+                f"demographic_parity_{'difference=0.05' if kind == 'max' else 'ratio=0.8'}"
+            )
+        out.append({"metric": name.strip(), kind: number})
+    return out
+
+
+def fairness(
+    model: Annotated[str, typer.Argument(help="The model, NAME@ALIAS or NAME@VERSION.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="The rows: a recipe[:split], a fingerprint[:split], a data file or "
+            "log:EXPERIMENT[@SINCE].",
+            show_default=False,
+        ),
+    ],
+    sensitive: Annotated[
+        list[str],
+        typer.Option(
+            "--sensitive",
+            help="A sensitive column (repeat for several: their intersection is judged too).",
+        ),
+    ],
+    label: Annotated[str | None, typer.Option("--label", help="The label column.")] = None,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--metric", help="A metric per group (repeat; default accuracy, precision, recall, f1)."
+        ),
+    ] = None,
+    max_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--max",
+            metavar="NAME=X",
+            help="Fail (exit 1) when this number is "
+            "above X, e.g. demographic_parity_difference=0.05.",
+        ),
+    ] = None,
+    min_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--min",
+            metavar="NAME=X",
+            help="Fail (exit 1) when this number is below X, e.g. demographic_parity_ratio=0.8.",
+        ),
+    ] = None,
+    samples: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the intervals.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="The bootstrap's seed.")] = 0,
+    html: Annotated[str | None, typer.Option("--html", help="Also write an HTML page.")] = None,
+    markdown_file: MarkdownOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """How a binary classifier treats groups: per-group metrics, selection, TPR and FPR;
+    demographic parity and equalized odds (difference and ratio) with bootstrap
+    intervals, as Fairlearn defines them. Exit 0; 1 when a --max/--min fails; 2 on bad
+    usage."""
+    from assay.diagnostics.fairness import DEFAULT_METRICS
+    from assay.diagnostics.fairness import fairness as run
+    from assay.diagnostics.inputs import read_input
+    from assay.store import open_store
+
+    thresholds = _bounds(max_ or [], "max") + _bounds(min_ or [], "min")
+    with open_store(store) as opened, status(json, "judging groups"):
+        report = run(
+            model,
+            read_input(data, opened),
+            sensitive=sensitive,
+            label=label,
+            metrics=metric or DEFAULT_METRICS,
+            bootstrap={"samples": samples, "seed": seed},
+            thresholds=thresholds,
+            store=opened,
+        )
+    from assay.report import fairness as page
+    from assay.report import write_report
+
+    if html is not None:
+        write_report(page.html(report), html)
+    if markdown_file is not None or _summary_env():
+        from assay.report.markdown import write_markdown
+
+        write_markdown(page.markdown(report), markdown_file)
+    emit(report.to_dict(), json, lambda: page.terminal(report, console, html))
+    return 0 if report.passed else 1
+
+
+def _summary_env() -> bool:
+    import os
+
+    from assay.report.markdown import STEP_SUMMARY_ENV
+
+    return bool(os.environ.get(STEP_SUMMARY_ENV))

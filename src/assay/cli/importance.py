@@ -1,0 +1,79 @@
+"""``assay importance MODEL@REF DATA``: permutation importance, overall and per slice."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from assay.cli import JsonOpt, StoreOpt
+from assay.cli._output import MarkdownOpt, console, emit, status
+
+
+def register(root: typer.Typer) -> None:
+    root.command("importance")(importance)
+
+
+def importance(
+    model: Annotated[str, typer.Argument(help="The model, NAME@ALIAS or NAME@VERSION.")],
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="The rows: a recipe[:split], a fingerprint[:split], a data file or "
+            "log:EXPERIMENT[@SINCE].",
+            show_default=False,
+        ),
+    ],
+    label: Annotated[str | None, typer.Option("--label", help="The label column.")] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option("--metric", help="The metric (default accuracy; r2 for regressors)."),
+    ] = None,
+    repeats: Annotated[int, typer.Option("--repeats", help="Shuffles per column.")] = 5,
+    seed: Annotated[int, typer.Option("--seed", help="The random_state.")] = 0,
+    slice_: Annotated[
+        list[str] | None,
+        typer.Option("--slice", help="A slice expression, e.g. 'SEX = 2' (repeat)."),
+    ] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Also write an HTML page.")] = None,
+    markdown_file: MarkdownOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """Permutation importance of each input column (as scikit-learn's
+    permutation_importance: same seed, same shuffles), with the mean, the standard
+    deviation and a Student-t interval over the repeats. Exit 0; 2 on bad usage."""
+    from assay.diagnostics.importance import importance as run
+    from assay.diagnostics.inputs import read_input
+    from assay.store import open_store
+
+    with open_store(store) as opened, status(json, "shuffling columns"):
+        report = run(
+            model,
+            read_input(data, opened),
+            metric=metric,
+            repeats=repeats,
+            random_state=seed,
+            slices=slice_ or [],
+            label=label,
+            store=opened,
+        )
+    from assay.report import importance as page
+    from assay.report import write_report
+
+    if html is not None:
+        write_report(page.html(report), html)
+    if markdown_file is not None or _summary_env():
+        from assay.report.markdown import write_markdown
+
+        write_markdown(page.markdown(report), markdown_file)
+    emit(report.to_dict(), json, lambda: page.terminal(report, console, html))
+    return 0
+
+
+def _summary_env() -> bool:
+    import os
+
+    from assay.report.markdown import STEP_SUMMARY_ENV
+
+    return bool(os.environ.get(STEP_SUMMARY_ENV))

@@ -1,0 +1,142 @@
+"""A model's answers on a table, for the diagnostics that judge a model (fairness,
+importance): which columns go in, the label column, and ``Predictions`` built the way
+the evaluation builds them (labels as class positions, in the model's class order).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from assay.errors import UsageError
+from assay.evaluation.metrics import Predictions, task_of
+
+if TYPE_CHECKING:
+    from assay.models import Model
+    from assay.store import Store
+
+SPLIT_COLUMN = "_assay_split"
+
+
+def as_table(data: Any) -> tuple[pa.Table, str | None, tuple[str, ...]]:
+    """``data`` as an Arrow table, with its dataset's label and key (when it has them).
+
+    ``data`` is a ``DatasetVersion``, an Arrow table or a pandas DataFrame.
+    """
+    from assay.data.compose import DatasetVersion
+
+    if isinstance(data, DatasetVersion):
+        return data.table, data.dataset.label, tuple(data.dataset.key)
+    if isinstance(data, pa.Table):
+        return data, None, ()
+    if hasattr(data, "columns") and hasattr(data, "iloc"):
+        return pa.Table.from_pandas(data, preserve_index=False), None, ()
+    raise UsageError(
+        f"data of type {type(data).__name__} is not a dataset version, an Arrow table or a "
+        "DataFrame; pass one of those"
+    )
+
+
+def resolve_model(model: Model | str, store: Store | None) -> Model:
+    """``model`` itself, or the registered model a ``NAME@REF`` string names."""
+    if isinstance(model, str):
+        from assay.models.registry import load_model
+
+        return load_model(model, store=store)
+    return model
+
+
+def label_column(table: pa.Table, label: str | None, default: str | None) -> str:
+    """The label column: ``label``, else the dataset's; an unknown name lists the columns."""
+    chosen = label or default
+    if chosen is None:
+        raise UsageError("the data has no declared label column; name it with --label COL")
+    if chosen not in table.column_names:
+        raise UsageError(
+            f"no label column {chosen!r} in the data (columns: {_names(table.column_names)}); "
+            "name one with --label COL"
+        )
+    return chosen
+
+
+def check_columns(table: pa.Table, columns: list[str], what: str) -> None:
+    """A ``UsageError`` naming any of ``columns`` the table lacks, and the ones it has."""
+    if missing := [c for c in columns if c not in table.column_names]:
+        raise UsageError(
+            f"no {what} column(s) {', '.join(map(repr, missing))} in the data "
+            f"(columns: {_names(table.column_names)})"
+        )
+
+
+def input_columns(model: Model, table: pa.Table, label: str, key: tuple[str, ...]) -> list[str]:
+    """The columns ``model`` is given: its signature's, or (for a model that reads
+    columns by name) every column but the key, the label and assay's own."""
+    signature = model.signature
+    if signature is not None and signature.columns:
+        named = [c.name for c in signature.columns]
+        if missing := [c for c in named if c not in table.column_names]:
+            raise UsageError(
+                f"model {model.info.ref} needs column(s) {_names(missing)} that the data lacks"
+            )
+        return named
+    if model.reads_names:
+        never = {label, *key}
+        return [c for c in table.column_names if c not in never and not c.startswith("_assay_")]
+    raise UsageError(
+        f"model {model.info.ref} takes an unnamed tensor, and nothing says which columns go "
+        "in it; register it again with --sample FILE holding its input columns"
+    )
+
+
+def classifier_predictions(
+    model: Model, frame: Any, y_raw: np.ndarray, *, binary: bool, source: str
+) -> Predictions:
+    """``model``'s answers on ``frame`` (the input columns) as class positions, aligned
+    with the true labels ``y_raw``; a regressor (or, with ``binary``, a multiclass
+    model) is a ``UsageError``."""
+    task = task_of(y_raw)
+    if task == "regression":
+        raise UsageError(
+            f"model {model.info.ref} is judged on a numeric label with many values; this "
+            "diagnostic needs a classifier and a class label"
+        )
+    label = model.predict(frame, source=source)
+    proba = (
+        np.asarray(model.predict_proba(frame, source=source), dtype=np.float64)
+        if model.has_proba
+        else None
+    )
+    known = getattr(model.raw, "classes_", None)
+    classes = (
+        list(np.asarray(known).tolist())
+        if known is not None
+        else sorted(set(np.unique(y_raw).tolist()) | set(np.unique(label).tolist()))
+    )
+    if label.dtype.kind == "f" and not np.all(np.isin(label, classes)):
+        raise UsageError(
+            f"model {model.info.ref} answers values that are not classes; this diagnostic "
+            "needs a classifier"
+        )
+    if binary and len(classes) > 2:
+        raise UsageError(
+            f"model {model.info.ref} has {len(classes)} classes; this diagnostic needs a "
+            "binary classifier (the positive class is the second of two)"
+        )
+    index = {c: i for i, c in enumerate(classes)}
+    if unknown := sorted({v for v in np.unique(y_raw).tolist() if v not in index}, key=repr):
+        raise UsageError(
+            f"model {model.info.ref} never predicts label value(s) {unknown[:5]} present in "
+            "the data; check --label"
+        )
+    y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
+    guess = np.array([index.get(v, -1) for v in label.tolist()], dtype=np.int64)
+    return Predictions(
+        "binary" if len(classes) <= 2 else "multiclass", y, guess, proba, tuple(classes)
+    )
+
+
+def _names(columns: list[str], limit: int = 20) -> str:
+    shown = ", ".join(columns[:limit])
+    return shown + (f", … {len(columns) - limit} more" if len(columns) > limit else "")
