@@ -104,6 +104,9 @@ def _register() -> None:
     from assay.cli import evaluate
 
     evaluate.register(app)
+    from assay.cli import drift
+
+    drift.register(app)
     from assay.cli import fairness, importance
 
     fairness.register(app)

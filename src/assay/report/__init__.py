@@ -19,10 +19,17 @@ from assay.report._format import number
 
 if TYPE_CHECKING:
     from assay.checks.result import CheckReport
+    from assay.diagnostics.drift import DriftReport
     from assay.evaluation import Evaluation
     from assay.experiments.analysis import Analysis
 
-__all__ = ["render_check", "render_evaluation", "render_experiment", "write_report"]
+__all__ = [
+    "render_check",
+    "render_drift",
+    "render_evaluation",
+    "render_experiment",
+    "write_report",
+]
 
 
 def _environment() -> Any:
@@ -145,6 +152,24 @@ def render_experiment(
         .render(
             ab=data,
             v=_experiment.view(data),
+            plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
+            version=_version(),
+        )
+    )
+
+
+def render_drift(report: DriftReport | dict[str, Any], *, self_contained: bool = False) -> str:
+    """The HTML page of a drift report: the verdict, a bar per column (its statistic
+    against its threshold) and the table (plotly.js beside the page or in it)."""
+    from assay.report import drift
+
+    data = report if isinstance(report, dict) else report.to_dict()
+    return (
+        _environment()
+        .get_template("drift.html.j2")
+        .render(
+            d=data,
+            v=drift.view(data),
             plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
             version=_version(),
         )
