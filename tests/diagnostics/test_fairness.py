@@ -263,3 +263,26 @@ def test_cli(project: Any) -> None:
         cwd=root,
     )
     assert r.rc == 2 and "'sex'" in r.error_line() and "SEX" in r.error_line()
+
+
+def test_min_group_rows_leaves_small_groups_out_of_the_disparities() -> None:
+    frame = small_table()
+    sizes = frame.groupby(["sex", "race"]).size()
+    floor = int(sizes.median()) + 1  # leaves out about half of the groups
+    report = fairness_from_predictions(
+        predictions(frame),
+        {"sex": frame.sex.tolist(), "race": frame.race.tolist()},
+        bootstrap={"samples": 0},
+        min_group_rows=floor,
+    )
+    big = sizes[sizes >= floor].index
+    kept = frame.set_index(["sex", "race"]).loc[big].reset_index()
+    hand = by_hand(kept, ["sex", "race"])
+    assert 0 < len(big) < len(sizes)
+    for name in ("demographic_parity_difference", "equalized_odds_difference"):
+        assert report.value(name) == pytest.approx(hand[name], abs=1e-12), name
+    left_out = [w for w in report.warnings if w.code == "left_out"]
+    assert len(left_out) == (sizes < floor).sum() + sum(
+        (frame.groupby(c).size() < floor).sum() for c in ("sex", "race")
+    )
+    assert len([g for g in report.groups if g.feature == "sex & race"]) == len(sizes)

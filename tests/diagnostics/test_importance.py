@@ -19,6 +19,11 @@ from assay.errors import UsageError
 from tests_helpers import run_assay, year
 
 FEATURES = ["AGEP", "SCHL", "MAR", "DIS", "CIT", "MIL", "SEX", "RAC1P"]
+RECIPE = """\
+dataset: employment
+split: {seed: 0, fractions: {train: 0.5, test: 0.5}}
+slices: {women: "SEX = 2"}
+"""
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +38,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, acs: pa.Table) -> Any:
         "employment", model, sample=train[FEATURES].head(50), aliases=["candidate"], store=store
     )
     test.to_parquet(root / "test.parquet", index=False)
+    # The same people as a dataset with a recipe that names a split and a slice.
+    assay.create_dataset(store, "employment", ["id"], label="employed")
+    assay.add_delta(store, "employment", root / "test.parquet", name="base")
+    (root / "recipe.yaml").write_text(RECIPE)
     yield root, store, model, test
     store.close()
 
@@ -150,3 +159,41 @@ def test_cli(project: Any) -> None:
         cwd=root,
     )
     assert r.rc == 2 and "'nope'" in r.error_line()
+
+
+def test_cli_reads_a_recipe_split_its_label_and_its_slices(project: Any) -> None:
+    root, store, model, _test = project
+    r = run_assay(
+        "importance",
+        "employment@candidate",
+        "recipe.yaml:test",
+        "--repeats",
+        "2",
+        "--slice",
+        "women",
+        "--json",
+        "--store",
+        store.url,
+        cwd=root,
+    )
+    assert r.rc == 0, r.err
+    out = r.json()
+    test = assay.compose(root / "recipe.yaml", store=store).to_pandas(split="test")
+    women = test[test.SEX == 2]
+    ref = permutation_importance(
+        model, women[FEATURES], women.employed, scoring="accuracy", n_repeats=2, random_state=0
+    )
+    got = {c["column"]: c["mean"] for c in out["slices"][1]["columns"]}
+    assert out["slices"][1]["slice"] == "women" and out["slices"][1]["rows"] == len(women)
+    assert [got[c] for c in FEATURES] == pytest.approx(list(ref.importances_mean), abs=1e-9)
+    r = run_assay(
+        "importance",
+        "employment@candidate",
+        "recipe.yaml:test",
+        "--slice",
+        "nobody",
+        "--store",
+        store.url,
+        cwd=root,
+    )
+    assert r.rc == 2 and "'nobody'" in r.error_line() and "women" in r.error_line()

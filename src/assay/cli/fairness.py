@@ -50,7 +50,9 @@ def fairness(
             help="A sensitive column (repeat for several: their intersection is judged too).",
         ),
     ],
-    label: Annotated[str | None, typer.Option("--label", help="The label column.")] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="The label column (default: the dataset's).")
+    ] = None,
     metric: Annotated[
         list[str] | None,
         typer.Option(
@@ -78,6 +80,14 @@ def fairness(
         int, typer.Option("--bootstrap", help="Bootstrap resamples for the intervals.")
     ] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="The bootstrap's seed.")] = 0,
+    min_group_rows: Annotated[
+        int,
+        typer.Option(
+            "--min-group-rows",
+            help="Leave groups of fewer rows out of the between-groups numbers (still "
+            "listed); 0 keeps all, as Fairlearn does.",
+        ),
+    ] = 0,
     html: Annotated[str | None, typer.Option("--html", help="Also write an HTML page.")] = None,
     markdown_file: MarkdownOpt = None,
     store: StoreOpt = None,
@@ -89,19 +99,19 @@ def fairness(
     usage."""
     from assay.diagnostics.fairness import DEFAULT_METRICS
     from assay.diagnostics.fairness import fairness as run
-    from assay.diagnostics.inputs import read_input
     from assay.store import open_store
 
     thresholds = _bounds(max_ or [], "max") + _bounds(min_ or [], "min")
     with open_store(store) as opened, status(json, "judging groups"):
         report = run(
             model,
-            read_input(data, opened),
+            data,
             sensitive=sensitive,
             label=label,
             metrics=metric or DEFAULT_METRICS,
             bootstrap={"samples": samples, "seed": seed},
             thresholds=thresholds,
+            min_group_rows=min_group_rows,
             store=opened,
         )
     from assay.report import fairness as page

@@ -24,7 +24,9 @@ def importance(
             show_default=False,
         ),
     ],
-    label: Annotated[str | None, typer.Option("--label", help="The label column.")] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="The label column (default: the dataset's).")
+    ] = None,
     metric: Annotated[
         str | None,
         typer.Option("--metric", help="The metric (default accuracy; r2 for regressors)."),
@@ -33,7 +35,9 @@ def importance(
     seed: Annotated[int, typer.Option("--seed", help="The random_state.")] = 0,
     slice_: Annotated[
         list[str] | None,
-        typer.Option("--slice", help="A slice expression, e.g. 'SEX = 2' (repeat)."),
+        typer.Option(
+            "--slice", help="A slice of the recipe by name, or an expression ('SEX = 2'); repeat."
+        ),
     ] = None,
     html: Annotated[str | None, typer.Option("--html", help="Also write an HTML page.")] = None,
     markdown_file: MarkdownOpt = None,
@@ -44,13 +48,12 @@ def importance(
     permutation_importance: same seed, same shuffles), with the mean, the standard
     deviation and a Student-t interval over the repeats. Exit 0; 2 on bad usage."""
     from assay.diagnostics.importance import importance as run
-    from assay.diagnostics.inputs import read_input
     from assay.store import open_store
 
     with open_store(store) as opened, status(json, "shuffling columns"):
         report = run(
             model,
-            read_input(data, opened),
+            data,
             metric=metric,
             repeats=repeats,
             random_state=seed,

@@ -5,6 +5,8 @@ the evaluation builds them (labels as class positions, in the model's class orde
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -14,29 +16,77 @@ from assay.errors import UsageError
 from assay.evaluation.metrics import Predictions, task_of
 
 if TYPE_CHECKING:
+    from assay.data.compose import DatasetVersion
     from assay.models import Model
     from assay.store import Store
 
-SPLIT_COLUMN = "_assay_split"
+_HEX = re.compile(r"[0-9a-fA-F]{6,64}")
+_SPLIT = re.compile(r":[^/:]+$")  # a trailing :split
 
 
-def as_table(data: Any) -> tuple[pa.Table, str | None, tuple[str, ...]]:
-    """``data`` as an Arrow table, with its dataset's label and key (when it has them).
+@dataclass(frozen=True)
+class Data:
+    """Rows to judge a model on, and what their dataset declares (when known)."""
 
-    ``data`` is a ``DatasetVersion``, an Arrow table or a pandas DataFrame.
+    table: pa.Table
+    label: str | None = None
+    key: tuple[str, ...] = ()
+    slices: dict[str, Any] = field(default_factory=dict)  # the recipe's, by name
+
+
+def as_data(data: Any, store: Store | None = None) -> Data:
+    """``data`` as rows with its dataset's label, key and recipe slices (when it has them).
+
+    ``data`` is a ``DatasetVersion``, an Arrow table, a pandas DataFrame, or text naming
+    data as ``read_input`` reads it (a recipe or a fingerprint, each with an optional
+    ``:split``, a data file, or ``log:EXPERIMENT``).
     """
     from assay.data.compose import DatasetVersion
 
     if isinstance(data, DatasetVersion):
-        return data.table, data.dataset.label, tuple(data.dataset.key)
+        return Data(data.table, data.dataset.label, tuple(data.dataset.key), _slices(data))
     if isinstance(data, pa.Table):
-        return data, None, ()
+        return Data(data)
     if hasattr(data, "columns") and hasattr(data, "iloc"):
-        return pa.Table.from_pandas(data, preserve_index=False), None, ()
+        return Data(pa.Table.from_pandas(data, preserve_index=False))
+    if isinstance(data, str):
+        return _named(data, store)
     raise UsageError(
-        f"data of type {type(data).__name__} is not a dataset version, an Arrow table or a "
-        "DataFrame; pass one of those"
+        f"data of type {type(data).__name__} is not a dataset version, an Arrow table, a "
+        "DataFrame or a name of data; pass one of those"
     )
+
+
+def _slices(version: DatasetVersion) -> dict[str, Any]:
+    return dict(version.recipe.slice_exprs())
+
+
+def _named(text: str, store: Store | None) -> Data:
+    """The rows ``text`` names; for a recipe or a fingerprint, also its dataset's label,
+    key and slices (read from the recipe and the catalog, not composed twice)."""
+    from assay.data.compose import find_version
+    from assay.data.recipe import load_recipe
+    from assay.diagnostics.inputs import read_input
+    from assay.store import open_store
+
+    own = store is None
+    opened = store or open_store()
+    try:
+        table = read_input(text, opened)
+        name = text.strip()
+        head = name.rpartition(":")[0] if _SPLIT.search(name) else name
+        if head.lower().endswith((".yaml", ".yml")):
+            recipe = load_recipe(head)
+            info = opened.catalog.get_dataset(recipe.dataset)
+            return Data(table, info.label, tuple(info.key), dict(recipe.slice_exprs()))
+        if _HEX.fullmatch(name.partition(":")[0]):
+            version = find_version(name.partition(":")[0], store=opened)
+            info = version.dataset
+            return Data(table, info.label, tuple(info.key), _slices(version))
+        return Data(table)
+    finally:
+        if own:
+            opened.close()
 
 
 def resolve_model(model: Model | str, store: Store | None) -> Model:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.diagnostics._model import (
-    as_table,
+    as_data,
     check_columns,
     classifier_predictions,
     input_columns,
@@ -77,6 +77,7 @@ class FairnessCode(ReasonCode):
     BELOW_MIN = "below_min"
     UNDEFINED = "undefined"  # a thresholded number that is undefined (no data for it)
     SMALL_GROUP = "small_group"
+    LEFT_OUT = "left_out"  # a group under min_group_rows, left out of the disparities
     UNDEFINED_RATE = "undefined_rate"  # a group without positives (TPR) or negatives (FPR)
 
 
@@ -142,6 +143,7 @@ class FairnessReport:
     warnings: tuple[Note, ...] = ()
     bootstrap: dict[str, Any] = field(default_factory=dict)
     thresholds: tuple[dict[str, Any], ...] = ()
+    min_group_rows: int = 0
 
     @property
     def feature(self) -> str:
@@ -214,6 +216,7 @@ class FairnessReport:
         out["failures"] = [{"code": str(n.code), "message": n.message} for n in self.failures]
         out["warnings"] = [{"code": str(n.code), "message": n.message} for n in self.warnings]
         out["thresholds"] = list(self.thresholds)
+        out["min_group_rows"] = self.min_group_rows
         out["bootstrap"] = self.bootstrap
         return out
 
@@ -306,13 +309,24 @@ def fairness_from_predictions(
     metrics: Sequence[str] = DEFAULT_METRICS,
     bootstrap: Bootstrap | Mapping[str, Any] | None = None,
     thresholds: Sequence[Mapping[str, Any]] = (),
+    min_group_rows: int = 0,
     model: str = "",
     label: str = "",
 ) -> FairnessReport:
     """The fairness report of binary predictions ``p`` over the ``sensitive`` columns
     (name → one value per row). ``thresholds`` are ``{metric, max}`` / ``{metric, min}``
-    on the top-level numbers, judged on the point estimate."""
+    on the top-level numbers, judged on the point estimate. Groups of fewer than
+    ``min_group_rows`` rows are reported but left out of the between-groups numbers
+    (0, the default, keeps every group, as Fairlearn does)."""
     settings = _bootstrap(bootstrap)
+    if (
+        isinstance(min_group_rows, bool)
+        or not isinstance(min_group_rows, int)
+        or min_group_rows < 0
+    ):
+        raise UsageError(
+            f"min_group_rows {min_group_rows!r} must be a whole number of rows, 0 or more"
+        )
     for m in metrics:
         if m not in METRICS or "binary" not in METRICS[m].tasks:
             fits = ", ".join(n for n, x in METRICS.items() if "binary" in x.tasks)
@@ -345,10 +359,13 @@ def fairness_from_predictions(
     for feature, (gcodes, gvalues) in groupings.items():
         k = len(gvalues)
         point_rates = _rates(gcodes, k, chosen, y1, ones)
-        point = _disparities(point_rates)
+        # Groups too small to judge are left out of every between-groups number.
+        kept = np.bincount(gcodes, minlength=k) >= min_group_rows
+        point = _disparities({r: v[:, kept] for r, v in point_rates.items()})
         samples: dict[str, list[np.ndarray]] = {d: [] for d in DISPARITIES}
         for w in boot.resamples(n, settings.samples, settings.seed, "fairness", feature):
-            for d, drawn in _disparities(_rates(gcodes, k, chosen, y1, w)).items():
+            drawn_rates = _rates(gcodes, k, chosen, y1, w)
+            for d, drawn in _disparities({r: v[:, kept] for r, v in drawn_rates.items()}).items():
                 samples[d].append(drawn)
         by_feature[feature] = {
             d: Disparity(
@@ -371,7 +388,15 @@ def fairness_from_predictions(
                 *(_none(point_rates[r][0, g]) for r in RATES),
             )
             groups.append(group)
-            if group.count < SMALL_GROUP:
+            if not kept[g]:
+                warnings.append(
+                    Note(
+                        FairnessCode.LEFT_OUT,
+                        f"group {group.name} has {group.count} rows (under min_group_rows "
+                        f"{min_group_rows}): left out of the between-groups numbers",
+                    )
+                )
+            elif group.count < SMALL_GROUP:
                 warnings.append(
                     Note(
                         FairnessCode.SMALL_GROUP,
@@ -406,6 +431,7 @@ def fairness_from_predictions(
         warnings=tuple(warnings),
         bootstrap=settings.model_dump(),
         thresholds=tuple(checked),
+        min_group_rows=min_group_rows,
     )
     return _judge(report, checked)
 
@@ -473,20 +499,23 @@ def fairness(
     metrics: Sequence[str] = DEFAULT_METRICS,
     bootstrap: Bootstrap | Mapping[str, Any] | None = None,
     thresholds: Sequence[Mapping[str, Any]] = (),
+    min_group_rows: int = 0,
     store: Store | None = None,
 ) -> FairnessReport:
     """How ``model`` (a ``Model`` or ``NAME@REF``) treats the groups of the ``sensitive``
-    columns of ``data`` (a dataset version, an Arrow table or a DataFrame).
+    columns of ``data`` (a dataset version, an Arrow table, a DataFrame, or text naming
+    data: ``recipe.yaml[:split]``, a fingerprint, a file, ``log:EXPERIMENT``).
 
     ``label`` defaults to the dataset's label column. The model must be a binary
     classifier; its second class is the positive one (scikit-learn's order).
     """
-    table, default_label, key = as_table(data)
+    named = as_data(data, store)
+    table, key = named.table, named.key
     sensitive = list(dict.fromkeys(sensitive))
     if not sensitive:
         raise UsageError("name at least one sensitive column (--sensitive COL)")
     check_columns(table, sensitive, "sensitive")
-    label_col = label_column(table, label, default_label)
+    label_col = label_column(table, label, named.label)
     if label_col in sensitive:
         raise UsageError(f"{label_col!r} is the label; a sensitive column must be another one")
     loaded = resolve_model(model, store)
@@ -500,6 +529,7 @@ def fairness(
         metrics=metrics,
         bootstrap=bootstrap,
         thresholds=thresholds,
+        min_group_rows=min_group_rows,
         model=loaded.info.ref,
         label=label_col,
     )

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.diagnostics._model import (
-    as_table,
+    as_data,
     check_columns,
     input_columns,
     label_column,
     resolve_model,
 )
-from assay.errors import UsageError
+from assay.errors import AssayError, UsageError
 from assay.evaluation.metrics import METRICS, Predictions, task_of
 from assay.extras import require
 from assay.results import GateStatus, ReasonCode, verdict
@@ -226,21 +226,22 @@ def importance(
     store: Store | None = None,
 ) -> ImportanceReport:
     """Permutation importance of ``model``'s input columns on ``data`` (a dataset
-    version, an Arrow table or a DataFrame), overall and on each of ``slices`` (a
-    recipe's slice names, for a dataset version, or expressions over the columns).
+    version, an Arrow table, a DataFrame, or text naming data as ``read_input`` reads
+    it), overall and on each of ``slices`` (the recipe's slice names, for a recipe or a
+    version, or expressions over the columns).
 
     ``metric`` defaults to accuracy for classifiers and r2 for regressors; ``columns``
     (default: every input column) limits which columns are permuted.
     """
     from assay.data import expr
-    from assay.data.compose import DatasetVersion
 
     if not (isinstance(repeats, int) and repeats >= 1):
         raise UsageError(f"repeats {repeats!r} must be a whole number of at least 1")
     if not 0.5 < confidence < 1:
         raise UsageError(f"confidence {confidence!r} must be between 0.5 and 1")
-    table, default_label, key = as_table(data)
-    label_col = label_column(table, label, default_label)
+    named = as_data(data, store)
+    table, key = named.table, named.key
+    label_col = label_column(table, label, named.label)
     loaded = resolve_model(model, store)
     inputs = input_columns(loaded, table, label_col, key)
     if columns is not None:
@@ -274,10 +275,17 @@ def importance(
             )
         y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
     masks: dict[str, np.ndarray] = {OVERALL: np.ones(table.num_rows, dtype=bool)}
-    known_slices = data.recipe.slice_exprs() if isinstance(data, DatasetVersion) else {}
+    known_slices = named.slices
     for s in slices:
-        node = known_slices.get(s) or _parse(expr, s, known_slices)
-        masks[s] = _mask(table, node, store)
+        try:
+            node = known_slices.get(s) or expr.parse(s, context="slice")
+            masks[s] = _mask(table, node, store)
+        except AssayError as e:
+            names = ", ".join(known_slices) or "none"
+            raise UsageError(
+                f"slice {s!r} is neither a slice of the recipe (slices: {names}) nor a valid "
+                f"expression ({e})"
+            ) from None
     frame = table.select(inputs).to_pandas()
     permuted = list(columns) if columns is not None else inputs
     results, warnings = [], []
@@ -310,19 +318,6 @@ def importance(
         tuple(results),
         tuple(warnings),
     )
-
-
-def _parse(expr: Any, text: str, known: dict[str, Any]) -> Any:
-    from assay.errors import AssayError
-
-    try:
-        return expr.parse(text, context="slice")
-    except AssayError as e:
-        names = ", ".join(known) or "none"
-        raise UsageError(
-            f"slice {text!r} is neither a slice of the recipe (slices: {names}) nor a valid "
-            f"expression ({e})"
-        ) from None
 
 
 def _mask(table: pa.Table, node: Any, store: Store | None) -> np.ndarray:
