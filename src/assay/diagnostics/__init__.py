@@ -17,13 +17,19 @@ from assay.diagnostics.drift import (
     shares,
     tvd_chi2,
 )
+
+# Likewise ``fairness`` and ``importance``: the functions live in their modules.
+from assay.diagnostics.fairness import FairnessReport
 from assay.diagnostics.impact import ColumnShift, DeltaImpact, delta_impact
+from assay.diagnostics.importance import ImportanceReport
 
 __all__ = [
     "ColumnDrift",
     "ColumnShift",
     "DeltaImpact",
     "DriftReport",
+    "FairnessReport",
+    "ImportanceReport",
     "counts",
     "delta_impact",
     "ks_from_counts",
