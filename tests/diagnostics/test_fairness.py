@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 
 import assay
@@ -156,6 +156,8 @@ def project(tmp_path_factory: pytest.TempPathFactory, acs: pa.Table) -> Any:
     assay.register_model(
         "employment", model, sample=train[FEATURES].head(50), aliases=["candidate"], store=store
     )
+    regressor = LinearRegression().fit(train[FEATURES], train.employed)
+    assay.register_model("regressor", regressor, sample=train[FEATURES].head(50), store=store)
     test.to_parquet(root / "test.parquet", index=False)
     yield root, store, model, test
     store.close()
@@ -263,6 +265,20 @@ def test_cli(project: Any) -> None:
         cwd=root,
     )
     assert r.rc == 2 and "'sex'" in r.error_line() and "SEX" in r.error_line()
+
+    r = run_assay(
+        "fairness",
+        "regressor@1",
+        data,
+        "--sensitive",
+        "SEX",
+        "--label",
+        "employed",
+        "--store",
+        store.url,
+        cwd=root,
+    )
+    assert r.rc == 2 and "regressor@1" in r.error_line() and "classifier" in r.error_line()
 
 
 def test_min_group_rows_leaves_small_groups_out_of_the_disparities() -> None:

@@ -153,6 +153,7 @@ def classifier_predictions(
             "diagnostic needs a classifier and a class label"
         )
     label = model.predict(frame, source=source)
+    check_classes(model, label)
     proba = (
         np.asarray(model.predict_proba(frame, source=source), dtype=np.float64)
         if model.has_proba
@@ -164,11 +165,6 @@ def classifier_predictions(
         if known is not None
         else sorted(set(np.unique(y_raw).tolist()) | set(np.unique(label).tolist()))
     )
-    if label.dtype.kind == "f" and not np.all(np.isin(label, classes)):
-        raise UsageError(
-            f"model {model.info.ref} answers values that are not classes; this diagnostic "
-            "needs a classifier"
-        )
     if binary and len(classes) > 2:
         raise UsageError(
             f"model {model.info.ref} has {len(classes)} classes; this diagnostic needs a "
@@ -185,6 +181,20 @@ def classifier_predictions(
     return Predictions(
         "binary" if len(classes) <= 2 else "multiclass", y, guess, proba, tuple(classes)
     )
+
+
+def check_classes(model: Model, answers: np.ndarray) -> None:
+    """A ``UsageError`` when a model judged on a class label answers numbers that are
+    no classes (a regressor): a fraction is never a class."""
+    if answers.dtype.kind != "f":
+        return
+    finite = answers[np.isfinite(answers)]
+    odd = finite[finite != np.round(finite)]
+    if len(odd):
+        raise UsageError(
+            f"model {model.info.ref} answers numbers such as {odd[0]:.4g}, not classes; "
+            "this diagnostic needs a classifier for a class label"
+        )
 
 
 def _names(columns: list[str], limit: int = 20) -> str:

@@ -24,6 +24,7 @@ import numpy as np
 
 from assay.diagnostics._model import (
     as_data,
+    check_classes,
     check_columns,
     input_columns,
     label_column,
@@ -151,6 +152,7 @@ def _score(
     label = model.predict(frame, source="the permuted data")
     if task == "regression":
         return float(m.point(Predictions(task, y, label.astype(np.float64))))
+    check_classes(model, label)
     index = {c: i for i, c in enumerate(classes)}
     guess = np.array([index.get(v, -1) for v in label.tolist()], dtype=np.int64)
     proba = None
