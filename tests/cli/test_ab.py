@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,10 @@ def test_analyze_prints_the_arms_and_writes_the_report(simulated: Simulated) -> 
     assert people.rc == 0, people.err
     assert "sample ratio: ok" in people.out and "always valid: CS [" in people.out
     assert "treatment − control:" in people.out and "decision: decided" in people.out
+    # The decision says which way (the metric's direction is the reader's to judge).
+    said = " ".join(people.out.split())
+    assert re.search(r"decided: treatment's revenue is (higher|lower) than control's", said)
+    assert "p = <" not in people.out
 
 
 def test_outcomes_by_sticky_key_then_analyze_by_user(simulated: Simulated, tmp_path: Path) -> None:

@@ -33,6 +33,34 @@ def _p(value: float | None) -> str:
     return "< 0.0001" if value < 1e-4 else f"{value:.4f}"
 
 
+def _p_is(value: float | None) -> str:
+    """``p = 0.0123`` or ``p < 0.0001``, as a sentence says it."""
+    text = _p(value)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def _decision(data: Mapping[str, Any]) -> str:
+    """What the experiment's state means, in words (the metric's direction is the user's
+    to judge: higher revenue is better, a higher error rate is not)."""
+    decision, control = str(data["decision"]), escape(data["control"])
+    if decision == "srm_mismatch":
+        return (
+            "[bold red]sample ratio mismatch[/]: the split is not what the weights say; "
+            "trust no difference until you find why"
+        )
+    if decision == "no_metric":
+        return "none yet: record outcomes (assay ab outcomes) and pass --metric"
+    decided = [c for c in data["comparisons"] if c.get("decided")]
+    if not decided:
+        return "keep running: no arm's always-valid interval excludes 0 yet"
+    said = [
+        f"{escape(c['arm'])}'s {escape(str(data['metric']))} is "
+        f"{'higher' if c['difference'] > 0 else 'lower'} than {control}'s"
+        for c in decided
+    ]
+    return f"[bold]decided[/]: {'; '.join(said)} (always-valid interval excludes 0): safe to stop"
+
+
 def _interval(ci: Any) -> str:
     if not ci or ci[0] is None:
         return "—"
@@ -80,10 +108,10 @@ def analysis(data: Mapping[str, Any], console: Console, html: str | None = None)
     srm = data["srm"]
     verdict = "[bold red]MISMATCH[/]" if srm["mismatch"] else "[green]ok[/]"
     console.print(
-        f"sample ratio: {verdict} (chi-square p = {_p(srm['p_value'])}, alarm below "
+        f"sample ratio: {verdict} (chi-square {_p_is(srm['p_value'])}, alarm below "
         f"{srm['threshold']:g})"
     )
-    console.print(f"decision: [bold]{escape(str(data['decision']))}[/]")
+    console.print(f"decision: {_decision(data)}")
     alpha = data["alpha"]
     for c in data["comparisons"]:
         seq = c["sequential"]
@@ -91,11 +119,11 @@ def analysis(data: Mapping[str, Any], console: Console, html: str | None = None)
         lift = "" if c["relative"] is None else f" ({100 * c['relative']:+.1f}%)"
         console.print(
             f"{escape(c['arm'])} − {escape(data['control'])}: {fmt(c['difference'])}{lift}, "
-            f"p = {_p(c['p_value'])}, {word}"
+            f"{_p_is(c['p_value'])}, {word}"
         )
         console.print(f"  {100 * (1 - alpha):g}% CI {_interval(c['ci'])} ({escape(c['method'])})")
         console.print(
-            f"  always valid: CS {_interval(seq['ci'])}, p = {_p(seq['p_value'])} (safe to peek)"
+            f"  always valid: CS {_interval(seq['ci'])}, {_p_is(seq['p_value'])} (safe to peek)"
         )
     for s in data["shadows"]:
         console.print(
