@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import assay
+from assay.data import keyindex
 from assay.data.deltas import key_history
 from assay.data.hashing import key_hash
 from assay.data.keyindex import Events, KeyIndex, plan, run_key
@@ -269,3 +270,30 @@ def test_keys_that_are_not_one_integer_keep_check_hashes(
     with pytest.raises(KeyConflict, match="share a 64-bit key hash"):
         assay.add_delta(store, "s", tmp_path / "z.parquet", op="upsert", name="z")
     assert [p.reason.value for p in verify(store).problems] == ["index_mismatch"]
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_search_streams_the_runs_and_finds_what_load_finds(
+    store: assay.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    # Checksum blocks of 64 bytes (8 hashes), so that every run spans many blocks and
+    # the events of one key straddle block boundaries, as they do at scale.
+    monkeypatch.setattr(keyindex, "_BLOCK", 64)
+    _random_history(store, tmp_path, seed, steps=24)
+    deltas = store.catalog.list_deltas("t")
+    assert max(len(r) for r in KeyIndex.load(store, deltas).runs) > 8 * 4
+    keys = np.arange(-5, KEYS + 10, dtype=np.int64)  # some never stored
+    everything = np.sort(key_hash(pa.table({"id": keys}), ["id"]))
+    rng = np.random.default_rng(seed)
+    for probes in [everything, np.sort(rng.choice(everything, 7, replace=False)), everything[:1]]:
+        expected = KeyIndex.load(store, deltas).events(probes)
+        found = keyindex.search(store, deltas, probes)
+        assert found.equals(expected) and len(found) > 0
+        # Independently: the events are those of the probed keys, one per stored row.
+        stored = sum(
+            np.isin(
+                key_hash(pq.read_table(store.objects.local_path(d.object_key)), ["id"]), probes
+            ).sum()
+            for d in deltas
+        )
+        assert len(found) == stored

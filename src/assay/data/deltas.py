@@ -37,6 +37,8 @@ from assay.data.keyindex import (
     delta_events,
     delta_key_hashes,
     is_checked,
+    replay_selected,
+    search,
 )
 from assay.data.schema import FileOptions, fit_to_schema, normalise_table, read_table_file
 from assay.errors import (
@@ -530,9 +532,10 @@ def touched_keys(
     verifier.start(changing)
     touched = _unique(np.concatenate([delta_key_hashes(store, d, verifier)[0] for d in changing]))
     # The index covers every delta of the dataset; events of deltas not selected are dropped.
+    # Searched in the stored runs, not loaded: compose's memory stays that of the scan.
     everything = store.catalog.list_deltas(deltas[0].dataset)
-    index = KeyIndex.load(store, everything, verifier=verifier)
-    winners, holders = index.touched(deltas, touched)
+    events = search(store, everything, touched, verifier=verifier)
+    winners, holders = replay_selected(events, deltas)
     return Touched(winners, frozenset(holders))
 
 

@@ -21,6 +21,7 @@ the next reader rebuilds it — or one that nothing names.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -56,7 +57,9 @@ __all__ = [
     "live_index_keys",
     "plan",
     "read_delta_events",
+    "replay_selected",
     "run_key",
+    "search",
     "verify_runs",
 ]
 
@@ -364,30 +367,133 @@ class KeyIndex:
     ) -> tuple[HashIndex, set[int]]:
         """Replay the events of ``touched`` keys among the ``selected`` deltas only: the
         winning delta per key (-1: gone), and the deltas that hold a row of one."""
-        ev = self.events(touched)
-        numbers = np.array(sorted(d.number for d in selected), dtype=np.int32)
-        ev = ev.select(np.isin(ev.n, numbers))
-        deleting = {d.number for d in selected if d.op == "delete"}
-        holders = {int(n) for n in np.unique(ev.n)} - deleting
-        return replay(ev.h, ev.n.astype(np.int64), ev.k), holders
+        return replay_selected(self.events(touched), selected)
+
+
+def replay_selected(ev: Events, selected: Sequence[DeltaInfo]) -> tuple[HashIndex, set[int]]:
+    """Replay the events ``ev`` of some keys among the ``selected`` deltas only: the
+    winning delta per key (-1: gone), and the deltas that hold a row of one."""
+    numbers = np.array(sorted(d.number for d in selected), dtype=np.int32)
+    ev = ev.select(np.isin(ev.n, numbers))
+    deleting = {d.number for d in selected if d.op == "delete"}
+    holders = {int(n) for n in np.unique(ev.n)} - deleting
+    return replay(ev.h, ev.n.astype(np.int64), ev.k), holders
+
+
+def search(
+    store: Store,
+    deltas: Sequence[DeltaInfo],
+    probes: np.ndarray,
+    *,
+    verifier: Verifier | None = None,
+) -> Events:
+    """``KeyIndex.load(store, deltas).events(probes)`` (``probes``: sorted key hashes)
+    without holding the runs: each stored run is read a block at a time, checked and
+    searched, so memory grows with the probes and their events, not with the history.
+
+    A run missing or damaged is rebuilt and stored, as ``KeyIndex.load`` does.
+    """
+    found = []
+    try:
+        for a, b in plan(deltas):
+            found.append(_search_file(_local_run(store, run_key(deltas[a:b])), probes))
+    except (OSError, pa.ArrowInvalid, KeyError, ValueError):
+        return KeyIndex.load(store, deltas, verifier=verifier).events(probes)
+    return Events.merge(found)
+
+
+def _positions(values: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """Every position of the sorted ``values`` that holds one of the sorted ``probes``,
+    ascending."""
+    if not len(values) or not len(probes):
+        return np.zeros(0, np.int64)
+    probes = probes[
+        np.searchsorted(probes, values[0], "left") : np.searchsorted(probes, values[-1], "right")
+    ]
+    lo = np.searchsorted(values, probes, "left")  # < len(values): probes <= values[-1]
+    hit = values[lo] == probes
+    starts = lo[hit]
+    counts = np.searchsorted(values, probes[hit], "right") - starts
+    # Every position in [start, start + count) of each hit, in order.
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    return (offsets + np.arange(int(counts.sum()))).astype(np.int64, copy=False)
 
 
 def _events_of(run: Events, probes: np.ndarray) -> Events:
     """The events of ``run`` whose hash is among the sorted ``probes``."""
-    if not len(run) or not len(probes):
+    pos = _positions(run.h, probes)
+    if not len(pos):
         return Events.empty()
-    lo = np.searchsorted(run.h, probes, "left")
-    hit = lo < len(run.h)
-    hit[hit] = run.h[lo[hit]] == probes[hit]
-    if not hit.any():
-        return Events.empty()
-    starts = lo[hit]
-    ends = np.searchsorted(run.h, probes[hit], "right")
-    counts = ends - starts
-    # Every position in [start, end) of each hit, in order.
-    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
-    pos = offsets + np.arange(int(counts.sum()))
     return Events(run.h[pos], run.n[pos], run.k[pos], None if run.c is None else run.c[pos])
+
+
+def _search_file(path: str, probes: np.ndarray) -> Events:
+    """``_events_of`` the run stored at ``path``; ValueError if it fails its checksums.
+
+    The file is read with plain reads, a checksum block at a time, on the pool's
+    threads: its pages stay in the page cache, not in this process's memory (a mapped
+    run's pages stay resident until unmapped, and a search touches nearly all of them).
+    """
+    with pa.memory_map(path) as source:  # the layout only: no data page is touched
+        reader = pa.ipc.open_file(source)
+        meta = reader.schema.metadata or {}
+        if reader.num_record_batches != 1 or not int(meta.get(b"rows", b"0")):
+            run = _load(path)  # an empty run: nothing to stream
+            if run is None:
+                raise ValueError(f"{path}: damaged")
+            return _events_of(run, probes)
+        if meta.get(b"format") != FORMAT.encode() or reader.schema.remove_metadata() not in (
+            _SCHEMA,
+            _CHECKED_SCHEMA,
+        ):
+            raise ValueError(f"{path}: not a run of {FORMAT}")
+        batch = reader.get_batch(0)
+        source.seek(0)
+        base = source.read_buffer(1).address
+        columns = [
+            (c.buffers()[1].address - base, np.dtype(c.type.to_pandas_dtype()))
+            for c in batch.columns
+        ]
+        rows = batch.num_rows
+    crcs = iter(json.loads(meta[b"crc32"]))
+    if int(meta[b"rows"]) != rows:
+        raise ValueError(f"{path}: damaged")
+    # (first row, file offset, bytes, expected CRC) of each block, column after column
+    blocks = []
+    for offset, dtype in columns:
+        size = rows * dtype.itemsize
+        blocks.append(
+            [
+                (i // dtype.itemsize, offset + i, min(_BLOCK, size - i), next(crcs))
+                for i in range(0, size, _BLOCK)
+            ]
+        )
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def read(block: tuple[int, int, int, int], dtype: np.dtype) -> np.ndarray:
+            data = os.pread(fd, block[2], block[1])
+            if zlib.crc32(data) != block[3]:
+                raise ValueError(f"{path}: fails its checksums")
+            return np.frombuffer(data, dtype)
+
+        def find(block: tuple[int, int, int, int]) -> np.ndarray:
+            return block[0] + _positions(read(block, np.dtype(np.int64)), probes)
+
+        pos = np.concatenate(list(_pool().map(find, blocks[0])))
+
+        def gather(block: tuple[int, int, int, int], dtype: np.dtype) -> np.ndarray:
+            values, first = read(block, dtype), block[0]
+            inside = pos[np.searchsorted(pos, first) : np.searchsorted(pos, first + len(values))]
+            return values[inside - first]
+
+        out = [
+            np.concatenate(list(_pool().map(functools.partial(gather, dtype=dtype), column)))
+            for (_, dtype), column in zip(columns, blocks, strict=True)
+        ]
+    finally:
+        os.close(fd)
+    return Events(*out)
 
 
 def _checked_key(store: Store, deltas: Sequence[DeltaInfo]) -> list[str] | None:
@@ -470,16 +576,12 @@ def _read_run(store: Store, key: str) -> Events | None:
     A remote store's run is read from the local cache, downloaded there on first use: a
     run's key names its content, so a cached copy never goes stale.
     """
-    local = store.objects.local_path(key)
-    cached = local is None
+    cached = store.objects.local_path(key) is None
     if cached:
         _cache_limit()  # a bad setting is one line, not a silently unused cache
+    local = None
     try:
-        if local is None:
-            local = str(_cache_dir() / key)
-            if not os.path.exists(local):
-                data = store.objects.get_bytes(key)
-                _cache(key, lambda target: Path(target).write_bytes(data))
+        local = _local_run(store, key)
         run = _load(local)
     except (OSError, pa.ArrowInvalid, KeyError, ValueError):
         run = None  # missing or damaged: derived data, rebuilt by the caller
@@ -487,6 +589,19 @@ def _read_run(store: Store, key: str) -> Events | None:
         with contextlib.suppress(OSError):
             os.unlink(local)  # a damaged cached copy is fetched again next time
     return run
+
+
+def _local_run(store: Store, key: str) -> str:
+    """A local path of the run stored under ``key``: the object itself, or a remote
+    store's copy in the local cache (downloaded there on first use)."""
+    local = store.objects.local_path(key)
+    if local is None:
+        _cache_limit()  # a bad setting is one line, not a silently unused cache
+        local = str(_cache_dir() / key)
+        if not os.path.exists(local):
+            data = store.objects.get_bytes(key)
+            _cache(key, lambda target: Path(target).write_bytes(data))
+    return local
 
 
 def _load(path: str) -> Events | None:
