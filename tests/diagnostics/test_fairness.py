@@ -193,6 +193,8 @@ def test_a_real_model_matches_pandas_and_sklearn(project: Any) -> None:
     assert report.overall["selection_rate"] == pytest.approx(frame.yhat.mean())
     with pytest.raises(UsageError, match=r"no sensitive column\(s\) 'sex'.*SEX"):
         fairness("employment@candidate", table, sensitive=["sex"], label="employed", store=store)
+    with pytest.raises(UsageError, match=r"regressor@1 answers numbers.*needs a classifier"):
+        fairness("regressor@1", table, sensitive=["SEX"], label="employed", store=store)
 
 
 def test_cli(project: Any) -> None:
@@ -265,20 +267,23 @@ def test_cli(project: Any) -> None:
         cwd=root,
     )
     assert r.rc == 2 and "'sex'" in r.error_line() and "SEX" in r.error_line()
-
     r = run_assay(
         "fairness",
-        "regressor@1",
+        "employment@candidate",
         data,
         "--sensitive",
         "SEX",
-        "--label",
-        "employed",
+        "--max",
+        "auc=0.1",
         "--store",
         store.url,
         cwd=root,
     )
-    assert r.rc == 2 and "regressor@1" in r.error_line() and "classifier" in r.error_line()
+    assert (
+        r.rc == 2
+        and "'auc'" in r.error_line()
+        and "demographic_parity_difference" in r.error_line()
+    )
 
 
 def test_min_group_rows_leaves_small_groups_out_of_the_disparities() -> None:

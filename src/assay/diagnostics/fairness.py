@@ -318,20 +318,7 @@ def fairness_from_predictions(
     on the top-level numbers, judged on the point estimate. Groups of fewer than
     ``min_group_rows`` rows are reported but left out of the between-groups numbers
     (0, the default, keeps every group, as Fairlearn does)."""
-    settings = _bootstrap(bootstrap)
-    if (
-        isinstance(min_group_rows, bool)
-        or not isinstance(min_group_rows, int)
-        or min_group_rows < 0
-    ):
-        raise UsageError(
-            f"min_group_rows {min_group_rows!r} must be a whole number of rows, 0 or more"
-        )
-    for m in metrics:
-        if m not in METRICS or "binary" not in METRICS[m].tasks:
-            fits = ", ".join(n for n, x in METRICS.items() if "binary" in x.tasks)
-            raise UsageError(f"metric {m!r} does not apply to binary classifiers; use: {fits}")
-    checked = [_threshold(t) for t in thresholds]
+    settings, checked = _options(metrics, bootstrap, thresholds, min_group_rows)
     if not sensitive:
         raise UsageError("name at least one sensitive column (--sensitive COL)")
     n = len(p.y)
@@ -436,6 +423,29 @@ def fairness_from_predictions(
     return _judge(report, checked)
 
 
+def _options(
+    metrics: Sequence[str],
+    bootstrap: Bootstrap | Mapping[str, Any] | None,
+    thresholds: Sequence[Mapping[str, Any]],
+    min_group_rows: int,
+) -> tuple[Bootstrap, list[dict[str, Any]]]:
+    """The options, checked before anything is predicted: bootstrap settings, thresholds."""
+    settings = _bootstrap(bootstrap)
+    if (
+        isinstance(min_group_rows, bool)
+        or not isinstance(min_group_rows, int)
+        or min_group_rows < 0
+    ):
+        raise UsageError(
+            f"min_group_rows {min_group_rows!r} must be a whole number of rows, 0 or more"
+        )
+    for m in metrics:
+        if m not in METRICS or "binary" not in METRICS[m].tasks:
+            fits = ", ".join(n for n, x in METRICS.items() if "binary" in x.tasks)
+            raise UsageError(f"metric {m!r} does not apply to binary classifiers; use: {fits}")
+    return settings, [_threshold(t) for t in thresholds]
+
+
 def _bootstrap(settings: Bootstrap | Mapping[str, Any] | None) -> Bootstrap:
     if settings is None:
         return Bootstrap.model_validate({})
@@ -511,6 +521,7 @@ def fairness(
     """
     named = as_data(data, store)
     table, key = named.table, named.key
+    _options(metrics, bootstrap, thresholds, min_group_rows)  # fail before predicting
     sensitive = list(dict.fromkeys(sensitive))
     if not sensitive:
         raise UsageError("name at least one sensitive column (--sensitive COL)")

@@ -244,6 +244,25 @@ def importance(
     named = as_data(data, store)
     table, key = named.table, named.key
     label_col = label_column(table, label, named.label)
+    # What needs no model first: a wrong metric or slice fails before the model loads.
+    y_raw = table.column(label_col).to_numpy(zero_copy_only=False)
+    task = task_of(y_raw)
+    chosen = metric or ("r2" if task == "regression" else "accuracy")
+    if chosen not in METRICS or task not in METRICS[chosen].tasks:
+        fits = ", ".join(n for n, m in METRICS.items() if task in m.tasks)
+        raise UsageError(f"metric {chosen!r} does not apply to {task} models; use one of: {fits}")
+    masks: dict[str, np.ndarray] = {OVERALL: np.ones(table.num_rows, dtype=bool)}
+    known_slices = named.slices
+    for s in slices:
+        try:
+            node = known_slices.get(s) or expr.parse(s, context="slice")
+            masks[s] = _mask(table, node, store)
+        except AssayError as e:
+            names = ", ".join(known_slices) or "none"
+            raise UsageError(
+                f"slice {s!r} is neither a slice of the recipe (slices: {names}) nor a valid "
+                f"expression ({e})"
+            ) from None
     loaded = resolve_model(model, store)
     inputs = input_columns(loaded, table, label_col, key)
     if columns is not None:
@@ -253,12 +272,6 @@ def importance(
                 f"column(s) {', '.join(map(repr, outside))} are not inputs of model "
                 f"{loaded.info.ref} (inputs: {', '.join(inputs)})"
             )
-    y_raw = table.column(label_col).to_numpy(zero_copy_only=False)
-    task = task_of(y_raw)
-    chosen = metric or ("r2" if task == "regression" else "accuracy")
-    if chosen not in METRICS or task not in METRICS[chosen].tasks:
-        fits = ", ".join(n for n, m in METRICS.items() if task in m.tasks)
-        raise UsageError(f"metric {chosen!r} does not apply to {task} models; use one of: {fits}")
     if METRICS[chosen].needs_proba and not loaded.has_proba:
         raise UsageError(
             f"metric {chosen} needs probabilities, which model {loaded.info.ref} lacks"
@@ -276,18 +289,6 @@ def importance(
                 f"model {loaded.info.ref} never predicts label value(s) {unknown[:5]}; check --label"
             )
         y = np.array([index[v] for v in y_raw.tolist()], dtype=np.int64)
-    masks: dict[str, np.ndarray] = {OVERALL: np.ones(table.num_rows, dtype=bool)}
-    known_slices = named.slices
-    for s in slices:
-        try:
-            node = known_slices.get(s) or expr.parse(s, context="slice")
-            masks[s] = _mask(table, node, store)
-        except AssayError as e:
-            names = ", ".join(known_slices) or "none"
-            raise UsageError(
-                f"slice {s!r} is neither a slice of the recipe (slices: {names}) nor a valid "
-                f"expression ({e})"
-            ) from None
     frame = table.select(inputs).to_pandas()
     permuted = list(columns) if columns is not None else inputs
     results, warnings = [], []
