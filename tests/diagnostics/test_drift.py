@@ -162,12 +162,19 @@ def test_psi_and_jensenshannon_on_evidentlys_bins(a: np.ndarray, b: np.ndarray) 
 
 def test_automatic_choice_follows_evidently() -> None:
     small, large = 1000, 1001
-    many, few = np.arange(small) % 6, np.arange(small) % 5
+    many, few = np.arange(small) % 6 + 0.5, np.arange(small) % 5 + 0.5
     assert one(many, many).stat == "ks"  # numbers, > 5 values, <= 1,000 rows
     assert one(few, few).stat == "chi2"
     assert one(["a", "b"] * 500, ["a"] * 10).stat == "chi2"
-    assert one(np.arange(large) % 6, many).stat == "wasserstein"
-    assert one(np.arange(large) % 5, many).stat == "jensenshannon"
+    assert one(np.arange(large) % 6 + 0.5, many).stat == "wasserstein"
+    assert one(np.arange(large) % 5 + 0.5, many).stat == "jensenshannon"
+    # integers with <= 10 values are codes (Evidently 0.7 infers them as categories)
+    codes = one(np.arange(large) % 10, np.arange(small) % 10)
+    assert (codes.kind, codes.stat) == ("categorical", "jensenshannon")
+    assert one(np.arange(small) % 10, np.arange(small) % 10).stat == "chi2"
+    counts = one(np.arange(large) % 11, np.arange(small) % 11)
+    assert (counts.kind, counts.stat) == ("numerical", "wasserstein")
+    assert one(np.arange(small) % 10, np.arange(small) % 10, stat="ks").stat == "ks"
     assert one(["a", "b", "c"] * 400, ["a"] * 10).stat == "jensenshannon"
     # rows are the reference's values, nulls not counted
     assert one([*range(1000), *[None] * 10], [1, 2]).stat == "ks"
@@ -237,7 +244,7 @@ def test_acs_2015_against_2018(acs: pa.Table, tmp_path: Path) -> None:
         "AGEP": "wasserstein",
         "SCHL": "wasserstein",
         "SEX": "jensenshannon",
-        "RAC1P": "wasserstein",
+        "RAC1P": "jensenshannon",  # race codes 1-9: categories
         "employed": "jensenshannon",
     }
     x, y = a["AGEP"].to_numpy().astype(float), b["AGEP"].to_numpy().astype(float)

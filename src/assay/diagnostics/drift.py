@@ -114,6 +114,7 @@ DEFAULT_THRESHOLDS = {
 DEFAULT_DRIFT_SHARE = 0.5  # the dataset drifted when this share of its columns did
 SMALL_ROWS = 1000  # up to this many reference rows, a test; above it, a distance
 FEW_VALUES = 5  # a numeric column with at most this many values is treated as levels
+INTEGER_LEVELS = 10  # an integer column with at most this many values holds categories
 HISTOGRAM_VALUES = 20  # a numeric column with more values is binned for psi and JS
 KS_EXACT_ROWS = 10_000  # scipy's ks_2samp(method="auto") is exact up to this sample size
 
@@ -236,9 +237,9 @@ def drift(
     Each side is an Arrow table, an Ibis table, or a string ``read_input`` understands
     (a Parquet file is scanned by the engine, never loaded whole). The engine counts
     each column's values on each side; every statistic is computed from those counts
-    (docs/diagnostics.md). ``stat="auto"`` picks per column as Evidently does: up to
-    1,000 reference values, KS for numbers with more than 5 distinct values and
-    chi-square otherwise; above, the normed Wasserstein distance for such numbers and
+    (docs/diagnostics.md). ``stat="auto"`` picks per column as Evidently does (integers
+    with at most 10 distinct values count as categories): up to 1,000 reference values,
+    KS for numbers with more than 5 distinct values and chi-square otherwise; above, the normed Wasserstein distance for such numbers and
     Jensen–Shannon otherwise. ``threshold`` replaces every column's default threshold
     (p < 0.05 for tests, distance ≥ 0.1); the dataset drifted when at least
     ``drift_share`` of its columns did.
@@ -252,9 +253,13 @@ def drift(
     engine = store.engine if store is not None else default_engine()
     ref, cur = _engine_table(reference, engine, store), _engine_table(current, engine, store)
     names = _columns(ref, cur, columns)
-    kinds = {name: _kind(ref.schema()[name].to_pyarrow()) for name in names}
+    types = {name: ref.schema()[name].to_pyarrow() for name in names}
+    kinds = {name: _kind(t) for name, t in types.items()}
     a, b = _value_counts(engine, ref, kinds), _value_counts(engine, cur, kinds)
-    results = [_column_drift(n, k, a[n], b[n], stat, threshold) for n, k in kinds.items()]
+    results = [
+        _column_drift(n, _inferred(types[n], a[n]), k == "numerical", a[n], b[n], stat, threshold)
+        for n, k in kinds.items()
+    ]
     rows = [engine.to_arrow(t.count()).column(0)[0].as_py() for t in (ref, cur)]
     return DriftReport(tuple(results), drift_share, int(rows[0]), int(rows[1]))
 
@@ -302,6 +307,15 @@ def _columns(ref: ibis.Table, cur: ibis.Table, columns: Sequence[str] | None) ->
     return names
 
 
+def _inferred(dtype: pa.DataType, reference: dict[Any, int]) -> str:
+    """The column's kind as Evidently infers it: numbers are numerical, except integers
+    with at most 10 distinct values (codes, flags), which are categories."""
+    kind = _kind(dtype)
+    if kind == "numerical" and pa.types.is_integer(dtype) and len(reference) <= INTEGER_LEVELS:
+        return "categorical"
+    return kind
+
+
 def _kind(dtype: pa.DataType) -> str:
     numeric = pa.types.is_integer(dtype) or pa.types.is_floating(dtype)
     return "numerical" if numeric or pa.types.is_decimal(dtype) else "categorical"
@@ -342,6 +356,7 @@ def _value_counts(
 def _column_drift(
     name: str,
     kind: str,
+    numeric: bool,
     a: dict[Any, int],
     b: dict[Any, int],
     stat: str,
@@ -350,7 +365,7 @@ def _column_drift(
     na, nb = sum(a.values()), sum(b.values())
     if stat == "auto":
         stat = _auto_stat(kind, na, len(a))
-    if kind != "numerical" and stat in ("ks", "wasserstein"):
+    if not numeric and stat in ("ks", "wasserstein"):
         raise UsageError(
             f"--stat {stat} needs numbers, and column {name!r} holds categories; use "
             "chi2, psi or jensenshannon, or leave --stat auto"
@@ -366,7 +381,7 @@ def _column_drift(
     elif stat == "wasserstein":
         statistic = wasserstein_normed(a, b)
     else:
-        pa_, pb = binned_shares(a, b, numeric=kind == "numerical", fill_zeroes=stat == "psi")
+        pa_, pb = binned_shares(a, b, numeric=numeric, fill_zeroes=stat == "psi")
         statistic = psi(pa_, pb) if stat == "psi" else jensenshannon(pa_, pb)
     drifted = p_value < limit if p_value is not None else statistic >= limit
     reason = Reason.DRIFTED if drifted else Reason.STABLE
