@@ -131,6 +131,10 @@ def test_log_errors(store: assay.Store) -> None:
         read_input("log:ab@yesterday", store)
     with pytest.raises(UsageError, match="names no experiment"):
         read_input("log:", store)
+    _log(store, "changed", [[{"AGEP": 30}], [{"AGEP": "thirty"}]])
+    with pytest.raises(UsageError, match="do not share one type per column"):
+        read_input("log:changed", store)
+    assert read_input("log:changed@2026-03-02", store)["AGEP"].to_pylist() == ["thirty"]
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,16 @@ def _read_log(rest: str, store: Store | None) -> pa.Table:
         raise UsageError(
             f"experiment {experiment!r} logged no live requests{after}; pick an earlier @SINCE"
         )
-    return pa.Table.from_pylist(records)
+    try:
+        return pa.Table.from_pylist(records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        # Requests are checked against the models' signatures, so this takes a log
+        # whose models changed their inputs' types: name it rather than guess.
+        first = str(e).strip().splitlines()[0]
+        raise UsageError(
+            f"the records logged for experiment {experiment!r} do not share one type per "
+            f"column ({shorten(first)}); pick a @SINCE after the change"
+        ) from None
 
 
 def _since(text: str) -> dt.datetime:
