@@ -3,6 +3,7 @@ HTML, every input form, and one-line refusals."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 from scipy import stats
 
 import assay
+from assay.experiments.log import LogWriter, dumps
 from tests_helpers import run_assay, year
 
 
@@ -120,3 +122,38 @@ def test_bad_usage_exits_2_with_one_line(files: Path, args: list[str], message: 
     assert got.rc == 2, got.err
     assert got.error_line().startswith(message)
     assert got.out == ""
+
+
+def test_log_input(store: assay.Store, tmp_path: Path, acs: pa.Table) -> None:
+    """The inputs a served experiment logged, against the rows that were sent and
+    against older people only."""
+    rows = year(acs, 2018).select(["AGEP", "SCHL"]).slice(0, 400)
+    pq.write_table(rows, tmp_path / "sent.parquet")
+    pq.write_table(rows.filter(pc.greater_equal(rows["AGEP"], 60)), tmp_path / "old.parquet")
+    writer = LogWriter(store, "ab", worker="w0", flush_rows=10**9, flush_seconds=3600)
+    for i, record in enumerate(rows.to_pylist()):
+        writer.append(
+            {
+                "request_id": f"r{i:05d}",
+                "time": dt.datetime(2026, 3, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=i),
+                "experiment": "ab",
+                "endpoint": "employment",
+                "role": "live",
+                "sticky_key": None,
+                "arm": "control",
+                "model": "employment@1",
+                "inputs": dumps([record]),
+                "outputs": dumps([1]),
+                "latency_ms": 1.0,
+                "status": "ok",
+                "error": None,
+                "weights": dumps({"control": 1.0}),
+            }
+        )
+    writer.close()
+    same = run_assay("drift", "sent.parquet", "log:ab", "--json", cwd=tmp_path)
+    assert same.rc == 0, same.err
+    assert same.json()["current_rows"] == 400 and same.json()["drift_share"] == 0.0
+    since = run_assay("drift", "old.parquet", "log:ab@2026-03-01T05:00", "--json", cwd=tmp_path)
+    assert since.rc == 1, since.err
+    assert since.json()["current_rows"] == 400 - 300  # minutes 300 … 399
