@@ -14,14 +14,16 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from assay.diagnostics.inputs import read_input
 from assay.engine import default_engine
-from assay.errors import UsageError
+from assay.errors import UsageError, shorten
 from assay.extras import require
 from assay.results import GateStatus, ReasonCode, verdict
 
@@ -239,8 +241,8 @@ def drift(
     each column's values on each side; every statistic is computed from those counts
     (docs/diagnostics.md). ``stat="auto"`` picks per column as Evidently does (integers
     with at most 10 distinct values count as categories): up to 1,000 reference values,
-    KS for numbers with more than 5 distinct values and chi-square otherwise; above, the normed Wasserstein distance for such numbers and
-    Jensen–Shannon otherwise. ``threshold`` replaces every column's default threshold
+    KS for numbers with more than 5 distinct values and chi-square otherwise; above, the
+    normed Wasserstein distance for such numbers and Jensen–Shannon otherwise. ``threshold`` replaces every column's default threshold
     (p < 0.05 for tests, distance ≥ 0.1); the dataset drifted when at least
     ``drift_share`` of its columns did.
     """
@@ -272,13 +274,9 @@ def _engine_table(data: Data, engine: Engine, store: Store | None) -> ibis.Table
     if isinstance(data, pa.Table):
         return engine.table(data)
     if isinstance(data, str):
-        from pathlib import Path
-
         path = Path(data)
         if path.suffix.lower() == ".parquet" and path.is_file():
             return engine.read_parquet_files([str(path)])
-        from assay.diagnostics.inputs import read_input
-
         return engine.table(read_input(data, store))
     raise UsageError(
         f"drift compares Arrow tables, Ibis tables or named data, not {type(data).__name__}"
@@ -290,7 +288,7 @@ def _columns(ref: ibis.Table, cur: ibis.Table, columns: Sequence[str] | None) ->
     for side, table in (("reference", ref), ("current", cur)):
         missing = [c for c in names if c not in table.columns]
         if missing:
-            known = ", ".join(table.columns)
+            known = shorten(", ".join(table.columns))
             raise UsageError(
                 f"column {missing[0]!r} is not in the {side} data (columns: {known}); "
                 "name the columns both share with --columns"
