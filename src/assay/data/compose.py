@@ -732,7 +732,7 @@ def _release_freed_memory() -> None:
 
     The key-level work frees numpy temporaries that grow with the touched keys (~300
     MiB at 30M rows); glibc keeps such blocks in its heaps, and the scan that follows
-    would otherwise run on top of them (decision 68).
+    would otherwise run on top of them (decision 70).
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
