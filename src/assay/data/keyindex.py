@@ -468,11 +468,10 @@ def _search_file(path: str, probes: np.ndarray) -> Events:
                 for i in range(0, size, _BLOCK)
             ]
         )
-    fd = os.open(path, os.O_RDONLY)
-    try:
+    with pa.OSFile(path) as file:  # read_at: positioned reads, safe across threads
 
         def read(block: tuple[int, int, int, int], dtype: np.dtype) -> np.ndarray:
-            data = os.pread(fd, block[2], block[1])
+            data = file.read_at(block[2], block[1])
             if zlib.crc32(data) != block[3]:
                 raise ValueError(f"{path}: fails its checksums")
             return np.frombuffer(data, dtype)
@@ -491,8 +490,6 @@ def _search_file(path: str, probes: np.ndarray) -> Events:
             np.concatenate(list(_pool().map(functools.partial(gather, dtype=dtype), column)))
             for (_, dtype), column in zip(columns, blocks, strict=True)
         ]
-    finally:
-        os.close(fd)
     return Events(*out)
 
 
