@@ -219,8 +219,11 @@ def test_a_pull_request_is_gated_but_promotes_nothing(
     missing = cli(repo, "models", "show", "employment@production")
     assert missing.rc != 0 and "production" in missing.error_line()
     listed = cli(repo, "models", "list", "--json").json()["models"]
+    # The demo's trained models, and the one that shadows its A/B test.
+    shadows = {s["model"]: ["experimental"] for s in demo[1]["experiment"]["shadows"]}
     assert {m["ref"]: m["aliases"] for m in listed} == {
-        m["ref"]: [m["alias"]] for m in demo[1]["models"]
+        **{m["ref"]: [m["alias"]] for m in demo[1]["models"]},
+        **shadows,
     }
 
 

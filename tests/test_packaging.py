@@ -387,7 +387,7 @@ def test_the_demo_names_its_extras_before_writing(
     done = run_assay("demo", cwd=tmp_path, env=hide_env(*EXTRAS))
     assert done.rc == 2
     assert done.error_line() == (
-        "error: the demo's models and reports need scikit-learn, which is not installed; "
-        "pip install 'assay[models,report]'"
+        "error: the demo's models, reports and server need scikit-learn, which is not "
+        "installed; pip install 'assay[models,report,serve]'"
     )
     assert list(tmp_path.iterdir()) == []

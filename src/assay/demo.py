@@ -361,29 +361,34 @@ def _experiment(store: Any, root: Path, newest: Any, say: Callable[[str], None])
     return {**analysis.to_dict(), "html": str(root / "experiment-report.html")}
 
 
+class _NotReady(Exception):
+    """The demo's server does not answer /readyz yet."""
+
+
 def _send(port: int, people: Any, features: list[str], server: Any) -> list[dict[str, Any]]:
     """POST each person's record as its own user; the answers, with the user."""
     import http.client
     import json
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
-    deadline = time.monotonic() + 120
-    while True:  # until the server answers /readyz
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/readyz")
-            ready = conn.getresponse()
-            ready.read()
-            if ready.status == 200:
-                break
-            conn.close()
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
+    from assay.retry import retry
+
+    def ready() -> None:
+        if server.poll() is not None:
             raise UsageError(f"assay serve did not start: {server.stderr.read().decode()[-300:]}")
-        time.sleep(0.2)
-    conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("GET", "/readyz")
+            answer = conn.getresponse()
+            answer.read()
+        except OSError as e:
+            raise _NotReady(f"{e}") from None
+        finally:
+            conn.close()
+        if answer.status != 200:
+            raise _NotReady(f"/readyz answered {answer.status}")
+
+    retry(ready, on=(_NotReady,), what="assay serve did not get ready", budget=120)
     users = list(people["id"].astype(str))
     records = people[features].to_dict("records")
 
