@@ -30,27 +30,26 @@ LAYERS = {
     "checks": 5,
     "models": 5,
     "training": 6,
-    "evaluation": 6,
-    "diagnostics": 6,
+    "scoring": 6,  # metrics, the paired bootstrap, predictions: what the gate and diagnostics score with
     "labels": 6,
     "experiments": 6,
-    "compress": 6,
-    "integrity": 7,
-    "report": 8,  # renders every area's results
-    "pipeline": 9,
-    "demo": 9,
-    "cli": 10,
-    "server": 10,
-    "testing": 10,
-    "": 10,  # the package root, assay/__init__.py: the public API and the event wiring
-    "__main__": 10,  # python -m assay: the CLI's entry point
+    "evaluation": 7,
+    "diagnostics": 7,
+    "compress": 7,
+    "integrity": 8,
+    "report": 9,  # renders every area's results
+    "pipeline": 10,
+    "demo": 10,
+    "cli": 11,
+    "server": 11,
+    "testing": 11,
+    "": 11,  # the package root, assay/__init__.py: the public API and the event wiring
+    "__main__": 11,  # python -m assay: the CLI's entry point
 }
 SIDEWAYS = {
     ("store", "engine"),  # a store opens the engine its config names
     ("models", "runs"),  # a model version's lineage names the run that made it
     ("evaluation", "diagnostics"),
-    ("diagnostics", "experiments"),  # drift reads the prediction log's inputs
-    ("diagnostics", "evaluation"),  # fairness, importance: its metrics and bootstrap
     ("compress", "evaluation"),
     ("cli", ""),  # the front ends call the public API
     ("server", ""),

@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, f1_score
 import assay
 from assay.diagnostics.fairness import fairness, fairness_from_predictions
 from assay.errors import UsageError
-from assay.evaluation.metrics import Predictions
+from assay.scoring.metrics import Predictions
 from tests_helpers import run_assay, year
 
 FEATURES = ["AGEP", "SCHL", "MAR", "DIS", "CIT", "MIL", "SEX", "RAC1P"]

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from assay.errors import UsageError
-from assay.evaluation.metrics import Predictions, task_of
+from assay.scoring.metrics import Predictions, task_of
 
 if TYPE_CHECKING:
     from assay.data.compose import DatasetVersion

@@ -19,7 +19,7 @@ combinations of their values that occur (Fairlearn's groups for a multi-column
 ``sensitive_features``). The top-level numbers are those of the intersection (of the
 one column, when only one is given); each column's own numbers are in ``by_feature``.
 Each top-level number has a seeded percentile bootstrap interval over the same
-resamples as the evaluation (``evaluation.bootstrap``).
+resamples as the evaluation (``scoring.bootstrap``).
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ from assay.diagnostics._model import (
     resolve_model,
 )
 from assay.errors import UsageError
-from assay.evaluation import bootstrap as boot
-from assay.evaluation.metrics import METRICS, Predictions
-from assay.evaluation.spec import Bootstrap
 from assay.results import GateStatus, ReasonCode, verdict
+from assay.scoring import bootstrap as boot
+from assay.scoring.bootstrap import Bootstrap
+from assay.scoring.metrics import METRICS, Predictions
 
 if TYPE_CHECKING:
     from assay.models import Model

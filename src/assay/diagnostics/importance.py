@@ -31,9 +31,9 @@ from assay.diagnostics._model import (
     resolve_model,
 )
 from assay.errors import AssayError, UsageError
-from assay.evaluation.metrics import METRICS, Predictions, task_of
 from assay.extras import require
 from assay.results import GateStatus, ReasonCode, verdict
+from assay.scoring.metrics import METRICS, Predictions, task_of
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -3,13 +3,11 @@
     evaluation = assay.evaluate("eval.yaml")
     evaluation.passed, evaluation.failures
 
-``spec`` declares (and validates); ``metrics`` holds scikit-learn's point estimates
-and their bootstrap forms; ``bootstrap`` the paired, seeded resamples;
-``predictions`` the per-(model version, dataset version) cache; ``run`` runs it all
-and judges the thresholds.
+``spec`` declares (and validates); ``run`` runs it all and judges the thresholds. The
+metrics, the paired bootstrap and the predictions cache it scores with live in
+``assay.scoring``, below the diagnostics that score with them too.
 """
 
-from assay.evaluation.metrics import METRICS, Metric
 from assay.evaluation.run import (
     Cell,
     Comparison,
@@ -20,6 +18,7 @@ from assay.evaluation.run import (
     evaluate,
 )
 from assay.evaluation.spec import EvalSpec, Threshold, load_spec
+from assay.scoring.metrics import METRICS, Metric
 
 __all__ = [
     "METRICS",

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assay.errors import PredictError, SpecError
-from assay.evaluation import bootstrap
-from assay.evaluation.metrics import METRICS, Predictions, task_of
 from assay.evaluation.spec import CANDIDATE, OVERALL, EvalSpec, Threshold, load_spec
 from assay.extras import require
 from assay.results import GateStatus, ReasonCode, verdict
+from assay.scoring import bootstrap
+from assay.scoring.metrics import METRICS, Predictions, task_of
 
 if TYPE_CHECKING:
     from assay.data.compose import DatasetVersion
@@ -692,7 +692,7 @@ def evaluate(
                 f"evaluation spec {spec.source}" if spec.source else "evaluation spec", problems
             )
         assert task is not None
-        from assay.evaluation.predictions import model_inputs, model_output
+        from assay.scoring.predictions import model_inputs, model_output
 
         models: dict[str, Model] = {role: load_version(store, info) for role, info in infos.items()}
         needs = [m for m in spec.metrics if METRICS[m].needs_proba]

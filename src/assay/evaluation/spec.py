@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from assay._declaration import read_declaration
 from assay.errors import SpecError
-from assay.evaluation.metrics import METRICS
+from assay.scoring.bootstrap import Bootstrap
+from assay.scoring.metrics import METRICS
 
 __all__ = ["Bootstrap", "DatasetSpec", "EvalSpec", "Threshold", "load_spec"]
 
@@ -146,14 +147,6 @@ _RANGES: dict[str, tuple[float | None, float | None]] = {
     **dict.fromkeys(("log_loss", "mae", "mse", "rmse"), (0, None)),
     "r2": (None, 1),
 }
-
-
-class Bootstrap(_Strict):
-    """Paired bootstrap settings for confidence intervals (seeded: same spec, same CIs)."""
-
-    samples: int = Field(1000, ge=0, le=100_000)
-    seed: int = 0
-    confidence: float = Field(0.95, gt=0.5, lt=1.0)
 
 
 class EvalSpec(_Strict):

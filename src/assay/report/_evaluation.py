@@ -52,7 +52,7 @@ def fmt_ci(ci: Any, *, signed: bool = False) -> str:
 
 def _higher_is_better(metric: str, comparisons: Iterable[dict[str, Any]]) -> bool:
     try:
-        from assay.evaluation.metrics import METRICS
+        from assay.scoring.metrics import METRICS
 
         known = METRICS.get(metric)
         if known is not None:

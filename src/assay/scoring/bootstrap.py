@@ -11,10 +11,21 @@ import hashlib
 from collections.abc import Iterator
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["interval", "resamples"]
+__all__ = ["Bootstrap", "interval", "resamples"]
 
 CHUNK_CELLS = 4_000_000  # rows × resamples per weight matrix: ~32 MB of float64
+
+
+class Bootstrap(BaseModel):
+    """Paired bootstrap settings for confidence intervals (seeded: same spec, same CIs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    samples: int = Field(1000, ge=0, le=100_000)
+    seed: int = 0
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
 
 
 def _seed(seed: int, *parts: str) -> int:
