@@ -341,7 +341,9 @@ def _experiment(store: Any, root: Path, newest: Any, say: Callable[[str], None])
         server.terminate()  # SIGTERM: answers what is in flight, then writes the log
         _, err = server.communicate(timeout=120)
     if server.returncode not in (0, -15):
-        raise UsageError(f"assay serve stopped with exit {server.returncode}: {err.decode()[-300:]}")
+        raise UsageError(
+            f"assay serve stopped with exit {server.returncode}: {err.decode()[-300:]}"
+        )
     truth = dict(zip(people["id"].astype(str), people["employed"], strict=True))
     outcomes = pa.table(
         {

@@ -137,9 +137,7 @@ def render_evaluation(
     )
 
 
-def render_experiment(
-    analysis: Analysis | dict[str, Any], *, self_contained: bool = False
-) -> str:
+def render_experiment(analysis: Analysis | dict[str, Any], *, self_contained: bool = False) -> str:
     """The HTML page of an A/B test's analysis: the verdict, the arms, the difference
     with its fixed and always-valid intervals, the SRM check, the metric over time,
     shadows and skew (plotly.js beside the page or, ``self_contained``, in it)."""
