@@ -383,6 +383,12 @@ def test_health_readiness_metrics_and_the_experiment(
 ) -> None:
     assert get(f"{ab}/healthz").json() == {"status": "ok"}
     assert get(f"{ab}/readyz").status_code == 200
+    # Its own answers and refusal: the test must not depend on which tests ran before.
+    for i, record in enumerate(traffic[:5]):
+        assert post(f"{ab}/v1/predict", json={"user_id": f"h{i}", "inputs": record}).is_success
+    assert (
+        post(f"{ab}/v1/predict", json={"user_id": "h", "inputs": {"AGEP": "x"}}).status_code == 422
+    )
     described = get(f"{ab}/v1/experiment").json()
     text = get(f"{ab}/metrics").text
     for arm, statuses in described["counts"].items():

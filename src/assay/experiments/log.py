@@ -48,6 +48,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -85,6 +86,7 @@ LOG_SCHEMA = pa.schema(
     ]
 )
 ROLES = ("live", "shadow")
+_WRITTEN = "_assay_written"  # a row's position in the workers' files, while reading
 STATUSES = ("ok", "fallback", "error", "timeout", "dropped")
 
 
@@ -244,18 +246,27 @@ def _fitted(rows: list[dict[str, Any]]) -> pa.Table:
 
 
 def read_log(store: Store, experiment: str, *, role: str | None = None) -> pa.Table:
-    """Every log row of ``experiment`` from every worker, ordered by time and request id."""
+    """Every log row of ``experiment`` from every worker, ordered by time; rows of the
+    same millisecond in the order their worker wrote them, each request's live row
+    before its shadow rows."""
     keys = sorted(k for k in store.objects.list(log_prefix(experiment)) if k.endswith(".parquet"))
     tables = []
     for key in keys:
         with store.objects.open(key) as f:
             tables.append(pq.read_table(f, schema=LOG_SCHEMA))
     table = pa.concat_tables(tables) if tables else LOG_SCHEMA.empty_table()
+    # Where each row was written: a worker's files sort in sequence order and its rows
+    # in append order, so this is the order the worker answered in.
+    table = table.append_column(_WRITTEN, pa.array(np.arange(table.num_rows), pa.int64()))
+    first = table.group_by("request_id").aggregate([(_WRITTEN, "min")])
+    table = table.join(first, "request_id", join_type="left outer", use_threads=False)
+    table = table.sort_by(
+        [("time", "ascending"), (f"{_WRITTEN}_min", "ascending"), (_WRITTEN, "ascending")]
+    ).select(LOG_SCHEMA.names)
+    table = table.cast(LOG_SCHEMA)  # the join forgets which columns are never null
     if role is not None:
         table = table.filter(pc.equal(table["role"], role))
-    return table.sort_by(
-        [("time", "ascending"), ("request_id", "ascending"), ("role", "ascending")]
-    )
+    return table
 
 
 def dumps(value: Any) -> str:
