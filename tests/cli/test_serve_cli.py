@@ -276,3 +276,10 @@ def test_an_experiment_name_taken_by_another_endpoint_is_one_line(project: Path)
     done = run_assay("serve", config.name, "--port", "0", cwd=project)
     assert done.rc == 2
     assert "recorded for endpoint 'other'" in done.error_line()
+
+
+def test_a_port_out_of_range_is_one_line(tmp_path: Path) -> None:
+    """Before: 'internal error (OverflowError: bind(): port must be 0-65535.)', exit 70."""
+    done = run_assay("serve", "serve.yaml", "--port", "99999", cwd=tmp_path)
+    assert done.rc == 2
+    assert "Invalid value for '--port'" in done.error_line() and "65535" in done.error_line()

@@ -49,7 +49,9 @@ def run(
         str, typer.Argument(help="The experiment config (YAML).", show_default=False)
     ],
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (0: any free).")] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free).")
+    ] = 8000,
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Server processes (each logs on its own).")
     ] = 1,
