@@ -114,6 +114,9 @@ def _register() -> None:
     from assay.cli import ab
 
     app.add_typer(ab.app, name="ab")
+    from assay.cli import labels
+
+    app.add_typer(labels.app, name="labels")
     from assay.cli import test
 
     test.register(app)
