@@ -111,7 +111,9 @@ def parse_bounds(
             )
         out.append(
             Bound(
-                metric, None if low is None else float(low), None if high is None else float(high)
+                str(metric),
+                None if low is None else float(low),
+                None if high is None else float(high),
             )
         )
     return out
