@@ -22,6 +22,7 @@ from assay.diagnostics.drift import (
 from assay.diagnostics.fairness import FairnessReport
 from assay.diagnostics.impact import ColumnShift, DeltaImpact, delta_impact
 from assay.diagnostics.importance import ImportanceReport
+from assay.diagnostics.slices import SliceReport
 
 __all__ = [
     "ColumnDrift",
@@ -30,6 +31,7 @@ __all__ = [
     "DriftReport",
     "FairnessReport",
     "ImportanceReport",
+    "SliceReport",
     "counts",
     "delta_impact",
     "ks_from_counts",
