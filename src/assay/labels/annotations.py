@@ -1,0 +1,173 @@
+"""Annotations: several annotators' labels in long format, read and encoded once.
+
+Every label test reads the same shape, one row per vote: an item, an annotator, a
+label and optionally a time. ``read_annotations`` takes it from a frame, a data file
+(``.csv``, ``.tsv``, ``.parquet``, ``.jsonl``), a recipe (``recipe.yaml[:split]``) or a
+recorded version's fingerprint (``3f9a1c2b[:split]``), and encodes items, annotators
+and labels as dense integer codes (sorted values) that the aggregators index with.
+
+Rows without a label are votes not cast and are left out; a row without an item or an
+annotator is an error. With ``time``, an annotator who labelled an item more than once
+counts with their latest label only (a relabel replaces the label it corrects);
+without it, every row is one vote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from assay.data.frames import as_table, is_frame
+from assay.data.schema import SUPPORTED_SUFFIXES, read_table_file
+from assay.errors import UsageError, shorten
+from assay.store import Store
+
+__all__ = ["FORMS", "Annotations", "read_annotations"]
+
+FORMS = (
+    "a .csv/.tsv/.parquet/.jsonl file, a recipe (recipes/labels.yaml[:split]) or a "
+    "version fingerprint or prefix ([:split])"
+)
+_RECIPE_SUFFIXES = (".yaml", ".yml")
+_HEX = re.compile(r"[0-9a-fA-F]{6,64}")
+
+
+@dataclass(frozen=True)
+class Annotations:
+    """Votes as integer codes: vote ``v`` is annotator ``annotator[v]``'s label
+    ``labels[label[v]]`` for item ``items[item[v]]``.
+
+    ``items``, ``annotators`` and ``labels`` hold the distinct values, sorted; the code
+    arrays index into them.
+    """
+
+    item: np.ndarray
+    annotator: np.ndarray
+    label: np.ndarray
+    items: np.ndarray
+    annotators: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def n_votes(self) -> int:
+        """How many votes (rows) there are."""
+        return int(self.item.size)
+
+    @property
+    def n_items(self) -> int:
+        return int(self.items.size)
+
+    @property
+    def n_annotators(self) -> int:
+        return int(self.annotators.size)
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.labels.size)
+
+    def counts(self) -> np.ndarray:
+        """Votes per item and label, an ``(n_items, n_classes)`` matrix."""
+        flat = self.item * self.n_classes + self.label
+        return np.bincount(flat, minlength=self.n_items * self.n_classes).reshape(
+            self.n_items, self.n_classes
+        )
+
+    @classmethod
+    def from_arrays(cls, item: Any, annotator: Any, label: Any) -> Annotations:
+        """Encode three equally long sequences of values (one vote per position)."""
+        items, item_codes = _encode(np.asarray(item), "item")
+        annotators, annotator_codes = _encode(np.asarray(annotator), "annotator")
+        labels, label_codes = _encode(np.asarray(label), "label")
+        return cls(item_codes, annotator_codes, label_codes, items, annotators, labels)
+
+
+def _encode(values: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        distinct, codes = np.unique(values, return_inverse=True)
+    except TypeError:
+        raise UsageError(
+            f"the {role} column mixes types (e.g. numbers and text); give it one type"
+        ) from None
+    return distinct, codes.astype(np.int64).reshape(-1)
+
+
+def read_annotations(
+    source: Any,
+    *,
+    item: str,
+    annotator: str,
+    label: str,
+    time: str | None = None,
+    store: Store | None = None,
+) -> Annotations:
+    """The votes in ``source`` (a frame or one of ``FORMS``), encoded.
+
+    Raises ``UsageError`` naming the column or the input when a column is missing, an
+    item or annotator is null, or no vote is left.
+    """
+    name = "the annotations" if is_frame(source) else shorten(str(source), quote="'")
+    table = (
+        as_table(source, what="the annotations") if is_frame(source) else _read(str(source), store)
+    )
+    columns = [item, annotator, label] + ([time] if time is not None else [])
+    for column, option in zip(
+        columns, ("--item", "--annotator", "--label", "--time"), strict=False
+    ):
+        if column not in table.column_names:
+            known = shorten(", ".join(table.column_names))
+            raise UsageError(f"{option} {column!r} is not a column of {name} (columns: {known})")
+    table = table.select(columns)
+    for column in (item, annotator):
+        nulls = table[column].null_count
+        if nulls:
+            raise UsageError(
+                f"{nulls:,} rows of {name} have no {column!r}; fill them in or drop those rows"
+            )
+    table = table.filter(pc.is_valid(table[label]))
+    if time is not None:
+        table = _latest(table, item, annotator, time)
+    if table.num_rows == 0:
+        raise UsageError(f"{name} holds no labelled rows; check --label")
+    return Annotations.from_arrays(
+        *(table[c].to_numpy(zero_copy_only=False) for c in (item, annotator, label))
+    )
+
+
+def _latest(table: pa.Table, item: str, annotator: str, time: str) -> pa.Table:
+    """Each (item, annotator)'s row with the latest ``time`` (the last one on a tie)."""
+    order = pc.sort_indices(table, sort_keys=[(time, "ascending")])
+    table = table.take(order).append_column("_row", pa.array(np.arange(table.num_rows)))
+    last = table.group_by([item, annotator], use_threads=False).aggregate([("_row", "max")])
+    return table.take(last["_row_max"]).drop_columns(["_row"])
+
+
+def _read(text: str, store: Store | None) -> pa.Table:
+    """The rows a data file, a recipe[:split] or a fingerprint[:split] names."""
+    from assay.data.compose import SPLIT_COLUMN, compose, load_version
+    from assay.store import open_store
+
+    text = text.strip()
+    path, colon, split = text.rpartition(":")
+    if not (colon and split and "/" not in split):
+        path, split = text, ""
+    if Path(text).suffix.lower() in SUPPORTED_SUFFIXES:
+        return read_table_file(text)
+    if path.lower().endswith(_RECIPE_SUFFIXES):
+        if not Path(path).is_file():
+            raise UsageError(f"recipe file {path!r} does not exist; check the path")
+        version = compose(path, store=store or open_store())
+    elif _HEX.fullmatch(path):
+        version = load_version(path, store=store)
+    else:
+        given = shorten(text, quote="'")
+        raise UsageError(f"{given} names no annotations; give {FORMS}")
+    table = version.to_arrow(split=split or None)
+    if split and SPLIT_COLUMN in table.column_names:
+        table = table.drop_columns([SPLIT_COLUMN])
+    return table
