@@ -111,6 +111,9 @@ def _register() -> None:
 
     fairness.register(app)
     importance.register(app)
+    from assay.cli import slices
+
+    slices.register(app)
     from assay.cli import ab
 
     app.add_typer(ab.app, name="ab")
