@@ -77,6 +77,7 @@ class _Votes:
         self.label = a.label[order]
         self.starts = np.flatnonzero(np.r_[True, self.item[1:] != self.item[:-1]])
         self.sizes = np.diff(np.r_[self.starts, self.item.size])
+        self.cell = self.annotator * a.n_classes + self.label  # (annotator, label said)
         self.n_items, self.n_annotators, self.n_classes = a.n_items, a.n_annotators, a.n_classes
 
     def per_item(self, values: np.ndarray) -> np.ndarray:
@@ -93,8 +94,8 @@ def _normalise_log(log_post: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _entropy(probas: np.ndarray) -> float:
-    positive = probas > 0
-    return float(-(probas[positive] * np.log(probas[positive])).sum())
+    # p log p is 0 at p = 0: the floor only keeps log finite there.
+    return float(-(probas * np.log(np.maximum(probas, 1e-300))).sum())
 
 
 class _Aggregator:
@@ -156,14 +157,21 @@ class DawidSkene(_Aggregator):
         votes = _Votes(a)
         priors = probas.mean(axis=0)
         errors = self._m_step(votes, probas)
+        # Each item's summed log P(votes | true label): the M-step's errors give it once
+        # for both the objective and the next E-step.
+        evidence = self._evidence(votes, errors)
         self.loss_history_, last = [], -np.inf
         self.converged_, self.n_iter_ = False, 0
         for _ in range(self.n_iter):
             self.n_iter_ += 1
-            probas = self._e_step(votes, priors, errors)
+            probas = _normalise_log(np.log(priors) + evidence)[0]  # E-step
             priors = probas.sum(axis=0) / probas.sum()
             errors = self._m_step(votes, probas)
-            loss = self._lower_bound(votes, probas, priors, errors) / a.n_votes
+            evidence = self._evidence(votes, errors)
+            # crowd-kit counts the prior once per vote, not once per item: so do we, so
+            # that both stop after the same iterations on the same votes.
+            joint = probas * (votes.sizes[:, None] * np.log(priors) + evidence)
+            loss = (float(joint.sum()) + _entropy(probas)) / a.n_votes
             self.loss_history_.append(loss)
             if loss - last < self.tol:
                 self.converged_ = True
@@ -177,10 +185,9 @@ class DawidSkene(_Aggregator):
         """Each annotator's confusion matrix from the items' posteriors."""
         k = votes.n_classes
         weights = probas[votes.item]  # (votes, true label)
-        cell = votes.annotator * k + votes.label  # (annotator, said)
         counts = np.stack(
             [
-                np.bincount(cell, weights=weights[:, t], minlength=votes.n_annotators * k)
+                np.bincount(votes.cell, weights=weights[:, t], minlength=votes.n_annotators * k)
                 for t in range(k)
             ],
             axis=-1,
@@ -190,23 +197,11 @@ class DawidSkene(_Aggregator):
         return clipped.transpose(0, 2, 1)  # (annotator, true, said)
 
     @staticmethod
-    def _vote_logs(votes: _Votes, errors: np.ndarray) -> np.ndarray:
-        """``log P(vote | true label)`` for every vote and label: (votes, classes)."""
-        return np.log(errors[votes.annotator, :, votes.label])
-
-    def _e_step(self, votes: _Votes, priors: np.ndarray, errors: np.ndarray) -> np.ndarray:
-        log_post = np.log(priors) + votes.per_item(self._vote_logs(votes, errors))
-        return _normalise_log(log_post)[0]
-
-    def _lower_bound(
-        self, votes: _Votes, probas: np.ndarray, priors: np.ndarray, errors: np.ndarray
-    ) -> float:
-        # crowd-kit counts the prior once per vote, not once per item: so do we, so that
-        # both stop after the same iterations on the same votes.
-        joint = probas * (
-            votes.sizes[:, None] * np.log(priors) + votes.per_item(self._vote_logs(votes, errors))
-        )
-        return float(joint.sum()) + _entropy(probas)
+    def _evidence(votes: _Votes, errors: np.ndarray) -> np.ndarray:
+        """Per item and true label, the log-probability of its votes: (items, classes)."""
+        # log once per (annotator, said) cell, then one row per vote.
+        logs = np.log(errors.transpose(0, 2, 1)).reshape(-1, votes.n_classes)
+        return votes.per_item(logs[votes.cell])
 
 
 def _log_sigmoid(x: np.ndarray) -> np.ndarray:

@@ -80,21 +80,32 @@ class Annotations:
 
     @classmethod
     def from_arrays(cls, item: Any, annotator: Any, label: Any) -> Annotations:
-        """Encode three equally long sequences of values (one vote per position)."""
-        items, item_codes = _encode(np.asarray(item), "item")
-        annotators, annotator_codes = _encode(np.asarray(annotator), "annotator")
-        labels, label_codes = _encode(np.asarray(label), "label")
+        """Encode three equally long sequences of values (one vote per position): numpy
+        or Arrow arrays, or lists."""
+        items, item_codes = _encode(item, "item")
+        annotators, annotator_codes = _encode(annotator, "annotator")
+        labels, label_codes = _encode(label, "label")
         return cls(item_codes, annotator_codes, label_codes, items, annotators, labels)
 
 
-def _encode(values: np.ndarray, role: str) -> tuple[np.ndarray, np.ndarray]:
+def _encode(values: Any, role: str) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct values and each value's index among them."""
     try:
-        distinct, codes = np.unique(values, return_inverse=True)
-    except TypeError:
+        array = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
         raise UsageError(
             f"the {role} column mixes types (e.g. numbers and text); give it one type"
         ) from None
-    return distinct, codes.astype(np.int64).reshape(-1)
+    # Hashing, not sorting, the votes: only the distinct values are sorted.
+    distinct = pc.drop_null(pc.unique(array))
+    distinct = distinct.take(pc.sort_indices(distinct))
+    codes = pc.index_in(array, value_set=distinct)
+    if codes.null_count:
+        raise UsageError(f"{codes.null_count:,} votes have no {role}; fill them in or drop them")
+    return (
+        distinct.to_numpy(zero_copy_only=False),
+        codes.to_numpy(zero_copy_only=False).astype(np.int64),
+    )
 
 
 def read_annotations(
@@ -134,9 +145,7 @@ def read_annotations(
         table = _latest(table, item, annotator, time)
     if table.num_rows == 0:
         raise UsageError(f"{name} holds no labelled rows; check --label")
-    return Annotations.from_arrays(
-        *(table[c].to_numpy(zero_copy_only=False) for c in (item, annotator, label))
-    )
+    return Annotations.from_arrays(*(table[c] for c in (item, annotator, label)))
 
 
 def _latest(table: pa.Table, item: str, annotator: str, time: str) -> pa.Table:
