@@ -114,6 +114,10 @@ def _register() -> None:
     from assay.cli import slices
 
     slices.register(app)
+    from assay.cli import behaviour, robustness
+
+    behaviour.register(app)
+    robustness.register(app)
     from assay.cli import ab
 
     app.add_typer(ab.app, name="ab")
