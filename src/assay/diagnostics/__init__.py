@@ -7,6 +7,9 @@ importance, behaviour, robustness and staleness come here too (docs/architecture
 
 from __future__ import annotations
 
+from assay.diagnostics._bounds import Bound, Breach, BreachCode, judge, parse_bounds
+from assay.diagnostics._model import Data, as_data
+
 # ``drift`` the function stays in its module: re-exported here it would hide the module
 # ``assay.diagnostics.drift`` that impact.py and users import the statistics from.
 from assay.diagnostics.drift import (
@@ -25,16 +28,23 @@ from assay.diagnostics.importance import ImportanceReport
 from assay.diagnostics.slices import SliceReport
 
 __all__ = [
+    "Bound",
+    "Breach",
+    "BreachCode",
     "ColumnDrift",
     "ColumnShift",
+    "Data",
     "DeltaImpact",
     "DriftReport",
     "FairnessReport",
     "ImportanceReport",
     "SliceReport",
+    "as_data",
     "counts",
     "delta_impact",
+    "judge",
     "ks_from_counts",
+    "parse_bounds",
     "shares",
     "tvd_chi2",
 ]

@@ -32,6 +32,7 @@ class Data:
     label: str | None = None
     key: tuple[str, ...] = ()
     slices: dict[str, Any] = field(default_factory=dict)  # the recipe's, by name
+    fingerprint: str | None = None  # the dataset version's, when the rows are one
 
 
 def as_data(data: Any, store: Store | None = None) -> Data:
@@ -43,8 +44,16 @@ def as_data(data: Any, store: Store | None = None) -> Data:
     """
     from assay.data.compose import DatasetVersion
 
+    if isinstance(data, Data):
+        return data
     if isinstance(data, DatasetVersion):
-        return Data(data.table, data.dataset.label, tuple(data.dataset.key), _slices(data))
+        return Data(
+            data.table,
+            data.dataset.label,
+            tuple(data.dataset.key),
+            _slices(data),
+            data.fingerprint,
+        )
     if isinstance(data, pa.Table):
         return Data(data)
     if hasattr(data, "columns") and hasattr(data, "iloc"):
@@ -64,7 +73,7 @@ def _slices(version: DatasetVersion) -> dict[str, Any]:
 def _named(text: str, store: Store | None) -> Data:
     """The rows ``text`` names; for a recipe or a fingerprint, also its dataset's label,
     key and slices (read from the recipe and the catalog, not composed twice)."""
-    from assay.data.compose import find_version
+    from assay.data.compose import find_version, resolve_version
     from assay.data.recipe import load_recipe
     from assay.diagnostics.inputs import read_input
     from assay.store import open_store
@@ -78,11 +87,15 @@ def _named(text: str, store: Store | None) -> Data:
         if head.lower().endswith((".yaml", ".yml")):
             recipe = load_recipe(head)
             info = opened.catalog.get_dataset(recipe.dataset)
-            return Data(table, info.label, tuple(info.key), dict(recipe.slice_exprs()))
+            # Resolving reads no rows: the fingerprint of the version read_input composed.
+            fingerprint = resolve_version(recipe, store=opened).fingerprint
+            return Data(
+                table, info.label, tuple(info.key), dict(recipe.slice_exprs()), fingerprint
+            )
         if _HEX.fullmatch(name.partition(":")[0]):
             version = find_version(name.partition(":")[0], store=opened)
             info = version.dataset
-            return Data(table, info.label, tuple(info.key), _slices(version))
+            return Data(table, info.label, tuple(info.key), _slices(version), version.fingerprint)
         return Data(table)
     finally:
         if own:

@@ -204,6 +204,14 @@ class DriftReport:
     def reasons(self) -> list[Reason]:
         return [c.reason for c in self.columns if c.drifted]
 
+    def value(self, name: str) -> float | None:
+        """A number a threshold may bound: ``drift_share`` or ``drifted_columns``."""
+        if name == "drift_share":
+            return self.drift_share
+        if name == "drifted_columns":
+            return float(sum(c.drifted for c in self.columns))
+        return None
+
     def summary(self) -> str:
         n = sum(c.drifted for c in self.columns)
         verdict_text = "drift" if self.drifted else "no drift"

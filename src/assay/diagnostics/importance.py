@@ -123,6 +123,17 @@ class ImportanceReport:
                 return s
         raise UsageError(f"no slice {name!r}; slices: {', '.join(s.slice for s in self.slices)}")
 
+    def value(self, name: str) -> float | None:
+        """A number a threshold may bound, on every row: ``max_importance`` or
+        ``importance:COLUMN`` (a column's mean importance)."""
+        overall = self.slices[0].columns
+        if name == "max_importance":
+            return max((c.mean for c in overall), default=None)
+        if not name.startswith("importance:"):
+            return None
+        column = name.removeprefix("importance:")
+        return next((c.mean for c in overall if c.column == column), None)
+
     def summary(self) -> str:
         top = self.slices[0].columns[:3]
         tops = ", ".join(f"{c.column} {c.mean:.4f}" for c in top)

@@ -85,6 +85,7 @@ class GateResult:
     rows: int
     reference: str | None = None
     message: str = ""
+    diagnostic: str | None = None  # the ``diagnostics:`` entry that made the row
 
     @property
     def failed(self) -> bool:
@@ -96,6 +97,7 @@ class GateReason(ReasonCode):
 
     THRESHOLD_FAILED = "threshold_failed"  # the value (or a significant change) breaks the bound
     UNDEFINED_METRIC = "undefined_metric"  # the metric has no value there (e.g. one class)
+    DIAGNOSTIC_FAILED = "diagnostic_failed"  # a diagnostic's own verdict (e.g. fairness)
 
 
 class WarningCode(ReasonCode):
@@ -137,6 +139,8 @@ class Evaluation:
     promoted: str | None = None
     warnings: list[EvalWarning] = field(default_factory=list)
     engine: str | None = None  # the engine that ran the slices ("duckdb", "spark")
+    # Each ``diagnostics:`` entry's report as plain data (its gate rows are in ``gate``).
+    diagnostics: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -158,7 +162,11 @@ class Evaluation:
     def reasons(self) -> list[ReasonCode]:
         """Why each failed rule cell failed."""
         return [
-            GateReason.UNDEFINED_METRIC if g.observed is None else GateReason.THRESHOLD_FAILED
+            GateReason.DIAGNOSTIC_FAILED
+            if g.diagnostic is not None and g.metric == g.diagnostic
+            else GateReason.UNDEFINED_METRIC
+            if g.observed is None
+            else GateReason.THRESHOLD_FAILED
             for g in self.failures
         ]
 
@@ -201,6 +209,7 @@ class Evaluation:
             "promoted": self.promoted,
             "warnings": [_plain({**asdict(w), "code": str(w.code)}) for w in self.warnings],
             "engine": self.engine,
+            "diagnostics": _plain(self.diagnostics),
         }
 
 
@@ -525,6 +534,32 @@ def _relative(i: int, t: Threshold, cmp: Comparison, min_rows: int) -> GateResul
 # -- what the reader must know ----------------------------------------------------------
 
 
+def _diagnose(
+    spec: EvalSpec,
+    store: Store,
+    models: dict[str, Model],
+    data: dict[str, _Dataset],
+    first_index: int,
+    step: Callable[[], None],
+) -> list[Any]:
+    """The spec's ``diagnostics:``, each on the spec's datasets (split applied) or the
+    rows it names itself; see ``assay.evaluation.diagnose``."""
+    if not spec.diagnostics:
+        return []
+    from assay.data.compose import SPLIT_COLUMN
+    from assay.diagnostics import Data
+    from assay.evaluation.diagnose import run_all
+
+    datasets = {}
+    for name, d in data.items():
+        table = d.version.table.take(d.rows)
+        if d.split is not None and SPLIT_COLUMN in table.column_names:
+            table = table.drop_columns([SPLIT_COLUMN])
+        slices = dict(d.version.recipe.slice_exprs())
+        datasets[name] = Data(table, d.label, tuple(d.version.dataset.key), slices)
+    return run_all(spec, store, models, datasets, first_index, lambda _name: step())
+
+
 def _self_comparisons(models: dict[str, Model]) -> list[EvalWarning]:
     """A warning for each reference that is the candidate's own version (as after
     ``--promote``): its comparisons are 0 by construction and test nothing."""
@@ -724,7 +759,7 @@ def evaluate(
         curves: dict[str, Any] = {}
         datasets_out: dict[str, Any] = {}
         cached: dict[str, bool] = {}
-        done, total = 0, len(data) * (len(models) + 1)
+        done, total = 0, len(data) * (len(models) + 1) + len(spec.diagnostics)
 
         def step() -> None:
             nonlocal done
@@ -763,6 +798,9 @@ def evaluate(
                 "nan_rows": left_out,
                 "slices": {s: int(m.sum()) for s, m in d.masks.items()},
             }
+        gate = _judge(spec, cells, comparisons)
+        outcomes = _diagnose(spec, store, models, data, len(spec.thresholds), step)
+        gate += [GateResult(**row, diagnostic=o.name) for o in outcomes for row in o.gate]
         models_out = {
             role: {
                 "ref": spec.models[role],
@@ -780,7 +818,7 @@ def evaluate(
             datasets=datasets_out,
             cells=cells,
             comparisons=comparisons,
-            gate=_judge(spec, cells, comparisons),
+            gate=gate,
             curves={"by_dataset": curves, "cached_predictions": cached},
             metrics=list(spec.metrics),
             slices=[OVERALL, *spec.slice_names()],
@@ -788,6 +826,7 @@ def evaluate(
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"),
             warnings=warnings,
             engine=store.engine.name,
+            diagnostics={o.name: {"dataset": o.dataset, **o.report} for o in outcomes},
         )
         if promote is not None and evaluation.passed:
             cand = models[CANDIDATE].info

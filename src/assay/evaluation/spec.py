@@ -6,6 +6,8 @@
       newest_year: {recipe: recipes/2018.yaml}
     slices: [women, over_65, "RAC1P = 2"]
     metrics: [accuracy, f1, roc_auc, log_loss, ece]
+    diagnostics:                                                      # evaluation/diagnose.py
+      fairness: {sensitive: [SEX], thresholds: [{metric: demographic_parity_difference, max: 0.05}]}
     thresholds:
       - {metric: roc_auc, min: 0.80}                                  # absolute
       - {metric: roc_auc, vs: baseline, max_drop: 0.005}              # relative
@@ -168,6 +170,9 @@ class EvalSpec(_Strict):
     # NaN answers fail the run; with True they are counted, flagged, and their rows left
     # out of every model's metrics (docs/decisions.md).
     allow_nan: bool = False
+    # What else the gate asks (drift, fairness, importance, …): one key per diagnostic,
+    # its options validated by ``assay.evaluation.diagnose``.
+    diagnostics: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
     source: str | None = Field(None, exclude=True)
 
     def slice_names(self) -> list[str]:
@@ -198,6 +203,9 @@ class EvalSpec(_Strict):
             if m not in METRICS:
                 found.append(f"metrics: unknown metric {m!r}; known: {', '.join(METRICS)}")
         found += self._feature_problems()
+        from assay.evaluation.diagnose import options_problems
+
+        found += options_problems(self)
         for name in self.slice_names():
             if name == OVERALL:
                 found.append(f"slices: {OVERALL!r} is the name of every row; pick another name")

@@ -1,0 +1,358 @@
+"""The evaluation spec's ``diagnostics:`` section: what else the gate asks of a candidate.
+
+    diagnostics:
+      fairness: {sensitive: [SEX], thresholds: [{metric: demographic_parity_difference, max: 0.05}]}
+      drift: {reference: {recipe: train.yaml, split: train}, thresholds: [{metric: drift_share, max: 0.3}]}
+      importance: {repeats: 5, thresholds: [{metric: "importance:SEX", max: 0.01}]}
+
+One key per diagnostic, registered in ``DIAGNOSTICS``: an options model (validated with
+the spec, before any prediction) and a ``run(options, context)`` that returns the
+diagnostic's report. The gate then judges two things for each: the ``thresholds`` on
+the report's numbers (``report.value(name)``, one gate row per threshold) and, for the
+diagnostics whose report carries a verdict of its own (``gates_on_verdict``), that
+verdict. Without thresholds a diagnostic whose verdict does not gate only reports.
+
+The report of each is kept as plain data in the evaluation (``Evaluation.diagnostics``),
+so that a recorded evaluation renders its sections the same as a fresh one
+(``assay.report.<name>.section``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from assay.diagnostics import Bound, judge, parse_bounds
+from assay.errors import AssayError
+from assay.evaluation.spec import DatasetSpec
+
+if TYPE_CHECKING:
+    from assay.diagnostics import Data
+    from assay.evaluation.spec import EvalSpec
+    from assay.models import Model
+    from assay.store import Store
+
+__all__ = ["DIAGNOSTICS", "Context", "Diagnostic", "Outcome", "options_problems", "run_all"]
+
+
+class Options(BaseModel):
+    """The options every diagnostic takes: which of the spec's datasets it reads (default:
+    the first), which model role it judges (default: the candidate) and its thresholds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str | None = None
+    model: str = "candidate"
+    thresholds: list[dict[str, Any]] = Field(default_factory=list)
+
+    def problems(self, spec: EvalSpec) -> list[str]:
+        """What in the options contradicts the rest of the spec."""
+        found = []
+        if self.dataset is not None and self.dataset not in spec.datasets:
+            found.append(
+                f"dataset {self.dataset!r} is not in `datasets` ({', '.join(spec.datasets)})"
+            )
+        if self.model not in spec.models:
+            found.append(
+                f"model {self.model!r} is not one of the models ({', '.join(spec.models)})"
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a diagnostic may read: the spec, the store, the models by role and the
+    spec's datasets by name (the split applied, as ``Data`` with label, key, slices)."""
+
+    spec: EvalSpec
+    store: Store
+    models: Mapping[str, Model]
+    datasets: Mapping[str, Data]
+
+    def data(self, name: str | None) -> Data:
+        """The spec's dataset ``name`` (None: the first one)."""
+        return self.datasets[name or next(iter(self.datasets))]
+
+    def dataset_name(self, name: str | None) -> str:
+        return name or next(iter(self.datasets))
+
+    def rows(self, source: DatasetSpec | str) -> Data:
+        """Rows named in the diagnostics section itself: a ``{recipe|fingerprint, split}``
+        (paths relative to the spec) or text as ``read_input`` reads it (``log:EXP``)."""
+        from assay.diagnostics import as_data
+
+        if isinstance(source, str):
+            return as_data(source, self.store)
+        head = self.spec.resolve_path(source.recipe) if source.recipe else source.fingerprint
+        assert head is not None
+        return as_data(head + (f":{source.split}" if source.split else ""), self.store)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One key of ``diagnostics:``: its options, how it runs, the numbers a threshold may
+    bound (name → meaning; a callable for numbers that depend on the data) and whether
+    its own verdict gates."""
+
+    options: type[Options]
+    run: Callable[[Any, Context], Any]
+    numbers: Mapping[str, str] | Callable[[Any, Context], Mapping[str, str]]
+    gates_on_verdict: bool = True
+    about: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A diagnostic's report (plain data), the dataset it read, and its gate rows."""
+
+    name: str
+    dataset: str | None
+    report: dict[str, Any]
+    gate: list[dict[str, Any]]  # GateResult fields, made by the runner
+
+
+# -- the diagnostics ---------------------------------------------------------------------
+
+
+class DriftOptions(Options):
+    """``reference`` (required) against ``current`` (default: the spec's dataset)."""
+
+    reference: DatasetSpec | str
+    current: DatasetSpec | str | None = None
+    columns: list[str] | None = None
+    stat: str = "auto"
+    threshold: float | None = None  # per-column threshold, replacing each stat's default
+    drift_share: float = Field(0.5, gt=0, le=1)  # the report's own verdict (not gating)
+
+
+def _drift(o: DriftOptions, ctx: Context) -> Any:
+    from assay.data.compose import SPLIT_COLUMN
+    from assay.diagnostics.drift import drift
+
+    reference = ctx.rows(o.reference)
+    current = ctx.data(o.dataset) if o.current is None else ctx.rows(o.current)
+    columns = o.columns
+    if columns is None:
+        # Every shared column but the key, the split and the label: a key's values always
+        # "drift" and say nothing; the label's drift is the metrics' business.
+        skip = {*current.key, *reference.key, SPLIT_COLUMN, current.label, reference.label}
+        columns = [
+            c
+            for c in current.table.column_names
+            if c in reference.table.column_names and c not in skip
+        ]
+    return drift(
+        reference.table,
+        current.table,
+        columns=columns,
+        stat=o.stat,
+        threshold=o.threshold,
+        drift_share=o.drift_share,
+        store=ctx.store,
+    )
+
+
+class FairnessOptions(Options):
+    sensitive: list[str]
+    metrics: list[str] | None = None
+    min_group_rows: int = Field(0, ge=0)
+
+
+def _fairness(o: FairnessOptions, ctx: Context) -> Any:
+    from assay.diagnostics.fairness import DEFAULT_METRICS, fairness
+
+    return fairness(
+        ctx.models[o.model],
+        ctx.data(o.dataset).table,
+        sensitive=o.sensitive,
+        label=ctx.data(o.dataset).label,
+        metrics=o.metrics or DEFAULT_METRICS,
+        bootstrap=ctx.spec.bootstrap,
+        min_group_rows=o.min_group_rows,
+        store=ctx.store,
+    )
+
+
+class ImportanceOptions(Options):
+    metric: str | None = None
+    repeats: int = Field(5, ge=1)
+    random_state: int = 0
+    # The spec's slices by default; [] for every row only.
+    slices: list[str] | None = None
+    columns: list[str] | None = None
+
+
+def _importance(o: ImportanceOptions, ctx: Context) -> Any:
+    from assay.diagnostics.importance import importance
+
+    return importance(
+        ctx.models[o.model],
+        _with_slices(ctx.data(o.dataset), ctx),
+        metric=o.metric,
+        repeats=o.repeats,
+        random_state=o.random_state,
+        slices=ctx.spec.slice_names() if o.slices is None else o.slices,
+        columns=o.columns,
+        store=ctx.store,
+    )
+
+
+def _with_slices(data: Data, ctx: Context) -> Data:
+    """``data`` knowing the spec's own slice definitions besides its recipe's."""
+    from dataclasses import replace
+
+    from assay.data import expr
+
+    own = {n: expr.parse(t, context="slice") for n, t in ctx.spec.slice_definitions().items()}
+    return replace(data, slices={**own, **data.slices})
+
+
+def _importance_numbers(o: ImportanceOptions, ctx: Context) -> dict[str, str]:
+    columns = o.columns or ctx.data(o.dataset).table.column_names
+    return {
+        "max_importance": "the largest mean importance of any column, on every row",
+        **{f"importance:{c}": f"the mean importance of {c}, on every row" for c in columns},
+    }
+
+
+DIAGNOSTICS: dict[str, Diagnostic] = {
+    "drift": Diagnostic(
+        DriftOptions,
+        _drift,
+        {
+            "drift_share": "the fraction of the compared columns that drifted",
+            "drifted_columns": "how many columns drifted",
+        },
+        gates_on_verdict=False,
+        about="whether the data moved from a reference",
+    ),
+    "fairness": Diagnostic(
+        FairnessOptions,
+        _fairness,
+        {
+            "demographic_parity_difference": "largest gap in selection rate between groups",
+            "demographic_parity_ratio": "smallest ratio of selection rates between groups",
+            "equalized_odds_difference": "largest gap in TPR or FPR between groups",
+            "equalized_odds_ratio": "smallest ratio of TPR or FPR between groups",
+        },
+        about="how the model treats the groups of sensitive columns",
+    ),
+    "importance": Diagnostic(
+        ImportanceOptions,
+        _importance,
+        _importance_numbers,
+        about="what the model relies on (permutation importance)",
+    ),
+}
+
+
+# -- validation and running --------------------------------------------------------------
+
+
+def options_problems(spec: EvalSpec) -> list[str]:
+    """Every problem in the spec's ``diagnostics:`` section, found before anything runs."""
+    found: list[str] = []
+    for name, raw in spec.diagnostics.items():
+        where = f"diagnostics.{name}"
+        entry = DIAGNOSTICS.get(name)
+        if entry is None:
+            found.append(f"{where}: unknown diagnostic; known: {', '.join(DIAGNOSTICS)}")
+            continue
+        try:
+            options = entry.options.model_validate(raw or {})
+        except ValidationError as e:
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                if err["type"] == "extra_forbidden":
+                    msg = "unknown field; remove it or check the spelling"
+                found.append(f"{where}.{loc}: {msg}")
+            continue
+        found += [f"{where}: {p}" for p in options.problems(spec)]
+        if not callable(entry.numbers):
+            try:
+                parse_bounds(options.thresholds, entry.numbers, name)
+            except AssayError as e:
+                found.append(f"{where}: {e}")
+    return found
+
+
+def run_all(
+    spec: EvalSpec,
+    store: Store,
+    models: Mapping[str, Model],
+    datasets: Mapping[str, Data],
+    first_index: int,
+    progress: Callable[[str], None] | None = None,
+) -> list[Outcome]:
+    """Run every diagnostic of the spec; gate rows are numbered from ``first_index``."""
+    ctx = Context(spec, store, models, datasets)
+    outcomes: list[Outcome] = []
+    index = first_index
+    for name, raw in spec.diagnostics.items():
+        entry = DIAGNOSTICS[name]
+        options = entry.options.model_validate(raw or {})
+        numbers = entry.numbers(options, ctx) if callable(entry.numbers) else entry.numbers
+        bounds = parse_bounds(options.thresholds, numbers, name)
+        report = entry.run(options, ctx)
+        dataset = None if _reads_own_rows(options) else ctx.dataset_name(options.dataset)
+        gate = _gate(name, report, bounds, entry.gates_on_verdict, dataset, index)
+        index += len(bounds) + 1
+        outcomes.append(Outcome(name, dataset, report.to_dict(), gate))
+        if progress:
+            progress(name)
+    return outcomes
+
+
+def _reads_own_rows(options: Options) -> bool:
+    return getattr(options, "current", None) is not None
+
+
+def _gate(
+    name: str,
+    report: Any,
+    bounds: list[Bound],
+    gates_on_verdict: bool,
+    dataset: str | None,
+    index: int,
+) -> list[dict[str, Any]]:
+    """Gate rows (GateResult fields): one per threshold, and one for a failed verdict."""
+    from assay.evaluation.spec import OVERALL
+    from assay.results import GateStatus
+
+    rows: list[dict[str, Any]] = []
+    breaches = judge(bounds, report.value)
+    base = {"dataset": dataset or "", "slice": OVERALL, "ci": None, "rows": 0}
+    for i, b in enumerate(bounds):
+        broke = [x for x in breaches if x.metric == b.metric]
+        value = report.value(b.metric)
+        rows.append(
+            {
+                **base,
+                "threshold": index + i,
+                "rule": f"{name}: {b.describe()}",
+                "metric": b.metric,
+                "status": GateStatus.FAIL if broke else GateStatus.PASS,
+                "observed": value,
+                "bound": b.max if b.max is not None else b.min,
+                "message": "; ".join(x.message for x in broke)
+                or f"{name}: {b.metric} = {value:.4g}",
+            }
+        )
+    if gates_on_verdict and not report.passed:
+        rows.append(
+            {
+                **base,
+                "threshold": index + len(bounds),
+                "rule": f"{name}: its own verdict",
+                "metric": name,
+                "status": GateStatus.FAIL,
+                "observed": None,
+                "bound": 0.0,
+                "message": f"{name}: {report.summary()}",
+            }
+        )
+    return rows
