@@ -383,13 +383,17 @@ def aggregate(
     time: str | None = None,
     store: Store | None = None,
 ) -> Aggregation:
-    """One label per item of ``annotations`` (a frame, or a file, recipe[:split] or
-    fingerprint[:split], see ``assay.labels.annotations``) by ``method``: ``mv``,
+    """One label per item of ``annotations`` (``Annotations``, a frame, or a file,
+    recipe[:split] or fingerprint[:split], see ``assay.labels.annotations``) by ``method``: ``mv``,
     ``ds`` or ``glad``."""
     if method not in METHODS:
         raise UsageError(f"--method {method!r} is unknown; use one of {', '.join(METHODS)}")
-    a = read_annotations(
-        annotations, item=item, annotator=annotator, label=label, time=time, store=store
+    a = (
+        annotations
+        if isinstance(annotations, Annotations)
+        else read_annotations(
+            annotations, item=item, annotator=annotator, label=label, time=time, store=store
+        )
     )
     fitted = METHODS[method]().fit(a)
     return Aggregation(

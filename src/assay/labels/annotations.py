@@ -14,6 +14,7 @@ without it, every row is one vote.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,11 @@ def read_annotations(
     Raises ``UsageError`` naming the column or the input when a column is missing, an
     item or annotator is null, or no vote is left.
     """
+    if not (is_frame(source) or isinstance(source, str | os.PathLike)):
+        raise UsageError(
+            f"annotations of type {type(source).__name__}: give a frame (pyarrow, pandas, "
+            f"Polars) or {FORMS}"
+        )
     name = "the annotations" if is_frame(source) else shorten(str(source), quote="'")
     table = (
         as_table(source, what="the annotations") if is_frame(source) else _read(str(source), store)
