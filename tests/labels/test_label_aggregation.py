@@ -213,3 +213,27 @@ def test_write_into_upserts_the_label_column(store: assay.Store, tmp_path: Path)
     with pytest.raises(UsageError, match=r"1 of 1 items are not rows of dataset 'docs' \(e.g. 9\)"):
         write_into(stray, "docs", delta="relabel-2", store=store)
     assert [d.name for d in store.catalog.list_deltas("docs")] == ["base", "relabel-1"]
+
+
+def test_annotations_from_a_recipe_split_and_a_fingerprint(
+    store: assay.Store, tmp_path: Path
+) -> None:
+    votes = pd.read_csv(E2).query("item < 200")
+    assay.create_dataset(store, "votes", ["item", "annotator"], label="label")
+    assay.add_delta(store, "votes", pa.Table.from_pandas(votes, preserve_index=False), name="e2")
+    recipe = tmp_path / "votes.yaml"
+    recipe.write_text('dataset: votes\nwhere: "item < 100"\nsplit: {fractions: {all: 1.0}}\n')
+    whole = aggregate(votes, method="ds")
+    part = aggregate(f"{recipe}:all", method="ds", store=store)
+    assert part.n_items == 100 and part.votes == 300
+    # Fewer votes, another fit: still mostly the labels the whole set gives those items.
+    assert (part.labels == whole.labels[:100]).mean() > 0.8
+    version = assay.compose({"dataset": "votes"}, store=store)
+    again = aggregate(version.fingerprint[:12], method="mv", store=store)
+    assert again.n_items == 200 and again.votes == 600
+    expected = MajorityVote().fit(
+        read_annotations(votes, item="item", annotator="annotator", label="label")
+    )
+    assert (again.labels == expected.labels_).all()
+    with pytest.raises(UsageError, match=r"recipe file .* does not exist"):
+        aggregate(str(tmp_path / "missing.yaml"), store=store)
