@@ -50,6 +50,7 @@ SIDEWAYS = {
     ("store", "engine"),  # a store opens the engine its config names
     ("models", "runs"),  # a model version's lineage names the run that made it
     ("evaluation", "diagnostics"),
+    ("labels", "scoring"),  # label issues and compare-models score models as the gate does
     ("compress", "evaluation"),
     ("cli", ""),  # the front ends call the public API
     ("server", ""),

@@ -15,7 +15,10 @@ app = typer.Typer(
     no_args_is_help=True,
     help=(
         "Label tests: `assay labels aggregate` turns several annotators' labels into one, "
-        "`assay labels annotators` scores each annotator's trust and the overall agreement."
+        "`assay labels annotators` scores each annotator's trust and the overall agreement, "
+        "`assay labels issues` finds labels a model confidently disagrees with, `assay labels "
+        "apply` commits a relabel queue, `assay labels compare-models` scores models on the "
+        "old labels and the new."
     ),
 )
 
@@ -195,4 +198,174 @@ def annotators(
         html=lambda: page.annotators_html(data),
         markdown=lambda: page.annotators_markdown(data),
         terminal=lambda: page.annotators_terminal(data, console, html),
+    )
+
+
+# -- human vs model: label issues, the relabel queue, old and new labels ----------------
+
+
+class Rule(StrEnum):
+    prune_by_noise_rate = "prune_by_noise_rate"
+    prune_by_class = "prune_by_class"
+    both = "both"
+
+
+class Ranking(StrEnum):
+    self_confidence = "self_confidence"
+    normalized_margin = "normalized_margin"
+
+
+@app.command("issues")
+def issues(
+    data: Annotated[
+        str,
+        typer.Argument(
+            help="The labelled rows: a recipe[:split] or a version fingerprint[:split].",
+            show_default=False,
+        ),
+    ],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Take the probabilities from this model, NAME@REF (default: cross-validate).",
+        ),
+    ] = None,
+    cv: Annotated[
+        int,
+        typer.Option("--cv", help="Folds of the cross-validated gradient boosting (no --model)."),
+    ] = 5,
+    label: Annotated[
+        str | None, typer.Option("--label", help="The label column (default: the dataset's).")
+    ] = None,
+    rule: Annotated[
+        Rule, typer.Option("--rule", help="Confident learning's pruning rule.")
+    ] = Rule.prune_by_noise_rate,
+    rank_by: Annotated[
+        Ranking, typer.Option("--rank-by", help="The score issues are ranked by (lowest first).")
+    ] = Ranking.self_confidence,
+    queue: Annotated[
+        str | None,
+        typer.Option(
+            "--queue",
+            metavar="FILE",
+            help="Write the relabel queue (.csv or .parquet): key, given, suggested, score "
+            "and the row; change its label column, then `assay labels apply`.",
+        ),
+    ] = None,
+    max_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--max-rate", help="Fail (exit 1) when more than this share of labels is suspected."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="The folds' and the model's seed.")] = 0,
+    html: HtmlOpt = None,
+    markdown_file: MarkdownOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """Likely label errors by confident learning: where out-of-sample probabilities
+    (a model's, or cross-validated) confidently disagree with the given label; every
+    suspect ranked with its given and suggested label. Exit 0; 1 when above --max-rate;
+    2 on bad usage."""
+    from assay.labels.issues import label_issues
+    from assay.store import open_store
+
+    with open_store(store) as opened, status(json, "finding label issues"):
+        report = label_issues(
+            data,
+            model=model,
+            cv=cv,
+            label=label,
+            filter_by=rule.value,
+            rank_by=rank_by.value,
+            max_rate=max_rate,
+            random_state=seed,
+            store=opened,
+        )
+        if queue is not None:
+            report.write_queue(queue)
+    from assay.report import label_issues as page
+
+    payload = report.to_dict()
+    if queue is not None:
+        payload["queue"] = queue
+    return deliver(
+        payload,
+        json,
+        passed=report.passed,
+        html_file=html,
+        markdown_file=markdown_file,
+        html=lambda: page.issues_html(report),
+        markdown=lambda: page.issues_markdown(report),
+        terminal=lambda: page.issues_terminal(report, console, html),
+    )
+
+
+@app.command("apply")
+def apply(
+    queue: Annotated[
+        str, typer.Argument(help="The relabel queue `assay labels issues --queue` wrote.")
+    ],
+    into: Annotated[str, typer.Option("--into", help="The dataset the rows belong to.")],
+    as_delta: Annotated[
+        str | None,
+        typer.Option("--as-delta", help="The upsert delta's name (default: the queue's stem)."),
+    ] = None,
+    message: Annotated[str, typer.Option("--message", "-m", help="What this relabel is.")] = "",
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Commit the queue's relabelled rows (label changed from `given`; blank = not
+    reviewed) to the dataset as one upsert delta, so the relabelling is versioned."""
+    from assay.cli._output import emit
+    from assay.labels.relabel import apply_queue
+    from assay.report import label_issues as page
+    from assay.store import open_store
+
+    with open_store(store) as opened:
+        result = apply_queue(queue, into, name=as_delta, message=message, store=opened)
+    emit(result.to_dict(), json, lambda: page.applied(result, console))
+
+
+@app.command("compare-models")
+def compare_models(
+    old: Annotated[
+        str, typer.Argument(help="The old labels: recipe[:split] or fingerprint[:split].")
+    ],
+    new: Annotated[
+        str, typer.Argument(help="The new labels: recipe[:split] or fingerprint[:split].")
+    ],
+    models: Annotated[list[str], typer.Argument(help="The models, NAME@REF (one or more).")],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="A metric (repeat for several; default accuracy)."),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option("--label", help="The label column (default: the dataset's).")
+    ] = None,
+    html: HtmlOpt = None,
+    markdown_file: MarkdownOpt = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """How each model scores on the old labels against the new ones, overall and per
+    slice of the recipes, with the change. Exit 0; 2 on bad usage."""
+    from assay.labels.relabel import compare_models as run
+    from assay.store import open_store
+
+    with open_store(store) as opened, status(json, "scoring models"):
+        report = run(old, new, models, metrics=metric or ("accuracy",), label=label, store=opened)
+    from assay.report import label_issues as page
+
+    return deliver(
+        report.to_dict(),
+        json,
+        passed=report.passed,
+        html_file=html,
+        markdown_file=markdown_file,
+        html=lambda: page.compare_html(report),
+        markdown=lambda: page.compare_markdown(report),
+        terminal=lambda: page.compare_terminal(report, console, html),
     )

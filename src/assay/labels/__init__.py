@@ -3,7 +3,10 @@ disagree (docs/labels.md).
 
 ``aggregate`` turns long-format annotations (item, annotator, label) into one label per
 item (majority vote, Dawid–Skene, GLAD); ``annotators`` scores each annotator against
-the consensus and measures the overall agreement.
+the consensus and measures the overall agreement; ``label_issues`` finds the labels a
+model confidently disagrees with (confident learning), ``apply_queue`` commits their
+relabelling as an upsert delta and ``compare_models`` scores models on the old labels
+and the new.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from assay.labels.annotators import (
     TrustReason,
     score_annotators,
 )
+from assay.labels.issues import LabelIssue, LabelIssues, find_issues, label_issues
+from assay.labels.relabel import RelabelComparison, apply_queue, compare_models
 
 __all__ = [
     "GLAD",
@@ -33,11 +38,18 @@ __all__ = [
     "AnnotatorReport",
     "AnnotatorScore",
     "DawidSkene",
+    "LabelIssue",
+    "LabelIssues",
     "MajorityVote",
+    "RelabelComparison",
     "TrustReason",
     "aggregate",
+    "apply_queue",
+    "compare_models",
+    "find_issues",
     "fleiss_kappa",
     "krippendorff_alpha",
+    "label_issues",
     "read_annotations",
     "score_annotators",
     "write_into",
