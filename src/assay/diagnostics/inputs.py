@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Sequence
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from assay.data.compose import SPLIT_COLUMN, compose, load_version
-from assay.data.schema import SUPPORTED_SUFFIXES, read_table_file
+from assay.data.sources import read_source
 from assay.errors import ExperimentNotFound, UsageError, shorten
 from assay.experiments.log import log_prefix, read_log
 from assay.store import Store, open_store
@@ -37,8 +34,6 @@ FORMS = (
     "a recipe (recipes/train.yaml[:split]), a version fingerprint or prefix "
     "([:split]), a .csv/.tsv/.parquet/.jsonl file, or log:EXPERIMENT[@SINCE]"
 )
-_RECIPE_SUFFIXES = (".yaml", ".yml")
-_HEX = re.compile(r"[0-9a-fA-F]{6,64}")
 
 
 def read_input(
@@ -53,39 +48,13 @@ def read_input(
     if text.startswith("log:"):
         table = _read_log(text[4:], store)
     else:
-        path = Path(text)
-        suffix = path.suffix.lower()
-        if suffix in SUPPORTED_SUFFIXES:
-            table = read_table_file(path)
-        elif suffix in _RECIPE_SUFFIXES or _split_of(text, _RECIPE_SUFFIXES) is not None:
-            recipe, split = _split_of(text, _RECIPE_SUFFIXES) or (text, None)
-            if not Path(recipe).is_file():
-                raise UsageError(f"recipe file {recipe!r} does not exist; check the path")
-            version = compose(recipe, store=store or open_store())
-            table = _split(version.to_arrow(split=split), split)
-        elif _HEX.fullmatch(text.partition(":")[0]):
-            fingerprint, _, split = text.partition(":")
-            version = load_version(fingerprint, store=store)
-            table = _split(version.to_arrow(split=split or None), split or None)
-        else:
+        # Recipes, fingerprints and files: read as the label tests read them.
+        found = read_source(text, store)
+        if found is None:
             given = shorten(text, quote="'")
             raise UsageError(f"{given} names no data; give {FORMS}")
+        table = found
     return _select(table, columns, text)
-
-
-def _split_of(text: str, suffixes: Sequence[str]) -> tuple[str, str] | None:
-    """``(path, split)`` when ``text`` is ``PATH:SPLIT`` with a path ending in ``suffixes``."""
-    path, colon, split = text.rpartition(":")
-    if colon and split and "/" not in split and path.lower().endswith(tuple(suffixes)):
-        return path, split
-    return None
-
-
-def _split(table: pa.Table, split: str | None) -> pa.Table:
-    """``table`` without the split column once a split has picked its rows (a constant)."""
-    if split is not None and SPLIT_COLUMN in table.column_names:
-        return table.drop_columns([SPLIT_COLUMN])
-    return table
 
 
 def _read_log(rest: str, store: Store | None) -> pa.Table:

@@ -15,9 +15,7 @@ without it, every row is one vote.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from assay.data.frames import as_table, is_frame
-from assay.data.schema import SUPPORTED_SUFFIXES, read_table_file
+from assay.data.sources import read_source
 from assay.errors import UsageError, shorten
 from assay.store import Store
 
@@ -35,8 +33,6 @@ FORMS = (
     "a .csv/.tsv/.parquet/.jsonl file, a recipe (recipes/labels.yaml[:split]) or a "
     "version fingerprint or prefix ([:split])"
 )
-_RECIPE_SUFFIXES = (".yaml", ".yml")
-_HEX = re.compile(r"[0-9a-fA-F]{6,64}")
 
 
 @dataclass(frozen=True)
@@ -164,25 +160,8 @@ def _latest(table: pa.Table, item: str, annotator: str, time: str) -> pa.Table:
 
 def _read(text: str, store: Store | None) -> pa.Table:
     """The rows a data file, a recipe[:split] or a fingerprint[:split] names."""
-    from assay.data.compose import SPLIT_COLUMN, compose, load_version
-    from assay.store import open_store
-
-    text = text.strip()
-    path, colon, split = text.rpartition(":")
-    if not (colon and split and "/" not in split):
-        path, split = text, ""
-    if Path(text).suffix.lower() in SUPPORTED_SUFFIXES:
-        return read_table_file(text)
-    if path.lower().endswith(_RECIPE_SUFFIXES):
-        if not Path(path).is_file():
-            raise UsageError(f"recipe file {path!r} does not exist; check the path")
-        version = compose(path, store=store or open_store())
-    elif _HEX.fullmatch(path):
-        version = load_version(path, store=store)
-    else:
-        given = shorten(text, quote="'")
+    table = read_source(text, store)
+    if table is None:
+        given = shorten(text.strip(), quote="'")
         raise UsageError(f"{given} names no annotations; give {FORMS}")
-    table = version.to_arrow(split=split or None)
-    if split and SPLIT_COLUMN in table.column_names:
-        table = table.drop_columns([SPLIT_COLUMN])
     return table
