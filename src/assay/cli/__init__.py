@@ -118,6 +118,9 @@ def _register() -> None:
 
     behaviour.register(app)
     robustness.register(app)
+    from assay.cli import staleness
+
+    staleness.register(app)
     from assay.cli import ab
 
     app.add_typer(ab.app, name="ab")

@@ -51,6 +51,34 @@ def emit(payload: dict[str, Any], as_json: bool, render: Callable[[], None]) -> 
         render()
 
 
+def deliver(
+    payload: dict[str, Any],
+    as_json: bool,
+    *,
+    passed: bool,
+    html_file: str | None,
+    markdown_file: str | None,
+    html: Callable[[], str],
+    markdown: Callable[[], str],
+    terminal: Callable[[], None],
+) -> int:
+    """A diagnostic's output: the HTML page and the Markdown (to the file and to
+    ``$GITHUB_STEP_SUMMARY``) when asked, then JSON or the terminal view; the exit code
+    (0 passed, 1 not). The renderers are called only for what is asked."""
+    import os
+
+    from assay.report.markdown import STEP_SUMMARY_ENV, write_markdown
+
+    if html_file is not None:
+        from assay.report import write_report
+
+        write_report(html(), html_file)
+    if markdown_file is not None or os.environ.get(STEP_SUMMARY_ENV):
+        write_markdown(markdown(), markdown_file)
+    emit(payload, as_json, terminal)
+    return 0 if passed else 1
+
+
 @contextmanager
 def progress(as_json: bool) -> Iterator[Callable[[str, int, int], None] | None]:
     """A progress callback ``(what, done, total)`` drawing a bar on stderr, when useful:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import MarkdownOpt, console, emit, status
+from assay.cli._output import MarkdownOpt, console, deliver, status
 
 DATA_HELP = (
     "a recipe[:split], a fingerprint[:split], a .csv/.parquet/.jsonl file or log:EXPERIMENT(@SINCE)"
@@ -84,22 +84,15 @@ def drift(
         )
     data = report.to_dict()
     from assay.report import drift as page
+    from assay.report import render_drift
 
-    if html is not None:
-        from assay.report import render_drift, write_report
-
-        write_report(render_drift(data), html)
-    if markdown_file is not None or _summary_env():
-        from assay.report.markdown import write_markdown
-
-        write_markdown(page.markdown(data), markdown_file)
-    emit(data, json, lambda: page.terminal(data, console, html))
-    return 1 if report.drifted else 0
-
-
-def _summary_env() -> bool:
-    import os
-
-    from assay.report.markdown import STEP_SUMMARY_ENV
-
-    return bool(os.environ.get(STEP_SUMMARY_ENV))
+    return deliver(
+        data,
+        json,
+        passed=not report.drifted,
+        html_file=html,
+        markdown_file=markdown_file,
+        html=lambda: render_drift(data),
+        markdown=lambda: page.markdown(data),
+        terminal=lambda: page.terminal(data, console, html),
+    )

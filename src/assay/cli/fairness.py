@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import MarkdownOpt, console, emit, status
+from assay.cli._output import MarkdownOpt, console, deliver, status
 
 
 def register(root: typer.Typer) -> None:
@@ -39,7 +39,7 @@ def fairness(
         str,
         typer.Argument(
             help="The rows: a recipe[:split], a fingerprint[:split], a data file or "
-            "log:EXPERIMENT[@SINCE].",
+            "log:EXPERIMENT\\[@SINCE].",
             show_default=False,
         ),
     ],
@@ -115,21 +115,14 @@ def fairness(
             store=opened,
         )
     from assay.report import fairness as page
-    from assay.report import write_report
 
-    if html is not None:
-        write_report(page.html(report), html)
-    if markdown_file is not None or _summary_env():
-        from assay.report.markdown import write_markdown
-
-        write_markdown(page.markdown(report), markdown_file)
-    emit(report.to_dict(), json, lambda: page.terminal(report, console, html))
-    return 0 if report.passed else 1
-
-
-def _summary_env() -> bool:
-    import os
-
-    from assay.report.markdown import STEP_SUMMARY_ENV
-
-    return bool(os.environ.get(STEP_SUMMARY_ENV))
+    return deliver(
+        report.to_dict(),
+        json,
+        passed=report.passed,
+        html_file=html,
+        markdown_file=markdown_file,
+        html=lambda: page.html(report),
+        markdown=lambda: page.markdown(report),
+        terminal=lambda: page.terminal(report, console, html),
+    )
