@@ -125,6 +125,22 @@ def test_squared_errors_and_deep_levels_match_the_brute_force() -> None:
     assert report.errors == "misclassification"  # the default kind; find_slices sets it
 
 
+def test_counting_only_the_candidates_cells_gives_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Column sets with too many cells for one bincount are counted by a search over
+    the candidates' cells instead; forced here for every column set."""
+    from assay.diagnostics import slices
+
+    for squared in (False, True):
+        frame, e = planted(6, n=2_000, squared=squared)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        kw: dict[str, Any] = {"k": 6, "max_level": 3, "min_support": 15, "alpha": 0.97}
+        monkeypatch.setattr(slices, "_DENSE_CELLS", 0)
+        same(found(slices_from_errors(table, e, **kw)), brute_force(frame, e, **kw))
+        monkeypatch.undo()
+
+
 def test_the_planted_slice_comes_first() -> None:
     frame, e = planted(11, n=4_000)
     report = slices_from_errors(pa.Table.from_pandas(frame), e, min_support=40)

@@ -79,6 +79,7 @@ VALUES = {
 }
 MIN_SUPPORT_FLOOR = 32  # the paper's default: max(32 rows, 1% of the rows)
 MAX_VALUES = 1_000  # a categorical column with more values is left out (not named)
+_DENSE_CELLS = 1 << 22  # column sets with more cells count only the candidates' cells
 _SLACK = 1e-9  # bounds are compared with this relative slack: rounding never prunes
 
 
@@ -274,6 +275,16 @@ def _py(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def _lookup(points: np.ndarray, x: np.ndarray, side: str, values: np.ndarray) -> np.ndarray:
+    """Each ``x``'s position among the sorted ``points`` (``np.searchsorted``); for
+    integers of a small range (``values`` are the distinct ones), by a lookup table."""
+    if x.dtype.kind in "iu" and len(values) and int(values[-1]) - int(values[0]) < 1 << 16:
+        lo = int(values[0])
+        table = np.searchsorted(points, np.arange(lo, int(values[-1]) + 1), side=side)  # type: ignore[call-overload]
+        return table.astype(np.int32)[np.subtract(x, lo, dtype=np.int64)]
+    return np.searchsorted(points, x, side=side).astype(np.int32)  # type: ignore[call-overload,no-any-return]
+
+
 def _encode(name: str, column: pa.ChunkedArray, bins: int) -> _Encoded | str:
     """The column's predicates and each row's code, or why it cannot be sliced."""
     kind = column.type
@@ -292,13 +303,14 @@ def _encode(name: str, column: pa.ChunkedArray, bins: int) -> _Encoded | str:
         present = present[~np.isnan(present)]
     values = np.unique(present)
     full = column.to_numpy(zero_copy_only=False)
-    codes = np.full(len(full), -1, dtype=np.int64)
+    gaps = bool(missing.any())
+    x = full[~missing] if gaps else full
     if numeric and len(values) > bins:
         cuts = np.unique(np.quantile(present, np.arange(1, bins) / bins, method="inverted_cdf"))
         cuts = cuts[cuts > values[0]]  # so the first bin is never empty
         if len(cuts) == 0:
             cuts = values[1:2]
-        codes[~missing] = np.searchsorted(cuts, full[~missing], side="right")
+        got = _lookup(cuts, x, "right", values)
         py = [_py(c) for c in cuts]
         predicates = [Predicate(name, "<", py[0])]
         predicates += [Predicate(name, "range", (lo, hi)) for lo, hi in itertools.pairwise(py)]
@@ -307,11 +319,13 @@ def _encode(name: str, column: pa.ChunkedArray, bins: int) -> _Encoded | str:
     else:
         if len(values) > MAX_VALUES:
             return f"{len(values):,} distinct values (over {MAX_VALUES:,})"
-        codes[~missing] = np.searchsorted(values, full[~missing])
+        got = _lookup(values, x, "left", values)
         predicates = [Predicate(name, "=", _py(v)) for v in values]
         encoded_kind = "categorical"
-    if missing.any():
-        codes[missing] = len(predicates)
+    codes = got
+    if gaps:
+        codes = np.full(len(full), len(predicates), dtype=np.int32)
+        codes[~missing] = got
         predicates.append(Predicate(name, "is null", None))
     return _Encoded(name, codes, tuple(predicates), encoded_kind)
 
@@ -361,6 +375,9 @@ class _Search:
 
     def __post_init__(self) -> None:
         self.binary = bool(np.all((self.e == 0) | (self.e == 1)))
+        # With 0/1 errors a slice's error sum is a count over the wrong rows alone.
+        wrong = np.flatnonzero(self.e) if self.binary else np.zeros(0, dtype=np.int64)
+        self.wrong_codes = [c[wrong] for c in self.codes]
         self.col_of = np.repeat(np.arange(len(self.domains)), self.domains)
         starts = np.cumsum(self.domains) - self.domains
         self.val_of = np.arange(int(self.domains.sum())) - starts[self.col_of]
@@ -382,17 +399,18 @@ class _Search:
         for g, colset in enumerate(sets):
             idx = np.flatnonzero(which == g)
             radix = self.domains[colset]
-            key = self.codes[colset[0]].astype(np.int64, copy=True)
+            key = _key(self.codes, colset, radix)
             cell = self.val_of[slices[idx, 0]].astype(np.int64)
-            for j, col in enumerate(colset[1:], start=1):
-                key *= radix[j]
-                key += self.codes[col]
+            for j in range(1, len(colset)):
                 cell = cell * radix[j] + self.val_of[slices[idx, j]]
             cells = int(np.prod(radix.astype(np.float64)))
-            if cells <= max(4 * self.n, 1 << 22):
+            if cells <= _DENSE_CELLS:
                 ss[idx] = np.bincount(key, minlength=cells)[cell]
-                se[idx] = np.bincount(key, weights=self.e, minlength=cells)[cell]
-                if not self.binary:
+                if self.binary:
+                    wrong = _key(self.wrong_codes, colset, radix)
+                    se[idx] = np.bincount(wrong, minlength=cells)[cell]
+                else:
+                    se[idx] = np.bincount(key, weights=self.e, minlength=cells)[cell]
                     most = np.zeros(cells)
                     np.maximum.at(most, key, self.e)
                     sm[idx] = most[cell]
@@ -488,6 +506,15 @@ class _Search:
             if not len(s):
                 levels.append(Level(level, joined, 0, 0))
                 return levels
+
+
+def _key(codes: list[np.ndarray], colset: np.ndarray, radix: np.ndarray) -> np.ndarray:
+    """Each row's cell in the table of the columns ``colset`` (mixed radix)."""
+    key = codes[colset[0]].astype(np.int64)
+    for j in range(1, len(colset)):
+        key *= radix[j]
+        key += codes[colset[j]]
+    return key
 
 
 def _keys(rows: np.ndarray, base: int) -> np.ndarray:

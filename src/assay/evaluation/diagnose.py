@@ -218,6 +218,41 @@ def _importance_numbers(o: ImportanceOptions, ctx: Context) -> dict[str, str]:
     }
 
 
+class SlicesOptions(Options):
+    """``assay slices find``'s options: the top-k slices of the model's errors on the
+    spec's dataset, over ``columns`` (default: all but the label, the key and the split)."""
+
+    k: int = Field(5, ge=1)
+    max_level: int = Field(2, ge=1)
+    min_support: int | None = Field(None, ge=1)
+    alpha: float = Field(0.95, gt=0, le=1)
+    bins: int = Field(10, ge=2)
+    columns: list[str] | None = None
+
+
+def _slices(o: SlicesOptions, ctx: Context) -> Any:
+    from assay.data.compose import SPLIT_COLUMN
+    from assay.diagnostics.slices import find_slices
+
+    data = ctx.data(o.dataset)
+    skip = {*data.key, SPLIT_COLUMN, data.label}
+    columns = o.columns or [
+        c for c in data.table.column_names if c not in skip and not c.startswith("_assay_")
+    ]
+    return find_slices(
+        ctx.models[o.model],
+        data.table,
+        k=o.k,
+        max_level=o.max_level,
+        min_support=o.min_support,
+        alpha=o.alpha,
+        label=data.label,
+        columns=columns,
+        bins=o.bins,
+        store=ctx.store,
+    )
+
+
 DIAGNOSTICS: dict[str, Diagnostic] = {
     "drift": Diagnostic(
         DriftOptions,
@@ -245,6 +280,17 @@ DIAGNOSTICS: dict[str, Diagnostic] = {
         _importance,
         _importance_numbers,
         about="what the model relies on (permutation importance)",
+    ),
+    "slices": Diagnostic(
+        SlicesOptions,
+        _slices,
+        {  # assay.diagnostics.slices.VALUES
+            "top_score": "the best slice's score (0 when no slice scores above 0)",
+            "top_error": "the best slice's error rate (the average error with no slice)",
+            "slices_found": "how many slices (up to k) score above 0",
+            "average_error": "the error rate over all rows",
+        },
+        about="the slices nobody named where the model errs most (SliceLine)",
     ),
 }
 
