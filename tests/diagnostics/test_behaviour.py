@@ -247,7 +247,8 @@ def test_cli(project: Project) -> None:
     assert data["passed"] is False and data["failed_tests"] == 1
     assert [t["failures"] for t in data["tests"]] == [0, len(project.test)]
     page = (root / "b.html").read_text()
-    assert "<h2>Behaviour tests" in page and "Worst cases of wrong way" in page
+    assert "<h2 id='diagnostic-behaviour'>Behaviour tests" in page
+    assert "Worst cases of wrong way" in page
     assert "| wrong way | DIR |" in (root / "b.md").read_text()
     held = run_assay(
         "behaviour", "employment@candidate", "holds.yaml", "test.parquet",

@@ -184,7 +184,7 @@ def test_cli(project: Project) -> None:
     assert [b["code"] for b in data["breaches"]] == ["above_max"]
     assert len(data["curves"]) == 4
     page = (root / "r.html").read_text()
-    assert "<h2>Robustness" in page and "Plotly.newPlot" in page
+    assert "<h2 id='diagnostic-robustness'>Robustness" in page and "Plotly.newPlot" in page
     assert any(p.name.startswith("plotly-") for p in root.iterdir())  # beside the page
     bad = run_assay(
         "robustness", "employment@candidate", "test.parquet", "--label", "employed",

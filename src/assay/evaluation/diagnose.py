@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assay.diagnostics import Bound, judge, parse_bounds
+from assay.diagnostics.behaviour import BehaviourTest
 from assay.errors import AssayError
 from assay.evaluation.spec import DatasetSpec
 
@@ -218,6 +219,79 @@ def _importance_numbers(o: ImportanceOptions, ctx: Context) -> dict[str, str]:
     }
 
 
+class BehaviourOptions(Options):
+    """``tests:`` as in a behaviour file (``assay behaviour``); they perturb the rows of
+    the spec's dataset, and a ``slice:`` may name one of the spec's slices."""
+
+    tests: list[BehaviourTest] = Field(min_length=1)
+
+
+def _behaviour(o: BehaviourOptions, ctx: Context) -> Any:
+    from assay.diagnostics.behaviour import BehaviourSpec, behaviour
+
+    # An mft test's own rows are named relative to the spec, as its datasets are.
+    tests = [
+        t.model_copy(update={"data": ctx.spec.resolve_path(t.data)}) if t.data else t
+        for t in o.tests
+    ]
+    return behaviour(
+        ctx.models[o.model],
+        BehaviourSpec(tests=tests),
+        _with_slices(ctx.data(o.dataset), ctx),
+        store=ctx.store,
+    )
+
+
+class RobustnessOptions(Options):
+    """The perturbations and strengths of ``assay robustness``; a curve for each of
+    ``models`` (roles; default: every model of the spec)."""
+
+    models: list[str] | None = None
+    perturbations: list[str] = Field(
+        default_factory=lambda: ["noise", "missing", "swap"], min_length=1
+    )
+    strengths: list[float] = Field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5])
+    metric: str | None = None
+    seed: int = 0
+    columns: list[str] | None = None
+
+    def problems(self, spec: EvalSpec) -> list[str]:
+        from assay.diagnostics.robustness import PERTURBATIONS
+
+        found = super().problems(spec)
+        found += [
+            f"perturbation {p!r} is unknown; use: {', '.join(PERTURBATIONS)}"
+            for p in self.perturbations
+            if p not in PERTURBATIONS
+        ]
+        for role in self.models or []:
+            if role not in spec.models:
+                found.append(f"model {role!r} is not one of the models ({', '.join(spec.models)})")
+        return found
+
+
+def _robustness(o: RobustnessOptions, ctx: Context) -> Any:
+    from assay.diagnostics.robustness import robustness
+
+    roles = o.models or list(ctx.models)
+    return robustness(
+        [ctx.models[r] for r in roles],
+        ctx.data(o.dataset),
+        perturbations=o.perturbations,
+        strengths=o.strengths,
+        metric=o.metric,
+        seed=o.seed,
+        columns=o.columns,
+        store=ctx.store,
+    )
+
+
+def _robustness_numbers(o: RobustnessOptions, ctx: Context) -> Mapping[str, str]:
+    from assay.diagnostics.robustness import numbers
+
+    return numbers(o.perturbations, [0.0, *o.strengths])
+
+
 class SlicesOptions(Options):
     """``assay slices find``'s options: the top-k slices of the model's errors on the
     spec's dataset, over ``columns`` (default: all but the label, the key and the split)."""
@@ -253,6 +327,53 @@ def _slices(o: SlicesOptions, ctx: Context) -> Any:
     )
 
 
+class StalenessOptions(Options):
+    """The versions, oldest first: names of the spec's datasets (their split applied)
+    or rows named here (``{recipe, split}`` relative to the spec, a fingerprint, a
+    file); a version crosses when ``metric`` is below ``min`` or above ``max``."""
+
+    datasets: list[DatasetSpec | str] = Field(min_length=1)
+    metric: str
+    min: float | None = None
+    max: float | None = None
+
+    def problems(self, spec: EvalSpec) -> list[str]:
+        from assay.scoring.metrics import METRICS
+
+        found = super().problems(spec)
+        if self.metric not in METRICS:
+            found.append(f"metric {self.metric!r} is unknown; use one of: {', '.join(METRICS)}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            found.append(f"min {self.min:g} is above max {self.max:g}, so every version crosses")
+        return found
+
+
+def _staleness(o: StalenessOptions, ctx: Context) -> Any:
+    from assay.diagnostics.staleness import staleness
+
+    versions = [
+        ctx.data(d) if isinstance(d, str) and d in ctx.datasets else ctx.rows(d) for d in o.datasets
+    ]
+    return staleness(
+        ctx.models[o.model],
+        versions,
+        metric=o.metric,
+        min=o.min,
+        max=o.max,
+        bootstrap=ctx.spec.bootstrap,
+        names=[_version_name(d) for d in o.datasets],
+        store=ctx.store,
+    )
+
+
+def _version_name(source: DatasetSpec | str) -> str:
+    """How a version of the staleness section is called: as the spec names it."""
+    if isinstance(source, str):
+        return source
+    head = source.recipe or source.fingerprint or ""
+    return head + (f":{source.split}" if source.split else "")
+
+
 DIAGNOSTICS: dict[str, Diagnostic] = {
     "drift": Diagnostic(
         DriftOptions,
@@ -281,6 +402,21 @@ DIAGNOSTICS: dict[str, Diagnostic] = {
         _importance_numbers,
         about="what the model relies on (permutation importance)",
     ),
+    "behaviour": Diagnostic(
+        BehaviourOptions,
+        _behaviour,
+        {
+            "failed_tests": "how many behaviour tests failed",
+            "max_failure_rate": "the highest failure rate of any behaviour test",
+        },
+        about="CheckList's minimum functionality, invariance and directional tests",
+    ),
+    "robustness": Diagnostic(
+        RobustnessOptions,
+        _robustness,
+        _robustness_numbers,
+        about="the metric as the data is perturbed harder (noise, nulls, swaps, typos)",
+    ),
     "slices": Diagnostic(
         SlicesOptions,
         _slices,
@@ -291,6 +427,20 @@ DIAGNOSTICS: dict[str, Diagnostic] = {
             "average_error": "the error rate over all rows",
         },
         about="the slices nobody named where the model errs most (SliceLine)",
+    ),
+    "staleness": Diagnostic(
+        StalenessOptions,
+        _staleness,
+        {  # assay.diagnostics.staleness.VALUES
+            "last": "the metric on the newest version",
+            "first": "the metric on the oldest version",
+            "min_value": "the lowest metric over the versions",
+            "max_value": "the highest metric over the versions",
+            "change": "the newest version's metric minus the oldest's",
+            "versions_until_crossing": "versions before the first that crosses min/max "
+            "(all of them when none does)",
+        },
+        about="the model's metric over a sequence of dataset versions, and where it crosses",
     ),
 }
 

@@ -103,7 +103,7 @@ def terminal(report: BehaviourReport, console: Console, html_path: str | None = 
         grid.add_row(*(escape_markup(str(c)) for c in row))
     console.print(grid)
     for t in data["tests"]:
-        if t["examples"] and not t["passed"]:
+        if t["examples"]:
             console.print(f"worst cases of {t['name']}:", markup=False)
             for row in _examples(t):
                 console.print("  " + " | ".join(row), overflow="fold", markup=False)
@@ -130,7 +130,7 @@ def markdown(report: BehaviourReport) -> str:
         table(HEADER, _rows(data)),
     ]
     for t in data["tests"]:
-        if t["examples"] and not t["passed"]:
+        if t["examples"]:
             parts += [f"Worst cases of **{t['name']}**:", table(EXAMPLE_HEADER, _examples(t))]
     parts += [f"- {n}" for n in _notes(data)]
     return "\n\n".join(parts) + "\n"
@@ -158,13 +158,14 @@ def section(data: Mapping[str, Any]) -> str:
     verdict = "passed" if data["passed"] else "failed"
     parts = [
         "<section class='behaviour'>",
-        f"<h2>Behaviour tests: <span class='{'pass' if data['passed'] else 'fail'}'>"
+        f"<h2 id='diagnostic-behaviour'>Behaviour tests: "
+        f"<span class='{'pass' if data['passed'] else 'fail'}'>"
         f"{verdict}</span></h2>",
         f"<p>{escape(data['summary'])} (model {escape(data['model'])})</p>",
         _table(HEADER, _rows(data)),
     ]
     for t in data["tests"]:
-        if t["examples"] and not t["passed"]:
+        if t["examples"]:
             parts += [
                 f"<h3>Worst cases of {escape(t['name'])}</h3>",
                 _table(EXAMPLE_HEADER, _examples(t)),

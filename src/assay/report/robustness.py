@@ -158,7 +158,8 @@ def section(data: Mapping[str, Any]) -> str:
     return "\n".join(
         [
             "<section class='robustness'>",
-            f"<h2>Robustness: <span class='{'pass' if data['passed'] else 'fail'}'>"
+            f"<h2 id='diagnostic-robustness'>Robustness: "
+            f"<span class='{'pass' if data['passed'] else 'fail'}'>"
             f"{verdict}</span></h2>",
             f"<p>{escape(data['summary'])}</p>",
             figure(data),
