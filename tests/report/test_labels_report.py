@@ -63,10 +63,13 @@ def test_pages_render_offline(
     write_report(page.annotators_html(trust), tmp_path / "trust.html")
     labels = aggregate(votes, method="glad").to_dict()
     write_report(page.aggregation_html(labels, self_contained=True), tmp_path / "labels.html")
-    for name, bars in (("trust", 5), ("labels", 3)):
+    histogram = labels["confidence_histogram"]
+    assert sum(b["items"] for b in histogram) == 400 and len(histogram) == 20
+    # A bar per annotator; a bar per label, then one per confidence bin (empty ones too).
+    for name, plots, bars in (("trust", 1, 5), ("labels", 2, 3 + 20)):
         opened = open_report(browser, tmp_path / f"{name}.html")
         opened.page.wait_for_function(
-            "document.querySelectorAll('.plotly-graph-div:has(.main-svg)').length >= 1",
+            f"document.querySelectorAll('.plotly-graph-div:has(.main-svg)').length >= {plots}",
             timeout=30_000,
         )
         screenshot(opened, f"labels-{name}")

@@ -340,6 +340,15 @@ class Aggregation:
             for k, c in enumerate(self.classes)
         ]
 
+    def confidence_histogram(self, bins: int = 20) -> list[dict[str, Any]]:
+        """How many items have a confidence in each of ``bins`` equal intervals of
+        [0, 1] (the last one closed): where the labels are unsure."""
+        counts, edges = np.histogram(self.confidence, bins=bins, range=(0.0, 1.0))
+        return [
+            {"from": float(edges[b]), "to": float(edges[b + 1]), "items": int(counts[b])}
+            for b in range(bins)
+        ]
+
     def to_arrow(self) -> pa.Table:
         """The labels as a table: ``item``, ``label``, ``confidence``."""
         return pa.table({"item": self.items, "label": self.labels, "confidence": self.confidence})
@@ -358,6 +367,7 @@ class Aggregation:
             "mean_confidence": float(self.confidence.mean()),
             "summary": self.summary(),
             "by_label": self.by_label(),
+            "confidence_histogram": self.confidence_histogram(),
             "labels_file": labels_file,
             "labels": None,
         }

@@ -1,6 +1,6 @@
 """Aggregated labels and annotator trust for people: the terminal (80 columns),
 Markdown, and an HTML page with a Plotly figure (trust per annotator against
-``--min-trust``; the labels' counts and confidence).
+``--min-trust``; items per label, and items by confidence).
 
 Every renderer takes the result's ``to_dict()`` (plain data), so the CLI and a later
 evaluation section draw the same thing.
@@ -159,6 +159,31 @@ def _labels_figure(data: Mapping[str, Any]) -> str:
     return str(figure_html(fig, dom_id("labels"), 320))
 
 
+def _confidence_figure(data: Mapping[str, Any]) -> str:
+    from assay.report._evaluation import dom_id, figure_html, figure_template, graph_objects
+
+    go = graph_objects()
+    bins = list(data["confidence_histogram"])
+    fig = go.Figure(
+        go.Bar(
+            x=[(b["from"] + b["to"]) / 2 for b in bins],
+            y=[b["items"] for b in bins],
+            width=[b["to"] - b["from"] for b in bins],
+            marker={"color": [OK if b["from"] >= 0.8 else MUTED for b in bins]},
+            customdata=[[b["from"], b["to"]] for b in bins],
+            hovertemplate="confidence %{customdata[0]:.2f}–%{customdata[1]:.2f}: "
+            "%{y} items<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template=figure_template(),
+        title={"text": "items by confidence (the posterior of the chosen label)"},
+        xaxis={"range": [0, 1]},
+        showlegend=False,
+    )
+    return str(figure_html(fig, dom_id("confidence"), 300))
+
+
 def _page(
     title: str, verdict_ok: bool, verdict: str, summary: str, body: str, *, self_contained: bool
 ) -> str:
@@ -276,7 +301,11 @@ def aggregation_html(data: Mapping[str, Any], *, self_contained: bool = False) -
     """The page: the summary, a bar per label and the table."""
     converged = bool(data["converged"])
     word = f"labels ({data['method']})" + ("" if converged else ": not converged")
-    body = _labels_figure(data) + _html_table(LABEL_HEADER, _label_rows(data))
+    body = (
+        _labels_figure(data)
+        + _html_table(LABEL_HEADER, _label_rows(data))
+        + _confidence_figure(data)
+    )
     return _page(
         "assay labels aggregate",
         converged,
