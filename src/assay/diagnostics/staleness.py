@@ -291,6 +291,7 @@ def staleness(
     label: str | None = None,
     bootstrap: Bootstrap | Mapping[str, Any] | None = None,
     thresholds: Sequence[Mapping[str, Any] | Bound] | None = None,
+    names: Sequence[str] | None = None,
     store: Store | None = None,
 ) -> StalenessReport:
     """``metric`` of ``model`` (a ``Model`` or ``NAME@REF``) on each of ``datasets``,
@@ -298,17 +299,20 @@ def staleness(
     data: ``recipe.yaml[:split]``, a fingerprint, a file, ``log:EXPERIMENT``), with
     bootstrap intervals, and the first version whose metric is below ``min`` or above
     ``max``. ``thresholds`` bound the top-level numbers (``VALUES``); ``label``
-    defaults to each dataset's label column.
+    defaults to each dataset's label column; ``names`` says how each version is called
+    (default: the text given, else its fingerprint).
     """
     settings, bounds = _options(metric, min, max, bootstrap, thresholds)
     if isinstance(datasets, str | bytes) or not datasets:
         raise UsageError("give at least one dataset version to judge the model on, oldest first")
+    if names is not None and len(names) != len(datasets):
+        raise UsageError(f"{len(names)} names for {len(datasets)} datasets; give one name each")
     loaded = resolve_model(model, store)
     points: list[StalenessPoint] = []
     labels: list[str] = []
     for i, data in enumerate(datasets):
-        name = _name(data, i)
         named = as_data(data, store)
+        name = names[i] if names is not None else _name(data, i)
         label_col = label_column(named.table, label, named.label)
         labels.append(label_col)
         columns = input_columns(loaded, named.table, label_col, named.key)

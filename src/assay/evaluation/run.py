@@ -556,7 +556,9 @@ def _diagnose(
         if d.split is not None and SPLIT_COLUMN in table.column_names:
             table = table.drop_columns([SPLIT_COLUMN])
         slices = dict(d.version.recipe.slice_exprs())
-        datasets[name] = Data(table, d.label, tuple(d.version.dataset.key), slices)
+        datasets[name] = Data(
+            table, d.label, tuple(d.version.dataset.key), slices, d.version.fingerprint
+        )
     return run_all(spec, store, models, datasets, first_index, lambda _name: step())
 
 
