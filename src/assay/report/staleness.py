@@ -182,7 +182,8 @@ def section(data: Mapping[str, Any]) -> str:
     )
     return (
         "<section class='diagnostic staleness'>"
-        f"<h2>Staleness: {escape(data['metric'])} of {escape(data['model'])}</h2>"
+        f"<h2 id='diagnostic-staleness'>Staleness: {escape(data['metric'])} of "
+        f"{escape(data['model'])}</h2>"
         f"<p>{escape(data['summary'])}</p>"
         f"<div class='fig'>{figure(data)}</div>"
         f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
