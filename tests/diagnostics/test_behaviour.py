@@ -238,9 +238,11 @@ def test_cli(project: Project) -> None:
     root = project.root
     (root / "tests.yaml").write_text(TESTS_YAML)
     (root / "holds.yaml").write_text(TESTS_YAML.split("  - name: wrong way")[0])
+    # Run from elsewhere: the file's `data: recipe.yaml` is relative to the file.
     failed = run_assay(
-        "behaviour", "employment@candidate", "tests.yaml", "--json", "--html", "b.html",
-        "--markdown", "b.md", "--store", project.store.url, cwd=root,
+        "behaviour", "employment@candidate", root / "tests.yaml", "--json", "--html",
+        root / "b.html", "--markdown", root / "b.md", "--store", project.store.url,
+        cwd=root.parent,
     )  # fmt: skip
     assert failed.rc == 1, failed.err
     data = failed.json()

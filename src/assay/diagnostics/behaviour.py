@@ -33,6 +33,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -230,9 +231,29 @@ def load_behaviour(
     )
     raw = declaration.data
     try:
-        return BehaviourSpec.model_validate(raw)
+        spec = BehaviourSpec.model_validate(raw)
     except ValidationError as e:
         raise UsageError(f"{declaration.label}: {_problem(e, raw)}") from None
+    if declaration.origin is None:
+        return spec
+    # Data named in the file is relative to the file, as a recipe's paths are.
+    folder = Path(declaration.origin).parent
+    tests = [
+        t.model_copy(update={"data": _near(t.data, folder)}) if t.data else t for t in spec.tests
+    ]
+    return spec.model_copy(update={"data": _near(spec.data, folder), "tests": tests})
+
+
+def _near(name: str | None, folder: Path) -> str | None:
+    """``name`` (a path with an optional ``:split``) relative to ``folder``, when a file
+    is there; otherwise as written (a fingerprint, a path from the working directory)."""
+    if name is None:
+        return None
+    head, sep, split = name.rpartition(":")
+    for path, tail in [(name, ""), *([(head, f":{split}")] if sep else [])]:
+        if path and not Path(path).is_absolute() and (folder / path).is_file():
+            return str(folder / path) + tail
+    return name
 
 
 def _problem(error: ValidationError, raw: Any) -> str:
