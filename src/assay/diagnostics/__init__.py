@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from assay.diagnostics._bounds import Bound, Breach, BreachCode, judge, parse_bounds
 from assay.diagnostics._model import Data, as_data
+from assay.diagnostics.behaviour import BehaviourReport
 
 # ``drift`` the function stays in its module: re-exported here it would hide the module
 # ``assay.diagnostics.drift`` that impact.py and users import the statistics from.
@@ -25,9 +26,11 @@ from assay.diagnostics.drift import (
 from assay.diagnostics.fairness import FairnessReport
 from assay.diagnostics.impact import ColumnShift, DeltaImpact, delta_impact
 from assay.diagnostics.importance import ImportanceReport
+from assay.diagnostics.robustness import RobustnessReport
 from assay.diagnostics.slices import SliceReport
 
 __all__ = [
+    "BehaviourReport",
     "Bound",
     "Breach",
     "BreachCode",
@@ -38,6 +41,7 @@ __all__ = [
     "DriftReport",
     "FairnessReport",
     "ImportanceReport",
+    "RobustnessReport",
     "SliceReport",
     "as_data",
     "counts",
