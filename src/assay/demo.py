@@ -95,6 +95,19 @@ thresholds:
   - {metric: ece, max: 0.05}
 min_slice_rows: 200
 bootstrap: {samples: 300, seed: 0}
+# What else the release must show, on the newest year: that it treats women and men
+# alike, that the year did not move most columns since training, and what it relies on.
+diagnostics:
+  fairness:
+    dataset: newest_year
+    sensitive: [SEX]
+    thresholds: [{metric: demographic_parity_difference, max: 0.05}]
+  drift:
+    reference: {recipe: recipes/train.yaml, split: train}
+    dataset: newest_year
+    exclude: [year]   # a new year is no drift
+    thresholds: [{metric: drift_share, max: 0.3}]
+  importance: {dataset: newest_year, repeats: 3, slices: [women, over_65]}
 """
 
 

@@ -195,3 +195,11 @@ def test_recorded_evaluation_keeps_the_reports(project: Any) -> None:
     assert kept["sensitive"] == ["SEX", "RAC1P"] and kept["dataset"] == "test"
     assert kept == ev.diagnostics["fairness"]
     assert kept["rows"] == ev.datasets["test"]["rows"]
+    # The report draws the section from the recorded data alone.
+    from assay.report import render_evaluation
+
+    page = render_evaluation(stored)
+    assert "id='diagnostic-fairness'" in page
+    gap = kept["demographic_parity_difference"]
+    assert f"<td>{gap:.4f}</td>" in page
+    assert f"<td>{kept['groups'][0]['count']:,}</td>" in page

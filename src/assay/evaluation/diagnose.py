@@ -123,7 +123,8 @@ class DriftOptions(Options):
 
     reference: DatasetSpec | str
     current: DatasetSpec | str | None = None
-    columns: list[str] | None = None
+    columns: list[str] | None = None  # default: every shared column but key, split, label
+    exclude: list[str] = Field(default_factory=list)  # e.g. a column that is a date
     stat: str = "auto"
     threshold: float | None = None  # per-column threshold, replacing each stat's default
     drift_share: float = Field(0.5, gt=0, le=1)  # the report's own verdict (not gating)
@@ -140,6 +141,7 @@ def _drift(o: DriftOptions, ctx: Context) -> Any:
         # Every shared column but the key, the split and the label: a key's values always
         # "drift" and say nothing; the label's drift is the metrics' business.
         skip = {*current.key, *reference.key, SPLIT_COLUMN, current.label, reference.label}
+        skip |= set(o.exclude)
         columns = [
             c
             for c in current.table.column_names
@@ -495,7 +497,8 @@ def run_all(
         bounds = parse_bounds(options.thresholds, numbers, name)
         report = entry.run(options, ctx)
         dataset = None if _reads_own_rows(options) else ctx.dataset_name(options.dataset)
-        gate = _gate(name, report, bounds, entry.gates_on_verdict, dataset, index)
+        rows = 0 if dataset is None else ctx.data(dataset).table.num_rows
+        gate = _gate(name, report, bounds, entry.gates_on_verdict, dataset, rows, index)
         index += len(bounds) + 1
         outcomes.append(Outcome(name, dataset, report.to_dict(), gate))
         if progress:
@@ -513,19 +516,20 @@ def _gate(
     bounds: list[Bound],
     gates_on_verdict: bool,
     dataset: str | None,
+    rows: int,
     index: int,
 ) -> list[dict[str, Any]]:
     """Gate rows (GateResult fields): one per threshold, and one for a failed verdict."""
     from assay.evaluation.spec import OVERALL
     from assay.results import GateStatus
 
-    rows: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
     breaches = judge(bounds, report.value)
-    base = {"dataset": dataset or "", "slice": OVERALL, "ci": None, "rows": 0}
+    base = {"dataset": dataset or "", "slice": OVERALL, "ci": None, "rows": rows}
     for i, b in enumerate(bounds):
         broke = [x for x in breaches if x.metric == b.metric]
         value = report.value(b.metric)
-        rows.append(
+        out.append(
             {
                 **base,
                 "threshold": index + i,
@@ -539,7 +543,7 @@ def _gate(
             }
         )
     if gates_on_verdict and not report.passed:
-        rows.append(
+        out.append(
             {
                 **base,
                 "threshold": index + len(bounds),
@@ -551,4 +555,4 @@ def _gate(
                 "message": f"{name}: {report.summary()}",
             }
         )
-    return rows
+    return out

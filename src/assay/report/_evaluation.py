@@ -99,7 +99,31 @@ def view(data: dict[str, Any]) -> dict[str, Any]:
         "lineage": {role: _chain(data["models"][role].get("lineage")) for role in roles},
         # Evaluations recorded before warnings existed have none.
         "warnings": list(data.get("warnings") or []),
+        "diagnostics": _diagnostics(data.get("diagnostics") or {}),
     }
+
+
+def _diagnostics(reports: dict[str, Any]) -> list[dict[str, str]]:
+    """Each diagnostic's section, drawn by ``assay.report.<name>.section`` (the same
+    module that draws its standalone page); a plain list of its numbers otherwise."""
+    import importlib
+    from html import escape
+
+    out = []
+    for name, report in reports.items():
+        try:
+            draw = importlib.import_module(f"assay.report.{name}").section
+        except (ImportError, AttributeError):
+            numbers = "".join(
+                f"<li>{escape(k)}: {escape(fmt(v))}</li>"
+                for k, v in report.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            )
+            html = f"<h2 id='diagnostic-{escape(name)}'>{escape(name)}</h2><ul>{numbers}</ul>"
+        else:
+            html = draw(report)
+        out.append({"name": name, "html": html, "passed": report.get("passed", True)})
+    return out
 
 
 def _side(g: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from assay.report.markdown import table
 
-__all__ = ["figure", "markdown", "score", "terminal", "view"]
+__all__ = ["figure", "markdown", "score", "section", "terminal", "view"]
 
 OK, BAD, MUTED = "#1a7f37", "#cf222e", "#656d76"
 
@@ -137,3 +137,32 @@ def view(data: Mapping[str, Any]) -> dict[str, Any]:
         "rows": _rows(data),
         "figure": figure(data),
     }
+
+
+def section(data: Mapping[str, Any]) -> str:
+    """Drift as a section of the evaluation report: the verdict, the bars, the table."""
+    from html import escape as html_escape
+
+    v = view(data)
+    numeric = {3, 4, 5}
+    head = "".join(
+        f"<th class='{'num' if i in numeric else ''}'>{html_escape(h)}</th>"
+        for i, h in enumerate(v["header"])
+    )
+    body = "".join(
+        f"<tr class='{'bad' if row[-1] == 'drifted' else ''}'>"
+        + "".join(
+            f"<td class='{'num' if i in numeric else ''}'>{html_escape(str(c))}</td>"
+            for i, c in enumerate(row)
+        )
+        + "</tr>"
+        for row in v["rows"]
+    )
+    rows = f"{data['reference_rows']:,} reference rows, {data['current_rows']:,} current rows"
+    return (
+        f"<h2 id='diagnostic-drift'>Drift: {html_escape(v['verdict'])}"
+        f"<span class='sub'>{html_escape(data['summary'])}; {rows}</span></h2>"
+        f"<div class='fig'>{v['figure']}</div>"
+        f"<div class='tablewrap'><table class='plain'><thead><tr>{head}</tr></thead>"
+        f"<tbody>{body}</tbody></table></div>"
+    )

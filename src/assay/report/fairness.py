@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from assay.diagnostics.fairness import FairnessReport
 
-__all__ = ["html", "markdown", "terminal"]
+__all__ = ["html", "markdown", "section", "terminal"]
 
 SHORT = {
     "demographic_parity_difference": "demographic parity difference",
@@ -133,4 +133,40 @@ def html(report: FairnessReport) -> str:
         f"{html_table(['number', 'value', 'interval'], _disparity_rows(report))}"
         f"{html_table(_group_header(report), _group_rows(report))}"
         f"<ul>{notes}</ul></body></html>\n"
+    )
+
+
+def section(data: dict[str, Any]) -> str:
+    """Fairness as a section of the evaluation report, from ``FairnessReport.to_dict()``:
+    the disparities with their intervals, then each group's rates."""
+    word = "passed" if data["passed"] else "failed"
+    confidence = data.get("bootstrap", {}).get("confidence", 0.95)
+    disparities = [
+        [SHORT.get(name, name), _num(data.get(name)), _ci(interval)]
+        for name, interval in data.get("intervals", {}).items()
+    ]
+    metric = next(iter(data["groups"][0]["metrics"]), None) if data["groups"] else None
+    header = ["group", "rows:", *([f"{metric}:"] if metric else []), "selection:", "TPR:", "FPR:"]
+    groups = [
+        [
+            ", ".join(f"{c}={v}" for c, v in g["values"].items()),
+            f"{g['count']:,}",
+            *([_num(g["metrics"].get(metric))] if metric else []),
+            _num(g["selection_rate"]),
+            _num(g["true_positive_rate"]),
+            _num(g["false_positive_rate"]),
+        ]
+        for g in data["groups"]
+    ]
+    notes = "".join(
+        f"<li><code>{escape(n['code'])}</code> {escape(n['message'])}</li>"
+        for n in (*data.get("failures", []), *data.get("warnings", []))
+    )
+    return (
+        f"<h2 id='diagnostic-fairness'>Fairness over {escape(data['feature'])}: {word}"
+        f"<span class='sub'>{data['rows']:,} rows, label <code>{escape(str(data['label']))}"
+        f"</code>, intervals at {100 * confidence:g}%</span></h2>"
+        + html_table(["between groups", "value:", "interval:"], disparities)
+        + html_table(header, groups)
+        + (f"<ul class='notes'>{notes}</ul>" if notes else "")
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from assay.diagnostics.importance import ImportanceReport, SliceImportance
 
-__all__ = ["html", "markdown", "terminal"]
+__all__ = ["html", "markdown", "section", "terminal"]
 
 HEADER = ["column", "mean:", "std:", "interval:"]
 
@@ -86,4 +86,62 @@ def html(report: ImportanceReport) -> str:
         "td:first-child,th:first-child{text-align:left}</style></head><body>"
         f"<h1>Permutation importance of {escape(report.model)}</h1>"
         f"<p>{escape(report.summary())}</p>{body}</body></html>\n"
+    )
+
+
+def section(data: dict[str, Any]) -> str:
+    """Importance as a section of the evaluation report, from ``ImportanceReport.to_dict()``:
+    the overall importances as bars with their intervals, then one table with a column
+    per slice (columns in the overall order, most important first)."""
+    from assay.report._evaluation import dom_id, figure_html, figure_template, graph_objects
+
+    slices = data["slices"]
+    overall = slices[0]["columns"]
+    go = graph_objects()
+    fig = go.Figure(
+        go.Bar(
+            y=[c["column"] for c in overall],
+            x=[c["mean"] for c in overall],
+            orientation="h",
+            marker={"color": "#0969da"},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [
+                    0 if c["interval"] is None else c["interval"][1] - c["mean"] for c in overall
+                ],
+                "arrayminus": [
+                    0 if c["interval"] is None else c["mean"] - c["interval"][0] for c in overall
+                ],
+                "color": "#656d76",
+            },
+            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        template=figure_template(),
+        title={
+            "text": f"drop in {data['metric']} when the column is shuffled ({slices[0]['slice']})"
+        },
+        yaxis={"autorange": "reversed"},
+        showlegend=False,
+    )
+    order = [c["column"] for c in overall]
+    by_slice = [{c["column"]: c for c in s["columns"]} for s in slices]
+    header = ["column", *(f"{s['slice']} ({s['rows']:,} rows):" for s in slices)]
+
+    def cell(c: dict[str, Any] | None) -> str:
+        if c is None:
+            return "—"
+        if c["interval"] is None:
+            return f"{c['mean']:.4f}"
+        return f"{c['mean']:.4f} ± {(c['interval'][1] - c['interval'][0]) / 2:.4f}"
+
+    rows = [[name, *(cell(m.get(name)) for m in by_slice)] for name in order]
+    return (
+        f"<h2 id='diagnostic-importance'>Permutation importance"
+        f"<span class='sub'>the drop in {escape(data['metric'])} when a column is shuffled; "
+        f"{data['repeats']} repeats, ± half the {100 * data['confidence']:g}% interval</span></h2>"
+        f"<div class='fig'>{figure_html(fig, dom_id('importance'), 120 + 22 * len(overall))}</div>"
+        + html_table(header, rows)
     )
