@@ -220,6 +220,6 @@ def test_the_section_draws_from_plain_data(project: Any) -> None:
     data = json.loads(json.dumps(report.to_dict()))  # as an evaluation records it
     html = page.section(data)
     assert html.startswith("<section") and "<h2 id='diagnostic-staleness'>" in html
-    assert html.count("<tr class='crossed'>") == sum(p.crossed for p in report.points)
+    assert html.count("<tr class='bad'>") == sum(p.crossed for p in report.points)
     assert f"min {HIGH:g}" in html and '"fill":"tonexty"' in html
     assert "yes" in page.markdown(data)

@@ -148,7 +148,7 @@ def figure(data: Mapping[str, Any]) -> str:
             fig.add_hline(
                 y=data[word], line={"color": BAD, "width": 1.5, "dash": "dash"},
                 annotation={"text": f"{word} {data[word]:g}", "font": {"color": BAD}},
-                annotation_position="bottom right" if word == "min" else "top right",
+                annotation_position="bottom left" if word == "min" else "top left",
             )  # fmt: skip
     fig.update_layout(
         template=figure_template(),
@@ -164,7 +164,7 @@ def figure(data: Mapping[str, Any]) -> str:
 def section(data: Mapping[str, Any]) -> str:
     """The staleness section of a page: a heading, the figure, the table, the failures."""
     rows = "".join(
-        f"<tr class='{'crossed' if row[-1] else ''}'>"
+        f"<tr class='{'bad' if row[-1] else ''}'>"
         + "".join(
             f"<td class='{'num' if h.endswith(':') else ''}'>{escape(c)}</td>"
             for h, c in zip(HEADER, row, strict=True)
@@ -186,10 +186,10 @@ def section(data: Mapping[str, Any]) -> str:
         f"{escape(data['model'])}</h2>"
         f"<p>{escape(data['summary'])}</p>"
         f"<div class='fig'>{figure(data)}</div>"
-        f"<div class='scroll'><table><thead><tr>{head}</tr></thead>"
+        f"<div class='tablewrap'><table><thead><tr>{head}</tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
         f"<p class='muted'>{escape(_rule(data))}</p>"
-        + (f"<ul class='failures'>{failures}</ul>" if failures else "")
+        + (f"<ul class='notes'>{failures}</ul>" if failures else "")
         + "</section>"
     )
 
@@ -198,13 +198,13 @@ STYLE = (
     "body{font:14px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1f2328;"
     "margin:0}main{max-width:1100px;margin:0 auto;padding:24px 28px 48px}"
     "h1{font-size:22px}h2{font-size:18px;margin:24px 0 10px;padding-bottom:6px;"
-    "border-bottom:1px solid #d0d7de}.scroll{overflow-x:auto}"
+    "border-bottom:1px solid #d0d7de}.tablewrap{overflow-x:auto}"
     "table{border-collapse:collapse;width:100%}"
     "th{text-align:left;font-size:11.5px;text-transform:uppercase;letter-spacing:.04em;"
     "color:#656d76;border-bottom:2px solid #d0d7de;padding:6px 8px;white-space:nowrap}"
     "td{border-bottom:1px solid #d0d7de;padding:6px 8px;overflow-wrap:anywhere}"
     "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-    "tr.crossed td{color:#cf222e;font-weight:600}.muted{color:#656d76}"
+    "tr.bad td{color:#cf222e;font-weight:600}.muted{color:#656d76}"
     ".verdict.ok{color:#1a7f37}.verdict.bad{color:#cf222e}"
 )
 
