@@ -79,8 +79,8 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def open_report(browser: Any, path: Path) -> Opened:
-    context = browser.new_context(offline=True, viewport={"width": 1320, "height": 900})
+def open_report(browser: Any, path: Path, width: int = 1320) -> Opened:
+    context = browser.new_context(offline=True, viewport={"width": width, "height": 900})
     opened = Opened(context.new_page())
     opened.page.on("pageerror", lambda e: opened.errors.append(str(e)))
     opened.page.on("console", lambda m: opened.errors.append(m.text) if m.type == "error" else None)

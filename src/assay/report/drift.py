@@ -20,6 +20,7 @@ from assay.report.markdown import table
 __all__ = ["figure", "markdown", "score", "section", "terminal", "view"]
 
 OK, BAD, MUTED = "#1a7f37", "#cf222e", "#656d76"
+CAP = 3.0  # the drift figure's axis ends at 3 × the threshold
 
 
 def _num(value: float | None) -> str:
@@ -107,22 +108,32 @@ def figure(data: Mapping[str, Any]) -> str:
 
     go = graph_objects()
     columns = list(data["columns"])
-    scores = [score(c) for c in columns]
+    scores = [0.0 if s is None else s for s in (score(c) for c in columns)]
+    # One column far past its threshold (a key, a year) would flatten every other bar to
+    # nothing: the axis stops at CAP times the threshold and a longer bar shows its score.
+    cap = min(max([*scores, 1.0]), CAP)
     fig = go.Figure(
         go.Bar(
             y=[c["column"] for c in columns],
-            x=[0 if s is None else s for s in scores],
+            x=[min(s, cap) for s in scores],
             orientation="h",
             marker={"color": [BAD if c["drifted"] else OK for c in columns]},
-            customdata=[[c["stat"], _num(c["statistic"]), _num(c["p_value"])] for c in columns],
+            text=[f"{s:.3g} →" if s > cap else "" for s in scores],
+            textposition="inside",
+            insidetextanchor="end",
+            customdata=[
+                [c["stat"], _num(c["statistic"]), _num(c["p_value"]), s]
+                for c, s in zip(columns, scores, strict=True)
+            ],
             hovertemplate="%{y}: %{customdata[0]} %{customdata[1]}, p %{customdata[2]}"
-            "<br>score %{x:.3f}<extra></extra>",
+            "<br>score %{customdata[3]:.3f}<extra></extra>",
         )
     )
     fig.add_vline(x=1, line={"color": MUTED, "width": 1, "dash": "dash"})
     fig.update_layout(
         template=figure_template(),
         title={"text": "drift score per column (1 = the column's threshold)"},
+        xaxis={"range": [0, cap * 1.04]},
         yaxis={"autorange": "reversed"},
         showlegend=False,
     )
