@@ -5,6 +5,7 @@ the evaluation builds them (labels as class positions, in the model's class orde
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,8 @@ def as_data(data: Any, store: Store | None = None) -> Data:
         return Data(data)
     if hasattr(data, "columns") and hasattr(data, "iloc"):
         return Data(pa.Table.from_pandas(data, preserve_index=False))
-    if isinstance(data, str):
-        return _named(data, store)
+    if isinstance(data, str | os.PathLike):
+        return _named(os.fspath(data), store)
     raise UsageError(
         f"data of type {type(data).__name__} is not a dataset version, an Arrow table, a "
         "DataFrame or a name of data; pass one of those"
