@@ -758,7 +758,29 @@ def test_demo_json(demo_run: tuple[Path, dict[str, Any]], acs_df: pd.DataFrame) 
     assert np.array_equal(np.sort(ids), np.sort(train.id.to_numpy()))
     assert t["fingerprint"] != n["fingerprint"]
     if res["models"]:
+        check_demo_diagnostics(folder, res["evaluation"]["id"], held_out)
         check_demo_experiment(folder, res["experiment"], acs_df, held_out)
+
+
+def check_demo_diagnostics(folder: Path, evaluation_id: str, held_out: pd.DataFrame) -> None:
+    """The release gate's fairness number, recomputed with pandas from the candidate's
+    own answers on the newest year's held-out rows; drift and importance are there."""
+    with assay.open_store(folder / ".assay") as s:
+        recorded = s.catalog.get_evaluation(evaluation_id)
+        model = assay.load_model("employment@candidate", store=s)
+    fairness = recorded["diagnostics"]["fairness"]
+    answers = model.predict(held_out)
+    rates = pd.Series(np.asarray(answers) == 1).groupby(held_out.SEX.to_numpy()).mean()
+    assert fairness["demographic_parity_difference"] == pytest.approx(
+        rates.max() - rates.min(), abs=1e-12
+    )
+    rules = {g["rule"]: g for g in recorded["gate"] if g.get("diagnostic")}
+    assert rules["fairness: demographic_parity_difference ≤ 0.05"]["status"] == "pass"
+    drift = recorded["diagnostics"]["drift"]
+    assert "year" not in {c["column"] for c in drift["columns"]}
+    assert rules["drift: drift_share ≤ 0.3"]["observed"] == drift["drift_share"]
+    overall = recorded["diagnostics"]["importance"]["slices"][0]
+    assert overall["rows"] == len(held_out) and overall["columns"][0]["column"] == "AGEP"
 
 
 def check_demo_experiment(
