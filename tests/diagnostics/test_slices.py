@@ -225,6 +225,9 @@ def test_thresholds_and_bad_usage() -> None:
     none = slices_from_errors(table, np.zeros(len(frame)), min_support=20)
     assert none.slices == () and none.value("top_score") == 0.0 and none.passed
     assert none.warnings[0].code == "no_errors"
+    assert none.value("top_error") == 0.0 and none.value("slices_found") == 0
+    with pytest.raises(UsageError, match="no slice number 'auc'; use one of: top_score"):
+        none.value("auc")
     for kw, message in [
         ({"k": 0}, "k 0 must be a whole number, 1 or more"),
         ({"alpha": 0}, "alpha 0 must be a number above 0"),
