@@ -174,7 +174,9 @@ def test_every_problem_in_the_section_at_once(project: Any) -> None:
     with pytest.raises(SpecError) as caught:
         evaluate(spec(root, "production", diagnostics=bad), store=store, record=False)
     text = str(caught.value)
-    assert "diagnostics.fairnes: unknown diagnostic; known: drift, fairness, importance" in text
+    assert "diagnostics.fairnes: unknown diagnostic; known: " in text
+    known = text.split("known: ")[1].split("\n")[0]
+    assert {"drift", "fairness", "importance", "annotators"} <= set(known.split(", "))
     assert "diagnostics.fairness.colour: unknown field" in text
     assert "diagnostics.drift: drift thresholds[0]: 'psi' is not a number drift gives" in text
     assert "diagnostics.importance.repeats:" in text
@@ -203,3 +205,34 @@ def test_recorded_evaluation_keeps_the_reports(project: Any) -> None:
     gap = kept["demographic_parity_difference"]
     assert f"<td>{gap:.4f}</td>" in page
     assert f"<td>{kept['groups'][0]['count']:,}</td>" in page
+
+
+def test_annotator_trust_gates_on_the_least_trusted(project: Any) -> None:
+    """e-2's annotators scored from the spec: the lowest trust is annotator 2's."""
+    from pathlib import Path
+
+    from assay.labels import read_annotations, score_annotators
+
+    root, store, _, _ = project
+    votes = str(Path(__file__).parents[2] / "examples/data/annotations_e2.csv")
+    direct = score_annotators(
+        read_annotations(votes, item="item", annotator="annotator", label="label")
+    )
+    lowest = min(direct.annotators, key=lambda a: a.trust)
+    assert 0.6 < lowest.trust < 0.7  # the e-2 set's weakest annotator
+
+    def run(floor: float) -> Any:
+        section = {"annotations": votes, "thresholds": [{"metric": "lowest_trust", "min": floor}]}
+        return evaluate(lean(root, diagnostics={"annotators": section}), store=store, record=False)
+
+    failing = run(0.7)
+    (row,) = rows(failing, "annotators")
+    assert row.status == GateStatus.FAIL and row.observed == pytest.approx(lowest.trust, abs=1e-12)
+    assert not failing.passed
+    kept = failing.diagnostics["annotators"]
+    assert [a["trust"] for a in kept["annotators"]] == [a.trust for a in direct.annotators]
+    assert run(0.6).passed
+    from assay.report import render_evaluation
+
+    page = render_evaluation(failing.to_dict())
+    assert "id='diagnostic-annotators'" in page and f"{lowest.trust:.3f}" in page

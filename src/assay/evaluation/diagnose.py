@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -103,6 +103,9 @@ class Diagnostic:
     numbers: Mapping[str, str] | Callable[[Any, Context], Mapping[str, str]]
     gates_on_verdict: bool = True
     about: str = ""
+    # What draws its section of the report: "MODULE:FUNCTION" in assay.report (default
+    # "NAME:section"), given the report's plain data.
+    section: str | None = None
 
 
 @dataclass(frozen=True)
@@ -376,6 +379,31 @@ def _version_name(source: DatasetSpec | str) -> str:
     return head + (f":{source.split}" if source.split else "")
 
 
+class AnnotatorsOptions(Options):
+    """The votes of several annotators (a file, a recipe or a fingerprint, in long
+    format), scored as ``assay labels annotators`` does."""
+
+    annotations: str
+    item: str = "item"
+    annotator: str = "annotator"
+    label: str = "label"
+    level: Literal["nominal", "ordinal"] = "nominal"
+
+
+def _annotators(o: AnnotatorsOptions, ctx: Context) -> Any:
+    from pathlib import Path
+
+    from assay.labels import read_annotations, score_annotators
+
+    source = o.annotations
+    if Path(ctx.spec.resolve_path(source)).exists():
+        source = ctx.spec.resolve_path(source)
+    votes = read_annotations(
+        source, item=o.item, annotator=o.annotator, label=o.label, store=ctx.store
+    )
+    return score_annotators(votes, level=o.level)
+
+
 DIAGNOSTICS: dict[str, Diagnostic] = {
     "drift": Diagnostic(
         DriftOptions,
@@ -443,6 +471,19 @@ DIAGNOSTICS: dict[str, Diagnostic] = {
             "(all of them when none does)",
         },
         about="the model's metric over a sequence of dataset versions, and where it crosses",
+    ),
+    "annotators": Diagnostic(
+        AnnotatorsOptions,
+        _annotators,
+        {
+            "lowest_trust": "the least trusted annotator's trust (Dawid–Skene, 0–1)",
+            "krippendorff_alpha": "agreement beyond chance over every vote",
+            "fleiss_kappa": "agreement beyond chance, items with the common vote count",
+            "flagged": "annotators below the report's minimum trust",
+        },
+        gates_on_verdict=False,
+        about="how far each annotator can be trusted, and the overall agreement",
+        section="labels:annotators_section",
     ),
 }
 

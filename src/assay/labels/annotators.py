@@ -94,6 +94,18 @@ class AnnotatorReport:
     def reasons(self) -> list[TrustReason]:
         return [TrustReason.LOW_TRUST for _ in self.flagged]
 
+    def value(self, name: str) -> float | None:
+        """A number a threshold may bound: ``lowest_trust`` (the least trusted
+        annotator's trust), ``krippendorff_alpha``, ``fleiss_kappa`` or ``flagged``."""
+        if name == "lowest_trust":
+            return min((a.trust for a in self.annotators), default=None)
+        if name == "flagged":
+            return float(len(self.flagged))
+        if name in ("krippendorff_alpha", "fleiss_kappa"):
+            value: float | None = getattr(self, name)
+            return value
+        return None
+
     def summary(self) -> str:
         alpha = "—" if self.krippendorff_alpha is None else f"{self.krippendorff_alpha:.3f}"
         line = (

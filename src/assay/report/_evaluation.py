@@ -109,10 +109,14 @@ def _diagnostics(reports: dict[str, Any]) -> list[dict[str, str]]:
     import importlib
     from html import escape
 
+    from assay.evaluation.diagnose import DIAGNOSTICS
+
     out = []
     for name, report in reports.items():
+        known = DIAGNOSTICS.get(name)
+        module, _, function = ((known and known.section) or f"{name}:section").partition(":")
         try:
-            draw = importlib.import_module(f"assay.report.{name}").section
+            draw = getattr(importlib.import_module(f"assay.report.{module}"), function)
         except (ImportError, AttributeError):
             numbers = "".join(
                 f"<li>{escape(k)}: {escape(fmt(v))}</li>"

@@ -24,6 +24,7 @@ __all__ = [
     "aggregation_terminal",
     "annotators_html",
     "annotators_markdown",
+    "annotators_section",
     "annotators_terminal",
 ]
 
@@ -232,6 +233,23 @@ def _html_table(header: list[str], rows: list[list[str]], flagged: list[bool] | 
         for n, row in enumerate(rows)
     )
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def annotators_section(data: Mapping[str, Any]) -> str:
+    """Annotator trust as a section of the evaluation report: agreement, the trust bars
+    and the table (flagged annotators in red)."""
+    flagged = [a for a in data["annotators"] if a["flagged"]]
+    return (
+        f"<h2 id='diagnostic-annotators'>Annotators"
+        f"<span class='sub'>{escape(data['summary'])}</span></h2>"
+        f"<p>{escape(_agreement(data))}</p>{_trust_figure(data)}"
+        + _html_table(
+            ANNOTATOR_HEADER,
+            _annotator_rows(data),
+            [a["flagged"] for a in data["annotators"]],
+        ).replace("class='flagged'", "class='bad'")
+        + ("" if not flagged else f"<p class='notes'>{len(flagged)} below the minimum trust</p>")
+    )
 
 
 def annotators_html(data: Mapping[str, Any], *, self_contained: bool = False) -> str:
