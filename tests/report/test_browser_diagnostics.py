@@ -116,8 +116,23 @@ def test_the_staleness_page_draws_the_line_band_and_threshold(browser: Any, page
     opened.page.context.close()
 
 
-@pytest.mark.parametrize("name", ["fairness", "importance"])
-def test_the_table_pages_render(browser: Any, pages: Path, name: str) -> None:
-    opened = look(browser, pages, name)
-    assert opened.count("table tr") > 5
+def test_the_fairness_page_draws_each_groups_rates(browser: Any, pages: Path) -> None:
+    opened = look(browser, pages, "fairness")
+    div = ".plotly-graph-div"
+    # The intersection's groups: a row each in the figure, three rates (dots) per row.
+    groups = opened.page.eval_on_selector_all(
+        "table tr td:first-child", "cells => cells.map(c => c.textContent)"
+    )
+    intersection = [g for g in groups if "SEX=" in g and "RAC1P=" in g]
+    assert len(intersection) > 5
+    assert opened.count(f"{div} .scatterlayer .point") == 3 * len(intersection)
+    assert opened.count(f"{div} .legend .traces") == 3
+    assert "passed" in opened.page.inner_text("h1")
+    opened.page.context.close()
+
+
+def test_the_importance_page_draws_a_bar_per_column(browser: Any, pages: Path) -> None:
+    opened = look(browser, pages, "importance")
+    assert opened.count(".plotly-graph-div .bars .point") == len(FEATURES)
+    assert opened.count("table tr") == len(FEATURES) + 1  # a row per column, the header
     opened.page.context.close()

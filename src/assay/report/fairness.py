@@ -1,11 +1,11 @@
-"""A fairness report for people: the terminal (80 columns), Markdown and a plain HTML page.
-
-The evaluation report's own fairness section comes with the spec's ``diagnostics:``
-(a later step); this page stands alone for ``assay fairness --html``.
+"""A fairness report for people: the terminal (80 columns), Markdown, and HTML: the
+``section`` the evaluation report embeds (the groups' rates as dots on one scale, the
+disparities, the table), alone on a page for ``assay fairness --html``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,13 @@ if TYPE_CHECKING:
 
     from assay.diagnostics.fairness import FairnessReport
 
-__all__ = ["html", "markdown", "section", "terminal"]
+__all__ = ["figure", "html", "markdown", "section", "terminal"]
+
+RATE_COLOURS = {
+    "selection_rate": ("selection rate", "#0969da"),
+    "true_positive_rate": ("true-positive rate", "#1a7f37"),
+    "false_positive_rate": ("false-positive rate", "#cf222e"),
+}
 
 SHORT = {
     "demographic_parity_difference": "demographic parity difference",
@@ -114,26 +120,50 @@ def html_table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def html(report: FairnessReport) -> str:
-    """A standalone page (inline styles, nothing fetched)."""
-    word = "passed" if report.passed else "failed"
-    notes = "".join(
-        f"<li><code>{escape(str(n.code))}</code> {escape(n.message)}</li>"
-        for n in (*report.failures, *report.warnings)
+def html(report: FairnessReport, *, self_contained: bool = False) -> str:
+    """A standalone page around ``section``: plotly.js beside the page (``write_report``
+    writes it) or, ``self_contained``, inside it; nothing is fetched."""
+    from assay.report._page import standalone
+
+    return standalone(
+        f"Fairness of {report.model}",
+        report.passed,
+        section(report.to_dict()),
+        plots=True,
+        self_contained=self_contained,
     )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Fairness of {escape(report.model)}</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:2em}"
-        "table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}</style></head><body>"
-        f"<h1>Fairness of {escape(report.model)}: {word}</h1>"
-        f"<p>{escape(report.summary())}</p>"
-        f"{html_table(['number', 'value', 'interval'], _disparity_rows(report))}"
-        f"{html_table(_group_header(report), _group_rows(report))}"
-        f"<ul>{notes}</ul></body></html>\n"
+
+
+def figure(data: Mapping[str, Any]) -> str:
+    """Each group's selection rate, TPR and FPR (the groups the top-level numbers are
+    about) as dots on one 0–1 scale: how far a colour's dots spread is what the
+    disparities measure. A group's row count is in its label."""
+    from assay.report._evaluation import dom_id, figure_html, figure_template, graph_objects
+
+    go = graph_objects()
+    groups = [g for g in data["groups"] if g["feature"] == data["feature"]]
+    names = [
+        ", ".join(f"{c}={v}" for c, v in g["values"].items()) + f" ({g['count']:,})" for g in groups
+    ]
+    fig = go.Figure()
+    for rate, (label, colour) in RATE_COLOURS.items():
+        fig.add_trace(
+            go.Scatter(
+                x=[g[rate] for g in groups], y=names, mode="markers", name=label,
+                marker={"color": colour, "size": 9, "opacity": 0.85},
+                hovertemplate=f"%{{y}}<br>{label} %{{x:.4f}}<extra></extra>",
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        template=figure_template(),
+        showlegend=True,
+        title={"text": f"rates per group of {data['feature']} (rows)"},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.0, "yanchor": "bottom"},
+        xaxis={"range": [-0.02, 1.02]},
+        yaxis={"autorange": "reversed", "type": "category"},
+        margin={"t": 56},
     )
+    return figure_html(fig, dom_id("fairness", data["feature"]), 110 + 22 * len(groups))
 
 
 def section(data: dict[str, Any]) -> str:
@@ -166,6 +196,7 @@ def section(data: dict[str, Any]) -> str:
         f"<h2 id='diagnostic-fairness'>Fairness over {escape(data['feature'])}: {word}"
         f"<span class='sub'>{data['rows']:,} rows, label <code>{escape(str(data['label']))}"
         f"</code>, intervals at {100 * confidence:g}%</span></h2>"
+        + f"<div class='fig'>{figure(data)}</div>"
         + html_table(["between groups", "value:", "interval:"], disparities)
         + html_table(header, groups)
         + (f"<ul class='notes'>{notes}</ul>" if notes else "")

@@ -72,20 +72,18 @@ def markdown(report: ImportanceReport) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def html(report: ImportanceReport) -> str:
-    """A standalone page (inline styles, nothing fetched)."""
-    body = "".join(
-        f"<h2>{escape(_title(report, s))}</h2>{html_table(HEADER, _rows(s))}" for s in report.slices
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>Importance of {escape(report.model)}</title><style>"
-        "body{font-family:system-ui,sans-serif;margin:2em}"
-        "table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}"
-        "td:first-child,th:first-child{text-align:left}</style></head><body>"
-        f"<h1>Permutation importance of {escape(report.model)}</h1>"
-        f"<p>{escape(report.summary())}</p>{body}</body></html>\n"
+def html(report: ImportanceReport, *, self_contained: bool = False) -> str:
+    """A standalone page around ``section``: plotly.js beside the page (``write_report``
+    writes it) or, ``self_contained``, inside it; nothing is fetched."""
+    from assay.report._page import standalone
+
+    # Importance reports and judges nothing: no verdict in the heading.
+    return standalone(
+        f"Permutation importance of {report.model}",
+        None,
+        section(report.to_dict()),
+        plots=True,
+        self_contained=self_contained,
     )
 
 

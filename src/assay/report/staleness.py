@@ -194,34 +194,15 @@ def section(data: Mapping[str, Any]) -> str:
     )
 
 
-STYLE = (
-    "body{font:14px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1f2328;"
-    "margin:0}main{max-width:1100px;margin:0 auto;padding:24px 28px 48px}"
-    "h1{font-size:22px}h2{font-size:18px;margin:24px 0 10px;padding-bottom:6px;"
-    "border-bottom:1px solid #d0d7de}.tablewrap{overflow-x:auto}"
-    "table{border-collapse:collapse;width:100%}"
-    "th{text-align:left;font-size:11.5px;text-transform:uppercase;letter-spacing:.04em;"
-    "color:#656d76;border-bottom:2px solid #d0d7de;padding:6px 8px;white-space:nowrap}"
-    "td{border-bottom:1px solid #d0d7de;padding:6px 8px;overflow-wrap:anywhere}"
-    "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}"
-    "tr.bad td{color:#cf222e;font-weight:600}.muted{color:#656d76}"
-    ".verdict.ok{color:#1a7f37}.verdict.bad{color:#cf222e}"
-)
-
-
 def html(report: StalenessReport, *, self_contained: bool = False) -> str:
     """A standalone page around ``section``: plotly.js beside the page (``write_report``
     writes it) or, ``self_contained``, inside it; nothing is fetched."""
-    from assay.report._plotly import beside, inline
+    from assay.report._page import standalone
 
-    data = report.to_dict()
-    word = "passed" if data["passed"] else "FAILED"
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-        f"<title>{escape(_title(data))}</title><style>{STYLE}</style>"
-        f"{inline() if self_contained else beside()}</head><body><main>"
-        f"<h1 class='verdict {'ok' if data['passed'] else 'bad'}'>Staleness of "
-        f"{escape(data['model'])}: {word}</h1>"
-        f"{section(data)}</main></body></html>\n"
+    return standalone(
+        f"Staleness of {report.model}",
+        report.passed,
+        section(report.to_dict()),
+        plots=True,
+        self_contained=self_contained,
     )
