@@ -280,6 +280,19 @@ def test_a_planted_weak_subgroup_is_found_on_acs(weak: Any) -> None:
     assert report.model == "tree@1" and report.label == "employed"
 
 
+def test_a_column_with_one_value_is_no_candidate_unless_named(weak: Any) -> None:
+    """2018's rows all hold year = 2018: a predicate on it would repeat every slice."""
+    _root, store, _model, _regressor, test = weak
+    table = pa.Table.from_pandas(test[[*FEATURES, "employed", "year"]], preserve_index=False)
+    report = find_slices("tree@1", table, label="employed", min_support=50, k=20, store=store)
+    assert report.slices and all(p.column != "year" for s in report.slices for p in s.predicates)
+    named = find_slices(
+        "tree@1", table, label="employed", min_support=50, k=20, columns=[*FEATURES, "year"],
+        store=store,
+    )  # fmt: skip
+    assert any(p.column == "year" for s in named.slices for p in s.predicates)
+
+
 def test_a_regressor_is_judged_on_its_squared_errors(weak: Any) -> None:
     _root, store, _model, regressor, test = weak
     table = pa.Table.from_pandas(test[[*FEATURES, "employed"]], preserve_index=False)

@@ -679,8 +679,13 @@ def find_slices(
         if label_col in columns:
             raise UsageError(f"{label_col!r} is the label; slice on other columns")
     else:
-        never = {label_col, *named.key}
+        from assay.data.compose import SPLIT_COLUMN
+
+        never = {label_col, *named.key, SPLIT_COLUMN}
         columns = [c for c in table.column_names if c not in never and not c.startswith("_assay_")]
+        # A column with one value (a year's own data: year = 2018) only repeats its
+        # parent slice under another name; unless asked for, it is no candidate.
+        columns = [c for c in columns if pc.count_distinct(table.column(c), mode="all").as_py() > 1]
     loaded = resolve_model(model, store)
     errors, kind = model_errors(loaded, table, label_col, named.key)
     return slices_from_errors(

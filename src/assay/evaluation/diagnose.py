@@ -310,23 +310,16 @@ class SlicesOptions(Options):
 
 
 def _slices(o: SlicesOptions, ctx: Context) -> Any:
-    from assay.data.compose import SPLIT_COLUMN
     from assay.diagnostics.slices import find_slices
 
-    data = ctx.data(o.dataset)
-    skip = {*data.key, SPLIT_COLUMN, data.label}
-    columns = o.columns or [
-        c for c in data.table.column_names if c not in skip and not c.startswith("_assay_")
-    ]
     return find_slices(
         ctx.models[o.model],
-        data.table,
+        ctx.data(o.dataset),
         k=o.k,
         max_level=o.max_level,
         min_support=o.min_support,
         alpha=o.alpha,
-        label=data.label,
-        columns=columns,
+        columns=o.columns,
         bins=o.bins,
         store=ctx.store,
     )
