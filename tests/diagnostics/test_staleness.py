@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, roc_auc_score
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, mean_absolute_error, r2_score, roc_auc_score
 
 import assay
 from assay.diagnostics.staleness import staleness
@@ -47,6 +47,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, employment_template: Path)
     assay.register_model(
         "employment", model, sample=train[FEATURES].head(50), aliases=["candidate"], store=store
     )
+    ages = [c for c in FEATURES if c != "AGEP"]
+    regressor = LinearRegression().fit(train[ages], train.AGEP)
+    assay.register_model("age", regressor, sample=train[ages].head(50), store=store)
     tables = {
         year: assay.compose(root / f"{year}.yaml", store=store).to_arrow(split="test")
         for year in YEARS
@@ -153,6 +156,31 @@ def test_thresholds_on_the_top_level_numbers(project: Any) -> None:
             "employment@candidate", [tables[2018]], metric="accuracy",
             thresholds=[{"metric": "age", "max": 3}], store=store, **LABEL,
         )  # fmt: skip
+
+
+def test_a_regressor_on_a_numeric_label_matches_sklearn(project: Any) -> None:
+    _root, store, _model, tests, tables = project
+    versions = [tables[2015], tables[2018]]
+    ages = [c for c in FEATURES if c != "AGEP"]
+    loaded = assay.load_model("age@1", store=store).raw
+    expected = [
+        mean_absolute_error(tests[y].AGEP, loaded.predict(tests[y][ages])) for y in (2015, 2018)
+    ]
+    # A lower-is-better metric crosses above its max.
+    line = expected[-1] - 1e-6
+    report = staleness(
+        "age@1", versions, metric="mae", max=line, label="AGEP", bootstrap={"samples": 0},
+        store=store,
+    )  # fmt: skip
+    assert [p.value for p in report.points] == pytest.approx(expected, abs=1e-9)
+    assert [p.crossed for p in report.points] == [v > line for v in expected]
+    assert report.reasons == ["crossed"] and "above the max" in report.failures[0].message
+    r2 = staleness("age@1", versions[-1:], metric="r2", store=store, **{**LABEL, "label": "AGEP"})
+    assert r2.value("last") == pytest.approx(
+        r2_score(tests[2018].AGEP, loaded.predict(tests[2018][ages]))
+    )
+    with pytest.raises(UsageError, match=r"'accuracy' does not apply to a regression label"):
+        staleness("age@1", versions, metric="accuracy", label="AGEP", store=store)
 
 
 @pytest.mark.parametrize(
