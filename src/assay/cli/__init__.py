@@ -133,6 +133,9 @@ def _register() -> None:
     from assay.cli import serve
 
     serve.register(app)
+    from assay.cli import compress
+
+    compress.register(app)
     completion.register(app)
 
 

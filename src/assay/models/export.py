@@ -36,7 +36,7 @@ from assay.store import Store, opened
 from assay.store.catalog import ModelVersion
 from assay.store.manifests import write_model_manifests
 
-__all__ = ["DEFAULT_TOLERANCE", "Parity", "export_onnx", "onnx_parity"]
+__all__ = ["DEFAULT_TOLERANCE", "Parity", "export_onnx", "onnx_graph", "onnx_parity"]
 
 DEFAULT_TOLERANCE = 1e-4
 
@@ -110,6 +110,30 @@ def onnx_parity(source: Model, exported: Model, sample: Any, tolerance: float) -
         )
     diff = float(np.max(np.abs(a - b))) if a.size else 0.0
     return Parity(compared, int(a.shape[0]), diff, float(tolerance), labels)
+
+
+def onnx_graph(
+    source: Model, sample: Any, tolerance: float = DEFAULT_TOLERANCE
+) -> tuple[bytes, Parity]:
+    """The loaded scikit-learn ``source`` as a serialized ONNX graph, checked on ``sample``
+    as ``export_onnx`` checks it, without registering anything (``assay compress``
+    quantizes the graph in memory). ``ModelCheckFailed`` when it does not match."""
+    signature = source.signature
+    columns = [c.name for c in signature.columns] if signature and signature.columns else None
+    n = len(columns) if columns else int(getattr(source.raw, "n_features_in_", 0) or 0)
+    if not n:
+        n = to_batch(sample).matrix().shape[1]
+    data = _convert(source.raw, n).SerializeToString()
+    predictor = get_flavor("onnx").load(data, {}, trusted=False)
+    exported = Model(replace(source.info, flavor="onnx"), predictor, signature)
+    parity = onnx_parity(source, exported, sample, tolerance)
+    if not parity.passed:
+        raise ModelCheckFailed(
+            f"the ONNX graph of {source.info.ref} does not match it on {parity.rows} rows "
+            f"(max |Δ {parity.compared}| = {parity.max_abs_diff:.3g}, {parity.labels_differ} "
+            f"labels differ, tolerance {tolerance:g}); nothing was registered"
+        )
+    return data, parity
 
 
 def export_onnx(

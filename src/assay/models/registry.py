@@ -709,6 +709,9 @@ def model_to_dict(info: ModelVersion) -> dict[str, Any]:
         "signature_text": sig.describe() if sig else None,
         "run_id": info.run_id,
         "source": info.source,
+        # The version it was derived from (an ONNX export, a compression) and how.
+        "parent": info.source.get("from"),
+        "compression": info.source.get("compression"),
         "description": info.description,
         "golden": (
             {

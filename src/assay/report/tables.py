@@ -281,6 +281,17 @@ def model_exported(info: ModelVersion, parity: Parity, console: Console) -> None
     )
 
 
+def model_compressed(info: ModelVersion, parent: ModelVersion, console: Console) -> None:
+    """The version ``assay compress`` registered, its size beside its parent's."""
+    method = info.source.get("compression", {}).get("method", "compressed")
+    ratio = f", {parent.size / info.size:.1f}x smaller" if info.size and parent.size else ""
+    console.print(
+        f"Registered [bold]{escape(info.ref)}[/] ({info.flavor}, {size(info.size)}): "
+        f"{method} of {escape(parent.ref)} ({size(parent.size)}{ratio})"
+    )
+    item(console, f"lineage: assay models lineage {escape(info.ref)}")
+
+
 def models(found: Sequence[ModelVersion], console: Console) -> None:
     """Registered model versions (``assay models list``), then their aliases and source."""
     if not found:
@@ -356,7 +367,8 @@ def lineage(node: Mapping[str, Any], console: Console, depth: int = 0) -> None:
     )
     parity = node["source"].get("parity")
     if node["derived_from"] is not None:
-        how = "exported to ONNX from"
+        compression = node["source"].get("compression")
+        how = f"{compression['method']} of" if compression else "exported to ONNX from"
         if parity:
             how += f" (max |Δ {parity['compared']}| {parity['max_abs_diff']:.2g})"
         item(console, f"{how}:", pad + 2)

@@ -1,0 +1,301 @@
+"""Quantization: int8 (dynamic or static QDQ) and float16, with ONNX Runtime or PyTorch.
+
+ONNX models are quantized with ONNX Runtime's tools; a scikit-learn model is first
+converted to ONNX in memory (checked against the model as ``export_onnx`` checks it,
+and recorded as the first step of the lineage) and the graph is quantized. ONNX Runtime
+quantizes the operators of neural networks (MatMul, Gemm, Conv, attention, recurrent
+layers); scikit-learn's linear and tree models convert to ``ai.onnx.ml`` operators
+(LinearClassifier, TreeEnsembleClassifier), which it leaves in float, so those are
+refused with a one-line error rather than registered unchanged.
+
+A torch model is quantized dynamically with ``torch.ao.quantization.quantize_dynamic``
+on its ``Linear`` layers and stored as TorchScript; it must load as an eager module
+(registered as a state dict with its class).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import tempfile
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from assay.compress._data import float_matrix, versioned_rows
+from assay.compress.methods import Compressed, Parent
+from assay.errors import UsageError
+from assay.extras import require
+from assay.models.export import DEFAULT_TOLERANCE, onnx_graph
+from assay.models.registry import run_sample
+from assay.store.verified import read_verified
+
+__all__ = ["CALIBRATE", "CALIBRATION_ROWS", "QUANTIZABLE", "dynamic_int8", "fp16", "static_int8"]
+
+#: ONNX operators that ONNX Runtime's int8 quantizers rewrite.
+QUANTIZABLE = frozenset(
+    {"MatMul", "Gemm", "Conv", "ConvTranspose", "Attention", "LSTM", "GRU", "Gather"}
+)
+#: ``--calibrate`` names → ONNX Runtime's CalibrationMethod members.
+CALIBRATE = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+CALIBRATION_ROWS = 1000  # the first rows of --calibration that set the ranges
+_BATCH = 64  # rows per calibration batch
+
+
+def dynamic_int8(parent: Parent, *, per_channel: bool = False, **rest: Any) -> Compressed:
+    """Weights to int8 ahead of time, activations quantized on the fly at each call."""
+    _refuse_extra("dynamic-int8", rest)
+    if parent.info.flavor == "torch":
+        return _torch_dynamic(parent, per_channel)
+    graph, steps = _onnx_of(parent, "dynamic-int8")
+    qt = require("onnxruntime.quantization", "int8 quantization")
+    with _workdir(graph) as (source, target), _quiet():
+        qt.quantize_dynamic(
+            str(source), str(target), weight_type=qt.QuantType.QInt8, per_channel=per_channel
+        )
+        data = target.read_bytes()
+    return Compressed(
+        "onnx",
+        data,
+        {"per_channel": per_channel, "weight_type": "int8"},
+        steps=(*steps, {"step": "quantize_dynamic", "engine": "onnxruntime"}),
+    )
+
+
+def static_int8(
+    parent: Parent,
+    *,
+    calibration: str | None = None,
+    calibrate: str = "minmax",
+    per_channel: bool = False,
+    **rest: Any,
+) -> Compressed:
+    """Weights and activations to int8 (QDQ), activation ranges calibrated on rows of
+    ``calibration`` (a recipe[:split] or fingerprint[:split]) by ``calibrate``."""
+    _refuse_extra("static-int8", rest)
+    if calibrate not in CALIBRATE:
+        raise UsageError(
+            f"--calibrate {calibrate!r} is not a calibration method; use one of "
+            f"{', '.join(CALIBRATE)}"
+        )
+    if calibration is None:
+        raise UsageError(
+            "static-int8 needs --calibration RECIPE[:split] (rows that set the activation "
+            "ranges); e.g. --calibration recipes/train.yaml:train"
+        )
+    columns = parent.columns
+    if columns is None:
+        raise UsageError(
+            f"model {parent.info.ref} has no signature naming its input columns, so "
+            "--calibration rows cannot be fed to it; register it with --sample"
+        )
+    table, data_ref = versioned_rows(calibration, parent.store, columns, what="--calibration")
+    table = table.slice(0, CALIBRATION_ROWS)
+    graph, steps = _onnx_of(parent, "static-int8", sample=table)
+    qt = require("onnxruntime.quantization", "int8 quantization")
+    with _workdir(graph) as (source, target), _quiet():
+        reader = _reader(qt, source, table)
+        qt.quantize_static(
+            str(source),
+            str(target),
+            reader,
+            quant_format=qt.QuantFormat.QDQ,
+            activation_type=qt.QuantType.QInt8,
+            weight_type=qt.QuantType.QInt8,
+            per_channel=per_channel,
+            calibrate_method=getattr(qt.CalibrationMethod, CALIBRATE[calibrate]),
+        )
+        data = target.read_bytes()
+    params = {
+        "calibrate": calibrate,
+        "per_channel": per_channel,
+        "format": "QDQ",
+        "rows": table.num_rows,
+    }
+    return Compressed(
+        "onnx",
+        data,
+        params,
+        data_ref=data_ref,
+        steps=(*steps, {"step": "quantize_static", "engine": "onnxruntime"}),
+    )
+
+
+def fp16(parent: Parent, **rest: Any) -> Compressed:
+    """Float weights and arithmetic to float16; inputs and outputs stay float32."""
+    _refuse_extra("fp16", rest)
+    graph, steps = _onnx_of(parent, "fp16")
+    onnx = require("onnx", "float16 conversion")
+    convert = require("onnxruntime.transformers.float16", "float16 conversion")
+    model = onnx.load_from_string(graph)
+    with _quiet():
+        half = convert.convert_float_to_float16(model, keep_io_types=True)
+    halved = [i.name for i in half.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
+    if not halved:
+        raise UsageError(
+            f"fp16 found no float weights it converts in model {parent.info.ref} "
+            f"({_ops(model)}); ai.onnx.ml operators stay float32, so there is nothing to halve"
+        )
+    return Compressed(
+        "onnx",
+        half.SerializeToString(),
+        {"keep_io_types": True},
+        steps=(*steps, {"step": "convert_float_to_float16", "engine": "onnxruntime"}),
+    )
+
+
+# --------------------------------------------------------------------------- ONNX
+
+
+def _onnx_of(
+    parent: Parent, method: str, sample: pa.Table | None = None
+) -> tuple[bytes, tuple[dict[str, Any], ...]]:
+    """The parent's ONNX graph (converted in memory from scikit-learn, with that step),
+    refused when it holds nothing ``method`` changes."""
+    info = parent.info
+    steps: tuple[dict[str, Any], ...] = ()
+    if info.flavor == "onnx":
+        assert info.object_key is not None and info.sha256 is not None
+        graph = read_verified(
+            parent.store.objects, info.object_key, info.sha256, f"the artifact of model {info.ref}"
+        )
+    elif info.flavor == "sklearn":
+        rows = sample
+        if rows is None and info.run_id is not None and parent.columns:
+            rows = run_sample(
+                parent.store, parent.store.catalog.get_run(info.run_id), parent.columns
+            )
+        if rows is None:
+            raise UsageError(
+                f"model {info.ref} records no run whose rows could check its ONNX conversion; "
+                f"export it first (assay models export-onnx {info.ref} --sample FILE) and "
+                "compress that version"
+            )
+        graph, parity = onnx_graph(parent.model, rows, DEFAULT_TOLERANCE)
+        steps = ({"step": "onnx-export", "engine": "skl2onnx", "parity": parity.to_dict()},)
+    else:
+        raise UsageError(
+            f"{method} applies to ONNX and scikit-learn models; model {info.ref} is "
+            f"{info.flavor}" + (" (use dynamic-int8 or prune)" if info.flavor == "torch" else "")
+        )
+    if method != "fp16":
+        onnx = require("onnx", "int8 quantization")
+        model = onnx.load_from_string(graph)
+        if not {n.op_type for n in model.graph.node} & QUANTIZABLE:
+            raise UsageError(
+                f"{method} found no layer ONNX Runtime quantizes in model {info.ref} "
+                f"({_ops(model)}); scikit-learn's linear and tree models stay float: "
+                "compress a neural network, or distil this one"
+            )
+    return graph, steps
+
+
+def _ops(model: Any) -> str:
+    names = list(dict.fromkeys(n.op_type for n in model.graph.node))
+    more = f", … {len(names) - 6} more" if len(names) > 6 else ""
+    return "its operators: " + ", ".join(names[:6]) + more
+
+
+def _reader(qt: Any, graph_path: Path, table: pa.Table) -> Any:
+    """A CalibrationDataReader over ``table`` in batches, fed as the graph takes input:
+    one float32 matrix in signature order, or one column per named input."""
+    ort = require("onnxruntime", "int8 quantization")
+    inputs = ort.InferenceSession(str(graph_path), providers=["CPUExecutionProvider"]).get_inputs()
+    if len(inputs) == 1:
+        matrix = float_matrix(table)
+        feeds = [{inputs[0].name: matrix[i : i + _BATCH]} for i in range(0, len(matrix), _BATCH)]
+    else:
+        absent = [i.name for i in inputs if i.name not in table.column_names]
+        if absent:
+            raise UsageError(
+                f"--calibration lacks the graph's input(s) {', '.join(absent)}; give data "
+                "with the columns the model reads"
+            )
+        columns = {i.name: float_matrix(table.select([i.name])) for i in inputs}
+        feeds = [
+            {name: col[i : i + _BATCH] for name, col in columns.items()}
+            for i in range(0, table.num_rows, _BATCH)
+        ]
+
+    class Reader(qt.CalibrationDataReader):  # type: ignore[misc, name-defined]
+        def __init__(self) -> None:
+            self._feeds: Iterator[dict[str, np.ndarray]] = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._feeds, None)
+
+    return Reader()
+
+
+@contextlib.contextmanager
+def _workdir(graph: bytes) -> Iterator[tuple[Path, Path]]:
+    """A private folder holding the graph as a file (ONNX Runtime's quantizers read and
+    write paths, and the entropy calibrator leaves files beside them)."""
+    with tempfile.TemporaryDirectory(prefix="assay-compress-") as folder:
+        source = Path(folder) / "model.onnx"
+        source.write_bytes(graph)
+        yield source, Path(folder) / "compressed.onnx"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep the quantizers' chatter off the terminal: ONNX Runtime prints calibration
+    progress to stdout (which carries --json) and logs advice on the root logger."""
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(disabled)
+
+
+# --------------------------------------------------------------------------- torch
+
+
+def _torch_dynamic(parent: Parent, per_channel: bool) -> Compressed:
+    torch = require("torch", "PyTorch models")
+    module = parent.model.raw
+    if isinstance(module, torch.jit.ScriptModule):
+        raise UsageError(
+            f"model {parent.info.ref} is TorchScript, which dynamic-int8 cannot rewrite; "
+            "register it as a state dict with its class (--class module:Class)"
+        )
+    if per_channel:
+        raise UsageError(
+            "--per-channel applies to ONNX models; PyTorch's dynamic quantization of Linear "
+            "layers is per tensor"
+        )
+    linear = sum(isinstance(m, torch.nn.Linear) for m in module.modules())
+    if not linear:
+        raise UsageError(
+            f"model {parent.info.ref} has no torch.nn.Linear layer for dynamic-int8 to quantize"
+        )
+    from assay.models.flavors import get_flavor
+
+    with _quiet():
+        quantized = torch.ao.quantization.quantize_dynamic(
+            copy.deepcopy(module), {torch.nn.Linear}, dtype=torch.qint8
+        )
+        data, options = get_flavor("torch").dump(quantized, {})
+    assert data is not None
+    return Compressed(
+        "torch",
+        data,
+        {"per_channel": False, "weight_type": "int8", "layers": "Linear", "quantized": linear},
+        options=options,
+        steps=({"step": "quantize_dynamic", "engine": "torch"},),
+    )
+
+
+def _refuse_extra(method: str, rest: dict[str, Any]) -> None:
+    if rest:
+        given = ", ".join(f"--{k.replace('_', '-')}" for k in rest)
+        raise UsageError(f"{method} does not take {given}; see `assay compress --help`")
