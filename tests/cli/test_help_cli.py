@@ -33,7 +33,7 @@ def test_no_help_text_loses_a_bracket_to_rich_markup() -> None:
 
 
 def test_fairness_help_shows_the_log_since_form(tmp_path: Path) -> None:
-    for command in ("fairness", "importance"):
+    for command in ("fairness", "importance", "drift"):
         r = run_assay(command, "--help", cwd=tmp_path, env={"COLUMNS": "200"})
         assert r.rc == 0, r.err
         assert "log:EXPERIMENT[@SINCE]" in r.out, command
