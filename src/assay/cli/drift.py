@@ -11,7 +11,8 @@ from assay.cli import JsonOpt, StoreOpt
 from assay.cli._output import MarkdownOpt, console, deliver, status
 
 DATA_HELP = (
-    "a recipe[:split], a fingerprint[:split], a .csv/.parquet/.jsonl file or log:EXPERIMENT\\[@SINCE]"
+    "a recipe[:split], a fingerprint[:split], a .csv/.parquet/.jsonl file or "
+    "log:EXPERIMENT\\[@SINCE]"
 )
 
 
