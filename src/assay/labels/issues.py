@@ -33,8 +33,8 @@ it was trained on these rows, which hides issues, so that case is warned about) 
 by default, from ``cv``-fold cross-validation of scikit-learn's
 ``HistGradientBoostingClassifier`` on every column but the key and the label (text
 columns as categories). Gradient boosting rather than a logistic regression: on the
-ACS data its probabilities flag a third fewer rows for the same recall
-(bench/README.md, "Label errors").
+ACS data its probabilities flag a quarter fewer rows for a higher recall
+(bench/README.md, "Labels — label issues vs cleanlab").
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from assay.errors import UsageError
 from assay.extras import require
 from assay.labels._version import label_of, named_version, version_rows
 from assay.results import GateStatus, ReasonCode, verdict
+from assay.scoring.metrics import task_of
 
 if TYPE_CHECKING:
     from assay.data.compose import DatasetVersion
@@ -497,6 +498,11 @@ def _issues(
             f"{given_raw.null_count:,} rows{_in(split)} have no {label!r} label; label them "
             "or leave them out with the recipe's where:"
         )
+    if task_of(given_raw.to_numpy()) == "regression":
+        raise UsageError(
+            f"{label!r} holds many numbers, not classes; label issues need a class label "
+            "(name one with --label COL)"
+        )
     warnings: list[Note] = []
     if model is None:
         classes, y = _codes(given_raw)
@@ -568,7 +574,8 @@ def _cv_proba(
             f"every row has the label {classes[0]!r}; label issues need at least two classes"
         )
     counts = np.bincount(y, minlength=len(classes))
-    if (few := int(counts.argmin())) is not None and counts[few] < cv:
+    few = int(counts.argmin())
+    if counts[few] < cv:
         raise UsageError(
             f"label {classes[few]!r} has {counts[few]} row(s), fewer than the {cv} folds; "
             f"use --cv {max(2, int(counts.min()))} or more rows"
