@@ -209,3 +209,25 @@ def test_pickle_and_joblib_only_when_trusted(
             load_model(info.ref, trusted=True, store=store).predict_proba(held_out).tobytes()
             == want
         )
+
+
+def test_a_text_pipeline_reads_its_one_column_of_documents(store: assay.Store) -> None:
+    """A TF-IDF pipeline fitted on a Series takes documents, not a table: registered
+    from a Series (or a one-column frame), it answers a table's text column."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    reviews = pd.Series(
+        ["a good film", "bad acting", "great plot and cast", "an awful script", "fine, good"] * 8,
+        name="review",
+    )
+    liked = [1, 0, 1, 0, 1] * 8
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(reviews, liked)
+    for sample in (reviews.head(5), reviews.head(5).to_frame()):
+        info = register_model("reviews", model, sample=sample, store=store)
+        loaded = load_model(f"reviews@{info.version}", store=store)
+        assert [c.name for c in loaded.signature.columns] == ["review"]
+        new = pd.DataFrame({"review": ["good cast", "awful film"], "stars": [5, 1]})
+        assert loaded.predict(new).tolist() == model.predict(new.review).tolist()
+        np.testing.assert_array_equal(loaded.predict_proba(new), model.predict_proba(new.review))

@@ -203,6 +203,9 @@ def to_batch(data: Any) -> Batch:
     mappings, or an array."""
     columns: dict[str, np.ndarray] | None = None
     module = type(data).__module__
+    if module.startswith("pandas") and hasattr(data, "to_frame") and not hasattr(data, "columns"):
+        # A Series (a text model's documents) is a table of one column, named as it is.
+        data = data.to_frame(name="value" if data.name is None else str(data.name))
     if module.startswith("pandas") and hasattr(data, "columns") and hasattr(data, "iloc"):
         columns = {str(c): _column(data[c].to_numpy()) for c in data.columns}
     elif hasattr(data, "__arrow_c_stream__") or (

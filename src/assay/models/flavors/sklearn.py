@@ -92,6 +92,26 @@ class SklearnFlavor(Flavor):
         return SklearnPredictor(model)
 
 
+def _takes_documents(model: Any) -> bool:
+    """Whether ``model`` starts with a text vectorizer, which takes a 1-D sequence of
+    documents (a table's one column), not a 2-D table."""
+    while hasattr(model, "steps"):  # a Pipeline: its first step reads the input
+        model = model.steps[0][1]
+    # CountVectorizer, TfidfVectorizer and HashingVectorizer all build an analyzer.
+    return callable(getattr(model, "build_analyzer", None))
+
+
+def _documents(batch: Batch) -> np.ndarray:
+    """The one column of ``batch`` as the 1-D array of documents a vectorizer reads."""
+    matrix = batch.matrix()
+    if matrix.ndim == 2 and matrix.shape[1] != 1:
+        raise UsageError(
+            f"this text model reads one column of documents; the input has {matrix.shape[1]} "
+            "columns: give only the text column"
+        )
+    return matrix.reshape(-1)
+
+
 class SklearnPredictor(Predictor):
     """A fitted estimator; tables go in as DataFrames when it was fitted on one."""
 
@@ -99,12 +119,15 @@ class SklearnPredictor(Predictor):
         self.model = model
         self.has_proba = hasattr(model, "predict_proba")
         self.names = getattr(model, "feature_names_in_", None)
+        self.documents = _takes_documents(model)
 
     @property
     def raw(self) -> Any:
         return self.model
 
     def _input(self, batch: Batch) -> Any:
+        if self.documents:
+            return _documents(batch)
         if self.names is not None:
             frame = batch.frame()
             if frame is not None:
