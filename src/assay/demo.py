@@ -56,6 +56,16 @@ slices:
   over_65: "AGEP >= 65"
 """
 
+# One earlier survey year on its own, split as train.yaml, so that its test rows were
+# never trained on: the release gate scores the model year by year (staleness).
+YEAR_RECIPE = """\
+dataset: employment
+deltas: {{include: [{delta}]}}
+where: "AGEP >= 16 and RAC1P != 9"
+split: {{seed: 0, fractions: {{train: 0.8, dev: 0.1, test: 0.1}}}}
+"""
+YEARS = {2015: "base", 2016: "y2016", 2017: "y2017"}
+
 CHECK_SUITE = """\
 # Data tests of the training data, before any model sees it.
 suite: employment-train
@@ -108,6 +118,30 @@ diagnostics:
     exclude: [year]   # a new year is no drift
     thresholds: [{metric: drift_share, max: 0.3}]
   importance: {dataset: newest_year, repeats: 3, slices: [women, over_65]}
+  # The five slices of the newest year where the candidate errs most (SliceLine).
+  slices: {dataset: newest_year, k: 5, max_level: 2, min_support: 100}
+  # How old may it get: accuracy year by year on rows it never saw (2017: no row of
+  # that year was trained on); the gate fails once the newest year falls below 0.75.
+  staleness:
+    datasets:
+      - {recipe: recipes/year-2015.yaml, split: test}
+      - {recipe: recipes/year-2016.yaml, split: test}
+      - {recipe: recipes/year-2017.yaml, split: test}
+      - newest_year
+    metric: accuracy
+    min: 0.75
+  behaviour:
+    dataset: newest_year
+    tests:
+      - {name: more school never hurts, kind: dir, change: {SCHL: "+2"},
+         expect: not_decrease, tolerance: 0.05, max_failure_rate: 0.05}
+      - {name: ancestry does not decide, kind: inv, shuffle: ANC, max_failure_rate: 0.05}
+  # Accuracy as the newest year's rows get noisier (numbers) and mixed up (categories).
+  robustness:
+    dataset: newest_year
+    perturbations: [noise, swap]
+    strengths: [0.05, 0.1, 0.2]
+    thresholds: [{metric: drop_at_0.1, max: 0.08}]
 """
 
 
@@ -200,6 +234,8 @@ def run_demo(
     recipes.mkdir()
     (recipes / "train.yaml").write_text(TRAIN_RECIPE)
     (recipes / "newest.yaml").write_text(NEWEST_RECIPE)
+    for y, delta in YEARS.items():
+        (recipes / f"year-{y}.yaml").write_text(YEAR_RECIPE.format(delta=delta))
     train = compose(recipes / "train.yaml", store=store)
     newest = compose(recipes / "newest.yaml", store=store)
     out = root / "train.parquet"
