@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from assay.diagnostics import Bound, judge, parse_bounds
 from assay.diagnostics.behaviour import BehaviourTest
@@ -397,6 +397,90 @@ def _annotators(o: AnnotatorsOptions, ctx: Context) -> Any:
     return score_annotators(votes, level=o.level)
 
 
+class EfficiencyOptions(Options):
+    """Every model of the spec (or ``models``, roles) timed alike on the spec's dataset:
+    ``threads`` fixed, ``calls`` single rows, ``batches`` of ``batch`` rows. A threshold
+    bounds the judged model's own number (``{metric: size_bytes, max: 2e6}``) or its
+    ratio to another model's (``{metric: latency_p50_ms, vs: baseline, max_ratio: 0.67}``)."""
+
+    models: list[str] | None = None
+    threads: int = Field(1, ge=1)
+    calls: int = Field(200, ge=2)
+    batch: int = Field(64, ge=1)
+    batches: int = Field(20, ge=1)
+    provider: str = "cpu"
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _ratios(cls, value: Any) -> Any:
+        from assay.scoring.efficiency import ratio_name
+
+        if not isinstance(value, list):
+            return value
+        out = []
+        for t in value:
+            if isinstance(t, dict) and "vs" in t:
+                t = dict(t)
+                ref = t.pop("vs")
+                bounds = {k: t.pop(f"{k}_ratio") for k in ("max", "min") if f"{k}_ratio" in t}
+                t = {**t, "metric": ratio_name(str(t.get("metric")), str(ref)), **bounds}
+            out.append(t)
+        return out
+
+    def problems(self, spec: EvalSpec) -> list[str]:
+        from assay.scoring.efficiency import NUMBERS, check_settings
+
+        found = super().problems(spec)
+        try:  # an unknown provider, or one this ONNX Runtime lacks
+            check_settings(provider=self.provider)
+        except AssayError as e:
+            found.append(str(e))
+        for role in self.models or []:
+            if role not in spec.models:
+                found.append(f"model {role!r} is not one of the models ({', '.join(spec.models)})")
+        timed = list(self.models or spec.models)
+        for t in self.thresholds:
+            metric, _, ref = str(t.get("metric")).partition("_ratio:")
+            if metric not in NUMBERS:
+                found.append(f"metric {metric!r} is not measured; use one of: {', '.join(NUMBERS)}")
+            if ref and ref not in timed:
+                found.append(f"`vs: {ref}` is not one of the models timed ({', '.join(timed)})")
+            elif ref == self.model:
+                found.append(f"`vs: {ref}` compares {ref} with itself; name another model")
+        return found
+
+
+def _efficiency(o: EfficiencyOptions, ctx: Context) -> Any:
+    from assay.data.compose import SPLIT_COLUMN
+    from assay.scoring.efficiency import EfficiencyReport, measure
+
+    data = ctx.data(o.dataset)
+    roles = list(dict.fromkeys([o.model, *(o.models or ctx.models)]))
+    measured = {}
+    for role in roles:
+        model = ctx.models[role]
+        named = model.signature.columns if model.signature else None
+        columns = [c.name for c in named] if named else ctx.spec.features_of(role)
+        if columns is None:  # a model that reads names: every column but key, label, split
+            skip = {*data.key, data.label, SPLIT_COLUMN}
+            columns = [c for c in data.table.column_names if c not in skip]
+        measured[role] = measure(
+            model.info, data.table.select(columns), store=ctx.store, threads=o.threads,
+            calls=o.calls, batch=o.batch, batches=o.batches, provider=o.provider,
+        )  # fmt: skip
+    return EfficiencyReport(o.model, measured)
+
+
+def _efficiency_numbers(o: EfficiencyOptions, ctx: Context) -> dict[str, str]:
+    from assay.scoring.efficiency import NUMBERS, ratio_name
+
+    out = dict(NUMBERS)
+    for role in o.models or ctx.models:
+        if role != o.model:
+            out.update({ratio_name(m, role): f"{m} over {role}'s" for m in NUMBERS})
+    return out
+
+
 DIAGNOSTICS: dict[str, Diagnostic] = {
     "drift": Diagnostic(
         DriftOptions,
@@ -477,6 +561,14 @@ DIAGNOSTICS: dict[str, Diagnostic] = {
         gates_on_verdict=False,
         about="how far each annotator can be trusted, and the overall agreement",
         section="labels:annotators_section",
+    ),
+    "efficiency": Diagnostic(
+        EfficiencyOptions,
+        _efficiency,
+        _efficiency_numbers,
+        gates_on_verdict=False,
+        about="size, parameters, latency and throughput, and their ratios between models",
+        section="compress:section",
     ),
 }
 

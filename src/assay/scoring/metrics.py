@@ -218,7 +218,11 @@ def _sk(name: str) -> Point:
             )
         if name == "log_loss":
             assert p.proba is not None
-            return float(skm.log_loss(p.y, p.proba, labels=list(range(p.proba.shape[1]))))
+            # A float32 model's (ONNX) probabilities sum to 1 only to float32 precision,
+            # which scikit-learn warns about: normalise, as the bootstrap's version does.
+            proba = p.proba.astype(np.float64)
+            proba /= proba.sum(axis=1, keepdims=True)
+            return float(skm.log_loss(p.y, proba, labels=list(range(proba.shape[1]))))
         if name == "brier":
             return float(skm.brier_score_loss(p.y, p.score))
         if name == "mae":
