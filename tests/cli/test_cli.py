@@ -760,6 +760,7 @@ def test_demo_json(demo_run: tuple[Path, dict[str, Any]], acs_df: pd.DataFrame) 
     if res["models"]:
         check_demo_diagnostics(folder, res["evaluation"]["id"], held_out)
         check_demo_experiment(folder, res["experiment"], acs_df, held_out)
+        check_demo_relabel(folder, res["relabel"], acs_df)
 
 
 def check_demo_diagnostics(folder: Path, evaluation_id: str, held_out: pd.DataFrame) -> None:
@@ -781,6 +782,49 @@ def check_demo_diagnostics(folder: Path, evaluation_id: str, held_out: pd.DataFr
     assert rules["drift: drift_share ≤ 0.3"]["observed"] == drift["drift_share"]
     overall = recorded["diagnostics"]["importance"]["slices"][0]
     assert overall["rows"] == len(held_out) and overall["columns"][0]["column"] == "AGEP"
+    # Staleness: 2017 (never trained on) scored by hand on its held-out rows.
+    with assay.open_store(folder / ".assay") as s:
+        y2017 = assay.compose(folder / "recipes/year-2017.yaml", store=s).to_pandas(split="test")
+    points = recorded["diagnostics"]["staleness"]["points"]
+    assert points[2]["rows"] == len(y2017)
+    hand = float((np.asarray(model.predict(y2017)) == y2017.employed.to_numpy()).mean())
+    assert points[2]["value"] == pytest.approx(hand, abs=1e-12)
+    # The worst slice's expression selects its rows, and its error is the model's there.
+    top = recorded["diagnostics"]["slices"]["slices"][0]
+    inside = held_out.query(top["expr"].replace(" and ", " & ").replace(" = ", " == "))
+    assert len(inside) == top["size"]
+    wrong = np.asarray(model.predict(inside)) != inside.employed.to_numpy()
+    assert top["error"] == pytest.approx(wrong.mean(), abs=1e-12)
+    assert {t["name"] for t in recorded["diagnostics"]["behaviour"]["tests"]} == {
+        "more school never hurts",
+        "ancestry does not decide",
+    }
+
+
+def check_demo_relabel(folder: Path, r: dict[str, Any], acs_df: pd.DataFrame) -> None:
+    """The demo's relabel round trip, recomputed: the vendor's flips are the only wrong
+    labels before, the queued ones are put right after, and each model's accuracy moves
+    by what those rows imply."""
+    truth = acs_df.set_index("id").employed
+    c = r["comparison"]
+    with assay.open_store(folder / ".assay") as s:
+        old = assay.load_version(r["old"], store=s).to_pandas(split="test").set_index("id")
+        new = assay.load_version(c["new"]["version"], store=s).to_pandas(split="test")
+        new = new.set_index("id").loc[old.index]
+        models = {m["model"]: assay.load_model(m["model"], store=s) for m in c["models"]}
+        # The candidate's run read this dataset: its probabilities may be in-sample.
+        seen = assay.labels.label_issues(f"{r['old']}:test", model="employment@2", store=s)
+    assert [str(w.code) for w in seen.warnings] == ["in_sample"]
+    assert int((old.employed != truth[old.index]).sum()) == r["flipped"]
+    assert int((new.employed != truth[new.index]).sum()) == r["flipped"] - r["flips_found"]
+    assert r["relabelled"] == r["flips_found"] == c["changed"] > r["flipped"] // 2
+    for m in c["models"]:
+        model = models[m["model"]]
+        guess = model.predict(new[[col.name for col in model.signature.columns]])
+        overall = m["slices"][0]["metrics"]["accuracy"]
+        assert overall["old"] == pytest.approx(float(np.mean(guess == old.employed)), abs=1e-12)
+        assert overall["new"] == pytest.approx(float(np.mean(guess == new.employed)), abs=1e-12)
+    assert Path(r["html"]).is_file() and Path(r["queue"]).is_file()
 
 
 def check_demo_experiment(
