@@ -272,6 +272,7 @@ def run_demo(
     experiment = None
     if models:
         experiment = _experiment(store, root, newest, say)
+    relabel = _relabel(store, root, newest, say) if models else None
     return {
         "folder": str(root),
         "store": store.url,
@@ -294,6 +295,7 @@ def run_demo(
             "html": str(root / "eval-report.html"),
         },
         "experiment": experiment,
+        "relabel": relabel,
     }
 
 
@@ -462,6 +464,97 @@ def _send(port: int, people: Any, features: list[str], server: Any) -> list[dict
 
     with ThreadPoolExecutor(CLIENTS) as pool:
         return [a for answers in pool.map(client, range(CLIENTS)) for a in answers]
+
+
+LABELS_RECIPE = """\
+# The newest year's labels as they stand: y2018, the vendor's relabelled rows and every
+# later correction (a delta not excluded here is read), held out as in train.yaml.
+dataset: employment
+deltas: {exclude: [base, y2016, y2017, withdrawn]}
+where: "AGEP >= 16 and RAC1P != 9"
+split: {seed: 0, fractions: {train: 0.8, dev: 0.1, test: 0.1}}
+slices:
+  women: "SEX = 2"
+  over_65: "AGEP >= 65"
+"""
+#: The share of the newest year's held-out labels the simulated vendor gets wrong.
+VENDOR_ERRORS = 0.02
+
+
+def _relabel(store: Any, root: Path, newest: Any, say: Callable[[str], None]) -> dict[str, Any]:
+    """A relabel round trip: a labelling vendor (simulated) returns the newest year's
+    held-out rows with 2% of labels flipped, as an upsert delta; ``label_issues`` finds
+    the suspects by 5-fold cross-validation; a relabeller (simulated: the true labels of
+    the queued rows, restored from a held copy) corrects the queue; the corrections go
+    back as an upsert delta; both models are scored on the old labels and the new."""
+    import numpy as np
+
+    from assay.labels import apply_queue, compare_models, label_issues
+    from assay.report import label_issues as page
+    from assay.report import write_report
+
+    rows = newest.to_arrow(split="test").drop_columns(["split"])
+    held = dict(
+        zip(rows.column("id").to_pylist(), rows.column("employed").to_pylist(), strict=True)
+    )
+    rng = np.random.default_rng(0)
+    wrong = rng.choice(rows.num_rows, int(rows.num_rows * VENDOR_ERRORS), replace=False)
+    labels = rows.column("employed").to_numpy().copy()
+    labels[wrong] = 1 - labels[wrong]
+    vendor = root / "incoming" / "vendor-labels.parquet"
+    _write(
+        vendor,
+        rows.set_column(rows.schema.get_field_index("employed"), "employed", pa.array(labels)),
+    )
+    add_delta(
+        store, "employment", vendor, op="upsert", name="vendor-labels", message="vendor's labels"
+    )
+    recipe = root / "recipes" / "labels.yaml"
+    recipe.write_text(LABELS_RECIPE)
+    found = label_issues(f"{recipe}:test", cv=5, store=store)
+    queue = root / "relabel-queue.csv"
+    found.write_queue(queue)
+    flipped = set(rows.column("id").take(pa.array(wrong)).to_pylist())
+    hits = sum(1 for i in found.issues if i.key["id"] in flipped)
+    say(
+        f"  labels issues labels.yaml:test: {len(found.issues):,} suspects in {found.rows:,} rows, "
+        f"{hits} of the vendor's {len(flipped)} flips among them; queue {queue.name}"
+    )
+    # The relabeller (simulated): each queued row gets its true label from the held copy.
+    done = pacsv.read_csv(queue)
+    done = done.set_column(
+        done.schema.get_field_index("employed"),
+        "employed",
+        pa.array([held[i] for i in done.column("id").to_pylist()], pa.int64()),
+    )
+    relabelled = root / "relabel-1.csv"
+    pacsv.write_csv(done, relabelled)
+    applied = apply_queue(relabelled, "employment", store=store)
+    say(
+        f"  labels apply relabel-1.csv: {applied.relabelled} label(s) corrected by the "
+        f"(simulated) relabeller, upsert delta {applied.added.delta.name!r}"
+    )
+    report = compare_models(
+        f"{found.version}:test",
+        f"{recipe}:test",
+        ["employment@baseline", "employment@candidate"],
+        metrics=["accuracy", "f1"],
+        store=store,
+    )
+    write_report(page.compare_html(report), root / "relabel-report.html")
+    say(f"  labels compare-models: {report.summary()}")
+    return {
+        "flipped": len(flipped),
+        "issues": len(found.issues),
+        "rows": found.rows,
+        "flips_found": hits,
+        "queue": str(queue),
+        "relabelled": applied.relabelled,
+        "delta": applied.added.delta.name,
+        "old": found.version,
+        "comparison": report.to_dict(),
+        "html": str(root / "relabel-report.html"),
+    }
 
 
 def _write(path: Path, table: pa.Table) -> None:

@@ -805,6 +805,8 @@ def check_demo_relabel(folder: Path, r: dict[str, Any], acs_df: pd.DataFrame) ->
     """The demo's relabel round trip, recomputed: the vendor's flips are the only wrong
     labels before, the queued ones are put right after, and each model's accuracy moves
     by what those rows imply."""
+    from assay.labels import label_issues
+
     truth = acs_df.set_index("id").employed
     c = r["comparison"]
     with assay.open_store(folder / ".assay") as s:
@@ -813,7 +815,7 @@ def check_demo_relabel(folder: Path, r: dict[str, Any], acs_df: pd.DataFrame) ->
         new = new.set_index("id").loc[old.index]
         models = {m["model"]: assay.load_model(m["model"], store=s) for m in c["models"]}
         # The candidate's run read this dataset: its probabilities may be in-sample.
-        seen = assay.labels.label_issues(f"{r['old']}:test", model="employment@2", store=s)
+        seen = label_issues(f"{r['old']}:test", model="employment@2", store=s)
     assert [str(w.code) for w in seen.warnings] == ["in_sample"]
     assert int((old.employed != truth[old.index]).sum()) == r["flipped"]
     assert int((new.employed != truth[new.index]).sum()) == r["flipped"] - r["flips_found"]
