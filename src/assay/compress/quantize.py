@@ -44,7 +44,7 @@ QUANTIZABLE = frozenset(
 )
 #: ``--calibrate`` names → ONNX Runtime's CalibrationMethod members.
 CALIBRATE = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
-CALIBRATION_ROWS = 1000  # the first rows of --calibration that set the ranges
+CALIBRATION_ROWS = 1024  # at most this many first rows of --calibration set the ranges
 _BATCH = 64  # rows per calibration batch
 
 
@@ -96,11 +96,13 @@ def static_int8(
             "--calibration rows cannot be fed to it; register it with --sample"
         )
     table, data_ref = versioned_rows(calibration, parent.store, columns, what="--calibration")
-    table = table.slice(0, CALIBRATION_ROWS)
+    # The histogram calibrators (entropy, percentile) stack batches: all the same size.
+    batch = min(_BATCH, table.num_rows)
+    table = table.slice(0, min(CALIBRATION_ROWS, table.num_rows) // batch * batch)
     graph, steps = _onnx_of(parent, "static-int8", sample=table)
     qt = require("onnxruntime.quantization", "int8 quantization")
     with _workdir(graph) as (source, target), _quiet():
-        reader = _reader(qt, source, table)
+        reader = _reader(qt, source, table, batch)
         qt.quantize_static(
             str(source),
             str(target),
@@ -178,7 +180,8 @@ def _onnx_of(
                 "compress that version"
             )
         graph, parity = onnx_graph(parent.model, rows, DEFAULT_TOLERANCE)
-        steps = ({"step": "onnx-export", "engine": "skl2onnx", "parity": parity.to_dict()},)
+        export = {"step": "onnx-export", "engine": "skl2onnx", "bytes": len(graph)}
+        steps = ({**export, "parity": parity.to_dict()},)
     else:
         raise UsageError(
             f"{method} applies to ONNX and scikit-learn models; model {info.ref} is "
@@ -202,14 +205,14 @@ def _ops(model: Any) -> str:
     return "its operators: " + ", ".join(names[:6]) + more
 
 
-def _reader(qt: Any, graph_path: Path, table: pa.Table) -> Any:
-    """A CalibrationDataReader over ``table`` in batches, fed as the graph takes input:
-    one float32 matrix in signature order, or one column per named input."""
+def _reader(qt: Any, graph_path: Path, table: pa.Table, batch: int) -> Any:
+    """A CalibrationDataReader over ``table`` in batches of ``batch`` rows, fed as the
+    graph takes input: one float32 matrix in signature order, or one column per input."""
     ort = require("onnxruntime", "int8 quantization")
     inputs = ort.InferenceSession(str(graph_path), providers=["CPUExecutionProvider"]).get_inputs()
     if len(inputs) == 1:
         matrix = float_matrix(table)
-        feeds = [{inputs[0].name: matrix[i : i + _BATCH]} for i in range(0, len(matrix), _BATCH)]
+        feeds = [{inputs[0].name: matrix[i : i + batch]} for i in range(0, len(matrix), batch)]
     else:
         absent = [i.name for i in inputs if i.name not in table.column_names]
         if absent:
@@ -219,8 +222,8 @@ def _reader(qt: Any, graph_path: Path, table: pa.Table) -> Any:
             )
         columns = {i.name: float_matrix(table.select([i.name])) for i in inputs}
         feeds = [
-            {name: col[i : i + _BATCH] for name, col in columns.items()}
-            for i in range(0, table.num_rows, _BATCH)
+            {name: col[i : i + batch] for name, col in columns.items()}
+            for i in range(0, table.num_rows, batch)
         ]
 
     class Reader(qt.CalibrationDataReader):  # type: ignore[misc, name-defined]
