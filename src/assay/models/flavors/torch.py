@@ -106,6 +106,9 @@ class TorchPredictor(Predictor):
     def __init__(self, module: Any, torch: Any):
         self.module = module
         self.torch = torch
+        # A classifier module may give its probabilities (a TorchScript @torch.jit.export
+        # method survives saving); forward then gives the class of each row.
+        self.has_proba = callable(getattr(module, "predict_proba", None))
 
     @property
     def raw(self) -> Any:
@@ -115,4 +118,12 @@ class TorchPredictor(Predictor):
         x = self.torch.from_numpy(np.ascontiguousarray(batch.matrix(np.float32)))
         with self.torch.no_grad():
             out = self.module(x)
+        return np.asarray(out.detach().cpu().numpy())
+
+    def predict_proba(self, batch: Batch) -> np.ndarray:
+        if not self.has_proba:
+            raise AttributeError("predict_proba")
+        x = self.torch.from_numpy(np.ascontiguousarray(batch.matrix(np.float32)))
+        with self.torch.no_grad():
+            out = self.module.predict_proba(x)
         return np.asarray(out.detach().cpu().numpy())
