@@ -203,8 +203,8 @@ def test_recorded_evaluation_keeps_the_reports(project: Any) -> None:
     page = render_evaluation(stored)
     assert "id='diagnostic-fairness'" in page
     gap = kept["demographic_parity_difference"]
-    assert f"<td>{gap:.4f}</td>" in page
-    assert f"<td>{kept['groups'][0]['count']:,}</td>" in page
+    assert f"<td class='num'>{gap:.4f}</td>" in page
+    assert f"<td class='num'>{kept['groups'][0]['count']:,}</td>" in page
 
 
 def test_annotator_trust_gates_on_the_least_trusted(project: Any) -> None:

@@ -113,9 +113,16 @@ def markdown(report: FairnessReport) -> str:
 
 
 def html_table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{escape(h.rstrip(':'))}</th>" for h in header)
+    """A table; a header ending in ``:`` (the Markdown tables' mark) is a number column."""
+    kind = ["num" if h.endswith(":") else "" for h in header]
+    head = "".join(
+        f"<th class='{k}'>{escape(h.rstrip(':'))}</th>" for h, k in zip(header, kind, strict=True)
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows
+        "<tr>"
+        + "".join(f"<td class='{k}'>{escape(str(c))}</td>" for c, k in zip(row, kind, strict=False))
+        + "</tr>"
+        for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
