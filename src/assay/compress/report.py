@@ -92,7 +92,8 @@ def tradeoff(
 ) -> TradeoffReport:
     """Measure and evaluate the compressed version ``ref`` against ``against`` (default:
     the parent its lineage records) on the datasets ``on`` (each ``RECIPE[:split]`` or
-    ``FINGERPRINT[:split]``; the first is also the rows timed)."""
+    ``FINGERPRINT[:split]``, called by their file names; the first is also the rows
+    timed)."""
     from assay.evaluation import evaluate
     from assay.models.registry import resolve_ref
     from assay.store import opened
@@ -105,8 +106,10 @@ def tradeoff(
     with opened(store) as s:
         info = resolve_ref(s, ref)
         parent = resolve_ref(s, against or _parent_of(info))
-        datasets = {text: _dataset(text) for text in dict.fromkeys(on)}
-        slices, task = _slices_and_task(s, datasets)
+        named = _names(list(dict.fromkeys(on)))
+        datasets = {named[text]: _dataset(text) for text in named}
+        versions = {name: _version(s, source) for name, source in datasets.items()}
+        slices, task = _slices_and_task(versions)
         chosen = list(metrics) if metrics else _default_metrics(s, task, [info, parent])
         spec = {
             "name": f"compress report {info.ref}",
@@ -119,7 +122,8 @@ def tradeoff(
             "min_slice_rows": 0,
         }
         evaluation = evaluate(spec, store=s, record=False)
-        timed = _timing_rows(s, datasets[on[0]], [info, parent])
+        first = named[on[0]]
+        timed = _timing_rows(s, versions[first], datasets[first].get("split"), [info, parent])
         measured = {
             role: _measure(s, version, timed[version.ref], threads, provider, calls, batches)
             for role, version in [(PARENT, parent), (COMPRESSED, info)]
@@ -132,7 +136,7 @@ def tradeoff(
     ]
     return TradeoffReport(
         models=models,
-        measured={**settings(measured[PARENT]), "rows_from": on[0]},
+        measured={**settings(measured[PARENT]), "rows_from": named[on[0]]},
         metrics=chosen,
         datasets=list(datasets),
         evaluation=evaluation,
@@ -147,6 +151,15 @@ def _parent_of(info: ModelVersion) -> str:
             "(--against NAME@VERSION)"
         )
     return f"{parent['name']}@{parent['version']}"
+
+
+def _names(texts: list[str]) -> dict[str, str]:
+    """What each ``--on`` is called in the report: its file name (``test.yaml:test``),
+    or the whole text where two file names are the same."""
+    short = {t: re.sub(r"^.*[/\\]", "", t) for t in texts}
+    if len(set(short.values())) < len(short):
+        return {t: t for t in texts}
+    return short
 
 
 def _dataset(text: str) -> dict[str, Any]:
@@ -170,14 +183,13 @@ def _version(store: Store, source: dict[str, Any]) -> Any:
     return load_version(source["fingerprint"], store=store)
 
 
-def _slices_and_task(store: Store, datasets: dict[str, dict[str, Any]]) -> tuple[list[str], str]:
+def _slices_and_task(versions: dict[str, Any]) -> tuple[list[str], str]:
     """Every slice the datasets' recipes name, and the task the first one's label implies."""
     from assay.scoring.metrics import task_of
 
     slices: dict[str, None] = {}
     task = None
-    for source in datasets.values():
-        version = _version(store, source)
+    for version in versions.values():
         slices.update(dict.fromkeys(version.recipe.slice_exprs()))
         if task is None and version.dataset.label in version.table.column_names:
             label = version.table.column(version.dataset.label)
@@ -207,7 +219,9 @@ def _metrics_of(evaluation: Evaluation, role: str) -> dict[str, dict[str, dict[s
     return out
 
 
-def _timing_rows(store: Store, source: dict[str, Any], infos: list[ModelVersion]) -> dict[str, Any]:
+def _timing_rows(
+    store: Store, version: Any, split: str | None, infos: list[ModelVersion]
+) -> dict[str, Any]:
     """Each model's input columns of the dataset's rows (its split applied)."""
     import pyarrow.compute as pc
 
@@ -215,10 +229,9 @@ def _timing_rows(store: Store, source: dict[str, Any], infos: list[ModelVersion]
     from assay.models.registry import load_version
     from assay.scoring.predictions import model_inputs
 
-    version = _version(store, source)
     table = version.table
-    if source.get("split"):
-        table = table.filter(pc.equal(table.column(SPLIT_COLUMN), source["split"]))
+    if split:
+        table = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
     out = {}
     for info in infos:
         problems: list[str] = []
