@@ -234,7 +234,8 @@ def test_the_command_prints_the_json_and_writes_the_page(project: Project) -> No
     page = project.root / "out" / "tradeoff.html"
     result = run_assay(
         "compress", "report", project.int8, "--on", f"{project.recipe}:test",
-        "--threads", "2", "--html", page, "--json", cwd=project.root,
+        "--threads", "2", "--html", page, "--markdown", project.root / "out" / "summary.md",
+        "--json", cwd=project.root,
     )  # fmt: skip
     assert result.rc == 0, result.err
     data = result.json()
@@ -242,6 +243,8 @@ def test_the_command_prints_the_json_and_writes_the_page(project: Project) -> No
     assert data["measured"]["threads"] == 2
     assert data["models"][1]["size_bytes"] == len(_object(project, project.int8))
     assert "Size, speed and quality" in page.read_text()
+    summary = (project.root / "out" / "summary.md").read_text()
+    assert "| over_65 | accuracy |" in summary and "2 thread(s)" in summary
 
 
 def test_the_terminal_view_states_the_threads(project: Project) -> None:
@@ -289,3 +292,22 @@ def test_params_of_a_scikit_learn_model_are_its_weights(project: Project) -> Non
     assert count_params("sklearn", mlp, None) == expected
     # Its ONNX export holds the same weights, and a few constants of its own.
     assert expected <= _initializers(_object(project, project.parent)) <= expected + 10
+
+
+def test_a_torch_model_is_timed_with_its_threads_fixed(project: Project) -> None:
+    torch = pytest.importorskip("torch")
+    from assay.scoring.efficiency import measure
+    from compress_models import FEATURES
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(11, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    rows = assay.compose(project.recipe, store=project.store).to_pandas(split="test")[FEATURES]
+    sample = rows.head(20).astype("float32")
+    info = assay.register_model("net", net, sample=sample, store=project.store)
+    before = torch.get_num_threads()
+    found = measure(info, rows.head(300).astype("float32"), store=project.store, threads=1)
+    assert found.params == sum(p.numel() for p in net.parameters()) == 11 * 32 + 32 + 32 * 2 + 2
+    assert found.threads == 1 and 0 < found.latency_p50_ms <= found.latency_p99_ms
+    assert torch.get_num_threads() == before  # the caller's setting is given back
+    with pytest.raises(UsageError, match="--provider cuda applies to ONNX models"):
+        measure(info, sample, store=project.store, provider="cuda")

@@ -233,6 +233,11 @@ def measure(
     from assay.models.signature import Signature, to_batch
     from assay.store.verified import read_verified
 
+    if info.flavor != "onnx" and provider != "cpu":
+        raise UsageError(
+            f"--provider {provider} applies to ONNX models; model {info.ref} is flavor "
+            f"{info.flavor!r}: measure it with --provider cpu"
+        )
     check_settings(
         threads=threads, calls=calls, batch=batch, batches=batches, warmup=warmup,
         provider=provider,
@@ -304,11 +309,6 @@ def _predictor(info: ModelVersion, data: bytes | None, threads: int, provider: s
     from assay.models.flavors import get_flavor
 
     if info.flavor != "onnx":
-        if provider != "cpu":
-            raise UsageError(
-                f"--provider {provider} applies to ONNX models; model {info.ref} is flavor "
-                f"{info.flavor!r}: measure it with --provider cpu"
-            )
         return get_flavor(info.flavor).load(data, info.options, trusted=False)
     from assay.models.flavors.onnx import OnnxPredictor
 
