@@ -102,6 +102,15 @@ def test_recipe_split_and_fingerprint(employment: assay.Store, tmp_path: Path) -
     moved = run_assay("drift", "old.yaml", fp[:10], "--columns", "year", "--json", cwd=tmp_path)
     assert moved.rc == 1, moved.err
     assert moved.json()["columns"][0]["drifted"]
+    # A dataset's key and split are not compared: new keys always "drift", and only
+    # one side has a split. --exclude leaves out more.
+    compared = {c["column"] for c in same.json()["columns"]}
+    assert "id" not in compared and "split" not in compared and {"AGEP", "year"} <= compared
+    whole = run_assay("drift", "old.yaml", fp[:10], "--exclude", "year", "--json", cwd=tmp_path)
+    assert whole.rc == 0, whole.err
+    names = [c["column"] for c in whole.json()["columns"]]
+    every = assay.compose(tmp_path / "old.yaml", store=employment).table.column_names
+    assert names == [c for c in every if c not in ("id", "split", "year")]
 
 
 @pytest.mark.parametrize(

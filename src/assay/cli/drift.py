@@ -20,14 +20,14 @@ def register(root: typer.Typer) -> None:
     root.command("drift")(drift)
 
 
-def _columns(text: str | None) -> list[str] | None:
+def _columns(text: str | None, option: str = "--columns") -> list[str] | None:
     if text is None:
         return None
     names = [c.strip() for c in text.split(",") if c.strip()]
     if not names:
         from assay.errors import UsageError
 
-        raise UsageError(f"--columns {text!r} names no column; write e.g. --columns AGEP,SEX")
+        raise UsageError(f"{option} {text!r} names no column; write e.g. {option} AGEP,SEX")
     return names
 
 
@@ -41,6 +41,14 @@ def drift(
     columns: Annotated[
         str | None,
         typer.Option("--columns", metavar="A,B,C", help="Compare only these columns."),
+    ] = None,
+    exclude: Annotated[
+        str | None,
+        typer.Option(
+            "--exclude",
+            metavar="A,B",
+            help="Leave these columns out (a dataset's key and split are left out already).",
+        ),
     ] = None,
     stat: Annotated[
         str,
@@ -78,6 +86,7 @@ def drift(
             reference,
             current,
             columns=picked,
+            exclude=_columns(exclude, "--exclude") or (),
             stat=stat,
             threshold=threshold,
             drift_share=drift_share,

@@ -11,6 +11,7 @@ engine returns (docs/diagnostics.md).
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 
 from assay.diagnostics.inputs import read_input
 from assay.engine import default_engine
-from assay.errors import UsageError, shorten
+from assay.errors import AssayError, UsageError, shorten
 from assay.extras import require
 from assay.results import GateStatus, ReasonCode, verdict
 
@@ -237,6 +238,7 @@ def drift(
     current: Data,
     *,
     columns: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
     stat: str = "auto",
     threshold: float | None = None,
     drift_share: float = DEFAULT_DRIFT_SHARE,
@@ -253,6 +255,10 @@ def drift(
     normed Wasserstein distance for such numbers and Jensen–Shannon otherwise. ``threshold`` replaces every column's default threshold
     (p < 0.05 for tests, distance ≥ 0.1); the dataset drifted when at least
     ``drift_share`` of its columns did.
+
+    ``columns`` defaults to the reference's columns but those in ``exclude`` and, for a
+    side that names a dataset version (a recipe or a fingerprint), its key and split
+    columns: a key's values are new in every delta, so they always "drift".
     """
     if stat not in STATS:
         raise UsageError(f"stat {stat!r} is not one of: {', '.join(STATS)}")
@@ -262,6 +268,11 @@ def drift(
         raise UsageError(f"drift_share {drift_share!r} must be above 0 and at most 1")
     engine = store.engine if store is not None else default_engine()
     ref, cur = _engine_table(reference, engine, store), _engine_table(current, engine, store)
+    if columns is None:
+        skip = set(exclude) | _own_columns(reference, store) | _own_columns(current, store)
+        columns = [c for c in ref.columns if c not in skip]
+    else:
+        columns = [c for c in columns if c not in set(exclude)]
     names = _columns(ref, cur, columns)
     types = {name: ref.schema()[name].to_pyarrow() for name in names}
     kinds = {name: _kind(t) for name, t in types.items()}
@@ -289,6 +300,39 @@ def _engine_table(data: Data, engine: Engine, store: Store | None) -> ibis.Table
     raise UsageError(
         f"drift compares Arrow tables, Ibis tables or named data, not {type(data).__name__}"
     )
+
+
+def _own_columns(data: Data, store: Store | None) -> set[str]:
+    """The key and split columns of a dataset version that ``data`` names, if it does."""
+    from assay.data.compose import SPLIT_COLUMN, find_version
+    from assay.data.recipe import load_recipe
+    from assay.diagnostics._model import Data as Named
+
+    if isinstance(data, Named):
+        return {*data.key, SPLIT_COLUMN} if data.key else set()
+    if not isinstance(data, str) or data.startswith("log:"):
+        return set()
+    head = data.strip()
+    head = head.rpartition(":")[0] if re.search(r":[^/:]+$", head) else head
+    if not (head.lower().endswith((".yaml", ".yml")) or re.fullmatch(r"[0-9a-fA-F]{6,64}", head)):
+        return set()
+    from assay.store import open_store
+
+    try:
+        opened = store or open_store()
+    except AssayError:
+        return set()  # reading the rows reports what is wrong
+    try:
+        if head.lower().endswith((".yaml", ".yml")):
+            key = opened.catalog.get_dataset(load_recipe(head).dataset).key
+        else:
+            key = find_version(head, store=opened).dataset.key
+        return {*key, SPLIT_COLUMN}
+    except AssayError:
+        return set()  # reading the rows reports what is wrong with the name
+    finally:
+        if store is None:
+            opened.close()
 
 
 def _columns(ref: ibis.Table, cur: ibis.Table, columns: Sequence[str] | None) -> list[str]:
