@@ -362,6 +362,7 @@ class LabelIssues:
             "passed": self.passed,
             "status": str(self.status),
             "reasons": [str(r) for r in self.reasons],
+            "summary": self.summary(),
             "dataset": self.dataset,
             "version": self.version,
             "split": self.split,

@@ -222,6 +222,7 @@ class RelabelComparison:
             "passed": True,
             "status": str(self.status),
             "reasons": [],
+            "summary": self.summary(),
             "old": self.old,
             "new": self.new,
             "label": self.label,

@@ -1,6 +1,7 @@
 """Label issues and the relabelling loop for people: the terminal (80 columns),
-Markdown, and an HTML page with a plot each (the confident joint as a heat map; each
-model's metric change per slice as bars).
+Markdown, and an HTML section with a plot each (the confident joint as a heat map; each
+model's metric change per slice as bars), drawn from the result's ``to_dict()`` and
+standing alone as a page (``report/_page.standalone``), as the diagnostics' sections do.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ __all__ = [
     "applied",
     "compare_html",
     "compare_markdown",
+    "compare_section",
     "compare_terminal",
     "issues_html",
     "issues_markdown",
+    "issues_section",
     "issues_terminal",
 ]
 
 SHOWN = 20  # issues listed on the terminal and in Markdown; --json and --queue hold all
-OK, BAD, MUTED = "#1a7f37", "#cf222e", "#656d76"
 
 
 def _num(value: float | None, signed: bool = False) -> str:
@@ -112,13 +114,13 @@ def issues_markdown(report: LabelIssues) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def _joint_figure(report: LabelIssues) -> str:
-    """The confident joint as a heat map: given label down, true label across."""
+def _joint_figure(data: dict[str, Any]) -> str:
+    """The confident joint as a heat map: given label down, likely label across."""
     from assay.report._evaluation import dom_id, figure_html, figure_template, graph_objects
 
     go = graph_objects()
-    names = [str(c) for c in report.classes]
-    z = [list(row) for row in report.joint]
+    names = [str(c) for c in data["classes"]]
+    z = [list(row) for row in data["confident_joint"]]
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -137,56 +139,56 @@ def _joint_figure(report: LabelIssues) -> str:
         xaxis={"title": {"text": "likely label"}, "type": "category"},
         yaxis={"title": {"text": "given label"}, "type": "category", "autorange": "reversed"},
     )
-    return figure_html(fig, dom_id("label-issues-joint"), 140 + 40 * len(names))
-
-
-_STYLE = (
-    "body{font:14px/1.45 -apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1f2328;"
-    "margin:0}main{max-width:1100px;margin:0 auto;padding:24px 28px 48px}"
-    "table{border-collapse:collapse;margin:1em 0}"
-    "td,th{border-bottom:1px solid #d0d7de;padding:.25em .7em;text-align:right}"
-    "td:first-child,th:first-child{text-align:left}.muted{color:#656d76}"
-    f".ok{{color:{OK}}}.bad{{color:{BAD}}}"
-)
-
-
-def _page(title: str, body: str) -> str:
-    from assay.report._plotly import beside
-
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{escape(title)}</title><style>{_STYLE}</style>{beside()}</head>"
-        f"<body><main>{body}</main></body></html>\n"
-    )
+    return figure_html(fig, dom_id("label-issues", data["version"][:12]), 140 + 40 * len(names))
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    """A table; a header ending in ``:`` is a number column (as in the Markdown tables)."""
     head = "".join(f"<th>{escape(h.rstrip(':'))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='tablewrap'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
-def issues_html(report: LabelIssues, limit: int = 500) -> str:
-    """A page (plotly.js beside it): the verdict, the confident joint, the first
-    ``limit`` issues ranked, and the notes."""
-    word = "passed" if report.passed else "failed"
-    notes = "".join(
-        f"<li><code>{escape(str(n.code))}</code> {escape(n.message)}</li>"
-        for n in (*report.failures, *report.warnings)
+def _notes(notes: list[dict[str, Any]]) -> str:
+    items = "".join(
+        f"<li><code>{escape(n['code'])}</code> {escape(n['message'])}</li>" for n in notes
     )
-    more = _more(report, limit)
-    body = (
-        f"<h1 class='{'ok' if report.passed else 'bad'}'>Label issues: {word}</h1>"
-        f"<p>{escape(report.summary())}</p>"
-        f"<p class='muted'>Probabilities: {escape(report.source)}; rule "
-        f"<code>{escape(report.filter_by)}</code>, ranked by "
-        f"<code>{escape(report.rank_by)}</code>, lowest score first.</p>"
-        f"{_joint_figure(report)}"
-        f"{_html_table(_issue_header(report), _issue_rows(report, limit))}"
-        + (f"<p class='muted'>{escape(more)}</p>" if more else "")
-        + (f"<ul>{notes}</ul>" if notes else "")
+    return f"<ul class='notes'>{items}</ul>" if items else ""
+
+
+def issues_section(data: dict[str, Any], limit: int = 500) -> str:
+    """Label issues as a report section, from ``LabelIssues.to_dict()``: the summary, the
+    confident joint, the first ``limit`` issues ranked, and the notes."""
+    issues = data["issues"]
+    header = ["rank:", ", ".join(data["key"]), "given", "suggested", "score:"]
+    rows = [
+        [str(rank), _key(i["key"]), str(i["given"]), str(i["suggested"]), _num(i["score"])]
+        for rank, i in enumerate(issues[:limit], 1)
+    ]
+    more = len(issues) - limit
+    return (
+        f"<p>{escape(data['summary'])}</p>"
+        f"<p class='muted'>Probabilities: {escape(data['source'])}; rule "
+        f"<code>{escape(data['filter_by'])}</code>, ranked by "
+        f"<code>{escape(data['rank_by'])}</code>, lowest score first.</p>"
+        f"{_joint_figure(data)}"
+        + (_html_table(header, rows) if rows else "")
+        + (f"<p class='muted'>… {more:,} more in --json and --queue</p>" if more > 0 else "")
+        + _notes(data["failures"] + data["warnings"])
     )
-    return _page("Label issues", body)
+
+
+def issues_html(report: LabelIssues, *, self_contained: bool = False) -> str:
+    """A standalone page around ``issues_section`` (plotly.js beside it, or inside)."""
+    from assay.report._page import standalone
+
+    return standalone(
+        "Label issues",
+        report.passed,
+        issues_section(report.to_dict()),
+        plots=True,
+        self_contained=self_contained,
+    )
 
 
 # -- assay labels apply ---------------------------------------------------------------
@@ -206,8 +208,7 @@ def applied(result: Applied, console: Console) -> None:
 # -- assay labels compare-models ------------------------------------------------------
 
 
-def _compare_header(report: RelabelComparison) -> list[str]:
-    return ["model", "slice", "rows:", "metric", "old:", "new:", "change:"]
+COMPARE_HEADER = ["model", "slice", "rows:", "metric", "old:", "new:", "change:"]
 
 
 def _compare_rows(report: RelabelComparison) -> list[list[str]]:
@@ -229,11 +230,11 @@ def _compare_rows(report: RelabelComparison) -> list[list[str]]:
     return rows
 
 
-def _versions(report: RelabelComparison) -> str:
+def _versions(data: dict[str, Any]) -> str:
     def side(d: dict[str, Any]) -> str:
         return f"{d['version'][:12]}" + (f":{d['split']}" if d["split"] else "")
 
-    return f"old {side(report.old)} → new {side(report.new)} ({report.label!r})"
+    return f"old {side(data['old'])} → new {side(data['new'])} ({data['label']!r})"
 
 
 def compare_terminal(
@@ -241,9 +242,9 @@ def compare_terminal(
 ) -> None:
     """The label change, then each model's metric per slice, old and new; 80 columns."""
     console.print(report.summary(), overflow="fold", markup=False)
-    console.print(_versions(report), style="dim", overflow="fold", markup=False)
+    console.print(_versions(report.to_dict()), style="dim", overflow="fold", markup=False)
     out = Table(box=None, pad_edge=False)
-    for h in _compare_header(report):
+    for h in COMPARE_HEADER:
         numeric = h.endswith(":")
         out.add_column(
             h.rstrip(":"),
@@ -265,35 +266,35 @@ def compare_markdown(report: RelabelComparison) -> str:
     """A heading, the label change and the table of metrics, old and new."""
     parts = [
         f"### {ICONS[report.status]} Models on the old and new labels",
-        f"{report.summary()}; {_versions(report)}",
-        table(_compare_header(report), _compare_rows(report)),
+        f"{report.summary()}; {_versions(report.to_dict())}",
+        table(COMPARE_HEADER, _compare_rows(report)),
     ]
     parts += [f"- `{c}`: {m}" for c, m in report.warnings]
     return "\n\n".join(parts) + "\n"
 
 
-def _compare_figure(report: RelabelComparison) -> str:
+def _compare_figure(data: dict[str, Any]) -> str:
     """Per metric, the change (new − old) of each model on each slice, as bars."""
     from assay.report._evaluation import dom_id, figure_html, figure_template, graph_objects
 
     go = graph_objects()
     parts = []
-    for metric in report.metrics:
+    for metric in data["metrics"]:
         fig = go.Figure()
-        for m in report.models:
-            changes = [s.difference(metric) for s in m.slices]
+        for m in data["models"]:
+            changes = [s["metrics"][metric]["difference"] for s in m["slices"]]
             fig.add_trace(
                 go.Bar(
-                    name=m.model,
-                    x=[s.slice for s in m.slices],
+                    name=m["model"],
+                    x=[s["slice"] for s in m["slices"]],
                     y=[0 if c is None else c for c in changes],
-                    hovertemplate=f"{m.model}, %{{x}}: %{{y:+.4f}}<extra></extra>",
+                    hovertemplate=f"{m['model']}, %{{x}}: %{{y:+.4f}}<extra></extra>",
                 )
             )
         fig.update_layout(
             template=figure_template(),
             barmode="group",
-            showlegend=len(report.models) > 1,
+            showlegend=len(data["models"]) > 1,
             title={"text": f"{metric}: new labels − old labels, per slice"},
             xaxis={"type": "category"},
         )
@@ -301,16 +302,39 @@ def _compare_figure(report: RelabelComparison) -> str:
     return "".join(parts)
 
 
-def compare_html(report: RelabelComparison) -> str:
-    """A page (plotly.js beside it): the label change, a bar chart per metric and the table."""
-    notes = "".join(
-        f"<li><code>{escape(str(c))}</code> {escape(m)}</li>" for c, m in report.warnings
+def compare_section(data: dict[str, Any]) -> str:
+    """Models on the old and new labels as a report section, from
+    ``RelabelComparison.to_dict()``: the label change, a bar chart per metric, the table."""
+    rows = [
+        [
+            m["model"],
+            s["slice"],
+            f"{s['rows_new']:,}",
+            metric,
+            _num(s["metrics"][metric]["old"]),
+            _num(s["metrics"][metric]["new"]),
+            _num(s["metrics"][metric]["difference"], signed=True),
+        ]
+        for m in data["models"]
+        for s in m["slices"]
+        for metric in data["metrics"]
+    ]
+    return (
+        f"<p>{escape(data['summary'])}</p>"
+        f"<p class='muted'>{escape(_versions(data))}</p>"
+        f"{_compare_figure(data)}"
+        f"{_html_table(COMPARE_HEADER, rows)}" + _notes(data["warnings"])
     )
-    body = (
-        "<h1>Models on the old and new labels</h1>"
-        f"<p>{escape(report.summary())}</p><p class='muted'>{escape(_versions(report))}</p>"
-        f"{_compare_figure(report)}"
-        f"{_html_table(_compare_header(report), _compare_rows(report))}"
-        + (f"<ul>{notes}</ul>" if notes else "")
+
+
+def compare_html(report: RelabelComparison, *, self_contained: bool = False) -> str:
+    """A standalone page around ``compare_section`` (plotly.js beside it, or inside)."""
+    from assay.report._page import standalone
+
+    return standalone(
+        "Models on the old and new labels",
+        None,
+        compare_section(report.to_dict()),
+        plots=True,
+        self_contained=self_contained,
     )
-    return _page("Models on the old and new labels", body)
