@@ -16,6 +16,7 @@ import assay
 from assay.compress.distil import parse_student, soften, teacher_proba
 from assay.compress.methods import compress
 from assay.errors import UsageError
+from tests_helpers import run_assay
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -182,3 +183,45 @@ def test_soft_targets_are_what_the_student_is_fitted_on(world: dict[str, Any]) -
     got = model.predict_proba(test[FEATURES])[:, 1]
     assert float(np.max(np.abs(got - teacher))) < 0.01
     pd.testing.assert_index_equal(pd.Index(model.raw.classes_), pd.Index([0, 1]))
+
+
+def test_the_cli_distils_an_ensemble_and_shows_its_lineage(world: dict[str, Any]) -> None:
+    store, refs, recipe = world["store"], world["refs"], world["recipe"]
+    cwd = recipe.parent
+    args = ["--store", store.url, "--json"]
+    done = run_assay(
+        "compress", refs["logreg"], "--method", "distil", "--teacher", refs["gbm"],
+        "--transfer", f"{recipe}:transfer", "--student", "mlp:8", "--temperature", "3",
+        "--alias", "student", *args, cwd=cwd,
+    )  # fmt: skip
+    assert done.rc == 0, done.err
+    shown = run_assay("models", "show", "logreg@student", *args, cwd=cwd).json()
+    assert shown["parent"] == {"name": "logreg", "version": 1}
+    assert shown["compression"]["method"] == "distil"
+    assert shown["compression"]["data"] == f"{world['transfer_fp']}:transfer"
+    params = shown["compression"]["params"]
+    assert (params["student"], params["temperature"]) == ("mlp:8", 3.0)
+    assert params["teachers"] == [refs["logreg"], refs["gbm"]]
+    bad = run_assay(
+        "compress", refs["gbm"], "--method", "distil", "--transfer", f"{recipe}:transfer",
+        "--student", "svm", "--store", store.url, cwd=cwd,
+    )  # fmt: skip
+    assert bad.rc == 2
+    assert bad.error_line() == (
+        "error: unknown student 'svm'; give logistic, mlp[:H1,H2…], gbm or module:Class"
+    )
+    unlabelled = run_assay(
+        "compress",
+        refs["gbm"],
+        "--method",
+        "distil",
+        "--sparsity",
+        "0.5",
+        "--store",
+        store.url,
+        cwd=cwd,
+    )
+    assert unlabelled.rc == 2
+    assert unlabelled.error_line() == (
+        "error: distil does not take --sparsity; see `assay compress --help`"
+    )

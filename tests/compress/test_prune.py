@@ -19,6 +19,7 @@ from assay.compress.methods import compress
 from assay.compress.nets import TabularMLP, fit_logits
 from assay.compress.prune import measure_sparsity, prune_module
 from assay.errors import UsageError
+from tests_helpers import run_assay
 
 INIT = {"features": len(FEATURES), "hidden": [32], "classes": 2}  # 8×32 + 32×2 = 320 weights
 
@@ -126,7 +127,7 @@ def test_fine_tuning_changes_the_kept_weights_never_the_sparsity(
     store = world["store"]
     plain = compress(world["ref"], "prune", sparsity=0.5, store=store)
     tuned = compress(
-        world["ref"], "prune", sparsity=0.5, finetune=[sys.executable, str(script)], store=store
+        world["ref"], "prune", sparsity=0.5, fine_tune=[sys.executable, str(script)], store=store
     )
     a = assay.load_model(plain.ref, store=store).raw.net[0].weight
     b = assay.load_model(tuned.ref, store=store).raw.net[0].weight
@@ -134,7 +135,7 @@ def test_fine_tuning_changes_the_kept_weights_never_the_sparsity(
     torch.testing.assert_close(b[a != 0], a[a != 0] + 0.01)
     params = tuned.source["compression"]["params"]
     assert params["achieved_sparsity"] == 0.5
-    assert assay.get_run(params["finetune_run"], store=store).status == "finished"
+    assert assay.get_run(params["fine_tune_run"], store=store).status == "finished"
 
 
 def test_pruning_refuses_what_it_cannot_prune(world: dict[str, Any], tmp_path: Path) -> None:
@@ -154,5 +155,51 @@ def test_pruning_refuses_what_it_cannot_prune(world: dict[str, Any], tmp_path: P
     with pytest.raises(
         UsageError, match=r"the fine-tuning command failed \(run \w+: exited with status 3\)"
     ):
-        compress(world["ref"], "prune", finetune=[sys.executable, str(failing)], store=store)
+        compress(world["ref"], "prune", fine_tune=f"{sys.executable} {failing}", store=store)
     assert len(assay.list_models("mlp", store=store)) == before  # nothing was registered
+
+
+def test_the_cli_prunes_and_fine_tunes_as_a_recorded_run(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    store = world["store"]
+    script = tmp_path / "tune.py"
+    script.write_text(
+        "import os, shutil\n"
+        "shutil.copy(os.environ['ASSAY_PRUNED_IN'], os.environ['ASSAY_PRUNED_OUT'])\n"
+    )
+    args = ["--store", store.url, "--json"]
+    done = run_assay(
+        "compress", world["ref"], "--method", "prune", "--sparsity", "0.25", "--scope", "layer",
+        "--fine-tune", f"{sys.executable} {script}", *args, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.rc == 0, done.err
+    shown = done.json()
+    assert shown["parent"] == {"name": "mlp", "version": 1}
+    params = shown["compression"]["params"]
+    assert (params["sparsity"], params["scope"], params["achieved_sparsity"]) == (
+        0.25,
+        "layer",
+        0.25,
+    )
+    assert params["fine_tune"] == [sys.executable, str(script)]
+    run = run_assay("runs", "show", params["fine_tune_run"], *args, cwd=tmp_path).json()
+    assert run["status"] == "finished"
+    model = assay.load_model(shown["ref"], store=store)
+    assert [int((w == 0).sum()) for w in (model.raw.net[0].weight, model.raw.net[2].weight)] == [
+        64,
+        16,
+    ]
+    bad = run_assay(
+        "compress",
+        world["ref"],
+        "--method",
+        "prune",
+        "--sparsity",
+        "1.5",
+        "--store",
+        store.url,
+        cwd=tmp_path,
+    )
+    assert bad.rc == 2
+    assert bad.error_line() == "error: sparsity is 1.5; give a fraction in [0, 1), e.g. 0.5"

@@ -139,8 +139,12 @@ def distil(
     student_init: dict[str, Any] | None = None,
     epochs: int = 30,
     seed: int = 0,
+    **rest: Any,
 ) -> Compressed:
     """A student of ``parent`` (with ``teachers``, an ensemble) taught on ``transfer``."""
+    if rest:
+        given = ", ".join(f"--{k.replace('_', '-')}" for k in rest)
+        raise UsageError(f"distil does not take {given}; see `assay compress --help`")
     if transfer is None:
         raise UsageError(
             "distil needs a transfer set: give --transfer RECIPE[:split] (labels not needed)"

@@ -8,7 +8,7 @@ pruned version is an ordinary state dict for the parent's class: it loads, serve
 quantizes like the parent. The achieved sparsity (zeros among the pruned weights) is
 recorded with the requested one.
 
-``finetune=[CMD, …]`` runs the command as ``assay run`` does (a recorded run) with
+``fine_tune="CMD …"`` (or an argument list) runs the command as ``assay run`` does (a recorded run) with
 ``ASSAY_PRUNED_IN`` naming the pruned state dict and ``ASSAY_PRUNED_OUT`` where it must
 write the fine-tuned one (``torch.save(module.state_dict(), …)``). The masks are applied
 again to what it wrote, so fine-tuning changes the kept weights, never the sparsity.
@@ -16,6 +16,7 @@ again to what it wrote, so fine-tuning changes the kept weights, never the spars
 
 from __future__ import annotations
 
+import shlex
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -111,9 +112,14 @@ def prune(
     *,
     sparsity: float = 0.5,
     scope: str = "global",
-    finetune: Sequence[str] | None = None,
+    fine_tune: str | Sequence[str] | None = None,
+    **rest: Any,
 ) -> Compressed:
     """The parent's torch module with its ``sparsity`` smallest weights zeroed."""
+    if rest:
+        given = ", ".join(f"--{k.replace('_', '-')}" for k in rest)
+        raise UsageError(f"prune does not take {given}; see `assay compress --help`")
+    command = shlex.split(fine_tune) if isinstance(fine_tune, str) else list(fine_tune or [])
     from assay.models.flavors import get_flavor
 
     info = parent.info
@@ -126,9 +132,9 @@ def prune(
     module = parent.model.raw
     masks = prune_module(module, float(sparsity), scope)
     params: dict[str, Any] = {"sparsity": float(sparsity), "scope": scope}
-    if finetune:
-        module, run_id = _finetune(parent, module, masks, list(finetune))
-        params.update(finetune=list(finetune), finetune_run=run_id)
+    if command:
+        module, run_id = _fine_tune(parent, module, masks, command)
+        params.update(fine_tune=command, fine_tune_run=run_id)
     achieved = measure_sparsity(module)
     params["achieved_sparsity"] = round(achieved.fraction, 6)
     module.eval()
@@ -137,7 +143,7 @@ def prune(
     return Compressed(flavor="torch", data=data, params=params, options=options)
 
 
-def _finetune(
+def _fine_tune(
     parent: Parent, module: Any, masks: dict[str, Any], command: list[str]
 ) -> tuple[Any, str]:
     """``module`` after ``command`` fine-tuned it, its masks applied again; and the run's id."""
@@ -148,7 +154,7 @@ def _finetune(
         given, wanted = Path(tmp) / "pruned.pt", Path(tmp) / "finetuned.pt"
         torch.save(module.state_dict(), given)
         env = {IN_ENV: str(given), OUT_ENV: str(wanted)}
-        run = run_command(command, name="prune-finetune", store=parent.store, env=env)
+        run = run_command(command, name="prune-fine-tune", store=parent.store, env=env)
         if run.status != "finished":
             raise UsageError(
                 f"the fine-tuning command failed (run {run.id}: {run.error}); fix it and try "
