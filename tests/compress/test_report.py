@@ -200,6 +200,11 @@ def test_the_gate_rejects_an_fp32_copy_by_size(
     report = evaluation.diagnostics["efficiency"]
     assert [m["role"] for m in report["models"]] == ["candidate", "baseline"]
     assert report["numbers"]["size_bytes_ratio:baseline"] == 1.0
+    # Every ratio the gate can bound is the candidate's number over the baseline's.
+    candidate, baseline = report["models"]
+    for number in ("latency_p50_ms", "latency_p99_ms", "throughput", "params"):
+        ratio = report["numbers"][f"{number}_ratio:baseline"]
+        assert ratio == pytest.approx(candidate[number] / baseline[number])
 
 
 def test_efficiency_rules_are_checked_with_the_spec(project: Project) -> None:

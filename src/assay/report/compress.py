@@ -197,7 +197,11 @@ def section(data: Mapping[str, Any]) -> str:
         [[m["ref"], m["role"], *_speed(m)] for m in data["models"]],
     )
     header, rows = _metric_rows(data)
-    metrics = html_table(header, rows) if rows else ""
+    metrics = (
+        html_table(header, rows)
+        if rows
+        else "<p class='muted'>The models' metrics are in the evaluation's own tables.</p>"
+    )
     return (
         "<section class='diagnostic compress'>"
         "<h2 id='diagnostic-efficiency'>Size, speed and quality</h2>"
