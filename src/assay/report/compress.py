@@ -26,7 +26,7 @@ __all__ = ["figure", "html", "markdown", "section", "terminal"]
 
 COLORS = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#656d76"]
 OVERALL = "all rows"
-SPEED = ["size", "params:", "p50 ms:", "p99 ms:", "rows/s:"]
+SPEED = ["size:", "params:", "p50 ms:", "p99 ms:", "rows/s:"]
 
 
 def _size(n: int | None) -> str:
@@ -144,9 +144,12 @@ def figure(data: Mapping[str, Any]) -> str:
     go = graph_objects()
     models = list(data["models"])
     headline = _headline(data)
+    title = "Latency against quality; the marker's area is the model's size"
     if headline is None:
-        y = [m["size_bytes"] / 1e6 for m in models]
-        y_title = "size (MB)"
+        scale, unit = (1e6, "MB") if max(m["size_bytes"] for m in models) >= 1e6 else (1e3, "kB")
+        y = [m["size_bytes"] / scale for m in models]
+        y_title = f"size ({unit})"
+        title = "Latency against size"
     else:
         dataset, slice_name, metric = headline
         y = [m["metrics"].get(dataset, {}).get(slice_name, {}).get(metric) for m in models]
@@ -168,7 +171,7 @@ def figure(data: Mapping[str, Any]) -> str:
     )  # fmt: skip
     fig.update_layout(
         template=figure_template(),
-        title={"text": "Latency against quality; the marker's area is the model's size"},
+        title={"text": title},
         xaxis={"title": {"text": "p50 latency, one row (ms)"}, "rangemode": "tozero"},
         yaxis={"title": {"text": y_title}},
     )
@@ -184,8 +187,12 @@ def section(data: Mapping[str, Any]) -> str:
             f"<th class='{'num' if h.endswith(':') else ''}'>{escape(h.rstrip(':'))}</th>"
             for h in header
         )
+        kinds = ["num" if h.endswith(":") else "" for h in header]
         body = "".join(
-            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows
+            "<tr>"
+            + "".join(f"<td class='{k}'>{escape(c)}</td>" for k, c in zip(kinds, row, strict=True))
+            + "</tr>"
+            for row in rows
         )
         return (
             f"<div class='tablewrap'><table><thead><tr>{head}</tr></thead>"
