@@ -143,10 +143,20 @@ def _joint_figure(data: dict[str, Any]) -> str:
 
 
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    """A table; a header ending in ``:`` is a number column (as in the Markdown tables)."""
-    head = "".join(f"<th>{escape(h.rstrip(':'))}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<div class='tablewrap'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    """A table; a header ending in ``:`` (the Markdown tables' mark) is a number column,
+    of class ``num`` as the evaluation report aligns them."""
+    kind = [" class='num'" if h.endswith(":") else "" for h in header]
+    head = "".join(
+        f"<th{k}>{escape(h.rstrip(':'))}</th>" for h, k in zip(header, kind, strict=True)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{k}>{escape(c)}</td>" for c, k in zip(row, kind, strict=True))
+        + "</tr>"
+        for row in rows
+    )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='tablewrap'>{table}</div>"
 
 
 def _notes(notes: list[dict[str, Any]]) -> str:
