@@ -343,6 +343,11 @@ class LabelIssues:
     def status(self) -> GateStatus:
         return verdict(self.passed)
 
+    def value(self, name: str) -> float | None:
+        """A number a threshold may bound: ``rate`` (the share of rows suspected) or
+        ``issues`` (how many)."""
+        return {"rate": self.rate, "issues": float(len(self.issues))}.get(name)
+
     @property
     def reasons(self) -> list[ReasonCode]:
         return [n.code for n in self.failures]
@@ -464,17 +469,14 @@ def label_issues(
         raise UsageError(f"--cv {cv}: cross-validation needs at least 2 folds")
     if max_rate is not None and not 0 <= max_rate <= 1:
         raise UsageError(f"--max-rate {max_rate}: give a share between 0 and 1, e.g. 0.02")
-    own = store is None and isinstance(data, str)
-    opened = open_store() if store is None and isinstance(data, str) else store
+    if not isinstance(data, str):
+        return _issues(data, split, model, cv, label, filter_by, rank_by, max_rate, random_state)
+    opened = store or open_store()
     try:
-        if isinstance(data, str):
-            assert opened is not None
-            version, split = named_version(data, opened)
-        else:
-            version = data
+        version, split = named_version(data, opened)
         return _issues(version, split, model, cv, label, filter_by, rank_by, max_rate, random_state)
     finally:
-        if own and opened is not None:
+        if store is None:  # opened here, so closed here
             opened.close()
 
 
