@@ -23,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from assay.errors import ModelCheckFailed, UsageError
@@ -54,18 +55,22 @@ METHODS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
 class Parent:
-    """The version being compressed, loaded, with the store it lives in."""
+    """The version being compressed and the store it lives in; ``model`` loads it on
+    first use (a method checks its parameters before paying for that)."""
 
-    store: Store
-    info: ModelVersion
-    model: Model
+    def __init__(self, store: Store, info: ModelVersion):
+        self.store = store
+        self.info = info
+
+    @cached_property
+    def model(self) -> Model:
+        return load_version(self.store, self.info)
 
     @property
     def columns(self) -> list[str] | None:
         """The model's input columns in signature order, when its signature names them."""
-        sig = self.model.signature
+        sig = Signature.from_dict(self.info.signature)
         return [c.name for c in sig.columns] if sig and sig.columns else None
 
 
@@ -127,7 +132,7 @@ def compress(
             raise UsageError(f"--name {name!r} is a model name, without '@'; e.g. employment-int8")
     with opened(store) as s:
         info = resolve_ref(s, model_ref)
-        parent = Parent(s, info, load_version(s, info))
+        parent = Parent(s, info)
         made = run(parent, **params)
         _check_loads(made, info)
         sha = hashlib.sha256(made.data).hexdigest()
@@ -170,8 +175,3 @@ def _check_loads(made: Compressed, parent: ModelVersion) -> None:
             f"the compressed {parent.ref} does not load as a {made.flavor} model ({e}); "
             "nothing was registered"
         ) from None
-
-
-def with_signature(made: Compressed, signature: Signature | None) -> Compressed:
-    """``made`` recording ``signature`` (when the method changed the model's outputs)."""
-    return replace(made, signature=signature.to_dict() if signature is not None else None)
