@@ -236,3 +236,41 @@ def test_annotator_trust_gates_on_the_least_trusted(project: Any) -> None:
 
     page = render_evaluation(failing.to_dict())
     assert "id='diagnostic-annotators'" in page and f"{lowest.trust:.3f}" in page
+
+
+def test_suspected_label_errors_gate_on_their_rate(project: Any) -> None:
+    """label_issues from the spec equals the library on the same rows; its rate gates."""
+    from assay.labels import label_issues
+
+    root, store, _, _ = project
+    (root / "forties.yaml").write_text(
+        'dataset: employment\ndeltas: {include: [y2017]}\nwhere: "AGEP >= 40 and AGEP < 45"\n'
+    )
+    direct = label_issues(str(root / "forties.yaml"), cv=3, store=store)
+    n = len(direct.issues)
+    assert 0 < n < direct.rows
+    section = {
+        "dataset": "forties",
+        "cv": 3,
+        "thresholds": [
+            {"metric": "issues", "max": n},  # exactly at the bound: passes
+            {"metric": "rate", "max": (n - 1) / direct.rows},  # one issue too many: fails
+        ],
+    }
+    ev = evaluate(
+        lean(
+            root,
+            datasets={"forties": {"recipe": str(root / "forties.yaml")}},
+            diagnostics={"label_issues": section},
+        ),
+        store=store,
+        record=False,
+    )
+    count, rate = rows(ev, "label_issues")
+    assert count.status == GateStatus.PASS and count.observed == n
+    assert rate.status == GateStatus.FAIL and rate.observed == pytest.approx(n / direct.rows)
+    kept = ev.diagnostics["label_issues"]
+    assert [i["key"] for i in kept["issues"]] == [i.key for i in direct.issues]
+    from assay.report import render_evaluation
+
+    assert "label" in render_evaluation(ev.to_dict()).lower()

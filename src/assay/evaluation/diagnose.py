@@ -481,6 +481,34 @@ def _efficiency_numbers(o: EfficiencyOptions, ctx: Context) -> dict[str, str]:
     return out
 
 
+class LabelIssuesOptions(Options):
+    """Suspected label errors in one of the spec's datasets (confident learning): the
+    probabilities from ``cv``-fold cross-validation, or from the ``model`` role's answers
+    with ``use_model`` (out of sample only where that model never saw these rows)."""
+
+    cv: int = Field(5, ge=2)
+    use_model: bool = False
+    filter_by: str = "prune_by_noise_rate"
+    rank_by: str = "self_confidence"
+
+
+def _label_issues(o: LabelIssuesOptions, ctx: Context) -> Any:
+    from assay.labels import label_issues
+
+    name = ctx.dataset_name(o.dataset)
+    ds = ctx.spec.datasets[name]
+    head = ctx.spec.resolve_path(ds.recipe) if ds.recipe else ds.fingerprint
+    return label_issues(
+        f"{head}:{ds.split}" if ds.split else str(head),
+        model=ctx.models[o.model] if o.use_model else None,
+        cv=o.cv,
+        label=ds.label,
+        filter_by=o.filter_by,
+        rank_by=o.rank_by,
+        store=ctx.store,
+    )
+
+
 DIAGNOSTICS: dict[str, Diagnostic] = {
     "drift": Diagnostic(
         DriftOptions,
@@ -569,6 +597,16 @@ DIAGNOSTICS: dict[str, Diagnostic] = {
         gates_on_verdict=False,
         about="size, parameters, latency and throughput, and their ratios between models",
         section="compress:section",
+    ),
+    "label_issues": Diagnostic(
+        LabelIssuesOptions,
+        _label_issues,
+        {
+            "rate": "the share of the dataset's rows whose label is suspected",
+            "issues": "how many labels are suspected",
+        },
+        about="labels a model confidently disagrees with (confident learning)",
+        section="label_issues:issues_section",
     ),
 }
 
