@@ -229,6 +229,8 @@ CASES = {
     "scipy": Case(args=("data", "log", "employment", "--impact")),
     "pandas": Case(python=VERSION + "version.to_pandas()"),
     "joblib": Case(args=("models", "register", "j", "model.joblib", "--trusted")),
+    # scikit-learn cannot import without it: the registry names it.
+    "threadpoolctl": Case(args=("models", "register", "m", "model.skops")),
     "onnx": Case(args=("models", "export-onnx", "m@1", "--sample", "sample.parquet")),
     "skl2onnx": Case(args=("models", "export-onnx", "m@1", "--sample", "sample.parquet")),
     "onnxruntime": Case(args=("models", "register", "o", "model.onnx")),

@@ -21,6 +21,8 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "scipy": ("scipy", "models"),
     "pandas": ("pandas", "models"),
     "joblib": ("joblib", "models"),
+    # scikit-learn's own dependency; assay holds its BLAS/OpenMP pools to a thread count.
+    "threadpoolctl": ("threadpoolctl", "models"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
     "skl2onnx": ("skl2onnx", "onnx"),

@@ -326,18 +326,21 @@ def _predictor(info: ModelVersion, data: bytes | None, threads: int, provider: s
 @contextlib.contextmanager
 def _threads(flavor: str, threads: int) -> Iterator[None]:
     """Every thread pool the model may use held to ``threads`` while it is timed."""
-    threadpoolctl = require("threadpoolctl", "fixing the thread count of a timing")
-    torch = None
-    if flavor == "torch":
-        torch = require("torch", "timing torch models")
-        before = torch.get_num_threads()
-        torch.set_num_threads(threads)
-    try:
-        with threadpoolctl.threadpool_limits(threads):
-            yield
-    finally:
+    import importlib.util
+
+    torch = require("torch", "timing torch models") if flavor == "torch" else None
+    before = torch.get_num_threads() if torch is not None else 0
+    with contextlib.ExitStack() as stack:
+        # threadpoolctl comes with scikit-learn; without it there is no BLAS/OpenMP pool
+        # of a scikit-learn model to hold (ONNX Runtime's and torch's are set directly).
+        if importlib.util.find_spec("threadpoolctl") is not None:
+            import threadpoolctl
+
+            stack.enter_context(threadpoolctl.threadpool_limits(threads))
         if torch is not None:
-            torch.set_num_threads(before)
+            torch.set_num_threads(threads)
+            stack.callback(torch.set_num_threads, before)
+        yield
 
 
 def count_params(flavor: str, raw: Any, data: bytes | None) -> int | None:
