@@ -52,12 +52,16 @@ def test_compress_registers_a_version_that_models_show_and_lineage_explain(zoo: 
 def test_the_terminal_says_what_was_registered_and_how_much_smaller(zoo: Zoo) -> None:
     done = run_assay("compress", "run", "mlp@1", "--method", "fp16", cwd=zoo.root)
     assert done.rc == 0, done.err
-    first, second = done.out.strip().splitlines()
-    assert first.startswith("Registered mlp@") and "(onnx, " in first
-    assert first.endswith("fp16 of mlp@1 (" + first.split("fp16 of mlp@1 (")[1])
-    assert "x smaller)" in first and second.strip().endswith(
-        f"lineage: assay models lineage {first.split()[1]}"
+    first, second, third = done.out.strip().splitlines()
+    ref = first.split()[1]
+    parent_size = run_assay("models", "show", "mlp@1", "--json", cwd=zoo.root).json()["size"]
+    made = run_assay("models", "show", ref, "--json", cwd=zoo.root).json()
+    assert first == f"Registered {ref} (onnx, {made['size'] / 1024:.1f} KiB): fp16 of mlp@1"
+    ratio = parent_size / made["size"]
+    assert (
+        second.strip() == f"{ratio:.1f}x smaller than mlp@1 ({parent_size / 1024:.1f} KiB) on disk"
     )
+    assert third.strip() == f"lineage: assay models lineage {ref}"
 
 
 @pytest.mark.parametrize(

@@ -284,11 +284,14 @@ def model_exported(info: ModelVersion, parity: Parity, console: Console) -> None
 def model_compressed(info: ModelVersion, parent: ModelVersion, console: Console) -> None:
     """The version ``assay compress`` registered, its size beside its parent's."""
     method = info.source.get("compression", {}).get("method", "compressed")
-    ratio = f", {parent.size / info.size:.1f}x smaller" if info.size and parent.size else ""
     console.print(
         f"Registered [bold]{escape(info.ref)}[/] ({info.flavor}, {size(info.size)}): "
-        f"{method} of {escape(parent.ref)} ({size(parent.size)}{ratio})"
+        f"{method} of {escape(parent.ref)}"
     )
+    if info.size and parent.size:
+        ratio = parent.size / info.size
+        than = f"{ratio:.1f}x smaller" if ratio >= 1 else f"{1 / ratio:.1f}x larger"
+        item(console, f"{than} than {escape(parent.ref)} ({size(parent.size)}) on disk")
     item(console, f"lineage: assay models lineage {escape(info.ref)}")
 
 
