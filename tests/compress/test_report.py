@@ -316,3 +316,19 @@ def test_a_torch_model_is_timed_with_its_threads_fixed(project: Project) -> None
     assert torch.get_num_threads() == before  # the caller's setting is given back
     with pytest.raises(UsageError, match="--provider cuda applies to ONNX models"):
         measure(info, sample, store=project.store, provider="cuda")
+
+
+def test_a_size_rule_among_the_metric_rules_says_where_it_belongs(project: Project) -> None:
+    spec = {
+        "models": {"candidate": project.int8, "baseline": project.parent},
+        "datasets": {"test": {"recipe": str(project.recipe), "split": "test"}},
+        "metrics": ["accuracy"],
+        "thresholds": [{"metric": "latency_p50_ms", "vs": "baseline", "max_ratio": 0.67}],
+    }
+    move = "move the rule under `diagnostics: {efficiency: {thresholds: [...]}}`"
+    with pytest.raises(SpecError, match=r"thresholds\[0\]\.max_ratio: size and speed rules"):
+        evaluate(spec, store=project.store, record=False)
+    spec["thresholds"] = [{"metric": "size_bytes", "max": 1e6}]
+    with pytest.raises(SpecError) as e:
+        evaluate(spec, store=project.store, record=False)
+    assert move in str(e.value) and "not in `metrics`" not in str(e.value)

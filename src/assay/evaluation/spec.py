@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from assay._declaration import read_declaration
 from assay.errors import SpecError
 from assay.scoring.bootstrap import Bootstrap
+from assay.scoring.efficiency import NUMBERS as EFFICIENCY_NUMBERS
 from assay.scoring.metrics import METRICS
 
 __all__ = ["Bootstrap", "DatasetSpec", "EvalSpec", "Threshold", "load_spec"]
@@ -143,6 +144,13 @@ class Threshold(_Strict):
         return f"{self.metric}{against}"
 
 
+# Size and speed (``NUMBERS``) are measured by the efficiency diagnostic, which takes
+# their rules.
+_MOVE_TO_EFFICIENCY = (
+    "size and speed rules belong to the efficiency diagnostic; move the rule under "
+    "`diagnostics: {efficiency: {thresholds: [...]}}`"
+)
+
 # The values a metric can take, where bounded: a rule outside them can never pass.
 _RANGES: dict[str, tuple[float | None, float | None]] = {
     **dict.fromkeys(("accuracy", "precision", "recall", "f1", "roc_auc", "brier", "ece"), (0, 1)),
@@ -212,7 +220,9 @@ class EvalSpec(_Strict):
         for i, t in enumerate(self.thresholds):
             where = f"thresholds[{i}] ({t.describe()})"
             found += [f"{where}: {p}" for p in t.problems()]
-            if t.metric not in self.metrics:
+            if t.metric in EFFICIENCY_NUMBERS:
+                found.append(f"{where}: {_MOVE_TO_EFFICIENCY}")
+            elif t.metric not in self.metrics:
                 found.append(f"{where}: metric {t.metric!r} is not in `metrics`; add it there")
             if t.vs is not None and t.vs not in self.models:
                 found.append(
@@ -283,7 +293,9 @@ def _problems(error: ValidationError) -> list[str]:
     for err in error.errors():
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden" and err["loc"][-1] in ("max_ratio", "min_ratio"):
+            out.append(f"{loc}: {_MOVE_TO_EFFICIENCY}")
+        elif err["type"] == "extra_forbidden":
             out.append(f"{loc}: unknown field; remove it or check the spelling")
         elif err["type"] == "missing":
             out.append(f"{loc}: missing")
