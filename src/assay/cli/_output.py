@@ -129,3 +129,25 @@ class DefaultCommandGroup(TyperGroup):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
+
+
+def bound_options(
+    max_: list[str] | None, min_: list[str] | None, *, example: str, min_example: str = ""
+) -> list[dict[str, object]]:
+    """``--max NAME=X`` and ``--min NAME=X`` as a diagnostic's thresholds
+    (``[{metric, max|min}]``); a malformed pair is one line naming it and an example."""
+    from assay.errors import UsageError
+
+    out: list[dict[str, object]] = []
+    for kind, pairs in (("max", max_ or []), ("min", min_ or [])):
+        for pair in pairs:
+            name, sep, value = pair.partition("=")
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if not sep or number is None:
+                shown = (min_example or example) if kind == "min" else example
+                raise UsageError(f"--{kind} {pair!r}: write NAME=NUMBER, e.g. --{kind} {shown}")
+            out.append({"metric": name.strip(), kind: number})
+    return out

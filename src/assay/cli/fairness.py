@@ -7,30 +7,11 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import MarkdownOpt, console, deliver, status
+from assay.cli._output import MarkdownOpt, bound_options, console, deliver, status
 
 
 def register(root: typer.Typer) -> None:
     root.command("fairness")(fairness)
-
-
-def _bounds(pairs: list[str], kind: str) -> list[dict[str, object]]:
-    from assay.errors import UsageError
-
-    out: list[dict[str, object]] = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not sep or number is None:
-            raise UsageError(
-                f"--{kind} {pair!r}: write NAME=NUMBER, e.g. --{kind} "
-                f"demographic_parity_{'difference=0.05' if kind == 'max' else 'ratio=0.8'}"
-            )
-        out.append({"metric": name.strip(), kind: number})
-    return out
 
 
 def fairness(
@@ -101,7 +82,12 @@ def fairness(
     from assay.diagnostics.fairness import fairness as run
     from assay.store import open_store
 
-    thresholds = _bounds(max_ or [], "max") + _bounds(min_ or [], "min")
+    thresholds = bound_options(
+        max_,
+        min_,
+        example="demographic_parity_difference=0.05",
+        min_example="demographic_parity_ratio=0.8",
+    )
     with open_store(store) as opened, status(json, "judging groups"):
         report = run(
             model,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import MarkdownOpt, console, emit, status
+from assay.cli._output import MarkdownOpt, bound_options, console, emit, status
 
 
 def register(root: typer.Typer) -> None:
@@ -25,24 +25,6 @@ def _numbers(text: str, what: str) -> list[float]:
             raise UsageError(
                 f"{what} {text!r}: {part.strip()!r} is not a number; write e.g. 0,0.1,0.2"
             ) from None
-    return out
-
-
-def _bounds(pairs: list[str], kind: str) -> list[dict[str, object]]:
-    from assay.errors import UsageError
-
-    out: list[dict[str, object]] = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not sep or number is None:
-            raise UsageError(
-                f"--{kind} {pair!r}: write NAME=NUMBER, e.g. --{kind} drop_at_0.1=0.02"
-            )
-        out.append({"metric": name.strip(), kind: number})
     return out
 
 
@@ -103,7 +85,7 @@ def robustness(
     if bad := [m for m in models if "@" not in m]:
         raise UsageError(f"{bad[0]!r} is not a model; name models as NAME@REF, the data last")
     levels = _numbers(strengths, "--strengths")
-    thresholds = _bounds(max_ or [], "max")
+    thresholds = bound_options(max_, None, example="drop_at_0.1=0.02")
     chosen = [c.strip() for c in columns.split(",")] if columns else None
     with open_store(store) as opened, status(json, "perturbing"):
         report = run(

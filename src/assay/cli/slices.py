@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
-from assay.cli._output import MarkdownOpt, console, deliver, status
+from assay.cli._output import MarkdownOpt, bound_options, console, deliver, status
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -21,22 +21,6 @@ app = typer.Typer(
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="slices")
-
-
-def _bounds(pairs: list[str], kind: str) -> list[dict[str, object]]:
-    from assay.errors import UsageError
-
-    out: list[dict[str, object]] = []
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not sep or number is None:
-            raise UsageError(f"--{kind} {pair!r}: write NAME=NUMBER, e.g. --{kind} top_error=0.3")
-        out.append({"metric": name.strip(), kind: number})
-    return out
 
 
 @app.command("find")
@@ -106,7 +90,7 @@ def find(
     from assay.diagnostics.slices import find_slices
     from assay.store import open_store
 
-    thresholds = _bounds(max_ or [], "max") + _bounds(min_ or [], "min")
+    thresholds = bound_options(max_, min_, example="top_error=0.3")
     with open_store(store) as opened, status(json, "finding slices"):
         report = find_slices(
             model,
