@@ -37,6 +37,7 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, acs: pa.Table) -> Iterator[Zoo
             trees = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y)
             assay.register_model("linear", linear, sample=sample, store=store)
             assay.register_model("trees", trees, sample=sample, store=store)
+        assay.register_model("rule", "math:fsum", store=store)  # a python callable
         net = fit_torch(train)
         init = {"mean": net.mean.tolist(), "scale": net.scale.tolist()}
         assay.register_model(

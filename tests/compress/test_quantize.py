@@ -127,6 +127,13 @@ def test_static_int8_calibrates_on_a_recorded_version_three_ways(zoo: Zoo) -> No
     assert scales["entropy"][first] == pytest.approx(scales["minmax"][first], rel=0.01)
 
 
+def test_name_registers_under_another_name_linked_to_the_parent(zoo: Zoo) -> None:
+    info = compress("mlp@1", "fp16", name="mlp-half", aliases=["small"], store=zoo.store)
+    assert (info.ref, info.aliases) == ("mlp-half@1", ("small",))
+    assert model_to_dict(info)["parent"] == {"name": "mlp", "version": 1}
+    assert lineage("mlp-half@small", store=zoo.store)["derived_from"]["ref"] == "mlp@1"
+
+
 def test_calibration_from_one_slice_hurts_another(zoo: Zoo) -> None:
     """The documented way to make a quantized model that fails a slice: calibrate on
     people over 75 only. Measured: accuracy -51.7 points on ages 25-64, +1.0 on 65+."""
@@ -177,6 +184,8 @@ def test_torch_dynamic_int8_quantizes_the_linear_layers(zoo: Zoo) -> None:
          "lacks the model's input column(s) SCHL, MAR, RELP, DIS, SEX, RAC1P, CIT"),
         ("mlp@1", "fp16", {"calibration": "RECIPE"}, "fp16 does not take --calibration"),
         ("net@1", "dynamic-int8", {"per_channel": True}, "--per-channel applies to ONNX models"),
+        ("rule@1", "dynamic-int8", {}, "dynamic-int8 applies to ONNX, scikit-learn and torch "
+         "models; model rule@1 is python"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_registers_nothing(

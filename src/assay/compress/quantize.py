@@ -183,9 +183,12 @@ def _onnx_of(
         export = {"step": "onnx-export", "engine": "skl2onnx", "bytes": len(graph)}
         steps = ({**export, "parity": parity.to_dict()},)
     else:
+        kinds = (
+            "ONNX, scikit-learn and torch" if method == "dynamic-int8" else "ONNX and scikit-learn"
+        )
+        hint = " (use dynamic-int8 or prune)" if info.flavor == "torch" else ""
         raise UsageError(
-            f"{method} applies to ONNX and scikit-learn models; model {info.ref} is "
-            f"{info.flavor}" + (" (use dynamic-int8 or prune)" if info.flavor == "torch" else "")
+            f"{method} applies to {kinds} models; model {info.ref} is {info.flavor}{hint}"
         )
     if method != "fp16":
         onnx = require("onnx", "int8 quantization")
