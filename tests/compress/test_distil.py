@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -225,3 +227,47 @@ def test_the_cli_distils_an_ensemble_and_shows_its_lineage(world: dict[str, Any]
     assert unlabelled.error_line() == (
         "error: distil does not take --sparsity; see `assay compress --help`"
     )
+
+
+def _serve_helpers() -> Any:
+    """tests/server/serve_helpers.py (a real uvicorn on a loopback port), by its path."""
+    path = Path(__file__).parents[1] / "server" / "serve_helpers.py"
+    spec = importlib.util.spec_from_file_location("serve_helpers_for_compress", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_distilled_student_serves_beside_its_teacher(world: dict[str, Any]) -> None:
+    """An A/B test of the teacher and its student on a real server: each answers as loaded."""
+    httpx = pytest.importorskip("httpx")
+    store, refs, test = world["store"], world["refs"], world["test"]
+    student = compress(
+        refs["gbm"], "distil", transfer=f"{world['recipe']}:transfer", student="mlp:16",
+        store=store,
+    )  # fmt: skip
+    conf = {
+        "endpoint": "employment",
+        "experiment": "distilled",
+        "routes": [
+            {"model": refs["gbm"], "weight": 0.5, "arm": "control"},
+            {"model": student.ref, "weight": 0.5, "arm": "treatment"},
+        ],
+        "sticky_key": "user_id",
+        "log": {"flush_rows": 200, "flush_seconds": 0.2},
+    }
+    records = test[FEATURES].head(20).to_dict("records")
+    want = {
+        ref: assay.load_model(ref, store=store).predict(test[FEATURES].head(20)).tolist()
+        for ref in (refs["gbm"], student.ref)
+    }
+    seen = set()
+    with _serve_helpers().live_server(conf, store) as url, httpx.Client(base_url=url) as client:
+        for user in range(40):
+            answer = client.post("/v1/predict", json={"user_id": f"u{user}", "inputs": records})
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["outputs"] == want[body["model"]]
+            seen.add(body["model"])
+    assert seen == {refs["gbm"], student.ref}
