@@ -13,7 +13,7 @@ from quantize_models import FEATURES, Zoo
 
 from assay.compress import compress
 from assay.errors import UsageError
-from assay.models import lineage, list_models, load_model, model_to_dict
+from assay.models import export_onnx, lineage, list_models, load_model, model_to_dict
 from tests_helpers import objects_in
 
 
@@ -125,6 +125,20 @@ def test_static_int8_calibrates_on_a_recorded_version_three_ways(zoo: Zoo) -> No
     first = "cast_input_scale"
     assert scales["percentile"][first] < scales["minmax"][first]
     assert scales["entropy"][first] == pytest.approx(scales["minmax"][first], rel=0.01)
+
+
+def test_an_onnx_parent_is_quantized_as_stored_and_the_chain_reaches_the_estimator(
+    zoo: Zoo,
+) -> None:
+    exported, _ = export_onnx("mlp@1", sample=zoo.test[FEATURES].head(200), store=zoo.store)
+    info = compress(exported.ref, "dynamic-int8", store=zoo.store)
+    assert [step["step"] for step in info.source["steps"]] == ["quantize_dynamic"]
+    assert model_to_dict(info)["parent"] == {"name": "mlp", "version": exported.version}
+    chain = lineage(info.ref, store=zoo.store)
+    assert chain["derived_from"]["ref"] == exported.ref
+    assert chain["derived_from"]["derived_from"]["ref"] == "mlp@1"
+    stored = zoo.store.objects.get_bytes(exported.object_key)
+    assert len(stored) == len(zoo.fp32_bytes) and info.size < 0.5 * len(stored)
 
 
 def test_name_registers_under_another_name_linked_to_the_parent(zoo: Zoo) -> None:
