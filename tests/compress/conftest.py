@@ -37,17 +37,17 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, acs: pa.Table) -> Iterator[Zoo
             trees = HistGradientBoostingClassifier(max_iter=10, random_state=0).fit(x, y)
             assay.register_model("linear", linear, sample=sample, store=store)
             assay.register_model("trees", trees, sample=sample, store=store)
+            net = fit_torch(train)
+            init = {"mean": net.mean.tolist(), "scale": net.scale.tolist()}
+            assay.register_model(
+                "net",
+                net,
+                model_class="quantize_models:TabularMLP",
+                init=init,
+                sample=sample,
+                store=store,
+            )
         assay.register_model("rule", "math:fsum", store=store)  # a python callable
-        net = fit_torch(train)
-        init = {"mean": net.mean.tolist(), "scale": net.scale.tolist()}
-        assay.register_model(
-            "net",
-            net,
-            model_class="quantize_models:TabularMLP",
-            init=init,
-            sample=sample,
-            store=store,
-        )
         # A dataset without the models' columns but one, composed (recorded) here.
         pd.DataFrame({"id": [1, 2, 3], "AGEP": [30, 40, 50]}).to_parquet(root / "ages.parquet")
         assay.create_dataset(store, "ages", ["id"])

@@ -1,8 +1,9 @@
 """Quantization: int8 (dynamic or static QDQ) and float16, with ONNX Runtime or PyTorch.
 
-ONNX models are quantized with ONNX Runtime's tools; a scikit-learn model is first
-converted to ONNX in memory (checked against the model as ``export_onnx`` checks it,
-and recorded as the first step of the lineage) and the graph is quantized. ONNX Runtime
+ONNX models are quantized with ONNX Runtime's tools; a scikit-learn model (skl2onnx)
+or, for static int8 and fp16, a torch model (``torch.onnx.export``) is first converted
+to ONNX in memory, checked against the model on real rows (as ``export_onnx`` checks
+an export) and recorded as the first step of the lineage, then the graph is quantized. ONNX Runtime
 quantizes the operators of neural networks (MatMul, Gemm, Conv, attention, recurrent
 layers); scikit-learn's linear and tree models convert to ``ai.onnx.ml`` operators
 (LinearClassifier, TreeEnsembleClassifier), which it leaves in float, so those are
@@ -30,7 +31,7 @@ import pyarrow as pa
 
 from assay.compress._data import float_matrix, versioned_rows
 from assay.compress.methods import Compressed, Parent
-from assay.errors import UsageError
+from assay.errors import ModelCheckFailed, UsageError
 from assay.extras import require
 from assay.models.export import DEFAULT_TOLERANCE, onnx_graph
 from assay.models.registry import run_sample
@@ -167,29 +168,33 @@ def _onnx_of(
         graph = read_verified(
             parent.store.objects, info.object_key, info.sha256, f"the artifact of model {info.ref}"
         )
-    elif info.flavor == "sklearn":
+    elif info.flavor in ("sklearn", "torch"):
         rows = sample
         if rows is None and info.run_id is not None and parent.columns:
             rows = run_sample(
                 parent.store, parent.store.catalog.get_run(info.run_id), parent.columns
             )
         if rows is None:
-            raise UsageError(
-                f"model {info.ref} records no run whose rows could check its ONNX conversion; "
+            fix = (
                 f"export it first (assay models export-onnx {info.ref} --sample FILE) and "
                 "compress that version"
+                if info.flavor == "sklearn"
+                else "register it in a run that read its data, or register its ONNX export"
             )
-        graph, parity = onnx_graph(parent.model, rows, DEFAULT_TOLERANCE)
-        export = {"step": "onnx-export", "engine": "skl2onnx", "bytes": len(graph)}
-        steps = ({**export, "parity": parity.to_dict()},)
+            raise UsageError(
+                f"model {info.ref} records no run whose rows could check its ONNX conversion; {fix}"
+            )
+        if info.flavor == "sklearn":
+            graph, parity = onnx_graph(parent.model, rows, DEFAULT_TOLERANCE)
+            export = {"step": "onnx-export", "engine": "skl2onnx", "bytes": len(graph)}
+            steps = ({**export, "parity": parity.to_dict()},)
+        else:
+            graph, diff = _torch_onnx(parent, rows)
+            export = {"step": "onnx-export", "engine": "torch.onnx", "bytes": len(graph)}
+            steps = ({**export, "max_abs_diff": diff},)
     else:
-        kinds = (
-            "ONNX, scikit-learn and torch" if method == "dynamic-int8" else "ONNX and scikit-learn"
-        )
-        hint = " (use dynamic-int8 or prune)" if info.flavor == "torch" else ""
-        raise UsageError(
-            f"{method} applies to {kinds} models; model {info.ref} is {info.flavor}{hint}"
-        )
+        kinds = "ONNX, scikit-learn and torch"
+        raise UsageError(f"{method} applies to {kinds} models; model {info.ref} is {info.flavor}")
     if method != "fp16":
         onnx = require("onnx", "int8 quantization")
         model = onnx.load_from_string(graph)
@@ -200,6 +205,42 @@ def _onnx_of(
                 "compress a neural network, or distil this one"
             )
     return graph, steps
+
+
+def _torch_onnx(parent: Parent, rows: pa.Table) -> tuple[bytes, float]:
+    """The torch module as an ONNX graph (one float32 input ``X`` of the signature's
+    columns, its output as is), checked against the module on ``rows``."""
+    torch = require("torch", "PyTorch models")
+    ort = require("onnxruntime", "ONNX models")
+    columns = parent.columns
+    if columns is None:
+        raise UsageError(
+            f"model {parent.info.ref} has no signature naming its input columns, so it "
+            "cannot be converted to ONNX; register it with --sample"
+        )
+    x = float_matrix(rows.select(columns))
+    buffer = io.BytesIO()
+    with _quiet():
+        torch.onnx.export(
+            parent.model.raw,
+            (torch.from_numpy(x[:1]),),
+            buffer,
+            dynamo=False,  # the TorchScript-based exporter: no onnxscript needed
+            input_names=["X"],
+            output_names=["output"],
+            dynamic_axes={"X": {0: "rows"}, "output": {0: "rows"}},
+        )
+    graph = buffer.getvalue()
+    session = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+    want = np.asarray(parent.model.predict(rows), dtype=np.float64)
+    got = np.asarray(session.run(None, {"X": x})[0], dtype=np.float64)
+    diff = float(np.max(np.abs(got - want))) if want.size else 0.0
+    if got.shape != want.shape or not diff <= DEFAULT_TOLERANCE:
+        raise ModelCheckFailed(
+            f"the ONNX graph of {parent.info.ref} does not match it on {len(x)} rows "
+            f"(max |Δ| = {diff:.3g}, tolerance {DEFAULT_TOLERANCE:g}); nothing was registered"
+        )
+    return graph, diff
 
 
 def _ops(model: Any) -> str:
