@@ -11,9 +11,11 @@ import pytest
 from onnx import numpy_helper
 from quantize_models import FEATURES, Zoo
 
+import assay
 from assay.compress import compress
 from assay.errors import UsageError
 from assay.models import export_onnx, lineage, list_models, load_model, model_to_dict
+from assay.runs import SANDBOX_ENV, held_back
 from tests_helpers import objects_in
 
 
@@ -139,6 +141,24 @@ def test_an_onnx_parent_is_quantized_as_stored_and_the_chain_reaches_the_estimat
     assert chain["derived_from"]["derived_from"]["ref"] == "mlp@1"
     stored = zoo.store.objects.get_bytes(exported.object_key)
     assert len(stored) == len(zoo.fp32_bytes) and info.size < 0.5 * len(stored)
+
+
+def test_under_a_training_test_the_registration_is_held_back_on_the_run(
+    zoo: Zoo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under ``assay test reproduce``/``smoke`` a compressing script runs unchanged but
+    the registry stays as it was: the write is recorded on the test's run."""
+    before = [m.ref for m in list_models(store=zoo.store)]
+    monkeypatch.setenv(SANDBOX_ENV, "smoke")
+    with assay.start_run("smoke", store=zoo.store) as run:
+        info = compress("mlp@1", "fp16", store=zoo.store)
+    monkeypatch.delenv(SANDBOX_ENV)
+    assert [m.ref for m in list_models(store=zoo.store)] == before
+    would_be = max(int(r.split("@")[1]) for r in before if r.startswith("mlp@")) + 1
+    assert info.ref == f"mlp@{would_be}"
+    (write,) = held_back(assay.get_run(run.id, store=zoo.store))
+    assert (write["action"], write["name"], write["version"]) == ("register", "mlp", would_be)
+    assert write["source"]["compression"]["method"] == "fp16"
 
 
 def test_name_registers_under_another_name_linked_to_the_parent(zoo: Zoo) -> None:
