@@ -54,5 +54,14 @@ def zoo(tmp_path_factory: pytest.TempPathFactory, acs: pa.Table) -> Iterator[Zoo
         assay.add_delta(store, "ages", root / "ages.parquet", name="base")
         (root / "ages.yaml").write_text("dataset: ages\ndeltas: {include: [base]}\n")
         assay.compose(str(root / "ages.yaml"), store=store)
+        # The models' columns with one age missing.
+        gaps = test[["id", *FEATURES]].head(100).copy()
+        gaps["AGEP"] = gaps["AGEP"].astype("float64")
+        gaps.loc[3, "AGEP"] = None
+        gaps.to_parquet(root / "gaps.parquet")
+        assay.create_dataset(store, "gaps", ["id"])
+        assay.add_delta(store, "gaps", root / "gaps.parquet", name="base")
+        (root / "gaps.yaml").write_text("dataset: gaps\ndeltas: {include: [base]}\n")
+        assay.compose(str(root / "gaps.yaml"), store=store)
         graph, _ = onnx_graph(load_model("mlp@1", store=store), test[FEATURES].head(200))
         yield Zoo(store, root, recipe, oldest, version.fingerprint, test, graph)

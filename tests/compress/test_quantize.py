@@ -236,6 +236,8 @@ def test_a_torch_model_goes_through_onnx_for_fp16_and_static_int8(zoo: Zoo) -> N
         ("mlp@1", "static-int8", {"calibration": "OTHER"},
          "lacks the model's input column(s) SCHL, MAR, RELP, DIS, SEX, RAC1P, CIT"),
         ("mlp@1", "fp16", {"calibration": "RECIPE"}, "fp16 does not take --calibration"),
+        ("mlp@1", "static-int8", {"calibration": "GAPS"}, "column 'AGEP' has 1 null(s); give "
+         'rows without nulls (e.g. a recipe with where: "AGEP is not null")'),
         ("net@1", "dynamic-int8", {"per_channel": True}, "--per-channel applies to ONNX models"),
         ("rule@1", "dynamic-int8", {}, "dynamic-int8 applies to ONNX, scikit-learn and torch "
          "models; model rule@1 is python"),
@@ -244,8 +246,9 @@ def test_a_torch_model_goes_through_onnx_for_fp16_and_static_int8(zoo: Zoo) -> N
 def test_bad_input_is_one_line_and_registers_nothing(
     zoo: Zoo, ref: str, method: str, params: dict[str, Any], says: str
 ) -> None:
-    if params.get("calibration") == "OTHER":
-        params = {**params, "calibration": str(zoo.root / "ages.yaml")}
+    if params.get("calibration") in ("OTHER", "GAPS"):
+        named = {"OTHER": "ages.yaml", "GAPS": "gaps.yaml"}[params["calibration"]]
+        params = {**params, "calibration": str(zoo.root / named)}
     elif params.get("calibration") == "RECIPE":
         params = {**params, "calibration": str(zoo.recipe)}
     before = [m.ref for m in list_models(store=zoo.store)], objects_in(zoo.store)

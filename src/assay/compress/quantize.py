@@ -97,6 +97,7 @@ def static_int8(
             "--calibration rows cannot be fed to it; register it with --sample"
         )
     table, data_ref = versioned_rows(calibration, parent.store, columns, what="--calibration")
+    _check_numbers(table, calibration)
     # The histogram calibrators (entropy, percentile) stack batches: all the same size.
     batch = min(_BATCH, table.num_rows)
     table = table.slice(0, min(CALIBRATION_ROWS, table.num_rows) // batch * batch)
@@ -241,6 +242,27 @@ def _torch_onnx(parent: Parent, rows: pa.Table) -> tuple[bytes, float]:
             f"(max |Δ| = {diff:.3g}, tolerance {DEFAULT_TOLERANCE:g}); nothing was registered"
         )
     return graph, diff
+
+
+def _check_numbers(table: pa.Table, calibration: str) -> None:
+    """Calibration rows the graph can take: numbers, no nulls (NaN ranges would
+    quantize everything to nonsense)."""
+    for name in table.column_names:
+        column = table.column(name)
+        kind = column.type
+        if not (
+            pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+        ):
+            raise UsageError(
+                f"--calibration {calibration!r}: column {name!r} holds {kind}, not numbers; "
+                "give the numeric columns the model reads"
+            )
+        if column.null_count:
+            raise UsageError(
+                f"--calibration {calibration!r}: column {name!r} has {column.null_count} "
+                "null(s); give rows without nulls (e.g. a recipe with where: "
+                f'"{name} is not null")'
+            )
 
 
 def _ops(model: Any) -> str:
