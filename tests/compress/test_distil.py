@@ -271,3 +271,25 @@ def test_a_distilled_student_serves_beside_its_teacher(world: dict[str, Any]) ->
             assert body["outputs"] == want[body["model"]]
             seen.add(body["model"])
     assert seen == {refs["gbm"], student.ref}
+
+
+def test_a_teacher_without_probabilities_is_read_or_refused() -> None:
+    """Answers that are probabilities are read as such; classes are refused."""
+    from assay.compress.distil import probabilities
+
+    class Answers:
+        def __init__(self, out: np.ndarray) -> None:
+            self.out, self.has_proba = out, False
+            self.info = type("Info", (), {"ref": "t@1"})()
+
+        def predict(self, rows: Any, source: str) -> np.ndarray:
+            return self.out
+
+    p1 = np.array([0.2, 0.9])
+    np.testing.assert_allclose(probabilities(Answers(p1), None), [[0.8, 0.2], [0.1, 0.9]])  # type: ignore[arg-type]
+    rows = np.array([[0.3, 0.7], [0.5, 0.5]])
+    np.testing.assert_allclose(probabilities(Answers(rows), None), rows)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="teacher t@1 gives classes, not probabilities"):
+        probabilities(Answers(np.array([0, 1])), None)  # type: ignore[arg-type]
+    with pytest.raises(UsageError, match="teacher t@1 gives no probabilities"):
+        probabilities(Answers(np.array([[2.0, -1.0]])), None)  # type: ignore[arg-type]

@@ -93,7 +93,13 @@ def probabilities(model: Model, rows: Any) -> np.ndarray:
     else its answers read as probabilities (one column: P(class 1), or rows summing to 1)."""
     if model.has_proba:
         return np.asarray(model.predict_proba(rows, source="the transfer set"), dtype=np.float64)
-    out = np.asarray(model.predict(rows, source="the transfer set"), dtype=np.float64)
+    answers = np.asarray(model.predict(rows, source="the transfer set"))
+    if answers.dtype.kind not in "f":  # classes (0/1 included), not probabilities
+        raise UsageError(
+            f"teacher {model.info.ref} gives classes, not probabilities (no predict_proba); "
+            "distil from a classifier that gives them"
+        )
+    out = answers.astype(np.float64)
     if out.ndim == 2 and out.shape[1] == 1:
         out = out[:, 0]
     finite = bool(np.all(np.isfinite(out)))
