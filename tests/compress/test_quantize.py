@@ -257,3 +257,20 @@ def test_bad_input_is_one_line_and_registers_nothing(
     message = str(caught.value)
     assert says in message and "\n" not in message
     assert ([m.ref for m in list_models(store=zoo.store)], objects_in(zoo.store)) == before
+
+
+def test_a_converter_failing_is_one_line_naming_the_step_and_the_model() -> None:
+    from assay.compress.quantize import _tool
+    from assay.errors import ModelCheckFailed
+
+    with (
+        pytest.raises(ModelCheckFailed) as caught,
+        _tool("ONNX Runtime's quantize_static", "mlp@1"),
+    ):
+        raise ValueError("setting an array element with a sequence.\n  File …\n")
+    assert str(caught.value) == (
+        "ONNX Runtime's quantize_static failed on model mlp@1 (setting an array element "
+        "with a sequence.); nothing was registered"
+    )
+    with pytest.raises(UsageError), _tool("x", "mlp@1"):  # assay's own errors pass through
+        raise UsageError("as it was")

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from assay.compress._data import float_matrix, versioned_rows
 from assay.compress.methods import Compressed, Parent
-from assay.errors import ModelCheckFailed, UsageError
+from assay.errors import AssayError, ModelCheckFailed, UsageError, shorten
 from assay.extras import require
 from assay.models.export import DEFAULT_TOLERANCE, onnx_graph
 from assay.models.registry import run_sample
@@ -56,7 +56,11 @@ def dynamic_int8(parent: Parent, *, per_channel: bool = False, **rest: Any) -> C
         return _torch_dynamic(parent, per_channel)
     graph, steps = _onnx_of(parent, "dynamic-int8")
     qt = require("onnxruntime.quantization", "int8 quantization")
-    with _workdir(graph) as (source, target), _quiet():
+    with (
+        _workdir(graph) as (source, target),
+        _quiet(),
+        _tool("ONNX Runtime's quantize_dynamic", parent.info.ref),
+    ):
         qt.quantize_dynamic(
             str(source), str(target), weight_type=qt.QuantType.QInt8, per_channel=per_channel
         )
@@ -103,7 +107,11 @@ def static_int8(
     table = table.slice(0, min(CALIBRATION_ROWS, table.num_rows) // batch * batch)
     graph, steps = _onnx_of(parent, "static-int8", sample=table)
     qt = require("onnxruntime.quantization", "int8 quantization")
-    with _workdir(graph) as (source, target), _quiet():
+    with (
+        _workdir(graph) as (source, target),
+        _quiet(),
+        _tool("ONNX Runtime's quantize_static", parent.info.ref),
+    ):
         reader = _reader(qt, source, table, batch)
         qt.quantize_static(
             str(source),
@@ -138,7 +146,7 @@ def fp16(parent: Parent, **rest: Any) -> Compressed:
     onnx = require("onnx", "float16 conversion")
     convert = require("onnxruntime.transformers.float16", "float16 conversion")
     model = onnx.load_from_string(graph)
-    with _quiet():
+    with _quiet(), _tool("the float16 conversion", parent.info.ref):
         half = convert.convert_float_to_float16(model, keep_io_types=True)
     halved = [i.name for i in half.graph.initializer if i.data_type == onnx.TensorProto.FLOAT16]
     if not halved:
@@ -221,7 +229,7 @@ def _torch_onnx(parent: Parent, rows: pa.Table) -> tuple[bytes, float]:
         )
     x = float_matrix(rows.select(columns))
     buffer = io.BytesIO()
-    with _quiet():
+    with _quiet(), _tool("torch.onnx.export", parent.info.ref):
         torch.onnx.export(
             parent.model.raw,
             (torch.from_numpy(x[:1]),),
@@ -313,6 +321,21 @@ def _workdir(graph: bytes) -> Iterator[tuple[Path, Path]]:
 
 
 @contextlib.contextmanager
+def _tool(step: str, ref: str) -> Iterator[None]:
+    """A third-party step's failure as one line naming the step and the model (the
+    converters raise many types, with messages many lines long)."""
+    try:
+        yield
+    except (AssayError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelCheckFailed(
+            f"{step} failed on model {ref} ({shorten(first, 200)}); nothing was registered"
+        ) from None
+
+
+@contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Keep the quantizers' chatter off the terminal: ONNX Runtime prints calibration
     progress to stdout (which carries --json) and logs advice on the root logger."""
@@ -349,7 +372,7 @@ def _torch_dynamic(parent: Parent, per_channel: bool) -> Compressed:
         )
     from assay.models.flavors import get_flavor
 
-    with _quiet():
+    with _quiet(), _tool("torch's quantize_dynamic", parent.info.ref):
         quantized = torch.ao.quantization.quantize_dynamic(
             copy.deepcopy(module), {torch.nn.Linear}, dtype=torch.qint8
         )
