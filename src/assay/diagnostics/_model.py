@@ -90,9 +90,7 @@ def _named(text: str, store: Store | None) -> Data:
             info = opened.catalog.get_dataset(recipe.dataset)
             # Resolving reads no rows: the fingerprint of the version read_input composed.
             fingerprint = resolve_version(recipe, store=opened).fingerprint
-            return Data(
-                table, info.label, tuple(info.key), dict(recipe.slice_exprs()), fingerprint
-            )
+            return Data(table, info.label, tuple(info.key), dict(recipe.slice_exprs()), fingerprint)
         if _HEX.fullmatch(name.partition(":")[0]):
             version = find_version(name.partition(":")[0], store=opened)
             info = version.dataset
