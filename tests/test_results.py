@@ -36,7 +36,7 @@ AREAS = {
         "command_failed", "metric_differs", "metric_missing", "no_metrics", "unpinned_read",
     ],
     WarningCode: ["self_comparison", "nan_predictions"],
-    GateReason: ["threshold_failed", "undefined_metric"],
+    GateReason: ["threshold_failed", "undefined_metric", "diagnostic_failed"],
 }  # fmt: skip
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-__all__ = ["GateStatus", "ReasonCode", "Result", "verdict"]
+__all__ = ["GateStatus", "Judged", "ReasonCode", "Result", "verdict"]
 
 
 class ReasonCode(StrEnum):
@@ -65,3 +65,25 @@ class Result(Protocol):
     def to_dict(self) -> dict[str, Any]:
         """The result as plain data: what ``--json`` prints."""
         ...
+
+
+class Judged:
+    """The verdict of a result that passes when it has no ``failures`` (each failure
+    carrying its reason ``code``): ``passed``, ``status`` and ``reasons`` in one place."""
+
+    if TYPE_CHECKING:  # a field of the dataclass, or a property, in each result
+
+        @property
+        def failures(self) -> Sequence[Any]: ...
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def status(self) -> GateStatus:
+        return verdict(self.passed)
+
+    @property
+    def reasons(self) -> list[ReasonCode]:
+        return [f.code for f in self.failures]

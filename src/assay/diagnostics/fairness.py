@@ -39,7 +39,7 @@ from assay.diagnostics._model import (
     resolve_model,
 )
 from assay.errors import UsageError
-from assay.results import GateStatus, ReasonCode, verdict
+from assay.results import Judged, ReasonCode
 from assay.scoring import bootstrap as boot
 from assay.scoring.bootstrap import Bootstrap
 from assay.scoring.metrics import METRICS, Predictions
@@ -128,7 +128,7 @@ class Note:
 
 
 @dataclass(frozen=True)
-class FairnessReport:
+class FairnessReport(Judged):
     """Per-group metrics and rates, and the between-groups disparities with intervals."""
 
     model: str
@@ -159,18 +159,6 @@ class FairnessReport:
         if name not in DISPARITIES:
             raise UsageError(f"no fairness number {name!r}; use one of: {', '.join(DISPARITIES)}")
         return self.disparities[name].value
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def status(self) -> GateStatus:
-        return verdict(self.passed)
-
-    @property
-    def reasons(self) -> list[ReasonCode]:
-        return [n.code for n in self.failures]
 
     def summary(self) -> str:
         d = self.disparities

@@ -57,7 +57,8 @@ __all__ = [
     "robustness",
 ]
 
-PERTURBATIONS = ("noise", "missing", "swap", "typo")
+NOISE = "noise"  # the one perturbation whose strength may exceed 1 (a multiple of the sd)
+PERTURBATIONS = (NOISE, "missing", "swap", "typo")
 DEFAULT_STRENGTHS = (0.0, 0.05, 0.1, 0.2, 0.5)
 CATEGORY_MAX_VALUES = 10  # integers with at most this many values are codes (drift's rule)
 APPLIES_TO = {
@@ -300,7 +301,7 @@ def perturb(
     n = len(out)
     for column in columns:
         values = out[column]
-        if perturbation == "noise":
+        if perturbation == NOISE:
             x = values.to_numpy(dtype=np.float64, na_value=np.nan)
             noisy = x + rng.normal(0.0, 1.0, n) * np.nanstd(x) * strength
             if values.dtype.kind in "iu":
@@ -366,7 +367,7 @@ def _strengths(strengths: Sequence[float], perturbations: Sequence[str]) -> tupl
         if isinstance(s, bool) or not isinstance(s, int | float) or not np.isfinite(s) or s < 0:
             raise UsageError(f"strength {s!r} must be a number, 0 or more")
         out.append(float(s))
-    fractions = [p for p in perturbations if p != "noise"]
+    fractions = [p for p in perturbations if p != NOISE]
     if fractions and (above := [s for s in out if s > 1]):
         raise UsageError(
             f"strength {above[0]:g} is above 1, and for {', '.join(fractions)} the strength "

@@ -54,7 +54,7 @@ from assay.diagnostics._model import (
     resolve_model,
 )
 from assay.errors import UsageError
-from assay.results import GateStatus, ReasonCode, verdict
+from assay.results import Judged, ReasonCode
 from assay.scoring.metrics import task_of
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class Level:
 
 
 @dataclass(frozen=True)
-class SliceReport:
+class SliceReport(Judged):
     """The top-k slices of a model's errors and how they were searched."""
 
     model: str
@@ -199,18 +199,6 @@ class SliceReport:
         if name == "slices_found":
             return float(len(self.slices))
         return self.average_error
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def status(self) -> GateStatus:
-        return verdict(self.passed)
-
-    @property
-    def reasons(self) -> list[ReasonCode]:
-        return [n.code for n in self.failures]
 
     def summary(self) -> str:
         if self.slices:

@@ -30,7 +30,7 @@ from assay.diagnostics._model import (
     resolve_model,
 )
 from assay.errors import UsageError
-from assay.results import GateStatus, ReasonCode, verdict
+from assay.results import Judged, ReasonCode
 from assay.scoring import bootstrap as boot
 from assay.scoring.bootstrap import Bootstrap
 from assay.scoring.metrics import METRICS, Predictions, task_of
@@ -95,7 +95,7 @@ class Failure:
 
 
 @dataclass(frozen=True)
-class StalenessReport:
+class StalenessReport(Judged):
     """The metric per version (oldest first) with intervals, and where it crosses."""
 
     model: str
@@ -135,18 +135,6 @@ class StalenessReport:
             crossing = self.first_crossing
             return float(len(self.points) if crossing is None else crossing)
         raise UsageError(f"no staleness number {name!r}; use one of: {', '.join(VALUES)}")
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def status(self) -> GateStatus:
-        return verdict(self.passed)
-
-    @property
-    def reasons(self) -> list[ReasonCode]:
-        return [f.code for f in self.failures]
 
     def line(self) -> str:
         """The line a version crosses, in words: ``min 0.78``, ``max 0.2`` or both."""

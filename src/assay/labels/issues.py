@@ -52,7 +52,7 @@ import pyarrow.compute as pc
 from assay.errors import UsageError
 from assay.extras import require
 from assay.labels._version import label_of, named_version, version_rows
-from assay.results import GateStatus, ReasonCode, verdict
+from assay.results import Judged, ReasonCode
 from assay.scoring.metrics import task_of
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ class LabelIssue:
 
 
 @dataclass(frozen=True)
-class LabelIssues:
+class LabelIssues(Judged):
     """Every suspected label issue of a dataset version, ranked (lowest score first)."""
 
     dataset: str
@@ -335,22 +335,10 @@ class LabelIssues:
             ),
         )
 
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def status(self) -> GateStatus:
-        return verdict(self.passed)
-
     def value(self, name: str) -> float | None:
         """A number a threshold may bound: ``rate`` (the share of rows suspected) or
         ``issues`` (how many)."""
         return {"rate": self.rate, "issues": float(len(self.issues))}.get(name)
-
-    @property
-    def reasons(self) -> list[ReasonCode]:
-        return [n.code for n in self.failures]
 
     def summary(self) -> str:
         where = f"{self.dataset} {self.version[:12]}" + (f":{self.split}" if self.split else "")
