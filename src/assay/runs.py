@@ -102,6 +102,9 @@ RUN_ID_ENV = "ASSAY_RUN_ID"
 SMOKE_ENV = "ASSAY_SMOKE"  # "1": run.read samples, run.max_epochs is 1 (assay test smoke)
 PIN_ENV = "ASSAY_PINNED_VERSIONS"  # JSON: which version run.read returns (assay test reproduce)
 SANDBOX_ENV = "ASSAY_SANDBOX"  # "reproduce" | "smoke": registry writes are held back
+# A process's rank in a distributed job: torchrun, the DeepSpeed launcher and
+# torch.distributed's other launchers set it for each process they start.
+RANK_ENV = "RANK"
 HELD_BACK_PARAM = "assay.held_back"  # run params assay.held_back.1, .2 …: the writes held back
 TIMED_OUT = "timed out after"  # how a run stopped by run_command's timeout records its error
 ARTIFACT_PREFIX = "artifacts"
@@ -120,7 +123,12 @@ KEY_PACKAGES = (
 _active: ContextVar[Run | None] = ContextVar("assay_active_run", default=None)
 
 
-# TODO(errors.py owner): move to assay/errors.py beside the other errors.
+def rank() -> int:
+    """This process's rank in a distributed job (``RANK``); 0 outside one."""
+    try:
+        return int(os.environ.get(RANK_ENV, "0"))
+    except ValueError:
+        return 0
 
 
 def is_smoke() -> bool:
@@ -405,6 +413,10 @@ class Run:
         self.name = info.name
         self.store = store
         self.attached = attached  # joined a run started elsewhere (``ASSAY_RUN_ID``)
+        # Rank 1, 2, … of a distributed job under `assay run -- torchrun …`: every rank
+        # attaches to the one run, and only rank 0 records params, metrics and artifacts,
+        # so that nothing is recorded once per process.
+        self.follower = attached and rank() != 0
         self.ended = False
         self._owns_store = False
         self._token: Token[Run | None] | None = None
@@ -489,13 +501,20 @@ class Run:
             _active.reset(token)
 
     def log_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Add params (plain data); a param already set cannot change. Returns them all."""
+        """Add params (plain data); a param already set cannot change. Returns them all.
+        On a rank other than 0, nothing is recorded (rank 0 records them)."""
+        if self.follower:
+            return {**self.info().params, **_check_params(params)}
         logged = self.store.catalog.log_run_params(self.id, _check_params(params))
         kept(self.store, self.id)
         return logged
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Append finite numbers to the metrics' history, at ``step`` or the key's next."""
+        """Append finite numbers to the metrics' history, at ``step`` or the key's next.
+        On a rank other than 0, they are checked and not recorded (rank 0 records its own)."""
+        if self.follower:
+            _check_metrics(metrics)
+            return
         if is_smoke():  # the smoke report names a non-finite metric; the error follows
             publish("smoke_metrics", metrics, step)
         checked = _check_metrics(metrics)
@@ -533,6 +552,8 @@ class Run:
                 f"run {self.id} already has an artifact named {label!r} with other content; "
                 "log this one under another name"
             )
+        if self.follower:  # rank 0 stores its own copy of the file
+            return RunArtifact(name=label, object_key=key, sha256=sha, size=before.st_size)
         # The object goes first: a crash before the catalog row leaves an unreferenced
         # object for `assay gc`, never a row naming bytes that are not there.
         if not self.store.objects.exists(key):
@@ -693,6 +714,12 @@ def start_run(
         run_id = os.environ.get(RUN_ID_ENV)
         if run_id and _current() is None:
             run = _attach(target, run_id, params)
+        elif rank() != 0:
+            raise UsageError(
+                f"start_run on rank {rank()} of a distributed job would record a run per "
+                "process; launch it as `assay run -- torchrun …` (every rank then attaches to "
+                "one run, and rank 0 records)"
+            )
         else:
             run = Run(_create(target, name, params, sys.argv), target)
     except BaseException:
@@ -717,7 +744,7 @@ def _attach(store: Store, run_id: str, params: Mapping[str, Any] | None) -> Run:
             f"{RUN_ID_ENV}={run_id} names run {info.id}, which has already ended "
             f"({info.status}); unset {RUN_ID_ENV} to start a new run"
         )
-    if params:
+    if params and rank() == 0:  # other ranks' params are rank 0's
         store.catalog.log_run_params(info.id, _check_params(params))
         kept(store, info.id)
     return Run(info, store, attached=True)

@@ -45,7 +45,7 @@ import numpy as np
 from assay.data.compose import SPLIT_COLUMN, DatasetVersion
 from assay.errors import UsageError
 from assay.results import GateStatus, ReasonCode, verdict
-from assay.runs import SANDBOX_ENV, SMOKE_ENV, TIMED_OUT, held_back, run_command
+from assay.runs import SANDBOX_ENV, SMOKE_ENV, TIMED_OUT, held_back, rank, run_command
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -193,9 +193,10 @@ def _env_number(name: str, default: float, kind: Callable[[str], Any]) -> Any:
 
 
 def _note(event: dict[str, Any]) -> None:
-    """Append one event to the smoke report file, if this process has one."""
+    """Append one event to the smoke report file, if this process has one. In a
+    distributed job rank 0 speaks for every rank (the others read the same sample)."""
     path = os.environ.get(REPORT_ENV)
-    if not path:
+    if not path or rank() != 0:
         return
     with open(path, "a", encoding="utf-8") as f:  # one short write per line: appends stay whole
         f.write(json.dumps(event, default=str) + "\n")
