@@ -169,6 +169,7 @@ def test_every_problem_in_the_section_at_once(project: Any) -> None:
         "fairnes": {"sensitive": ["SEX"]},
         "fairness": {"sensitive": ["SEX"], "dataset": "nope", "colour": 1},
         "drift": {"reference": {"recipe": "x.yaml"}, "thresholds": [{"metric": "psi", "max": 1}]},
+        "staleness": {"datasets": ["test", {"recipe": "gone.yaml"}], "metric": "accuracy"},
         "importance": {"repeats": 0},
     }
     with pytest.raises(SpecError) as caught:
@@ -180,6 +181,9 @@ def test_every_problem_in_the_section_at_once(project: Any) -> None:
     assert "diagnostics.fairness.colour: unknown field" in text
     assert "diagnostics.drift: drift thresholds[0]: 'psi' is not a number drift gives" in text
     assert "diagnostics.importance.repeats:" in text
+    # Recipes a diagnostic names itself are found missing before anything is predicted.
+    assert "diagnostics.drift: reference: recipe file 'x.yaml' does not exist" in text
+    assert "diagnostics.staleness: datasets[1]: recipe file 'gone.yaml' does not exist" in text
     # fairness with an unknown field fails validation first; its dataset is not judged.
     assert "nope" not in text
 

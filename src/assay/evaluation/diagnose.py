@@ -132,6 +132,25 @@ class DriftOptions(Options):
     threshold: float | None = None  # per-column threshold, replacing each stat's default
     drift_share: float = Field(0.5, gt=0, le=1)  # the report's own verdict (not gating)
 
+    def problems(self, spec: EvalSpec) -> list[str]:
+        found = super().problems(spec)
+        found += _missing_recipes({"reference": self.reference, "current": self.current}, spec)
+        return found
+
+
+def _missing_recipes(sources: Mapping[str, DatasetSpec | str | None], spec: EvalSpec) -> list[str]:
+    """A recipe named in a diagnostics entry that is not there, found before predicting."""
+    from pathlib import Path
+
+    return [
+        f"{where}: recipe file {source.recipe!r} does not exist; check the path (relative "
+        "to the spec)"
+        for where, source in sources.items()
+        if isinstance(source, DatasetSpec)
+        and source.recipe is not None
+        and not Path(spec.resolve_path(source.recipe)).is_file()
+    ]
+
 
 def _drift(o: DriftOptions, ctx: Context) -> Any:
     from assay.data.compose import SPLIT_COLUMN
@@ -343,6 +362,7 @@ class StalenessOptions(Options):
             found.append(f"metric {self.metric!r} is unknown; use one of: {', '.join(METRICS)}")
         if self.min is not None and self.max is not None and self.min > self.max:
             found.append(f"min {self.min:g} is above max {self.max:g}, so every version crosses")
+        found += _missing_recipes({f"datasets[{i}]": d for i, d in enumerate(self.datasets)}, spec)
         return found
 
 
