@@ -97,10 +97,12 @@ def test_pruning_reaches_the_requested_sparsity_exactly(
     assert params == {"sparsity": 0.5, "scope": scope, "achieved_sparsity": 0.5}
     assert version.source["from"] == {"name": "mlp", "version": 1}
     assert version.options["model_class"] == "assay.compress.nets:TabularMLP"
-    # Half the weights gone costs 1.7 pt of accuracy (global) or 2.7 pt (per layer),
-    # measured on these 1,986 rows (from 80.5%; at 90% sparsity it is 9 pt and 12 pt).
+    # Half the weights gone cost 1.7 pt of accuracy (global) or 2.7 pt (per layer) on
+    # these 1,986 rows in one run (from 80.5%; at 90% sparsity 9 pt and 12 pt). The MLP's
+    # training is not bit-for-bit the same on every machine, and pruning can as well
+    # gain a little (one CI run: +0.5 pt): only the loss is bounded.
     parent = accuracy(assay.load_model(world["ref"], store=store), test)
-    assert parent - 0.04 <= accuracy(model, test) < parent
+    assert accuracy(model, test) >= parent - 0.04
 
 
 def test_prune_module_keeps_plain_weights_and_counts_zeros() -> None:
