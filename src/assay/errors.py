@@ -124,6 +124,11 @@ class ExperimentNotFound(NotFound):
     """No experiment of that name is recorded in the store."""
 
 
+class PipelineError(ProblemsError):
+    """A pipeline file (``assay.yaml``) is malformed: an unknown stage kind or field, an
+    input that names no stage or file, a cycle, a declared file that does not exist."""
+
+
 class ConcurrentWriteError(AssayError, RuntimeError):
     """Another writer changed the dataset while this one was committing; retry."""
 

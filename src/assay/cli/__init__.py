@@ -136,6 +136,9 @@ def _register() -> None:
     from assay.cli import compress
 
     compress.register(app)
+    from assay.cli import pipeline
+
+    pipeline.register(app)
     completion.register(app)
 
 
