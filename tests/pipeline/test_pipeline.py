@@ -242,6 +242,18 @@ def test_a_command_stage_fails_with_the_commands_exit_code(project: Path, tmp_pa
     done = run_pipeline(tmp_path / "assay.yaml", stdout=sys.stderr)
     assert done.exit_code == 3 and [r.name for r in done.ran] == ["fit"]
     assert done.not_run == ["after"] and "exited with status 3" in (done.failed.message or "")  # type: ignore[union-attr]
+    # A library stage that raises: its run ends failed, the pipeline exits with the error's code.
+    (tmp_path / "bad.yaml").write_text("dataset: employment\ndeltas: {include: [y2099]}\n")
+    (tmp_path / "assay.yaml").write_text(
+        f"store: {project / '.assay'}\nstages:\n  c: {{kind: compose, recipe: bad.yaml}}\n"
+    )
+    done = run_pipeline(tmp_path / "assay.yaml")
+    failed = done.failed
+    assert failed is not None and done.exit_code == 2 and failed.run is not None
+    assert "'y2099' is not a delta name" in (failed.message or "")
+    with assay.open_store(project / ".assay") as store:
+        assert store.catalog.get_run(failed.run).status == "failed"
+    assert status(tmp_path / "assay.yaml").stages[0].reason == "never ran"
 
 
 def test_run_names_stages_and_takes_what_they_read(project: Path) -> None:

@@ -181,23 +181,27 @@ def _execute(
     }
     # Relative paths in commands and declarations mean the pipeline's folder; the runs'
     # git state is that folder's.
+    started: list[str] = []  # the library stage's run, once it has one
     with contextlib.chdir(pipeline.root):
         try:
             if isinstance(stage, TrainStage | SmokeStage | ReproduceStage):
                 run_id, outputs = _command_stage(pipeline, name, params, store, stdout)
             else:
                 with start_run(name, params, store=store) as run:
+                    started.append(run.id)
                     try:
                         outputs = _library_stage(pipeline, name, store, run)
                     except _StageFailed as e:
                         run.end(exit_code=e.exit_code)
-                        raise _StageFailed(str(e), e.exit_code, run.id) from None
+                        raise
                     run_id = run.id
         except _StageFailed as e:
             return StageRun(name, state.reason, e.run, e.exit_code, message=str(e))
-        except AssayError as e:
-            message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            return StageRun(name, state.reason, None, e.exit_code, message=message)
+        except AssayError as e:  # its run (if it had one) ended failed with the error
+            message = " ".join(line.strip() for line in str(e).splitlines()) or type(e).__name__
+            return StageRun(
+                name, state.reason, started[0] if started else None, e.exit_code, message=message
+            )
     return StageRun(name, state.reason, run_id, 0, outputs)
 
 
