@@ -341,3 +341,19 @@ def test_bad_pipeline_files_exit_2_from_the_cli(tmp_path: Path) -> None:
     missing = run_assay("pipeline", "run", "--file", "other.yaml", "--json", cwd=tmp_path)
     assert missing.rc == 2
     assert missing.json()["error"].startswith("pipeline other.yaml: the file does not exist")
+
+
+def test_the_example_pipeline_loads() -> None:
+    """examples/pipeline/assay.yaml, the demo's release (run in full by hand: 90 s)."""
+    example = load_pipeline(Path(__file__).parents[2] / "examples" / "pipeline" / "assay.yaml")
+    assert example.order[-1] == "gate" and example.upstream["gate"] == (
+        "train-baseline",
+        "train-candidate",
+        "compose-newest",
+    )
+    assert example.closure(["train-candidate"]) == [
+        "compose-train",
+        "check-train",
+        "smoke",
+        "train-candidate",
+    ]

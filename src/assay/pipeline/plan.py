@@ -216,6 +216,9 @@ def components_of(
         out["models"] = _models([stage.model], store)
     elif isinstance(stage, ServeStage):
         out["models"] = _models(_config_refs(pipeline.resolve(stage.config)), store)
+    elif isinstance(stage, SmokeStage) and stage.of is not None:
+        target = pipeline.stages[stage.of]
+        out["command"] = getattr(target, "command", None)  # what it tests is that command
     code = code_paths(pipeline, name)
     if code is not None:
         out["code"] = code_files(
@@ -321,6 +324,8 @@ def _why(now: dict[str, Any], record: dict[str, Any]) -> str:
     was = record.get("components") or {}
     if now.get("stage") != was.get("stage"):
         return "its declaration in the pipeline file changed"
+    if now.get("command") != was.get("command"):
+        return "the command it tests changed in the pipeline file"
     for recipe, fp in (now.get("data") or {}).items():
         before = (was.get("data") or {}).get(recipe)
         if fp != before:
