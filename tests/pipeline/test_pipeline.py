@@ -74,6 +74,7 @@ stages:
     kind: train
     command: PYTHON train.py
     inputs: [recipes/train.yaml, check-train, smoke]
+  reproduce: {kind: reproduce, of: train, tolerance: {"*": 0.0}}
   gate: {kind: evaluate, spec: eval.yaml, inputs: [train, compose-newest]}
   promote: {kind: promote, model: employment@candidate, alias: production, inputs: [gate]}
   serve: {kind: serve, config: serve.yaml, out: serve.pinned.yaml, inputs: [promote]}
@@ -84,6 +85,7 @@ ALL = [
     "check-train",
     "smoke",
     "train",
+    "reproduce",
     "gate",
     "promote",
     "serve",
@@ -141,7 +143,8 @@ def test_first_run_recorded_each_stage_as_a_run(project: Path) -> None:
         runs = {r.name: r for r in store.catalog.list_runs()}
         train = store.catalog.get_model_alias("employment", "candidate")
         production = store.catalog.get_model_alias("employment", "production")
-    for stage in ["compose-train", "check-train", "train", "smoke", "gate", "promote", "serve"]:
+    # Each stage is a run; the reproduction's is the one `assay test reproduce` names.
+    for stage in ["compose-train", "smoke", "train", "reproduce train", "gate", "promote", "serve"]:
         assert runs[stage].status == "finished", stage
     assert runs["train"].params["assay.pipeline.stage"] == "train"
     assert runs["compose-train"].inputs[0].recipe_source.endswith("recipes/train.yaml")
@@ -152,10 +155,8 @@ def test_first_run_recorded_each_stage_as_a_run(project: Path) -> None:
 
 
 def test_a_second_run_skips_everything(project: Path) -> None:
-    _fresh(project)
-    assert all(state == "fresh" for state, _ in _states(project).values())
-    again = run_assay("pipeline", "run", "--json", cwd=project)
-    assert again.rc == 0 and again.json()["ran"] == [] and again.json()["skipped"] == ALL
+    again = run_pipeline(project / "assay.yaml", stdout=sys.stderr).to_dict()
+    assert again["ran"] == [] and again["skipped"] == ALL and again["exit_code"] == 0
     shown = run_assay("pipeline", "status", "--json", cwd=project)
     assert shown.rc == 0
     assert [(s["name"], s["state"]) for s in shown.json()["stages"]] == [(n, "fresh") for n in ALL]
@@ -182,7 +183,14 @@ def test_a_changed_recipe_makes_exactly_its_readers_stale(project: Path) -> None
         assert [r.name for r in done.ran] == ["compose-newest", "gate", "promote"]
         # The promotion moved the alias to the same version as before: serve, stale
         # while promote was, is found fresh once it ran (its upstream's outputs held).
-        assert done.skipped == ["compose-train", "check-train", "smoke", "train", "serve"]
+        assert done.skipped == [
+            "compose-train",
+            "check-train",
+            "smoke",
+            "train",
+            "reproduce",
+            "serve",
+        ]
     finally:
         recipe.write_text(before)
 
@@ -195,7 +203,7 @@ def test_a_changed_train_script_makes_train_and_downstream_stale(project: Path) 
     try:
         states = _states(project)
         stale = [n for n in ALL if states[n][0] == "stale"]
-        assert stale == ["smoke", "train", "gate", "promote", "serve"]
+        assert stale == ["smoke", "train", "reproduce", "gate", "promote", "serve"]
         assert states["train"][1] == "code changed: train.py"
         assert states["smoke"][1] == "code changed: train.py"
         assert states["gate"][1] == "upstream 'train' is stale"
@@ -273,9 +281,7 @@ def test_run_names_stages_and_takes_what_they_read(project: Path) -> None:
 
 
 def test_dag(project: Path) -> None:
-    shown = run_assay("pipeline", "dag", "--json", cwd=project)
-    assert shown.rc == 0
-    dag = shown.json()
+    dag = load_pipeline(project / "assay.yaml").to_dict()
     assert [n["name"] for n in dag["nodes"]] == ALL
     edges = {(e["from"], e["to"]) for e in dag["edges"]}
     assert edges == {
@@ -284,6 +290,7 @@ def test_dag(project: Path) -> None:
         ("compose-train", "train"),  # through its recipe
         ("check-train", "train"),
         ("smoke", "train"),
+        ("train", "reproduce"),  # it re-runs the train stage's run
         ("train", "gate"),
         ("compose-newest", "gate"),
         ("gate", "promote"),
