@@ -297,3 +297,90 @@ def test_search_streams_the_runs_and_finds_what_load_finds(
             for d in deltas
         )
         assert len(found) == stored
+
+
+def _reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(section, blocks) of every read of a stored run from now on."""
+    reads: list[tuple[str, int]] = []
+    read = keyindex._RunFile.read
+
+    def counted(self, fd, name, ids=None):  # type: ignore[no-untyped-def]
+        blocks = -(-self.sections[name][1] // self.sections[name][2]) if ids is None else len(ids)
+        reads.append((name, blocks))
+        return read(self, fd, name, ids)
+
+    monkeypatch.setattr(keyindex._RunFile, "read", counted)
+    return reads
+
+
+def test_the_filter_lets_every_stored_key_through_and_reads_few_blocks_for_new_ones(
+    store: assay.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hash blocks of 32 events, so that the runs span hundreds of blocks.
+    monkeypatch.setattr(keyindex, "_BLOCK", 256)
+    rng = np.random.default_rng(11)
+    ids = rng.permutation(30_000)
+    assay.create_dataset(store, "t", ["id"])
+    steps = [("insert", ids[:12_000]), ("insert", ids[12_000:16_000])]
+    steps += [("upsert", ids[10_000:18_000]), ("delete", ids[:500])]
+    steps += [("insert", ids[18_000:20_000]), ("upsert", ids[:1_000])]
+    for i, (op, keys) in enumerate(steps):
+        rows = keys.tolist() if op == "delete" else {int(k): float(i) for k in keys}
+        assay.add_delta(store, "t", _write(tmp_path / f"{i}.parquet", rows), op=op, name=f"d{i}")
+    deltas = store.catalog.list_deltas("t")
+    assert len(plan(deltas)) > 1
+
+    # No false negative: every key ever stored, and some never stored, answer as the
+    # deltas themselves say (key_history reads them; the index reads its filters).
+    hashes = key_hash(pa.table({"id": np.arange(-100, 30_100)}), ["id"])
+    in_seen, live, _ = KeyIndex.load(store, deltas).history(hashes)
+    ref_seen, ref_live = key_history(store, deltas, hashes)
+    assert in_seen.tolist() == ref_seen.tolist() and live.tolist() == ref_live.tolist()
+    assert int(in_seen.sum()) == 20_000
+
+    # New keys: each run's filter is read, then only the hash blocks of the few keys
+    # it lets through (~0.5% false positives), and no block of another column.
+    stored_blocks = sum(-(-len(r) // 32) for r in KeyIndex.load(store, deltas).runs)
+    reads = _reads(monkeypatch)
+    fresh = key_hash(pa.table({"id": np.arange(10**6, 10**6 + 5_000)}), ["id"])
+    in_seen, _, events = KeyIndex.load(store, deltas).history(fresh)
+    assert not in_seen.any() and len(events) == 0
+    hash_blocks = sum(n for name, n in reads if name == "h")
+    assert {name for name, _ in reads} <= {"fences", "filter", "h"}
+    assert hash_blocks <= 0.02 * len(fresh) * len(plan(deltas)) and hash_blocks < stored_blocks / 4
+
+
+def test_a_damaged_block_is_found_when_read_and_its_run_rebuilt(
+    store: assay.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyindex, "_BLOCK", 64)  # 8 hashes a block
+    _random_history(store, tmp_path, seed=8, steps=16)
+    deltas = store.catalog.list_deltas("t")
+    keys = np.arange(KEYS, dtype=np.int64)
+    hashes = key_hash(pa.table({"id": keys}), ["id"])
+    expected = key_history(store, deltas, hashes)
+    (a, b), run = plan(deltas)[0], KeyIndex.load(store, deltas).runs[0]
+    path = Path(str(store.objects.local_path(run_key(deltas[a:b]))))
+    good = path.read_bytes()
+    victim = run.h[len(run) // 2]  # a hash in a middle block
+    damaged = bytearray(good)
+    damaged[good.index(victim.tobytes()) + 2] ^= 0x08
+    path.write_bytes(bytes(damaged))
+
+    # Keys that sort two blocks below it never read its block: they do not notice, and
+    # the run is left as it is.
+    others = hashes < run.h[8 * (int(np.searchsorted(run.h, victim)) // 8 - 1)]
+    assert others.sum() > 5
+    in_seen, live, _ = KeyIndex.load(store, deltas).history(hashes[others])
+    assert in_seen.tolist() == expected[0][others].tolist()
+    assert path.read_bytes() == bytes(damaged)
+    # The victim's key reads its block, which fails its CRC-32: the run is rebuilt from
+    # the deltas, stored again, and the answer is the deltas' answer.
+    in_seen, live, _ = KeyIndex.load(store, deltas).history(hashes)
+    assert (in_seen.tolist(), live.tolist()) == (expected[0].tolist(), expected[1].tolist())
+    assert path.read_bytes() == good
+
+    # A file of another format (e.g. a run of an earlier FORMAT) is not read: rebuilt.
+    path.write_bytes(b"ARROW1\0\0" + good[8:])
+    assert KeyIndex.load(store, deltas).history(hashes)[0].tolist() == expected[0].tolist()
+    assert path.read_bytes() == good

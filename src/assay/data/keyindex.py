@@ -4,8 +4,10 @@ Ingest must know, for each incoming key, whether an earlier delta held it and wh
 it is live; compose must know, for the keys that upserts and deletes touch, which delta
 wins each. Both are questions about key *events* — (key hash, delta number, kind) —
 which the index keeps sorted by hash in runs, each covering a contiguous range of the
-dataset's deltas. A question is a binary search per run: no read, sort or probe of the
-whole history.
+dataset's deltas. A question is a probe per run: no read, sort or probe of the whole
+history. A stored run carries a Bloom filter of its hashes and a CRC-32 per block, so
+that a probe reads the filter, then only the blocks of the keys that the filter lets
+through (nearly none of an insert's new keys), and checks only the blocks it reads.
 
 Runs of similar size are merged as deltas arrive (size-tiered compaction, as an LSM
 tree does), so a dataset of n deltas has O(log n) runs and each event is rewritten
@@ -21,14 +23,15 @@ the next reader rebuilds it — or one that nothing names.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
+import mmap
 import os
+import struct
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,10 +68,8 @@ __all__ = [
 
 HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
 UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
-FORMAT = "assay-keyindex-v3"
+FORMAT = "assay-keyindex-v4"
 PREFIX = "index"
-_SCHEMA = pa.schema([("h", pa.int64()), ("n", pa.int32()), ("k", pa.int8())])
-_CHECKED_SCHEMA = _SCHEMA.append(pa.field("c", pa.int64()))
 
 
 @dataclass(frozen=True)
@@ -268,21 +269,45 @@ def live_index_keys(catalog: Catalog) -> set[str]:
 class KeyIndex:
     """The runs of one dataset's deltas, ready to answer questions about keys.
 
-    ``load`` reads the runs of ``plan(deltas)``, building (and storing) any that are
-    missing or damaged; ``runs`` are then memory-mapped where the store is local.
+    ``load`` opens the stored runs of ``plan(deltas)`` (their layout, filter and checksums
+    only), building (and storing) any that are missing; a probe reads the blocks it needs,
+    and a run found damaged then is rebuilt. ``runs`` reads every run whole.
     """
 
     def __init__(
         self,
         store: Store,
         deltas: Sequence[DeltaInfo],
-        runs: list[Events],
+        runs: Sequence[Events | _RunFile],
         key: Sequence[str] | None = None,
     ):
         self.store = store
         self.deltas = tuple(deltas)
-        self.runs = runs
+        self._runs = list(runs)
         self.key = key  # the key columns, where runs keep check hashes (``is_checked``)
+
+    @property
+    def runs(self) -> list[Events]:
+        """Every run's events, read whole and checked (a damaged one rebuilt)."""
+        whole: list[Events] = []
+        for i, run in enumerate(self._runs):
+            if isinstance(run, _RunFile):
+                try:
+                    run = run.read_all()
+                except (OSError, ValueError):
+                    run = self._rebuild(i)
+                self._runs[i] = run
+            whole.append(run)
+        return whole
+
+    def _rebuild(self, i: int) -> Events:
+        """Run ``i`` built from the deltas, and stored again where the store allows."""
+        a, b = plan(self.deltas)[i]
+        part = self.deltas[a:b]
+        run = _build(self.store, part, {}, Verifier(self.store.objects), self.key)
+        with contextlib.suppress(OSError, AssayError):
+            _write_run(self.store, run_key(part), run)
+        return run
 
     @classmethod
     def load(
@@ -292,62 +317,84 @@ class KeyIndex:
         *,
         verifier: Verifier | None = None,
         known: dict[str, Events] | None = None,
+        mapped: bool = True,
     ) -> KeyIndex:
         """The index of ``deltas`` (one dataset's, numbered 1..n in order).
 
-        ``known`` caches runs by object key across calls (committed runs never change).
+        ``known`` caches runs by object key across calls (committed runs never change);
+        ``mapped=False`` reads stored runs with positioned reads, not a memory map.
         """
         known = {} if known is None else known
         columns = _checked_key(store, deltas)
-        runs = []
+        if store.objects.local_path(PREFIX) is None:
+            _cache_limit()  # a bad setting is one line, not a silently unused cache
+        runs: list[Events | _RunFile] = []
         for a, b in plan(deltas):
             key = run_key(deltas[a:b])
-            if key not in known:
-                found = _read_run(store, key)
-                if found is None:
-                    verifier = verifier or Verifier(store.objects)
-                    found = _build(store, deltas[a:b], known, verifier, columns)
-                    # Stored for the next reader; a reader that may not write (a
-                    # read-only store) still has its answer.
-                    with contextlib.suppress(OSError, AssayError):
-                        _write_run(store, key, found)
-                known[key] = found
-            runs.append(known[key])
+            if key in known:
+                runs.append(known[key])
+                continue
+            try:
+                runs.append(_open_run(store, key, mapped))
+            except (OSError, KeyError, ValueError):  # missing, or not a sound run of FORMAT
+                verifier = verifier or Verifier(store.objects)
+                known[key] = _build(store, deltas[a:b], known, verifier, columns)
+                # Stored for the next reader; a reader that may not write (a
+                # read-only store) still has its answer.
+                with contextlib.suppress(OSError, AssayError):
+                    _write_run(store, key, known[key])
+                runs.append(known[key])
         return cls(store, deltas, runs, columns)
 
     def extend(
         self, delta: DeltaInfo, events: Events, known: dict[str, Events] | None = None
     ) -> KeyIndex:
         """The index with ``delta`` (the next one) added: its run stored, and the runs
-        that the new plan merges, merged from the runs in hand."""
+        that the new plan merges, merged from the runs in hand (read whole here)."""
         known = {} if known is None else known
         deltas = (*self.deltas, delta)
-        for (a, b), run in zip(plan(self.deltas), self.runs, strict=True):
-            known.setdefault(run_key(self.deltas[a:b]), run)
+        before = [run_key(self.deltas[a:b]) for a, b in plan(self.deltas)]
+        after = [run_key(deltas[a:b]) for a, b in plan(deltas)]
+        kept = dict(zip(before, self._runs, strict=True))
+        for key, run in kept.items():
+            if key not in after and key not in known:  # merged away: its events are needed
+                if isinstance(run, _RunFile):
+                    with contextlib.suppress(OSError, ValueError):  # else: from the deltas
+                        known[key] = run.read_all()
+                else:
+                    known[key] = run
         known.setdefault(run_key([delta]), events)
         runs = []
-        for a, b in plan(deltas):
-            key = run_key(deltas[a:b])
+        for (a, b), key in zip(plan(deltas), after, strict=True):
+            if key in kept:  # unchanged
+                runs.append(kept[key])
+                continue
             if key not in known:
                 verifier = Verifier(self.store.objects)
                 known[key] = _build(self.store, deltas[a:b], known, verifier, self.key)
-                _write_run(self.store, key, known[key])
-            elif key == run_key([delta]):
-                _write_run(self.store, key, known[key])
+            _write_run(self.store, key, known[key])
             runs.append(known[key])
         # The runs the merges replaced: a reader that still wants one finds it missing
         # and rebuilds it; one left by a crash here is `assay gc`'s.
-        current = {run_key(deltas[a:b]) for a, b in plan(deltas)}
-        for a, b in plan(self.deltas):
-            if (key := run_key(self.deltas[a:b])) not in current:
-                self.store.objects.delete(key)
+        for key in set(before) - set(after):
+            self.store.objects.delete(key)
         return KeyIndex(self.store, deltas, runs, self.key)
 
     def events(self, hashes: np.ndarray, ordered: np.ndarray | None = None) -> Events:
         """Every event of the keys in ``hashes`` (sorted by hash, then delta);
         ``ordered`` is ``hashes`` sorted, where the caller has it."""
         probes = np.sort(hashes.astype(np.int64, copy=False)) if ordered is None else ordered
-        found = list(_pool().map(lambda run: _events_of(run, probes), self.runs))
+        probes = np.ascontiguousarray(probes, dtype=np.int64)
+        masks = _filter_masks(probes)  # the same in every run's filter
+        found = []
+        for i, run in enumerate(self._runs):
+            if isinstance(run, _RunFile):
+                try:
+                    found.append(run.events(probes, masks))
+                    continue
+                except (OSError, ValueError):  # a block fails its checksum: rebuild the run
+                    self._runs[i] = run = self._rebuild(i)
+            found.append(_events_of(run, probes))
         return Events.merge(found)
 
     def history(
@@ -388,18 +435,13 @@ def search(
     verifier: Verifier | None = None,
 ) -> Events:
     """``KeyIndex.load(store, deltas).events(probes)`` (``probes``: sorted key hashes)
-    without holding the runs: each stored run is read a block at a time, checked and
+    without holding the runs: a stored run's filter and the blocks the probes need are
+    read with positioned reads (through the page cache, not mapped), checked and
     searched, so memory grows with the probes and their events, not with the history.
 
     A run missing or damaged is rebuilt and stored, as ``KeyIndex.load`` does.
     """
-    found = []
-    try:
-        for a, b in plan(deltas):
-            found.append(_search_file(_local_run(store, run_key(deltas[a:b])), probes))
-    except (OSError, pa.ArrowInvalid, KeyError, ValueError):
-        return KeyIndex.load(store, deltas, verifier=verifier).events(probes)
-    return Events.merge(found)
+    return KeyIndex.load(store, deltas, verifier=verifier, mapped=False).events(probes)
 
 
 def _positions(values: np.ndarray, probes: np.ndarray) -> np.ndarray:
@@ -427,70 +469,216 @@ def _events_of(run: Events, probes: np.ndarray) -> Events:
     return Events(run.h[pos], run.n[pos], run.k[pos], None if run.c is None else run.c[pos])
 
 
-def _search_file(path: str, probes: np.ndarray) -> Events:
-    """``_events_of`` the run stored at ``path``; ValueError if it fails its checksums.
+class _RunFile:
+    """A stored run, opened: its layout, checksums and block fences read and checked;
+    its filter and columns read a block at a time, each block checked against its
+    CRC-32 when read (``ValueError`` if one fails). Blocks are read from a memory map
+    (no copy: ingest) or with positioned reads (``mapped=False``: compose, whose memory
+    must not grow with the runs' pages)."""
 
-    The file is read with plain reads, a checksum block at a time, on the pool's
-    threads: its pages stay in the page cache, not in this process's memory (a mapped
-    run's pages stay resident until unmapped, and a search touches nearly all of them).
-    """
-    with pa.memory_map(path) as source:  # the layout only: no data page is touched
-        reader = pa.ipc.open_file(source)
-        meta = reader.schema.metadata or {}
-        if reader.num_record_batches != 1 or not int(meta.get(b"rows", b"0")):
-            run = _load(path)  # an empty run: nothing to stream
-            if run is None:
-                raise ValueError(f"{path}: damaged")
-            return _events_of(run, probes)
-        if meta.get(b"format") != FORMAT.encode() or reader.schema.remove_metadata() not in (
-            _SCHEMA,
-            _CHECKED_SCHEMA,
-        ):
-            raise ValueError(f"{path}: not a run of {FORMAT}")
-        batch = reader.get_batch(0)
-        source.seek(0)
-        base = source.read_buffer(1).address
-        columns = [
-            (c.buffers()[1].address - base, np.dtype(c.type.to_pandas_dtype()))
-            for c in batch.columns
-        ]
-        rows = batch.num_rows
-    crcs = iter(json.loads(meta[b"crc32"]))
-    if int(meta[b"rows"]) != rows:
-        raise ValueError(f"{path}: damaged")
-    # (first row, file offset, bytes, expected CRC) of each block, column after column
-    blocks = []
-    for offset, dtype in columns:
-        size = rows * dtype.itemsize
-        blocks.append(
-            [
-                (i // dtype.itemsize, offset + i, min(_BLOCK, size - i), next(crcs))
-                for i in range(0, size, _BLOCK)
-            ]
-        )
-    with pa.OSFile(path) as file:  # read_at: positioned reads, safe across threads
+    def __init__(
+        self,
+        path: str,
+        start: int,
+        sections: dict[str, list[int]],
+        crcs: list[int],
+        mapped: memoryview | None,
+    ):
+        self.path = path
+        self.start = start  # where the sections begin
+        self.sections = sections  # name: [offset from start, bytes, block bytes, first CRC]
+        self.crcs = crcs
+        self.map = mapped
+        self.columns = [name for name in ("h", "n", "k", "c") if name in sections]
+        with self._fd() as fd:
+            self.fences = self.read(fd, "fences")  # each hash block's first hash
 
-        def read(block: tuple[int, int, int, int], dtype: np.dtype) -> np.ndarray:
-            data = file.read_at(block[2], block[1])
-            if zlib.crc32(data) != block[3]:
+    @contextlib.contextmanager
+    def _fd(self) -> Iterator[int]:
+        """A file descriptor for positioned reads (-1 where the file is mapped)."""
+        if self.map is not None:
+            yield -1
+        else:
+            with open(self.path, "rb") as f:
+                yield f.fileno()
+
+    @classmethod
+    def open(cls, path: str, mapped: bool = True) -> _RunFile:
+        """The run in the file at ``path``; ``ValueError`` if it is not a sound run of
+        ``FORMAT`` (another format, truncated, or its layout fails its checksums)."""
+        with open(path, "rb") as f:
+            prefix = f.read(_PREFIX.size)
+            if len(prefix) != _PREFIX.size:
+                raise ValueError(f"{path}: not a key index run")
+            magic, length, crc = _PREFIX.unpack(prefix)
+            text = f.read(length)
+            if magic != _MAGIC or len(text) != length or zlib.crc32(text) != crc:
+                raise ValueError(f"{path}: not a run of {FORMAT}")
+            header = json.loads(text)
+            start = _aligned(_PREFIX.size + length)
+            offset, size, expected = header["crcs"]
+            whole = start + offset + size
+            if header.get("format") != FORMAT or os.fstat(f.fileno()).st_size != whole:
+                raise ValueError(f"{path}: not a run of {FORMAT}")
+            table = os.pread(f.fileno(), size, start + offset)
+            if zlib.crc32(table) != expected:
                 raise ValueError(f"{path}: fails its checksums")
-            return np.frombuffer(data, dtype)
+            view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) if mapped else None
+        return cls(path, start, header["sections"], np.frombuffer(table, "<u4").tolist(), view)
 
-        def find(block: tuple[int, int, int, int]) -> np.ndarray:
-            return block[0] + _positions(read(block, np.dtype(np.int64)), probes)
+    def read(self, fd: int, name: str, ids: np.ndarray | None = None) -> np.ndarray:
+        """The values of section ``name``'s blocks ``ids`` (ascending; all by default),
+        concatenated, each block checked (by the pool's threads, ``_GROUP`` blocks at a
+        time): contiguous blocks of a mapped file are a view, else copied into place;
+        a file not mapped is read with one call per contiguous range."""
+        offset, size, block, first_crc = self.sections[name]
+        if ids is None:
+            ids = np.arange(-(-size // block))
+        if not len(ids):
+            return np.zeros(0, _DTYPES[name])
+        cuts = np.flatnonzero(np.diff(ids) != 1) + 1
+        starts, counts = ids[np.r_[0, cuts]], np.diff(np.r_[0, cuts, len(ids)])
+        pieces = []  # (first block, blocks, where in out), at most _GROUP blocks each
+        dest = 0
+        for first, count in zip(starts.tolist(), counts.tolist(), strict=True):
+            for i in range(0, count, _GROUP):
+                n = min(_GROUP, count - i)
+                pieces.append((first + i, n, dest))
+                dest += min((first + i + n) * block, size) - (first + i) * block
+        base = self.start + offset
+        direct = self.map is not None and len(starts) == 1  # one range, mapped: a view
+        out = np.empty(0 if direct else dest, np.uint8)
+        view = out.data
 
-        pos = np.concatenate(list(_pool().map(find, blocks[0])))
+        def load(batch: list[tuple[int, int, int]]) -> None:
+            for first, count, at in batch:
+                lo, hi = first * block, min((first + count) * block, size)
+                if self.map is not None:
+                    data = self.map[base + lo : base + hi]
+                    if not direct:
+                        view[at : at + hi - lo] = data
+                else:
+                    data = view[at : at + hi - lo]
+                    if os.preadv(fd, [data], base + lo) != hi - lo:
+                        raise ValueError(f"{self.path}: truncated")
+                expected = self.crcs[first_crc + first : first_crc + first + count]
+                for i, crc in enumerate(expected):
+                    if zlib.crc32(data[i * block : (i + 1) * block]) != crc:
+                        raise ValueError(f"{self.path}: fails its checksums")
 
-        def gather(block: tuple[int, int, int, int], dtype: np.dtype) -> np.ndarray:
-            values, first = read(block, dtype), block[0]
-            inside = pos[np.searchsorted(pos, first) : np.searchsorted(pos, first + len(values))]
-            return values[inside - first]
+        batches: list[list[tuple[int, int, int]]] = [[]]
+        held = 0
+        for piece in pieces:
+            if held >= _GROUP:
+                batches.append([])
+                held = 0
+            batches[-1].append(piece)
+            held += piece[1]
+        if len(batches) == 1:
+            load(batches[0])
+        else:
+            list(_pool().map(load, batches))
+        if direct:
+            assert self.map is not None
+            first = int(starts[0]) * block
+            return np.frombuffer(self.map[base + first : base + first + dest], _DTYPES[name])
+        return out.view(_DTYPES[name])
 
-        out = [
-            np.concatenate(list(_pool().map(functools.partial(gather, dtype=dtype), column)))
-            for (_, dtype), column in zip(columns, blocks, strict=True)
-        ]
-    return Events(*out)
+    def gather(self, fd: int, name: str, pos: np.ndarray) -> np.ndarray:
+        """The values of section ``name`` at the element positions ``pos`` (ascending)."""
+        per = self.sections[name][2] // _DTYPES[name].itemsize  # values a block holds
+        which = pos // per
+        ids = which[np.r_[True, which[1:] != which[:-1]]] if len(which) else which
+        j = np.searchsorted(ids, which)
+        # Every block read is whole but perhaps the section's last, which comes last.
+        return self.read(fd, name, ids)[pos - (ids[j] - j) * per]
+
+    def events(self, probes: np.ndarray, masks: np.ndarray) -> Events:
+        """The events whose hash is among the sorted ``probes`` (``masks``: their
+        ``_filter_masks``): the filter first, then the hash blocks that may hold the
+        keys it lets through, then the other columns' blocks of the events found."""
+        if not len(probes) or not len(self.fences):
+            return Events.empty()
+        with self._fd() as fd:
+            words = self.sections["filter"][1] // 8
+            maybe = (self.gather(fd, "filter", _filter_index(probes, words)) & masks) == masks
+            candidates = probes[maybe]
+            # The hash blocks that may hold each candidate: from the one before the
+            # first fence >= it (equal hashes may straddle a fence) to the last <= it.
+            lo = np.maximum(np.searchsorted(self.fences, candidates, "left") - 1, 0)
+            hi = np.searchsorted(self.fences, candidates, "right") - 1
+            lo, hi = lo[hi >= 0], hi[hi >= 0]
+            span = hi - lo + 1
+            ids = np.unique(
+                np.repeat(lo - np.r_[0, np.cumsum(span)[:-1]], span) + np.arange(int(span.sum()))
+            )
+            values = self.read(fd, "h", ids)
+            local = _positions(values, candidates)
+            if not len(local):
+                return Events.empty()
+            per = self.sections["h"][2] // 8
+            j = local // per
+            pos = local + (ids[j] - j) * per  # in the run
+            rest = [self.gather(fd, name, pos) for name in self.columns[1:]]
+        return Events(values[local], *rest)
+
+    def read_all(self) -> Events:
+        """Every event of the run, every block checked."""
+        with self._fd() as fd:
+            return Events(*(self.read(fd, name) for name in self.columns))
+
+
+def _aligned(offset: int) -> int:
+    return -(-offset // _ALIGN) * _ALIGN
+
+
+def _filter_index(h: np.ndarray, words: int) -> np.ndarray:
+    """Each hash's word in a filter of ``words`` words, by its high 32 bits (the sign
+    flipped, so that sorted hashes give ascending words)."""
+    top = (h.view(np.uint64) ^ np.uint64(1 << 63)) >> np.uint64(32)
+    return ((top * np.uint64(words)) >> np.uint64(32)).view(np.int64)
+
+
+def _filter_masks(h: np.ndarray) -> np.ndarray:
+    """Each hash's bits in its filter word: 4 of the 64, chosen by its low 24 bits
+    (independent of the word; key hashes are ``mix64`` outputs, so every bit is
+    uniform)."""
+    u = h.view(np.uint64)
+    masks = np.zeros(len(u), np.uint64)
+    bit = np.empty(min(len(u), _STEP), np.uint64)
+    for lo in range(0, len(u), _STEP):  # a cache-sized step at a time: 4x faster here
+        part, out, b = u[lo : lo + _STEP], masks[lo : lo + _STEP], bit[: len(u) - lo]
+        for shift in (0, 6, 12, 18):
+            np.right_shift(part, np.uint64(shift), out=b)
+            np.bitwise_and(b, np.uint64(63), out=b)
+            np.left_shift(np.uint64(1), b, out=b)
+            out |= b
+    return masks
+
+
+def _filter(h: np.ndarray) -> np.ndarray:
+    """The blocked Bloom filter of the sorted hashes ``h``: ``_FILTER_BITS`` bits a hash,
+    each hash's 4 bits in one 64-bit word (one read per probe; ~0.5% false positives)."""
+    words = max(1, -(-len(h) * _FILTER_BITS // 64))
+    bloom = np.zeros(words, np.uint64)
+    for lo in range(0, len(h), _STEP):
+        part = h[lo : lo + _STEP]
+        index = _filter_index(part, words)  # ascending: a word's hashes are adjacent
+        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+        bloom[index[starts]] |= np.bitwise_or.reduceat(_filter_masks(part), starts)
+    return bloom
+
+
+def _crc_blocks(data: memoryview, block: int) -> list[int]:
+    """The CRC-32 of each ``block`` bytes of ``data``, in groups on the pool's threads
+    (zlib releases the GIL for blocks over 5 KiB)."""
+    step = block * _GROUP
+
+    def crcs(lo: int) -> list[int]:
+        hi = min(lo + step, len(data))
+        return [zlib.crc32(data[i : min(i + block, hi)]) for i in range(lo, hi, block)]
+
+    return [c for group in _pool().map(crcs, range(0, len(data), step)) for c in group]
 
 
 def _checked_key(store: Store, deltas: Sequence[DeltaInfo]) -> list[str] | None:
@@ -525,11 +713,22 @@ def _build(
     return Events.merge(parts)
 
 
-def _columns(run: Events) -> list[np.ndarray]:
-    return [run.h, run.n, run.k, *([] if run.c is None else [run.c])]
-
-
-_BLOCK = 1 << 23  # bytes a CRC-32 covers: blocks are checked in parallel
+_MAGIC = b"ASSAYKI\x00"
+_PREFIX = struct.Struct("<8sII")  # magic, header bytes, header CRC-32
+_ALIGN = 64  # each section starts at a multiple of 64 bytes
+_DTYPES: dict[str, np.dtype] = {
+    "h": np.dtype("<i8"),
+    "n": np.dtype("<i4"),
+    "k": np.dtype("i1"),
+    "c": np.dtype("<i8"),
+    "fences": np.dtype("<i8"),
+    "filter": np.dtype("<u8"),
+}
+_BLOCK = 1 << 13  # bytes of a column a CRC-32 covers: what a probe reads for one key
+_FILTER_BITS = 16  # filter bits a hash
+_FILTER_CHUNK = 1 << 20  # bytes of filter a CRC-32 covers
+_GROUP = 1 << 10  # blocks a thread reads and checks at a time
+_STEP = 1 << 15  # values a vectorised step takes (fits the CPU's cache)
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no pool threads
 
@@ -543,49 +742,77 @@ def _pool() -> ThreadPoolExecutor:
     return _POOL[0]
 
 
-def _checksums(run: Events) -> list[int]:
-    """The CRC-32 of each 8 MiB block of each column, in order, computed in parallel."""
-    blocks: list[memoryview] = []
-    for column in _columns(run):
-        data = np.ascontiguousarray(column).data.cast("B")
-        blocks.extend(data[i : i + _BLOCK] for i in range(0, max(len(data), 1), _BLOCK))
-    return list(_pool().map(zlib.crc32, blocks))
+def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
+    """The header and the sections of ``run``'s file: its columns, the first hash of
+    each hash block, the filter, and the CRC-32s of every block of each."""
+    arrays = {
+        "h": run.h,
+        "n": run.n,
+        "k": run.k,
+        **({} if run.c is None else {"c": run.c}),
+    }
+    arrays = {name: np.ascontiguousarray(a, dtype=_DTYPES[name]) for name, a in arrays.items()}
+    arrays["fences"] = arrays["h"][:: _BLOCK // 8].copy()
+    arrays["filter"] = _filter(arrays["h"])
+    sections: dict[str, list[int]] = {}
+    crcs: list[int] = []
+    offset = 0
+    for name, a in arrays.items():
+        block = {"filter": _FILTER_CHUNK, "fences": max(a.nbytes, 1)}.get(name, _BLOCK)
+        sections[name] = [offset, a.nbytes, block, len(crcs)]
+        crcs.extend(_crc_blocks(a.data.cast("B"), block))
+        offset = _aligned(offset + a.nbytes)
+    table = np.array(crcs, dtype="<u4")
+    header = {
+        "format": FORMAT,
+        "rows": len(run),
+        "sections": sections,
+        "crcs": [offset, table.nbytes, zlib.crc32(table.data)],
+    }
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    return _PREFIX.pack(_MAGIC, len(text), zlib.crc32(text)) + text, [*arrays.values(), table]
 
 
 def _write_run(store: Store, key: str, run: Events) -> None:
-    """Store ``run`` as an Arrow IPC file (uncompressed: memory-mapped, zero-copy); a
-    remote store's run is kept in the local cache too."""
-    meta = {"format": FORMAT, "rows": str(len(run)), "crc32": json.dumps(_checksums(run))}
-    schema = _SCHEMA if run.c is None else _CHECKED_SCHEMA
-    table = pa.table([pa.array(a) for a in _columns(run)], schema=schema.with_metadata(meta))
+    """Store ``run`` (its header, then each section at a 64-byte boundary); a remote
+    store's run is kept in the local cache too."""
+    header, sections = _encode(run)
     with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
-        local = Path(tmp) / "run.arrow"
-        with pa.OSFile(str(local), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table, max_chunksize=max(len(run), 1))
+        local = Path(tmp) / "run.keys"
+        with open(local, "wb") as f:
+            f.write(header.ljust(_aligned(len(header)), b"\0"))
+            for i, a in enumerate(sections):
+                if i:
+                    f.write(b"\0" * (_aligned(f.tell()) - f.tell()))
+                f.write(a.data.cast("B"))
         store.objects.put_file(key, local)
         if store.objects.local_path(key) is None:
             _cache(key, lambda target: os.replace(local, target))
 
 
 def _read_run(store: Store, key: str) -> Events | None:
-    """The run stored under ``key``; None if it is missing or fails its checksums.
+    """The run stored under ``key``, read whole; None if it is missing or damaged."""
+    try:
+        return _open_run(store, key).read_all()
+    except (OSError, KeyError, ValueError):
+        return None  # missing or damaged: derived data, rebuilt by the caller
+
+
+def _open_run(store: Store, key: str, mapped: bool = True) -> _RunFile:
+    """The run stored under ``key``, opened (``_RunFile.open``).
 
     A remote store's run is read from the local cache, downloaded there on first use: a
-    run's key names its content, so a cached copy never goes stale.
+    run's key names its content, so a cached copy never goes stale; one that is not a
+    sound run is deleted (and the run rebuilt by the caller).
     """
-    cached = store.objects.local_path(key) is None
-    if cached:
-        _cache_limit()  # a bad setting is one line, not a silently unused cache
-    local = None
+    local = _local_run(store, key)
     try:
-        local = _local_run(store, key)
-        run = _load(local)
-    except (OSError, pa.ArrowInvalid, KeyError, ValueError):
-        run = None  # missing or damaged: derived data, rebuilt by the caller
-    if run is None and cached and local is not None:
-        with contextlib.suppress(OSError):
-            os.unlink(local)  # a damaged cached copy is fetched again next time
-    return run
+        return _RunFile.open(local, mapped)
+    except (OSError, ValueError):
+        if store.objects.local_path(key) is None:
+            with contextlib.suppress(OSError):
+                os.unlink(local)  # a damaged cached copy is fetched again next time
+        raise
 
 
 def _local_run(store: Store, key: str) -> str:
@@ -599,20 +826,6 @@ def _local_run(store: Store, key: str) -> str:
             data = store.objects.get_bytes(key)
             _cache(key, lambda target: Path(target).write_bytes(data))
     return local
-
-
-def _load(path: str) -> Events | None:
-    """The run in the file at ``path``, memory-mapped; None if it fails its checksums."""
-    table = pa.ipc.open_file(pa.memory_map(path)).read_all()
-    meta = table.schema.metadata or {}
-    schema = table.schema.remove_metadata()
-    if meta.get(b"format") != FORMAT.encode() or schema not in (_SCHEMA, _CHECKED_SCHEMA):
-        return None
-    table = table.combine_chunks()
-    run = Events(*(_numpy(table.column(i)) for i in range(table.num_columns)))
-    if int(meta[b"rows"]) != len(run) or json.loads(meta[b"crc32"]) != _checksums(run):
-        return None
-    return run
 
 
 def _cache_dir() -> Path:
@@ -655,12 +868,6 @@ def _cache(key: str, write: Callable[[str], object]) -> None:
             with contextlib.suppress(OSError):
                 f.unlink()
                 total -= size
-
-
-def _numpy(column: pa.ChunkedArray) -> np.ndarray:
-    if column.num_chunks == 0:
-        return np.zeros(0, column.type.to_pandas_dtype())
-    return column.chunk(0).to_numpy(zero_copy_only=True)
 
 
 def verify_runs(store: Store, deltas: Sequence[DeltaInfo]) -> Iterable[tuple[str, str]]:
