@@ -288,7 +288,10 @@ def _build(file: Path, declaration: Declaration) -> Pipeline:
     if not isinstance(raw, dict) or not raw:
         problems.append(f"stages{_at(declaration, 'stages')}: give a mapping of stage names")
         raise PipelineError(declaration.label, problems)
-    name = data.get("name", file.parent.name)
+    # Default: the folder's name, made fit for an object key.
+    name = data.get(
+        "name", re.sub(r"[^A-Za-z0-9_.-]+", "-", file.parent.name).strip("-.") or "pipeline"
+    )
     if not isinstance(name, str) or not _NAME.match(name):
         problems.append(
             f"name{_at(declaration, 'name')}: {name!r} must hold only letters, digits, "
