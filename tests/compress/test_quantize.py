@@ -92,6 +92,123 @@ def test_dynamic_int8_weights_are_the_float_weights_rounded(zoo: Zoo) -> None:
     assert checked == 3  # the three MatMul weights
 
 
+@pytest.fixture(scope="module")
+def gemm(zoo: Zoo) -> tuple[str, bytes]:
+    """The torch MLP exported to ONNX (its Linear layers become Gemm with transB) and
+    registered as an ONNX model: its ref and its float32 graph."""
+    import io
+    import warnings
+
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter is deprecated
+        torch.onnx.export(
+            load_model("net@1", store=zoo.store).raw,
+            (torch.zeros(1, len(FEATURES)),),
+            buffer,
+            dynamo=False,
+            input_names=["X"],
+            output_names=["logits"],
+            dynamic_axes={"X": {0: "rows"}, "logits": {0: "rows"}},
+        )
+    graph = onnx.load_from_string(buffer.getvalue())
+    assert {n.op_type for n in graph.graph.node} >= {"Gemm"}
+    sample = zoo.test[FEATURES].head(50).astype("float32")
+    info = assay.register_model("gemm", graph, sample=sample, store=zoo.store)
+    return info.ref, buffer.getvalue()
+
+
+def _rounded_graph(graph: bytes, names: set[str]) -> bytes:
+    """``graph`` with the weights of nodes ``names`` replaced by their int8 rounding, one
+    symmetric scale per output channel (columns of MatMul's B, rows of Gemm's transposed
+    B): the float model that the int8 weights with float inputs describe."""
+    model = onnx.load_from_string(graph)
+    inits = {i.name: i for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.name in names:
+            weight = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+            keep = 1 if node.op_type == "Gemm" else 0  # the axis each scale spans
+            scale = np.abs(weight).max(axis=keep, keepdims=True) / 127
+            rounded = (np.round(weight / scale) * scale).astype(np.float32)
+            inits[node.input[1]].CopyFrom(numpy_helper.from_array(rounded, node.input[1]))
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("which", ["mlp", "gemm"])
+def test_weight_only_graph_is_the_float_graph_with_rounded_weights(
+    zoo: Zoo, gemm: tuple[str, bytes], which: str
+) -> None:
+    """Every layer weight-only: the graph quantizes no input, so run as written (graph
+    optimizations off: ONNX Runtime would fuse each pair into MatMulNBits, which
+    quantizes rows) it must answer as the float graph with each weight rounded per output
+    channel, built independently here."""
+    import onnxruntime as ort
+
+    from assay.models.flavors import get_flavor
+    from assay.models.flavors.onnx import OnnxPredictor
+    from assay.models.signature import to_batch
+
+    ref, graph = ("mlp@1", zoo.fp32_bytes) if which == "mlp" else gemm
+    pattern = "MatMul*" if which == "mlp" else "*Gemm"
+    layers = {"MatMul", "Gemm"}
+    names = {n.name for n in onnx.load_from_string(graph).graph.node if n.op_type in layers}
+    info = compress(ref, "dynamic-int8", weight_only=[pattern], store=zoo.store)
+    params = info.source["compression"]["params"]
+    assert params["weight_only"] == [pattern] and params["weight_only_nodes"] == 3
+    data = zoo.store.objects.get_bytes(info.object_key)
+    nodes = onnx.load_from_string(data).graph.node
+    assert "DynamicQuantizeLinear" not in _ops(data)
+    dequantized = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    assert len(dequantized) == 3
+    # quantize_dynamic rewrites a Gemm as GEMM_MatMul + GEMM_Add: the MatMul reads it.
+    readers = {n.name for n in nodes if n.op_type in layers and n.input[1] in dequantized}
+    assert {n.removesuffix("_MatMul") if which == "gemm" else n for n in readers} == names
+    rows = zoo.test[FEATURES].astype("float32")
+    batch = to_batch(rows)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    got, want = OnnxPredictor(session), get_flavor("onnx").load(
+        _rounded_graph(graph, names), {}, trusted=True
+    )
+    if which == "mlp":
+        assert np.abs(got.predict_proba(batch) - want.predict_proba(batch)).max() < 1e-5
+    else:
+        assert np.abs(got.predict(batch) - want.predict(batch)).max() < 1e-4
+    # As served (fused, rows quantized): measured labels 99.8% equal to the parent's.
+    parent, small = load_model(ref, store=zoo.store), load_model(info.ref, store=zoo.store)
+    labels = [m.predict(rows) for m in (parent, small)]
+    if which == "gemm":
+        labels = [x.argmax(1) for x in labels]
+    assert _agreement(*labels) >= 0.98
+    assert info.size < 0.5 * len(graph)  # the weights are stored as int8
+
+
+def test_weight_only_leaves_the_other_layers_dynamic(zoo: Zoo) -> None:
+    info = compress("mlp@1", "dynamic-int8", weight_only="MatMul1", store=zoo.store)
+    assert info.source["compression"]["params"] == {
+        "per_channel": False,
+        "weight_type": "int8",
+        "weight_only": ["MatMul1"],
+        "weight_only_nodes": 1,
+    }
+    graph = onnx.load_from_string(zoo.store.objects.get_bytes(info.object_key)).graph
+    kinds = [n.op_type for n in graph.node]
+    assert kinds.count("MatMulInteger") == 2 and kinds.count("MatMul") == 1
+    (layer,) = [n for n in graph.node if n.op_type == "MatMul"]
+    (dequantize,) = [n for n in graph.node if n.op_type == "DequantizeLinear"]
+    assert layer.name == "MatMul1" and layer.input[1] == dequantize.output[0]
+    tensors = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    fp32 = onnx.load_from_string(zoo.fp32_bytes).graph
+    floats = {i.name: numpy_helper.to_array(i) for i in fp32.initializer}
+    int8, scale = tensors[dequantize.input[0]], tensors[dequantize.input[1]]
+    assert int8.dtype == np.int8 and int8.shape == floats["coefficient1"].shape == (64, 64)
+    np.testing.assert_allclose(scale, np.abs(floats["coefficient1"]).max(axis=0) / 127, rtol=1e-6)
+    assert "coefficient1" not in tensors  # the float copy is gone
+
+
 def test_static_int8_calibrates_on_a_recorded_version_three_ways(zoo: Zoo) -> None:
     parent, rows = load_model("mlp@1", store=zoo.store), zoo.test[FEATURES]
     scales = {}
@@ -239,6 +356,14 @@ def test_a_torch_model_goes_through_onnx_for_fp16_and_static_int8(zoo: Zoo) -> N
         ("mlp@1", "static-int8", {"calibration": "GAPS"}, "column 'AGEP' has 1 null(s); give "
          'rows without nulls (e.g. a recipe with where: "AGEP is not null")'),
         ("net@1", "dynamic-int8", {"per_channel": True}, "--per-channel applies to ONNX models"),
+        ("net@1", "dynamic-int8", {"weight_only": ["*"]},
+         "--weight-only applies to ONNX models"),
+        ("mlp@1", "dynamic-int8", {"weight_only": ["MatMul1", "Conv*"]},
+         "--weight-only 'Conv*' matches no MatMul or Gemm with a constant weight in "
+         "model mlp@1; give a glob over their names (MatMul, MatMul1, MatMul2)"),
+        ("mlp@1", "fp16", {"weight_only": ["*"]}, "fp16 does not take --weight-only"),
+        ("mlp@1", "dynamic-int8", {"teachers": ["mlp@1"]},
+         "dynamic-int8 does not take --teacher; see `assay compress --help`"),
         ("rule@1", "dynamic-int8", {}, "dynamic-int8 applies to ONNX, scikit-learn and torch "
          "models; model rule@1 is python"),
     ],

@@ -49,6 +49,15 @@ def run(
     per_channel: Annotated[
         bool, typer.Option("--per-channel", help="int8: one scale per output channel.")
     ] = False,
+    weight_only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--weight-only",
+            metavar="GLOB",
+            help="dynamic-int8 (ONNX): MatMul/Gemm nodes whose names match get int8 weights "
+            "(one scale per channel) and float inputs in the graph (repeatable).",
+        ),
+    ] = None,
     calibration: Annotated[
         str | None,
         typer.Option(
@@ -114,6 +123,7 @@ def run(
         "transfer": transfer,
         "temperature": temperature,
         "teachers": teacher or None,
+        "weight_only": weight_only or None,
     }
     params = {k: v for k, v in given.items() if v is not None}
     if per_channel:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from assay.compress._data import versioned_rows
-from assay.compress.methods import Compressed, Parent
+from assay.compress.methods import Compressed, Parent, refuse_extra
 from assay.errors import UsageError
 from assay.extras import require
 from assay.models.flavors import get_flavor
@@ -148,9 +148,7 @@ def distil(
     **rest: Any,
 ) -> Compressed:
     """A student of ``parent`` (with ``teachers``, an ensemble) taught on ``transfer``."""
-    if rest:
-        given = ", ".join(f"--{k.replace('_', '-')}" for k in rest)
-        raise UsageError(f"distil does not take {given}; see `assay compress --help`")
+    refuse_extra("distil", rest)
     if transfer is None:
         raise UsageError(
             "distil needs a transfer set: give --transfer RECIPE[:split] (labels not needed)"
@@ -242,7 +240,10 @@ def fit_estimator(
 
     k = soft.shape[1]
     if len(classes) != k:
-        raise UsageError(f"the teacher gives {k} probability columns for {len(classes)} classes")
+        raise UsageError(
+            f"the teacher gives {k} probability columns for {len(classes)} classes; give "
+            "soft targets with one column per class, in the order of classes"
+        )
     # Each row once per class, weighted by the soft target: weighted log-loss = soft CE.
     rows = frame.loc[frame.index.repeat(k)].reset_index(drop=True)
     labels = np.tile(np.asarray(classes, dtype=object), len(frame))

@@ -15,7 +15,7 @@ and ``compression``. ``data`` is the dataset version (``FINGERPRINT`` or
 Each method is a function ``method(parent: Parent, **params) -> Compressed`` named in
 ``METHODS`` as ``"module:function"`` and imported only when asked for, so a method's
 optional packages (onnxruntime, torch) load only with it. A method checks its own
-parameters and raises ``UsageError`` for any it does not take.
+parameters and refuses any it does not take with ``refuse_extra``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from assay.store import Store, opened
 from assay.store.catalog import ModelVersion
 from assay.store.manifests import write_model_manifests
 
-__all__ = ["METHODS", "Compressed", "Parent", "compress", "method_function"]
+__all__ = ["METHODS", "Compressed", "Parent", "compress", "method_function", "refuse_extra"]
 
 #: Method name → the function that runs it (imported on first use).
 METHODS: dict[str, str] = {
@@ -88,6 +88,16 @@ class Compressed:
 
 
 Method = Callable[..., Compressed]
+
+#: Parameters whose command-line option is not the parameter's name with dashes.
+_OPTIONS = {"teachers": "--teacher"}
+
+
+def refuse_extra(method: str, rest: dict[str, Any]) -> None:
+    """``UsageError`` naming the options in ``rest`` (parameters ``method`` does not take)."""
+    if rest:
+        given = ", ".join(_OPTIONS.get(k, f"--{k.replace('_', '-')}") for k in rest)
+        raise UsageError(f"{method} does not take {given}; see `assay compress --help`")
 
 
 def method_function(method: str) -> Method:

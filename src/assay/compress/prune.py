@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assay.compress.methods import Compressed, Parent
+from assay.compress.methods import Compressed, Parent, refuse_extra
 from assay.errors import UsageError
 from assay.extras import require
 
@@ -116,9 +116,7 @@ def prune(
     **rest: Any,
 ) -> Compressed:
     """The parent's torch module with its ``sparsity`` smallest weights zeroed."""
-    if rest:
-        given = ", ".join(f"--{k.replace('_', '-')}" for k in rest)
-        raise UsageError(f"prune does not take {given}; see `assay compress --help`")
+    refuse_extra("prune", rest)
     command = shlex.split(fine_tune) if isinstance(fine_tune, str) else list(fine_tune or [])
     from assay.models.flavors import get_flavor
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fnmatch
 import io
 import logging
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from assay.compress._data import float_matrix, versioned_rows
-from assay.compress.methods import Compressed, Parent
+from assay.compress.methods import Compressed, Parent, refuse_extra
 from assay.errors import AssayError, ModelCheckFailed, UsageError, shorten
 from assay.extras import require
 from assay.models.export import DEFAULT_TOLERANCE, onnx_graph
@@ -49,28 +50,85 @@ CALIBRATION_ROWS = 1024  # at most this many first rows of --calibration set the
 _BATCH = 64  # rows per calibration batch
 
 
-def dynamic_int8(parent: Parent, *, per_channel: bool = False, **rest: Any) -> Compressed:
-    """Weights to int8 ahead of time, activations quantized on the fly at each call."""
-    _refuse_extra("dynamic-int8", rest)
+def dynamic_int8(
+    parent: Parent,
+    *,
+    per_channel: bool = False,
+    weight_only: str | Sequence[str] = (),
+    **rest: Any,
+) -> Compressed:
+    """Weights to int8 ahead of time, activations quantized on the fly at each call,
+    except the inputs of the layers ``weight_only`` selects (ONNX node-name globs)."""
+    refuse_extra("dynamic-int8", rest)
+    patterns = [weight_only] if isinstance(weight_only, str) else [*weight_only]
     if parent.info.flavor == "torch":
+        if patterns:
+            raise UsageError(
+                "--weight-only applies to ONNX models; PyTorch's dynamic quantization "
+                "quantizes the inputs of every Linear layer"
+            )
         return _torch_dynamic(parent, per_channel)
     graph, steps = _onnx_of(parent, "dynamic-int8")
-    qt = require("onnxruntime.quantization", "int8 quantization")
-    with (
-        _workdir(graph) as (source, target),
-        _quiet(),
-        _tool("ONNX Runtime's quantize_dynamic", parent.info.ref),
-    ):
-        qt.quantize_dynamic(
-            str(source), str(target), weight_type=qt.QuantType.QInt8, per_channel=per_channel
-        )
-        data = target.read_bytes()
+    data, kept = dynamic_int8_graph(
+        graph, per_channel=per_channel, weight_only=patterns, ref=parent.info.ref
+    )
+    params: dict[str, Any] = {
+        "per_channel": per_channel,
+        "weight_type": "int8",
+        "weight_only": patterns,
+    }
+    if kept:
+        params["weight_only_nodes"] = len(kept)
     return Compressed(
         "onnx",
         data,
-        {"per_channel": per_channel, "weight_type": "int8"},
+        params,
         steps=(*steps, {"step": "quantize_dynamic", "engine": "onnxruntime"}),
     )
+
+
+def dynamic_int8_graph(
+    graph: bytes,
+    *,
+    per_channel: bool = False,
+    weight_only: Sequence[str] = (),
+    ref: str = "the graph",
+) -> tuple[bytes, list[str]]:
+    """An ONNX graph quantized by ONNX Runtime's ``quantize_dynamic``, and the names of
+    the nodes whose weights alone were quantized.
+
+    A MatMul or Gemm whose name matches a ``weight_only`` glob (``fnmatch``, e.g.
+    ``/layer.?/output/dense/*``) is left out of ``quantize_dynamic`` and given its weight
+    as int8 with one symmetric scale per output channel, dequantized in the graph
+    (``DequantizeLinear`` → the float node): the file shrinks as with int8, but the
+    node's input is not rounded to the 256 levels of one range per tensor, which is what
+    costs a transformer's feed-forward layers their accuracy (docs/compress.md). ONNX
+    Runtime's CPU provider runs such a pair as its 8-bit ``MatMulNBits`` kernel, which
+    by default quantizes each input row on the fly (``accuracy_level`` 4).
+    """
+    qt = require("onnxruntime.quantization", "int8 quantization")
+    onnx = require("onnx", "int8 quantization")
+    model = onnx.load_from_string(graph)
+    kept = _select(model, weight_only, ref) if weight_only else []
+    with (
+        _workdir(graph) as (source, target),
+        _quiet(),
+        _tool("ONNX Runtime's quantize_dynamic", ref),
+    ):
+        qt.quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=qt.QuantType.QInt8,
+            per_channel=per_channel,
+            # quantize_dynamic first rewrites a Gemm as MatMul + Add, the MatMul named
+            # GEMM_MatMul (onnx_model.py, replace_gemm_with_matmul): exclude both names.
+            nodes_to_exclude=[*kept, *(f"{name}_MatMul" for name in kept)],
+        )
+        if not kept:
+            return target.read_bytes(), kept
+        quantized = onnx.load(str(target))
+    _weights_to_int8(quantized, set(kept), ref)
+    return quantized.SerializeToString(), kept
 
 
 def static_int8(
@@ -83,7 +141,7 @@ def static_int8(
 ) -> Compressed:
     """Weights and activations to int8 (QDQ), activation ranges calibrated on rows of
     ``calibration`` (a recipe[:split] or fingerprint[:split]) by ``calibrate``."""
-    _refuse_extra("static-int8", rest)
+    refuse_extra("static-int8", rest)
     if calibrate not in CALIBRATE:
         raise UsageError(
             f"--calibrate {calibrate!r} is not a calibration method; use one of "
@@ -141,7 +199,7 @@ def static_int8(
 
 def fp16(parent: Parent, **rest: Any) -> Compressed:
     """Float weights and arithmetic to float16; inputs and outputs stay float32."""
-    _refuse_extra("fp16", rest)
+    refuse_extra("fp16", rest)
     graph, steps = _onnx_of(parent, "fp16")
     onnx = require("onnx", "float16 conversion")
     convert = require("onnxruntime.transformers.float16", "float16 conversion")
@@ -168,8 +226,8 @@ def fp16(parent: Parent, **rest: Any) -> Compressed:
 def _onnx_of(
     parent: Parent, method: str, sample: pa.Table | None = None
 ) -> tuple[bytes, tuple[dict[str, Any], ...]]:
-    """The parent's ONNX graph (converted in memory from scikit-learn, with that step),
-    refused when it holds nothing ``method`` changes."""
+    """The parent's ONNX graph (converted in memory from scikit-learn or torch, with that
+    step), refused when it holds nothing ``method`` changes."""
     info = parent.info
     steps: tuple[dict[str, Any], ...] = ()
     if info.flavor == "onnx":
@@ -250,6 +308,86 @@ def _torch_onnx(parent: Parent, rows: pa.Table) -> tuple[bytes, float]:
             f"(max |Δ| = {diff:.3g}, tolerance {DEFAULT_TOLERANCE:g}); nothing was registered"
         )
     return graph, diff
+
+
+def _select(model: Any, patterns: Sequence[str], ref: str) -> list[str]:
+    """The MatMul and Gemm nodes with a constant 2-D weight whose names match one of
+    ``patterns``; each pattern must match one."""
+    weights = {i.name for i in model.graph.initializer if len(i.dims) == 2}
+    candidates = [
+        n.name
+        for n in model.graph.node
+        if n.op_type in ("MatMul", "Gemm") and n.name and n.input[1] in weights
+    ]
+    for pattern in patterns:
+        if not fnmatch.filter(candidates, pattern):
+            more = f", … {len(candidates) - 4} more" if len(candidates) > 4 else ""
+            shown = ", ".join(candidates[:4]) + more
+            raise UsageError(
+                f"--weight-only {pattern!r} matches no MatMul or Gemm with a constant "
+                f"weight in model {ref}; give a glob over their names ({shown or 'none'})"
+            )
+    if model.opset_import and _onnx_opset(model) < 13:
+        raise UsageError(
+            f"--weight-only needs ONNX opset 13 or later (per-channel "
+            f"DequantizeLinear); model {ref} is opset {_onnx_opset(model)}: export it again"
+        )
+    return [n for n in candidates if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def _onnx_opset(model: Any) -> int:
+    return max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+
+
+def _weights_to_int8(model: Any, names: set[str], ref: str) -> None:
+    """Store the weight of each node in ``names`` as int8 with one symmetric scale per
+    output channel, dequantized in the graph just before the node reads it."""
+    require("onnx", "int8 quantization")
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    nodes = {n.name: n for n in graph.node}
+    for wanted in sorted(names):
+        node = nodes.get(wanted) or nodes.get(f"{wanted}_MatMul")  # a Gemm, rewritten
+        if node is None or node.input[1] not in inits:  # never a silent float32 layer
+            raise ModelCheckFailed(
+                f"ONNX Runtime's quantize_dynamic rewrote node {wanted} of {ref} past "
+                "recognition, so --weight-only cannot quantize its weight; nothing was "
+                "registered"
+            )
+        name = node.input[1]
+        weight = numpy_helper.to_array(inits[name]).astype(np.float32)
+        # The output channels: columns of MatMul's B [K, N], rows of Gemm's B when transB.
+        trans = node.op_type == "Gemm" and any(a.name == "transB" and a.i for a in node.attribute)
+        axis = 0 if trans else 1
+        scale = np.abs(weight).max(axis=1 - axis) / 127
+        scale[scale == 0] = 1  # an all-zero channel: any scale reproduces it
+        shaped = scale[:, None] if axis == 0 else scale[None, :]
+        int8 = np.clip(np.rint(weight / shaped), -127, 127).astype(np.int8)
+        stem = f"{node.name}_{name}"
+        graph.initializer.extend(
+            [
+                numpy_helper.from_array(int8, f"{stem}_int8"),
+                numpy_helper.from_array(scale.astype(np.float32), f"{stem}_scale"),
+                numpy_helper.from_array(np.zeros(len(scale), np.int8), f"{stem}_zero_point"),
+            ]
+        )
+        graph.node.insert(
+            0,
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{stem}_int8", f"{stem}_scale", f"{stem}_zero_point"],
+                [f"{stem}_dequantized"],
+                name=f"{stem}_DequantizeLinear",
+                axis=axis,
+            ),
+        )
+        node.input[1] = f"{stem}_dequantized"
+    read = {i for n in graph.node for i in n.input} | {v.name for v in graph.output}
+    read |= {v.name for v in graph.input}
+    for init in [i for i in graph.initializer if i.name in inits and i.name not in read]:
+        graph.initializer.remove(init)  # the float weights now unused
 
 
 def _check_numbers(table: pa.Table, calibration: str) -> None:
@@ -385,9 +523,3 @@ def _torch_dynamic(parent: Parent, per_channel: bool) -> Compressed:
         options=options,
         steps=({"step": "quantize_dynamic", "engine": "torch"},),
     )
-
-
-def _refuse_extra(method: str, rest: dict[str, Any]) -> None:
-    if rest:
-        given = ", ".join(f"--{k.replace('_', '-')}" for k in rest)
-        raise UsageError(f"{method} does not take {given}; see `assay compress --help`")
