@@ -6,7 +6,9 @@ gloo on the CPU."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import socket
 import sys
 from pathlib import Path
 
@@ -69,3 +71,36 @@ def test_smoke_and_reproduce_run_the_torchrun_command(project: Project) -> None:
     # gloo's all-reduce of two ranks is exact: the rerun's numbers are the same.
     assert rerun.metrics["accuracy"] == original.metrics["accuracy"]
     assert rerun.metric_history["loss"] == original.metric_history["loss"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("deepspeed") is None,
+    reason="deepspeed is not installed (optional: pip install deepspeed, see docs/compress.md)",
+)
+def test_the_deepspeed_launcher_passes_through(project: Project) -> None:
+    """``assay run -- deepspeed --num_gpus 2 ddp_train.py``: DeepSpeed's launcher (what
+    the ``deepspeed`` command runs) starts the two ranks on its CPU accelerator and sets
+    ``RANK``; the script is the torchrun one, unchanged. One run; rank 0's steps once."""
+    launcher = [
+        *("env", "DS_ACCELERATOR=cpu", sys.executable, "-m", "deepspeed.launcher.runner"),
+        *("--num_gpus", "2", "--master_port", str(_free_port())),
+        "--no_local_rank",  # else the launcher appends --local_rank=N to the script's args
+    ]
+    r = project.assay("run", "--json", "--", *launcher, "ddp_train.py")
+    assert r.rc == 0, r.err
+    run_id = r.json()["id"]
+    with assay.open_store(project.store) as store:
+        runs = store.catalog.list_runs()
+        run = store.catalog.get_run(run_id)
+        train = assay.compose(project.code / "train.yaml", store=store).to_pandas(split="train")
+    assert [x.id for x in runs] == [run_id]
+    assert run.status == "finished" and run.metrics["world"] == 2
+    steps = math.ceil((len(train) // 2) / BATCH) * EPOCHS
+    assert len(run.metric_history["loss"]) == steps
+    assert [a.name for a in run.artifacts] == ["model.pt"]
