@@ -348,3 +348,64 @@ def test_a_float_near_its_bound_or_too_many_values_runs_the_full_pass(
     assert report.incremental is not None and not report.incremental["used"]
     assert "more than 10,000 distinct values" in report.incremental["reason"]
     assert report.results[0].observed == len(reference(parts, ["ins1", "ins2"]))
+
+
+def test_a_state_the_delta_statistics_helped_answer_is_extended_by_an_upsert(
+    tmp_path: Path,
+) -> None:
+    import pyarrow.compute as pc
+
+    acs = pq.read_table(ACS)
+    year = acs.column("year")
+    y2015 = acs.filter(pc.equal(year, 2015)).slice(0, 5_000)
+    y2016 = acs.filter(pc.equal(year, 2016)).slice(0, 5_000)
+    # 100 keys of 2016 whose ages are neither the version's minimum nor its maximum:
+    # replacing them keeps both bounds combinable.
+    age = y2016.column("AGEP")
+    up = y2016.filter(pc.and_(pc.greater(age, 20), pc.less(age, 70))).slice(0, 100)
+    up = up.set_column(up.schema.get_field_index("AGEP"), "AGEP", pa.array(np.full(100, 88)))
+    suite = {
+        "suite": "answered",
+        "expectations": [
+            # Before row_count: a state's aggregates must not depend on the plan's order.
+            {"mean_between": {"column": "AGEP", "min": 0, "max": 90}},
+            {"row_count": {"min": 1}},
+            {"not_null": {"column": "SCHL"}},
+            {"min_between": {"column": "AGEP", "min": 0}},
+            {"max_between": {"column": "AGEP", "max": 99}},
+        ],
+    }
+    recipe = {"dataset": "e"}
+    with assay.init_store(tmp_path / ".assay") as store:
+        assay.create_dataset(store, "e", ["id"], label="employed")
+        assay.add_delta(store, "e", y2015, name="y2015")
+        assay.add_delta(store, "e", y2016, name="y2016")
+        # What the statistics answer alone still runs no query (and stores nothing).
+        counts = {"suite": "counts", "expectations": suite["expectations"][1:]}
+        footers = check(counts, recipe, store=store, record=False)
+        assert footers.queries == 0 and all(r.from_metadata for r in footers.results)
+        first = check(suite, recipe, store=store, record=False)
+        assert first.incremental is not None and not first.incremental["used"]
+        assert [r.from_metadata for r in first.results] == [False, True, True, True, True]
+
+        assay.add_delta(store, "e", up, op="upsert", name="up")
+        report = check(suite, recipe, store=store, record=False)
+        assert report.incremental is not None
+        assert report.incremental["used"] is True, report.incremental
+        assert report.incremental["base"] == first.fingerprint
+        # The upsert, and the one delta holding the rows it replaces.
+        assert sorted(report.incremental["deltas_read"]) == ["up", "y2016"]
+        assert not any(r.from_metadata for r in report.results)
+        full = check(suite, recipe, store=store, record=False, full=True)
+        assert full.incremental is not None and not full.incremental["used"]
+        assert_same_results(report.to_dict()["results"], full.to_dict()["results"])
+
+    replaced = np.isin(y2016.column("id").to_numpy(), up.column("id").to_numpy())
+    df = pa.concat_tables([y2015, y2016.filter(pa.array(~replaced)), up]).to_pandas()
+    before = pd.concat([y2015.to_pandas(), y2016.to_pandas()])
+    assert len(df) == 10_000 and df["AGEP"].mean() > before["AGEP"].mean()  # ages 88
+    mean, count, schl, low, high = report.results
+    assert mean.observed == pytest.approx(df["AGEP"].mean(), rel=1e-12)
+    assert count.observed == len(df)
+    assert (schl.element_count, schl.unexpected_count) == (len(df), df["SCHL"].isna().sum())
+    assert (low.observed, high.observed) == (df["AGEP"].min(), df["AGEP"].max())

@@ -15,6 +15,7 @@ they do the values outside a ``distinct_values`` set.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -64,6 +65,10 @@ class _Pass:
         self.sides: dict[str, Callable[[ir.Table], ir.Table]] = {}
         self.values: dict[str, Any] = {}
         self.from_metadata: set[str] = set()
+        # The suite's requests where no metadata answers any (a superset): what an
+        # incremental state keeps, so that it holds the same aggregates whether or not
+        # a version's statistics answered some (``run_suite``; empty: ``requests``).
+        self.kept: dict[str, _Request] = {}
         self.queries = 0
         self._predicates: dict[str, ir.BooleanValue] = {}
         self.top_n = _TOP_N.get(source.engine_name)
@@ -146,7 +151,9 @@ class _Pass:
         if self.sides:
             self._why_full = "a multi-column unique needs a group-by of every row"
         if not self.full and not self.sides:
-            self.incremental = Incremental(self.source, self.requests, self.slice_predicate)
+            self.incremental = Incremental(
+                self.source, self.requests, self.slice_predicate, kept=self.kept
+            )
             found = self.incremental.answer()
             self.queries += self.incremental.queries
             if found is not None:
@@ -483,6 +490,12 @@ class _Planner:
     def __init__(self, suite: ex.Suite, source: Source, qpass: _Pass):
         self.suite, self.source, self.qpass = suite, source, qpass
         self.key = [c for c in (suite.key or source.key) if c in source.schema]
+
+    def plan_all(self) -> list[_Planned]:
+        """Every expectation of the suite planned, with the examples the pass gives."""
+        planned = [self.plan(pos, e, sl) for pos, e, sl in self.suite.walk()]
+        self.sample_in_pass(planned)
+        return planned
 
     def _sample_columns(self, t: ir.Table, e: ex.Expectation) -> dict[str, ir.Value]:
         """What an example of an unexpected row shows: its row position (data without
@@ -1121,8 +1134,12 @@ def run_suite(
     suite.check_schema(source.schema, source.slices)
     qpass = _Pass(source, full=full)
     planner = _Planner(suite, source, qpass)
-    planned = [planner.plan(pos, e, sl) for pos, e, sl in suite.walk()]
-    planner.sample_in_pass(planned)
+    planned = planner.plan_all()
+    if not qpass.full and source.metadata:
+        # Planned again as if no statistics were known: what a version's state keeps.
+        bare = _Pass(dataclasses.replace(source, metadata={}))
+        _Planner(suite, bare.source, bare).plan_all()
+        qpass.kept = bare.requests
     total = len(planned) + 2
     if progress:
         progress("checking", 0, total)

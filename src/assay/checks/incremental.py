@@ -32,6 +32,9 @@ it is judged against) runs the full pass. States and partials are derived data:
 content-addressed objects under ``cache/checks/`` (key: the version's fingerprint, or the delta's id and object hash
 with the recipe's row filter; and the SQL text of the aggregates), written atomically,
 read back only when their checksum matches, and recomputed when missing or damaged.
+The aggregates are those the suite asks when no metadata answers any: a version of
+inserts, whose delta statistics answer counts and bounds, keeps their parts too, so a
+later version with an upsert (no statistics then) finds and extends its state.
 """
 
 from __future__ import annotations
@@ -127,10 +130,28 @@ State = dict[str, Any]  # part name ("KEY" + suffix) → value
 
 class Incremental:
     """The aggregates ``requests`` of a suite on ``source``, from stored states and
-    partials where that is provably the same as a full pass."""
+    partials where that is provably the same as a full pass.
 
-    def __init__(self, source: Source, requests: Mapping[str, Request], predicate: Predicate):
-        self.source, self.requests, self.predicate = source, dict(requests), predicate
+    States and partials keep the parts of ``kept`` too: the suite's aggregates when no
+    metadata answers any. A version of inserts has statistics that answer its row
+    count, say, and needs no examples of what they show to pass; one with an upsert
+    has none, and must still find and extend the other's state. Only ``requests``
+    are answered. (A kept aggregate with no merge rule is left out: a version that
+    needs it runs the full pass anyway.)
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        requests: Mapping[str, Request],
+        predicate: Predicate,
+        kept: Mapping[str, Request] | None = None,
+    ):
+        self.source, self.predicate = source, predicate
+        kept = {k: r for k, r in (kept or {}).items() if r.merge is not None}
+        # By name: a state's text must not depend on which aggregates were answered.
+        self.requests = dict(sorted({**kept, **requests}.items()))
+        self.wanted = set(requests)
         self.outcome = Outcome()
         self.reason = self._why_not()
         self._text: str | None = None
@@ -330,13 +351,16 @@ class Incremental:
         values: dict[str, Any] = {}
         for key, r in self.requests.items():
             assert r.merge is not None
+            if key not in self.wanted:
+                continue
             found, value = _value(r.merge, key, combined)
             if not found:
                 self.outcome.reason = f"aggregate {key} cannot be combined exactly"
                 return None
             values[key] = value
-        if new:
-            _put(version.store, self._state_key(version.fingerprint), combined)
+        if new:  # without parts that did not combine (only kept ones reach here)
+            kept = {k: v for k, v in combined.items() if v is not _MISSING}
+            _put(version.store, self._state_key(version.fingerprint), kept)
         ops = sorted({d.op for d in new})
         self.outcome = Outcome(
             used=True,
@@ -506,7 +530,9 @@ def _subtract(
                 return None
             if m.kind in ("sum", "mean"):
                 out[name] = have if gone is None else (None if have is None else have - gone)
-            elif m.kind == "first" and gone:
+            elif m.kind == "first":
+                if not gone:  # no removed row was unexpected: the examples stand
+                    continue
                 if not m.key:
                     return None
                 kept = [row for row in have or [] if tuple(row[c] for c in m.key) not in keys]
