@@ -74,6 +74,9 @@ def test_the_terminal_says_what_was_registered_and_how_much_smaller(zoo: Zoo) ->
          "error: --name 'x@2' is a model name, without '@'; e.g. employment-int8"),
         (("--method", "fp16", "--alias", "latest"), "error: alias 'latest' is not usable"),
         (("--method", "fp16", "--sparsity", "0.5"), "error: fp16 does not take --sparsity"),
+        (("--method", "dynamic-int8", "--weight-only", "MatMul", "--weight-only", "Conv*"),
+         "error: --weight-only 'Conv*' matches no MatMul or Gemm with a constant weight in "
+         "model mlp@1; give a glob over their names (MatMul, MatMul1, MatMul2)"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_exit_2_and_registers_nothing(
