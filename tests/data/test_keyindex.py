@@ -316,8 +316,10 @@ def _reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 def test_the_filter_lets_every_stored_key_through_and_reads_few_blocks_for_new_ones(
     store: assay.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Hash blocks of 32 events, so that the runs span hundreds of blocks.
+    # Hash blocks of 32 events, so that the runs span hundreds of blocks, read 4 blocks
+    # (and 128 filter words) at a time.
     monkeypatch.setattr(keyindex, "_BLOCK", 256)
+    monkeypatch.setattr(keyindex, "_READ", 1024)
     rng = np.random.default_rng(11)
     ids = rng.permutation(30_000)
     assay.create_dataset(store, "t", ["id"])

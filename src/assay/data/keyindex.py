@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import mmap
 import os
@@ -596,12 +597,17 @@ class _RunFile:
     def events(self, probes: np.ndarray, masks: np.ndarray) -> Events:
         """The events whose hash is among the sorted ``probes`` (``masks``: their
         ``_filter_masks``): the filter first, then the hash blocks that may hold the
-        keys it lets through, then the other columns' blocks of the events found."""
+        keys it lets through, then the other columns' blocks of the events found; each
+        ``_READ`` bytes of filter or hashes at a time, so that memory stays bounded."""
         if not len(probes) or not len(self.fences):
             return Events.empty()
+        found: list[Events] = []
         with self._fd() as fd:
             words = self.sections["filter"][1] // 8
-            maybe = (self.gather(fd, "filter", _filter_index(probes, words)) & masks) == masks
+            index = _filter_index(probes, words)
+            maybe = np.zeros(len(probes), bool)
+            for part in _windows(index, _READ // 8):
+                maybe[part] = (self.gather(fd, "filter", index[part]) & masks[part]) == masks[part]
             candidates = probes[maybe]
             # The hash blocks that may hold each candidate: from the one before the
             # first fence >= it (equal hashes may straddle a fence) to the last <= it.
@@ -609,23 +615,36 @@ class _RunFile:
             hi = np.searchsorted(self.fences, candidates, "right") - 1
             lo, hi = lo[hi >= 0], hi[hi >= 0]
             span = hi - lo + 1
-            ids = np.unique(
+            needed = np.unique(
                 np.repeat(lo - np.r_[0, np.cumsum(span)[:-1]], span) + np.arange(int(span.sum()))
             )
-            values = self.read(fd, "h", ids)
-            local = _positions(values, candidates)
-            if not len(local):
-                return Events.empty()
-            per = self.sections["h"][2] // 8
-            j = local // per
-            pos = local + (ids[j] - j) * per  # in the run
-            rest = [self.gather(fd, name, pos) for name in self.columns[1:]]
-        return Events(values[local], *rest)
+            block = self.sections["h"][2]
+            per = block // 8
+            # Every event lies in one block, read in one window: each is found once.
+            for part in _windows(needed, max(_READ // block, 1)):
+                ids = needed[part]
+                values = self.read(fd, "h", ids)
+                local = _positions(values, candidates)
+                if len(local):
+                    j = local // per
+                    pos = local + (ids[j] - j) * per  # in the run
+                    rest = [self.gather(fd, name, pos) for name in self.columns[1:]]
+                    found.append(Events(values[local], *rest))
+        return Events.merge(found)
 
     def read_all(self) -> Events:
         """Every event of the run, every block checked."""
         with self._fd() as fd:
             return Events(*(self.read(fd, name) for name in self.columns))
+
+
+def _windows(ascending: np.ndarray, size: int) -> Iterator[slice]:
+    """Slices of ``ascending`` whose values share a window ``[k * size, (k + 1) * size)``."""
+    window = ascending // size
+    cuts = np.flatnonzero(window[1:] != window[:-1]) + 1
+    bounds = np.r_[0, cuts, len(ascending)] if len(ascending) else []
+    for a, b in itertools.pairwise(bounds):
+        yield slice(int(a), int(b))
 
 
 def _aligned(offset: int) -> int:
@@ -729,6 +748,7 @@ _FILTER_BITS = 16  # filter bits a hash
 _FILTER_CHUNK = 1 << 20  # bytes of filter a CRC-32 covers
 _GROUP = 1 << 10  # blocks a thread reads and checks at a time
 _STEP = 1 << 15  # values a vectorised step takes (fits the CPU's cache)
+_READ = 1 << 23  # bytes of filter or hashes a probe holds at a time
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no pool threads
 
