@@ -84,7 +84,8 @@ COUNTIES = [
     "Hampshire", "Middlesex", "Nantucket", "Norfolk", "Plymouth", "Suffolk", "Worcester",
 ]  # fmt: skip
 GOAL = 0.5
-METHODS = ("assay_cli", "assay_lib", "dvc")
+METHODS = ("assay_cli", "assay_lib", "as_is_cli", "as_is_lib", "dvc")
+ASSAY_METHODS = METHODS[:-1]
 
 # A fresh interpreter: open the store, time add_delta alone, print the seconds.
 LIB_CHILD = """
@@ -92,7 +93,7 @@ import sys, time
 import assay
 store = assay.open_store(sys.argv[1])
 t0 = time.perf_counter()
-assay.add_delta(store, "bench", sys.argv[2], name="commit")
+assay.add_delta(store, "bench", sys.argv[2], name="commit", as_is=sys.argv[3] == "as-is")
 print(time.perf_counter() - t0)
 """
 
@@ -184,33 +185,23 @@ def fresh_store(tmp: Path) -> Path:
     return store
 
 
-def assay_cli(path: Path, tmp: Path) -> dict[str, Any]:
+def assay_cli(path: Path, tmp: Path, as_is: bool = False) -> dict[str, Any]:
     store = fresh_store(tmp)
     warm(path)
-    wall, rss, out = _wait4(
-        [
-            str(ASSAY),
-            "data",
-            "add",
-            "bench",
-            str(path),
-            "--name",
-            "commit",
-            "--store",
-            str(store),
-            "--json",
-        ],
-        None,
-        None,
-    )
+    argv = [str(ASSAY), "data", "add", "bench", str(path), "--name", "commit"]
+    argv += ["--as-is"] * as_is + ["--store", str(store), "--json"]
+    wall, rss, out = _wait4(argv, None, None)
     delta = json.loads(out)["delta"]
     return {"s": wall, "rss_mib": rss, "id": delta["id"], "stored_bytes": _stored_bytes(store)}
 
 
-def assay_lib(path: Path, tmp: Path) -> dict[str, Any]:
+def assay_lib(path: Path, tmp: Path, as_is: bool = False) -> dict[str, Any]:
     store = fresh_store(tmp)
     warm(path)
-    wall, rss, out = _wait4([str(PYTHON), "-c", LIB_CHILD, str(store), str(path)], None, None)
+    layout = "as-is" if as_is else "canonical"
+    wall, rss, out = _wait4(
+        [str(PYTHON), "-c", LIB_CHILD, str(store), str(path), layout], None, None
+    )
     return {"s": float(out.strip().splitlines()[-1]), "process_s": wall, "rss_mib": rss}
 
 
@@ -257,6 +248,8 @@ def dvc(path: Path, tmp: Path) -> dict[str, Any]:
 RUNNERS: dict[str, Callable[[Path, Path], dict[str, Any]]] = {
     "assay_cli": assay_cli,
     "assay_lib": assay_lib,
+    "as_is_cli": lambda path, tmp: assay_cli(path, tmp, as_is=True),
+    "as_is_lib": lambda path, tmp: assay_lib(path, tmp, as_is=True),
     "dvc": dvc,
 }
 
@@ -354,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="also time add_delta's phases")
     ap.add_argument("--only-profile", action="store_true", help="time the phases, nothing else")
     ap.add_argument("--fresh", action="store_true", help="regenerate the file")
+    ap.add_argument(
+        "--methods",
+        default=",".join(METHODS),
+        help=f"comma-separated, of {', '.join(METHODS)} (dvc is always run)",
+    )
     args = ap.parse_args(argv)
     if not DVC.exists():
         raise SystemExit(
@@ -377,9 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result["profile"]["phases_s"], indent=2))
         (OUT / "commit-profile.json").write_text(json.dumps(result, indent=2))
         return 0
+    methods = tuple(m for m in METHODS if m in args.methods.split(",") or m == "dvc")
     rounds: list[dict[str, dict[str, Any]]] = []
     for r in range(args.rounds):
-        order = METHODS[r % 3 :] + METHODS[: r % 3]
+        k = r % len(methods)
+        order = methods[k:] + methods[:k]
         got: dict[str, dict[str, Any]] = {}
         for m in order:
             with tempfile.TemporaryDirectory(dir=OUT / "tmp") as tmp:
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         rounds.append(got)
         # Written after every round: a long run that is stopped keeps what it measured.
-        result.update(summarise(rounds), loadavg_after=os.getloadavg())
+        result.update(summarise(rounds, methods), loadavg_after=os.getloadavg())
         (OUT / "commit.json").write_text(json.dumps(result, indent=2))
     if args.profile:
         result["profile"] = profile_add(path)
@@ -400,18 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
-    """Medians, paired ratios to dvc and peak RSS over ``rounds``; the one delta id."""
-    ids = {g["assay_cli"]["id"] for g in rounds}
-    assert len(ids) == 1, f"the delta id changed between rounds: {ids}"
+def summarise(rounds: list[dict[str, dict[str, Any]]], methods: tuple[str, ...]) -> dict[str, Any]:
+    """Medians, paired ratios to dvc and peak RSS over ``rounds``; the delta ids."""
+    ids = {m: {g[m]["id"] for g in rounds} for m in ("assay_cli", "as_is_cli") if m in methods}
+    assert all(len(v) == 1 for v in ids.values()), f"a delta id changed between rounds: {ids}"
     summary: dict[str, Any] = {}
-    for m in METHODS:
+    for m in methods:
         summary[m] = {
             "median_s": round(statistics.median(g[m]["s"] for g in rounds), 3),
             "min_s": round(min(g[m]["s"] for g in rounds), 3),
             "median_peak_rss_mib": round(statistics.median(g[m]["rss_mib"] for g in rounds)),
         }
-    for m in ("assay_cli", "assay_lib"):
+    for m in (m for m in methods if m in ASSAY_METHODS):
         ratios = [g[m]["s"] / g["dvc"]["s"] for g in rounds]
         summary[m]["paired_ratio_to_dvc"] = [round(x, 2) for x in ratios]
         summary[m]["median_ratio_to_dvc"] = round(statistics.median(ratios), 2)
@@ -420,8 +420,8 @@ def summarise(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, Any]:
     return {
         "rounds": rounds,
         "summary": summary,
-        "delta_id": ids.pop(),
-        "stored_bytes": rounds[0]["assay_cli"]["stored_bytes"],
+        "delta_ids": {m: v.pop() for m, v in ids.items()},
+        "stored_bytes": {m: rounds[0][m]["stored_bytes"] for m in ids},
     }
 
 

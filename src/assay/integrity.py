@@ -52,7 +52,7 @@ from assay.data.deltas import (
     delta_object_key,
     key_history,
 )
-from assay.data.hashing import content_id, key_hash
+from assay.data.hashing import as_is_content_id, content_id, key_hash
 from assay.data.keyindex import PREFIX as INDEX_PREFIX
 from assay.data.keyindex import live_index_keys, verify_runs
 from assay.data.recipe import load_recipe
@@ -360,6 +360,9 @@ def _check_rows(
             f"holds {table.num_rows} rows, the catalog recorded {d.row_count}",
         )
         return
+    if d.as_is:
+        yield from _check_as_is(info, d, table)
+        return
     rows = table.drop_columns([c for c in table.column_names if c.startswith("_assay_")])
     try:
         found = content_id(rows, op=d.op, key=info.key)
@@ -384,6 +387,25 @@ def _check_rows(
             Reason.KEY_HASH_MISMATCH,
             f"{wrong} of {len(stored)} stored key hashes differ from the keys' hashes",
         )
+
+
+def _check_as_is(info: DatasetInfo, d: DeltaInfo, table: pa.Table) -> Iterable[tuple[Reason, str]]:
+    """Check a delta stored as given: its id names its bytes' hash (which the object's
+    check confirmed), and its keys are present and distinct."""
+    if d.delta_id != as_is_content_id(d.object_sha256, op=d.op, key=info.key):
+        yield Reason.CONTENT_MISMATCH, f"its bytes' hash does not give the delta id {d.short_id}"
+        return
+    missing = [k for k in info.key if k not in table.column_names]
+    if missing:
+        yield Reason.CONTENT_MISMATCH, f"it lacks the key column(s) {', '.join(missing)}"
+        return
+    if any(table.column(k).null_count for k in info.key):
+        yield Reason.CONTENT_MISMATCH, "a row has no key"
+        return
+    hashes = np.sort(key_hash(table, info.key))
+    repeated = int(np.count_nonzero(hashes[1:] == hashes[:-1]))
+    if repeated:
+        yield Reason.CONTENT_MISMATCH, f"{repeated} row(s) repeat a key"
 
 
 def _number(d: DeltaInfo) -> int:

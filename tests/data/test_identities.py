@@ -115,6 +115,21 @@ def test_delta_id_is_pinned_and_ignores_column_order() -> None:
     assert content_id(empty, op="insert", key=["id"]) != content_id(t, op="insert", key=["id"])
 
 
+def test_as_is_content_id_is_pinned() -> None:
+    """A file stored as given is identified by its bytes' SHA-256, the op and the key."""
+    import hashlib
+
+    from assay.data.hashing import as_is_content_id
+
+    sha = hashlib.sha256(b"parquet bytes").hexdigest()
+    expected = hashlib.sha256(
+        b"assay-delta-as-is-v1\0insert\0id\x1fday\0" + hashlib.sha256(b"parquet bytes").digest()
+    ).hexdigest()
+    assert as_is_content_id(sha, op="insert", key=["id", "day"]) == expected
+    assert expected == "0127907b885f6bf24c482c58a374e06bb7a41a216a089b35ac36ebc581f33dda"
+    assert as_is_content_id(sha, op="insert", key=["id"]) != expected
+
+
 def test_fingerprint_is_pinned() -> None:
     from assay.data.compose import fingerprint
 

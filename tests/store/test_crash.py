@@ -179,3 +179,81 @@ def test_killed_inside_a_postgresql_transaction(pg_database: str, tmp_path: Path
         assert verify(store).ok and len(unreferenced(store)) == 2  # the object, its manifest
         assert assay.add_delta(store, "d", tmp_path / "fix.parquet", op="upsert").created
         assert rows(store) == after_rows() and verify(store).ok
+
+
+# A file stored as given (``add_delta(as_is=True)``) takes the same steps, less the
+# local rewrite, but is copied into the store while its keys are checked: by
+# "after-validate" its object is in place.
+AS_IS_POINTS = {
+    p: "object" if p == "after-validate" else left
+    for p, left in POINTS.items()
+    if p != "temp-written"
+}
+
+AS_IS_CHILD = """
+import sys
+import assay
+with assay.open_store(sys.argv[1]) as store:
+    assay.add_delta(store, "d", sys.argv[2], name="more", as_is=True)
+"""
+
+
+def more_rows() -> dict[int, float]:
+    return base_rows() | {i: float(i) / 2 for i in range(150, 250)}
+
+
+@pytest.fixture(scope="module")
+def as_is_crashes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Crash]:
+    root = tmp_path_factory.mktemp("crash-as-is")
+    make_store(root / "template", root).close()
+    ids = np.arange(249, 149, -1)  # not in key order
+    more = pa.table({"id": ids, "v": ids / 2, "y": ids % 2})
+    pq.write_table(more, root / "more.parquet")
+
+    def one(point: str) -> Crash:
+        store = root / point / "store"
+        shutil.copytree(root / "template", store)
+        tmp = root / point / "tmp"
+        tmp.mkdir(parents=True)
+        env = {k: v for k, v in os.environ.items() if k != "ASSAY_STORE"}
+        env |= {"ASSAY_CRASH_AT": point, "TMPDIR": str(tmp)}
+        p = subprocess.run(
+            [sys.executable, "-c", AS_IS_CHILD, str(store), str(root / "more.parquet")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return Crash(point, store, tmp, p.returncode, p.stderr)
+
+    with ThreadPoolExecutor(4) as pool:
+        return {c.point: c for c in pool.map(one, AS_IS_POINTS)}
+
+
+@pytest.mark.parametrize("point", list(AS_IS_POINTS))
+def test_killed_as_is_writer_leaves_a_sound_store(
+    as_is_crashes: dict[str, Crash], point: str
+) -> None:
+    crash = as_is_crashes[point]
+    assert crash.returncode == -signal.SIGKILL, f"not killed at {point}: {crash.stderr}"
+    committed = AS_IS_POINTS[point].startswith("committed")
+    with assay.open_store(crash.store) as store:
+        assert verify(store).ok
+        assert [d.name for d in store.catalog.list_deltas("d")] == (
+            ["base", "more"] if committed else ["base"]
+        )
+        assert rows(store) == (more_rows() if committed else base_rows())
+        assert len(unreferenced(store)) == {
+            "temporary": 1,
+            "object": 1,
+            "object+manifest": 2,
+            "committed, unindexed": 1,
+        }.get(AS_IS_POINTS[point], 0)
+        again = assay.add_delta(
+            store, "d", crash.store.parent.parent / "more.parquet", name="more", as_is=True
+        )
+        assert again.created is not committed and again.delta.layout == "as-is"
+        assert rows(store) == more_rows()
+        collect_garbage(store, now=time.time() + 2 * 3600)
+        final = verify(store)
+        assert final.ok and final.unreferenced == 0

@@ -211,12 +211,16 @@ def _delta_metadata(version: DatasetVersion, columns: list[str]) -> dict[str, An
     known: dict[str, Any] = {"count": total}
     types = dict(version.dataset.schema)
     for c in columns:
-        nonnull, lo, hi, bounded = 0, None, None, types.get(c, "").startswith(("int", "float"))
+        nonnull: int | None = 0
+        lo, hi, bounded = None, None, types.get(c, "").startswith(("int", "float"))
         for d in version.deltas:
             s = d.stats.get(c)
             if s is None:  # a column added later: null in this delta's rows
                 continue
-            nonnull += s.get("count", 0)
+            if "count" not in s:  # a file stored as given whose writer kept no counts
+                nonnull = None
+                break
+            nonnull += s["count"]
             if bounded and s.get("count"):
                 if not isinstance(s.get("min"), int | float) or not isinstance(
                     s.get("max"), int | float
@@ -225,6 +229,8 @@ def _delta_metadata(version: DatasetVersion, columns: list[str]) -> dict[str, An
                     continue
                 lo = s["min"] if lo is None else min(lo, s["min"])
                 hi = s["max"] if hi is None else max(hi, s["max"])
+        if nonnull is None:
+            continue
         known[f"nonnull:{c}"] = nonnull
         if bounded and lo is not None:
             known[f"min:{c}"], known[f"max:{c}"] = lo, hi

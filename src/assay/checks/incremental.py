@@ -430,21 +430,44 @@ class Incremental:
         engine, info, recipe = self.source.engine, version.dataset, version.recipe
         with verifier.blame(d):
             t = conform(engine.read_parquet_files([verifier.path(d)]), info, recipe.where_expr())
-        if hashes is not None:
-            probe = engine.table(pa.table({HASH_COLUMN: pa.array(hashes, pa.int64())}))
-            t = t.semi_join(probe, HASH_COLUMN)
         columns = [c for c in self.source.schema if c != SPLIT_COLUMN]
-        with verifier.blame(d):
-            rows = engine.to_arrow(t.select(*columns, HASH_COLUMN))
-        verifier.confirm(d)
+        if d.as_is:  # no stored hashes: computed from the key columns, then picked
+            rows, h = self._as_is_rows(t, d, verifier, columns, list(info.key), hashes)
+        else:
+            if hashes is not None:
+                probe = engine.table(pa.table({HASH_COLUMN: pa.array(hashes, pa.int64())}))
+                t = t.semi_join(probe, HASH_COLUMN)
+            with verifier.blame(d):
+                rows = engine.to_arrow(t.select(*columns, HASH_COLUMN))
+            verifier.confirm(d)
+            h = rows.column(HASH_COLUMN).to_numpy()
         self.queries += 1
-        h = rows.column(HASH_COLUMN).to_numpy()
         split = assign_splits(h, recipe.split.seed, recipe.split.ordered())
         return (
             rows.select(columns)
             .append_column(SPLIT_COLUMN, split)
-            .append_column(_HASH, rows.column(HASH_COLUMN))
+            .append_column(_HASH, pa.array(h, pa.int64()))
         )
+
+    def _as_is_rows(
+        self, t: Any, d: DeltaInfo, verifier: Any, columns: list[str], key: list[str], hashes: Any
+    ) -> tuple[pa.Table, Any]:
+        """``_delta_rows``'s rows and key hashes for a delta stored as given, which has
+        no stored hashes: they are computed from its key columns, then picked."""
+        import numpy as np
+
+        from assay.data.as_is import row_hashes
+
+        named = {f"_assay_key{i}": t[k] for i, k in enumerate(key)}
+        with verifier.blame(d):
+            rows = self.source.engine.to_arrow(t.select(*columns, **named))
+        verifier.confirm(d)
+        h = row_hashes(rows.select(list(named)).rename_columns(key), key)
+        rows = rows.select(columns)
+        if hashes is not None:
+            picked = np.isin(h, hashes)
+            rows, h = rows.filter(pa.array(picked)), h[picked]
+        return rows, h
 
     def _parts_of(self, rows: pa.Table) -> State:
         """The scalar parts and value counts of ``rows``, numbered in their order."""

@@ -73,6 +73,15 @@ def add(
         list[str] | None,
         typer.Option("--drop", help="Leave out a column (header or 1-based position). Repeatable."),
     ] = None,
+    as_is: Annotated[
+        bool,
+        typer.Option(
+            "--as-is",
+            help="Store a Parquet insert byte for byte instead of rewriting it: seconds, not "
+            "minutes, for a large file whose types are assay's (int64, double, string, …). "
+            "Its rows compose in the file's order.",
+        ),
+    ] = False,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -80,7 +89,11 @@ def add(
     from assay.data import add_delta
     from assay.data.schema import FileOptions, parse_renames
 
-    options = FileOptions(encoding=encoding, rename=parse_renames(rename or ()), drop=drop or ())
+    options: FileOptions | None = FileOptions(
+        encoding=encoding, rename=parse_renames(rename or ()), drop=drop or ()
+    )
+    if options == FileOptions():
+        options = None
     with progress(json) as bar:
         result = add_delta(
             _store(store),
@@ -91,6 +104,7 @@ def add(
             tags=tag or (),
             message=message,
             options=options,
+            as_is=as_is,
             progress=bar,
         )
 
@@ -169,6 +183,7 @@ def log(
                 "added_columns": list(d.added_columns),
                 "label_counts": d.label_counts,
                 "stats": d.stats,
+                "layout": d.layout,
             }
             for d in deltas
         ],

@@ -36,12 +36,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.data.as_is import row_hashes
 from assay.data.balance import cutoffs, keep_mask
 from assay.data.deltas import HASH_COLUMN, ROW_GROUP, touched_keys
 from assay.data.recipe import Recipe, load_recipe
 from assay.data.schema import arrow_type
 from assay.data.split import assign_splits
-from assay.engine import FILE_NUMBER_COLUMN
+from assay.engine import FILE_NUMBER_COLUMN, ROW_NUMBER_COLUMN
 from assay.errors import AssayError, DeltaNotFound, RecipeError, UsageError
 from assay.events import publish
 from assay.extras import require
@@ -549,9 +550,11 @@ def scan_rows(
     seed = recipe.split.seed
 
     def rows_of(d: DeltaInfo) -> ibis.Table:
-        """Delta ``d``'s rows that pass ``where`` (superseded ones are dropped later)."""
+        """Delta ``d``'s rows that pass ``where`` (superseded ones are dropped later);
+        with their position in the file where only that keeps a file's order."""
+        numbered = d.as_is and not engine.preserves_scan_order
         with verifier.blame(d):
-            return passing(engine.read_parquet_files([verifier.path(d)]))
+            return passing(engine.read_parquet_files([verifier.path(d)], row_numbers=numbered))
 
     def scans() -> Iterator[tuple[list[DeltaInfo], ibis.Table]]:
         """The row deltas' scans: one for all where the engine keeps scan order (one
@@ -588,6 +591,22 @@ def scan_rows(
         keep[lost] = False
         return keep
 
+    def hashes_of(scan: Sequence[DeltaInfo], batch: pa.RecordBatch, runs: Runs) -> np.ndarray:
+        """Each row's key hash: stored in a canonical delta's rows, computed from the
+        key columns (``_key_columns``) for a delta stored as given."""
+        if not any(d.as_is for d in scan):
+            return batch.column(HASH_COLUMN).to_numpy()
+        keys = pa.Table.from_arrays(
+            [batch.column(c) for c in _key_columns(info.key)], names=list(info.key)
+        )
+        h = np.empty(batch.num_rows, dtype=np.int64)
+        for file, start, stop in runs:
+            if scan[file].as_is:
+                h[start:stop] = row_hashes(keys.slice(start, stop - start), info.key)
+            else:
+                h[start:stop] = batch.column(HASH_COLUMN).slice(start, stop - start).to_numpy()
+        return h
+
     cut = _balance_cutoffs(recipe, info, row_deltas, rows_of, keep_of, engine, verifier)
     extra = {_GROUP: balance.column} if cut and balance else {}
     balance_seed = seed if balance is None or balance.seed is None else balance.seed
@@ -595,8 +614,8 @@ def scan_rows(
     def finish(scan: Sequence[DeltaInfo], batch: pa.RecordBatch) -> Finished:
         """Drop superseded and over-cap rows, add the split: assay's work on one batch
         of a scan of ``scan``. Also the deltas the batch holds rows of."""
-        h = batch.column(HASH_COLUMN).to_numpy()
         runs = _file_runs(batch)
+        h = hashes_of(scan, batch, runs)
         lost = []
         for file, start, stop in runs:
             if (rows := losers_of(scan[file], h[start:stop])) is not None:
@@ -650,15 +669,26 @@ def scan_rows(
         for scan, t in scans():
             if keep is not None:
                 t = t.filter(keep.predicate(t))
-            # Stored deltas are key-sorted: an engine that keeps scan order yields
-            # them so; any other sorts by the key (trailing columns ``finish`` drops).
-            order = {} if engine.preserves_scan_order else _order_columns(t, info.key)
-            trailing = {k: t[c] for k, c in extra.items()} | order
+            # A version holds a delta's rows in its object's order: a canonical
+            # delta's are sorted by key, one stored as given keeps its file's. An engine
+            # that keeps scan order yields them so; any other sorts, by the key or by
+            # the position in the file (one delta a scan). Trailing columns (keys for
+            # the hashes of rows stored as given, the order) are dropped in ``finish``.
+            as_is = any(d.as_is for d in scan)
+            order: list[str] = []
+            if not engine.preserves_scan_order:
+                order = [ROW_NUMBER_COLUMN] if as_is else list(_key_columns(info.key))
+            keys = as_is or not engine.preserves_scan_order
+            trailing = {k: t[c] for k, c in extra.items()}
+            trailing |= _key_columns(info.key, t) if keys else {}
+            if order == [ROW_NUMBER_COLUMN]:
+                trailing[ROW_NUMBER_COLUMN] = t[ROW_NUMBER_COLUMN]
             if len(scan) > 1:
                 trailing[FILE_NUMBER_COLUMN] = t[FILE_NUMBER_COLUMN]
-            t = t.select(*out_columns, HASH_COLUMN, **trailing)
+            stored = [HASH_COLUMN] if HASH_COLUMN in t.columns else []
+            t = t.select(*out_columns, *stored, **trailing)
             if order:
-                t = t.order_by(list(order))
+                t = t.order_by(order)
             # Closed even when the consumer stops early: an open result would block
             # every later query on the engine's connection.
             with verifier.blame(*scan), engine.batches(t) as reader:
@@ -701,9 +731,11 @@ _GROUP = "_assay_group"
 
 #: A finished batch (None: no row left) and the deltas it held rows of, in order.
 Finished = tuple[pa.RecordBatch | None, list[DeltaInfo]]
+#: ``(file, start, stop)`` of each run of one file's rows in a batch.
+Runs = list[tuple[int, int, int]]
 
 
-def _file_runs(batch: pa.RecordBatch) -> list[tuple[int, int, int]]:
+def _file_runs(batch: pa.RecordBatch) -> Runs:
     """``(file, start, stop)`` of each run of rows from one file, in a batch of an
     ordered scan of several files (a batch of one file's scan is one run of file 0)."""
     if FILE_NUMBER_COLUMN not in batch.schema.names:
@@ -721,9 +753,11 @@ def _file_runs(batch: pa.RecordBatch) -> list[tuple[int, int, int]]:
     return [(int(files[a]), int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
 
 
-def _order_columns(t: ibis.Table, key: Sequence[str]) -> dict[str, ibis.Value]:
-    """The key columns under names of assay's own (a key column may be projected out)."""
-    return {f"_assay_order{i}": t[k] for i, k in enumerate(key)}
+def _key_columns(key: Sequence[str], t: ibis.Table | None = None) -> dict[str, Any]:
+    """The key columns under names of assay's own (a key column may be projected out):
+    ``t``'s columns by those names, or, without ``t``, the names to the key's columns."""
+    names = {f"_assay_key{i}": k for i, k in enumerate(key)}
+    return names if t is None else {n: t[k] for n, k in names.items()}
 
 
 def _release_freed_memory() -> None:
@@ -818,10 +852,16 @@ def _balance_cutoffs(
     groups, hashes = [], []
     for d in row_deltas:
         t = rows_of(d)
+        # A delta stored as given has no stored hashes: its key columns give them.
+        source = _key_columns(info.key, t) if d.as_is else {"h": t[HASH_COLUMN]}
         with verifier.blame(d):
-            part = engine.to_arrow(t.select(g=t[spec.column], h=t[HASH_COLUMN]))
+            part = engine.to_arrow(t.select(g=t[spec.column], **source))
         verifier.confirm(d)
-        h = part["h"].to_numpy()
+        if d.as_is:
+            keys = part.select(list(_key_columns(info.key))).rename_columns(list(info.key))
+            h = row_hashes(keys, info.key)
+        else:
+            h = part["h"].to_numpy()
         g = _group_text(part["g"])
         keep = keep_of(d, h)
         groups.append(g if keep is None else g[keep])

@@ -14,7 +14,7 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from assay.data import frames
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
-from assay.data.hashing import content_id, key_hash
+from assay.data.as_is import jsonable, open_given, sorted_hashes
+from assay.data.hashing import as_is_content_id, content_id, key_hash
 from assay.data.keyindex import (
     HASH_COLUMN,
     UPD_COLUMN,
@@ -52,6 +53,7 @@ from assay.errors import (
 from assay.retry import retry
 from assay.store import DatasetInfo, DeltaInfo, Store
 from assay.store.catalog import now
+from assay.store.catalog.records import AS_IS
 from assay.store.manifests import write_delta_manifest
 from assay.store.objects import crash_point, sha256_file
 from assay.store.urls import Fetched, fetched, is_url
@@ -116,6 +118,7 @@ class AddResult:
                 "tags": list(d.tags),
                 "added_columns": list(self.added_columns),
                 "label_counts": d.label_counts,
+                "layout": d.layout,
             },
             "ignored_columns": list(self.ignored_columns),
             "retries": self.retries,
@@ -179,6 +182,7 @@ def add_delta(
     message: str = "",
     author: str | None = None,
     options: FileOptions | None = None,
+    as_is: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> AddResult:
     """Commit the rows of ``data`` to ``dataset`` as a new delta.
@@ -193,9 +197,24 @@ def add_delta(
     validates again and retries by itself (for up to two minutes, then
     ``ConcurrentWriteError``, which is safe to retry; ``AddResult.retries`` counts).
     ``progress(what, done, total)`` hears of each of the ``ADD_STEPS`` steps done.
+
+    ``as_is`` stores an insert's Parquet file byte for byte instead of rewriting it
+    (``assay.data.as_is``): seconds instead of minutes for a large file, provided its
+    columns already have assay's canonical types. Its id is then a hash of the file's
+    bytes (docs/identities.md) and its rows are composed in the file's order.
     """
     if op not in OPS:
         raise UsageError(f"op {op!r} is unknown; use one of {', '.join(OPS)}")
+    if as_is and op != "insert":
+        raise UsageError(
+            f"--as-is stores inserts as they are; an {op} is rewritten by assay (its rows "
+            "carry the dataset's history): drop --as-is"
+        )
+    if as_is and options not in (None, FileOptions()):
+        raise UsageError(
+            "file options (encoding, renames, drops) rewrite the file, which --as-is stores "
+            "as it is; drop --as-is or the options"
+        )
     name = name or _default_name(data)
     _check_delta_name(name)
     for tag in tags:
@@ -207,11 +226,32 @@ def add_delta(
     def attempt() -> AddResult:
         nonlocal tries
         tries += 1
+        if digest is not None:
+            return _add_as_is_once(
+                store,
+                dataset,
+                rows,
+                digest,
+                hasher,
+                name,
+                tuple(tags),
+                message,
+                author,
+                known,
+                progress,
+            )
         return _add_once(
             store, dataset, rows, op, name, tuple(tags), message, author, known, progress
         )
 
-    with _rows(data, options) as rows:
+    with _rows(data, options) as rows, ThreadPoolExecutor(1, "assay-sha256") as hasher:
+        digest: Future[str] | None = None
+        if as_is:
+            if rows.path is None:
+                raise UsageError(f"--as-is stores files as they are, not {rows.source}; drop it")
+            # The file's hash (its id) is computed beside the reading of its keys.
+            fetched_sha = rows.fetched.sha256 if rows.fetched else None
+            digest = hasher.submit(lambda: fetched_sha or sha256_file(str(rows.path)))
         result = retry(
             attempt,
             on=(ConcurrentWriteError,),
@@ -228,6 +268,7 @@ class _Rows:
     source: str
     read: Callable[[Sequence[tuple[str, str]]], pa.Table]  # dataset schema → typed table
     fetched: Fetched | None = None
+    path: str | None = None  # the local file, where the rows come from one
 
 
 def _default_name(data: Any) -> str:
@@ -261,9 +302,12 @@ def _rows(data: Any, options: FileOptions | None) -> Iterator[_Rows]:
                 f"delta file {text!r}",
                 lambda schema: read_table_file(copy.path, schema, options),
                 copy,
+                str(copy.path),
             )
         return
-    yield _Rows(f"delta file {text!r}", lambda schema: read_table_file(text, schema, options))
+    yield _Rows(
+        f"delta file {text!r}", lambda schema: read_table_file(text, schema, options), path=text
+    )
 
 
 def _author() -> str:
@@ -349,12 +393,7 @@ def _add_once(
     # Where a key hash could hide two keys, a second, independent hash tells them apart
     # (keyindex.check_hash); the index keeps both, so a collision is a lookup.
     checks = check_hash(table, info.key) if is_checked(info.key, dict(schema)) else None
-    if checks is None:
-        ordered = np.sort(hashes)  # sorted once: the duplicate check, probes, the new run
-        checks_ordered = None
-    else:
-        order = np.argsort(hashes, kind="stable")
-        ordered, checks_ordered = hashes[order], checks[order]
+    ordered, checks_ordered = _ordered(hashes, checks)
     if len(ordered) > 1 and bool((ordered[1:] == ordered[:-1]).any()):
         raise KeyConflict(f"{source}: {_COLLISION}")
     columns: dict[str, pa.Array | np.ndarray] = {HASH_COLUMN: hashes}
@@ -363,7 +402,11 @@ def _add_once(
     # What ingest must know of the history comes from the key index: binary searches in
     # a few sorted runs, never a read of every earlier delta.
     index = KeyIndex.load(store, earlier, known=known)
-    upd = _check_against_history(info, index, table, hashes, ordered, checks_ordered, op, source)
+    upd = (
+        _check_against_history(info, index, table, hashes, ordered, checks_ordered, op, source)
+        if earlier
+        else np.zeros(len(hashes), dtype=bool)  # no history: nothing seen, nothing live
+    )
     if op == "upsert":
         columns[UPD_COLUMN] = upd
 
@@ -412,6 +455,24 @@ def _add_once(
         stats=stats,
         label_counts=label_counts,
     )
+    events = delta_events(delta, hashes, upd if op == "upsert" else None, ordered, checks)
+    _commit(store, info, earlier, delta, schema, index, events, known)
+    step(ADD_STEPS)
+    crash_point("after-index")
+    return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
+
+
+def _commit(
+    store: Store,
+    info: DatasetInfo,
+    earlier: Sequence[DeltaInfo],
+    delta: DeltaInfo,
+    schema: Sequence[tuple[str, str]],
+    index: KeyIndex,
+    events: Events,
+    known: dict[str, Events],
+) -> None:
+    """Commit ``delta``, whose object is stored, and add its key events to the index."""
     # The manifest lets `assay recover` rebuild this row should the catalog be lost.
     previous = earlier[-1].delta_id if earlier else None
     write_delta_manifest(store.objects, info, delta, schema, previous)
@@ -422,11 +483,157 @@ def _add_once(
     # removes objects that nothing names.
     store.catalog.commit_delta(delta, schema)
     crash_point("after-commit")
-    events = delta_events(delta, hashes, upd if op == "upsert" else None, ordered, checks)
     _index_delta(index, delta, events, known)
+
+
+def _ordered(hashes: np.ndarray, checks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``hashes`` sorted (once: the duplicate check, the probes, the new run), and the
+    check hashes in that order where the dataset keeps them."""
+    if checks is None:
+        return sorted_hashes(hashes), None
+    order = np.argsort(hashes, kind="stable")
+    return hashes[order], checks[order]
+
+
+def _add_as_is_once(
+    store: Store,
+    dataset: str,
+    rows: _Rows,
+    digest: Future[str],
+    background: ThreadPoolExecutor,
+    name: str,
+    tags: tuple[str, ...],
+    message: str,
+    author: str,
+    known: dict[str, Events],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> AddResult:
+    """``_add_once`` for an insert whose Parquet file is stored as it is: only its key
+    (and label) columns and its footer are read, and its bytes are its id."""
+
+    def step(done: int) -> None:
+        if progress:
+            progress(f"adding {name}", done, ADD_STEPS)
+
+    assert rows.path is not None  # add_delta refuses a frame
+    info = store.catalog.get_dataset(dataset)
+    earlier = store.catalog.list_deltas(dataset)
+    source = rows.source
+    given = open_given(rows.path, info, source)
+    keys = given.keys
+    step(1)
+    crash_point("after-read")
+    # The file is copied into the store beside the checks (once its hash is known); a
+    # refused file's copy is removed again.
+    stored = background.submit(_store_given, store, info.key, earlier, digest, rows.path)
+    try:
+        _check_keys_present(keys, info.key, source)
+        hashes = key_hash(keys, info.key)
+        types = dict(given.schema)
+        checks = check_hash(keys, info.key) if is_checked(info.key, types) else None
+        ordered, checks_ordered = _ordered(hashes, checks)
+        _check_unique_hashes(keys, info.key, hashes, ordered, checks_ordered, source)
+        step(2)
+        delta_id, object_key, _ = stored.result()
+        for d in earlier:
+            if d.delta_id == delta_id:
+                step(ADD_STEPS)
+                notes = (f"already committed as {d.name!r}",)
+                return AddResult(delta=d, created=False, notes=notes)
+        taken = {d.name: d for d in earlier}
+        if name in taken:
+            raise UsageError(
+                f"dataset {dataset!r} already has a delta named {name!r} "
+                f"({taken[name].short_id}, different content); choose another --name"
+            )
+        index = KeyIndex.load(store, earlier, known=known)
+        if earlier:
+            _check_against_history(
+                info, index, keys, hashes, ordered, checks_ordered, "insert", source
+            )
+    except BaseException:
+        _discard(store, stored)
+        raise
+    step(3)
+    crash_point("after-validate")
+    step(4)
+    crash_point("object-written")
+    sha = digest.result()
+    delta = DeltaInfo(
+        dataset=dataset,
+        number=len(earlier) + 1,
+        delta_id=delta_id,
+        name=name,
+        op="insert",
+        row_count=given.rows,
+        object_key=object_key,
+        object_sha256=sha,
+        message=message,
+        author=author,
+        created_at=now(),
+        tags=tags,
+        added_columns=tuple(given.added),
+        stats=given.stats,
+        label_counts=_label_counts(keys, info.label),
+        layout=AS_IS,
+    )
+    events = delta_events(delta, hashes, None, ordered, checks)
+    _commit(store, info, earlier, delta, given.schema, index, events, known)
     step(ADD_STEPS)
     crash_point("after-index")
-    return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
+    return AddResult(delta=delta, created=True, added_columns=tuple(given.added))
+
+
+def _store_given(
+    store: Store,
+    key: Sequence[str],
+    earlier: Sequence[DeltaInfo],
+    digest: Future[str],
+    path: str,
+) -> tuple[str, str, bool]:
+    """Copy a file stored as given into the store: its delta id, its object key ("" if
+    the delta is committed already) and whether this call wrote the object."""
+    sha = digest.result()
+    delta_id = as_is_content_id(sha, op="insert", key=key)
+    if any(d.delta_id == delta_id for d in earlier):
+        return delta_id, "", False
+    existed = store.objects.exists(delta_object_key(delta_id))
+    return delta_id, _put_object(store, delta_id, Path(path), sha), not existed
+
+
+def _discard(store: Store, stored: Future[tuple[str, str, bool]]) -> None:
+    """Remove the object ``_store_given`` wrote for a delta that was then refused, unless
+    the catalog names it by now (a concurrent writer of the same file committed it)."""
+    with contextlib.suppress(Exception):
+        _, key, wrote = stored.result()
+        if wrote and key not in store.catalog.referenced_objects():
+            store.objects.delete(key)
+
+
+def _check_unique_hashes(
+    keys: pa.Table,
+    key: Sequence[str],
+    hashes: np.ndarray,
+    ordered: np.ndarray,
+    checks_ordered: np.ndarray | None,
+    source: str,
+) -> None:
+    """Refuse repeated keys, found as equal neighbours among the sorted key hashes (a
+    file stored as given is not sorted by key). Equal key hashes with different check
+    hashes are two keys that collide."""
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if not len(same):
+        return
+    if checks_ordered is not None and bool(
+        (checks_ordered[same + 1] != checks_ordered[same]).any()
+    ):
+        raise KeyConflict(f"{source}: {_COLLISION}")
+    first = int(np.flatnonzero(hashes == ordered[same[0]])[0])
+    example = {k: keys.column(k)[first].as_py() for k in key}
+    raise KeyConflict(
+        f"{source}: {len(same)} row(s) repeat a key already in the same file "
+        f"(e.g. {_fmt_key(example)}); keep one row per key"
+    )
 
 
 def delta_object_key(delta_id: str, sha256: str | None = None) -> str:
@@ -672,7 +879,7 @@ def _column_stats(table: pa.Table, key: Sequence[str]) -> dict[str, Any]:
             pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t)
         ):
             lo, hi = pc.min_max(col).values()
-            s["min"], s["max"] = _jsonable(lo.as_py()), _jsonable(hi.as_py())
+            s["min"], s["max"] = jsonable(lo.as_py()), jsonable(hi.as_py())
             if pa.types.is_integer(t) or pa.types.is_floating(t):
                 s["mean"] = pc.mean(col).as_py()
                 s["std"] = pc.stddev(col, ddof=1).as_py() if len(col) - col.null_count > 1 else None
@@ -685,14 +892,6 @@ def _column_stats(table: pa.Table, key: Sequence[str]) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=min(len(names), os.cpu_count() or 1) or 1) as pool:
         done = {name: pool.submit(column, name) for name in names}
         return {name: done[name].result() for name in table.column_names}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def _label_counts(table: pa.Table, label: str | None) -> dict[str, int] | None:

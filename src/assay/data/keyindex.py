@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
-from assay.data.hashing import key_bytes, key_integers, mix64
+from assay.data.hashing import key_bytes, key_hash, key_integers, mix64
 from assay.errors import AssayError, UsageError
 from assay.store import Store
 from assay.store.catalog import Catalog, DeltaInfo
@@ -173,12 +173,17 @@ def _poly64(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def delta_key_hashes(
     store: Store, delta: DeltaInfo, verifier: Verifier | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The stored key hashes of a delta, and its upsert flags (None unless upsert).
+    """The key hashes of a delta, and its upsert flags (None unless upsert): stored in
+    a canonical object, computed from the key columns of one stored as given.
 
     Read only from an object whose hash ``verifier`` (a fresh one by default) confirms.
     """
-    cols = [HASH_COLUMN] + ([UPD_COLUMN] if delta.op == "upsert" else [])
     verifier = verifier or Verifier(store.objects)
+    if delta.as_is:  # no stored hashes: the key columns give them (an insert: no flags)
+        key = store.catalog.get_dataset(delta.dataset).key
+        keys = verifier.read(delta, lambda path: pq.read_table(path, columns=list(key)))
+        return key_hash(keys, key), None
+    cols = [HASH_COLUMN] + ([UPD_COLUMN] if delta.op == "upsert" else [])
     # A local path lets Arrow memory-map and read column chunks in parallel.
     t = verifier.read(delta, lambda path: pq.read_table(path, columns=cols))
     h = t.column(HASH_COLUMN).to_numpy()
@@ -222,6 +227,11 @@ def read_delta_events(
     store: Store, delta: DeltaInfo, key: Sequence[str] | None, verifier: Verifier
 ) -> Events:
     """A delta's events from its (verified) object; with ``key``, the check hashes too."""
+    if delta.as_is:  # an insert without stored hashes: its key columns give them
+        columns = list(key or store.catalog.get_dataset(delta.dataset).key)
+        keys = verifier.read(delta, lambda path: pq.read_table(path, columns=columns))
+        checks = check_hash(keys, columns) if key else None
+        return delta_events(delta, key_hash(keys, columns), None, checks=checks)
     cols = [HASH_COLUMN, *([UPD_COLUMN] if delta.op == "upsert" else []), *(key or [])]
     t = verifier.read(delta, lambda path: pq.read_table(path, columns=cols))
     upd = t.column(UPD_COLUMN).to_numpy(zero_copy_only=False) if delta.op == "upsert" else None

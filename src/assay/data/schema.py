@@ -23,7 +23,9 @@ __all__ = [
     "FileOptions",
     "arrow_type",
     "binary_column_note",
+    "check_names",
     "fit_to_schema",
+    "normal_type",
     "normalise_table",
     "parse_renames",
     "read_table_file",
@@ -105,9 +107,10 @@ def arrow_type(name: str) -> pa.DataType:
     raise SchemaError(f"unknown stored type {name!r}; the catalog may come from a newer assay")
 
 
-def _normal_type(column: str, t: pa.DataType) -> pa.DataType:
+def normal_type(column: str, t: pa.DataType) -> pa.DataType:
+    """The canonical type assay stores a column of type ``t`` as (``SchemaError`` if none)."""
     if pa.types.is_dictionary(t):
-        return _normal_type(column, t.value_type)
+        return normal_type(column, t.value_type)
     if pa.types.is_integer(t):
         return pa.int64()
     if pa.types.is_floating(t):
@@ -134,7 +137,7 @@ def normalise_table(table: pa.Table) -> pa.Table:
     """``table`` with every column cast to its canonical type (null columns kept)."""
     fields = []
     for f in table.schema:
-        t = _normal_type(f.name, f.type)
+        t = normal_type(f.name, f.type)
         fields.append(pa.field(f.name, t))
     target = pa.schema(fields)
     if target.equals(table.schema.remove_metadata()):
@@ -437,6 +440,12 @@ def _position(names: Sequence[str], ref: str | int, option: str, path: Path) -> 
             f"{option} {ref}: {str(path)!r} has columns 1 to {len(names)}; give one of those"
         )
     return ref - 1
+
+
+def check_names(names: Sequence[str], path: Path) -> None:
+    """Refuse the column names of the file at ``path`` that ``read_table_file`` refuses
+    (blank, with control characters, or equal ignoring case)."""
+    _fix_header(names, FileOptions(), path)
 
 
 def _fix_header(

@@ -54,6 +54,7 @@ deltas = sa.Table(
     sa.Column("added_columns", sa.JSON, nullable=False),
     sa.Column("stats", sa.JSON, nullable=False),
     sa.Column("label_counts", sa.JSON),
+    sa.Column("layout", sa.String(16), nullable=False, server_default="canonical"),
     sa.UniqueConstraint("dataset_id", "number", name="uq_delta_number"),
     sa.UniqueConstraint("dataset_id", "delta_id", name="uq_delta_content"),
     sa.UniqueConstraint("dataset_id", "name", name="uq_delta_name"),
@@ -152,6 +153,7 @@ class DatasetsArea(CatalogBase):
                         added_columns=list(delta.added_columns),
                         stats=delta.stats,
                         label_counts=delta.label_counts,
+                        layout=delta.layout,
                     )
                 )
                 conn.execute(
@@ -274,6 +276,7 @@ def _delta_info(dataset: str, row: sa.Row[Any]) -> DeltaInfo:
         added_columns=tuple(row.added_columns),
         stats=row.stats,
         label_counts=row.label_counts,
+        layout=row.layout,
     )
 
 

@@ -38,6 +38,13 @@ class DatasetInfo:
         return [name for name, _ in self.schema]
 
 
+#: How a delta's object holds its rows. ``canonical``: rewritten by assay, sorted by
+#: key, with the key hashes (and an upsert's flags) as columns. ``as-is``: an insert's
+#: Parquet file stored byte for byte, rows in the file's order (``add_delta(as_is=True)``).
+CANONICAL, AS_IS = "canonical", "as-is"
+LAYOUTS = (CANONICAL, AS_IS)
+
+
 @dataclass(frozen=True)
 class DeltaInfo:
     """One committed delta: what it is, where its rows are and what they look like."""
@@ -57,10 +64,16 @@ class DeltaInfo:
     added_columns: tuple[str, ...] = ()
     stats: dict[str, Any] = field(default_factory=dict)
     label_counts: dict[str, int] | None = None
+    layout: str = "canonical"  # canonical | as-is (see LAYOUTS)
 
     @property
     def short_id(self) -> str:
         return self.delta_id[:12]
+
+    @property
+    def as_is(self) -> bool:
+        """Whether the object is the file as it was given (``LAYOUTS``)."""
+        return self.layout == AS_IS
 
 
 @dataclass(frozen=True)
