@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,14 +19,15 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import assay
 from assay.data.compose import resolve_version
-from assay.data.recipe import Recipe, SplitSpec
-from assay.errors import AssayError
+from assay.data.recipe import Recipe, SplitSpec, load_recipe
+from assay.errors import AssayError, RecipeError
 from assay.store import DeltaInfo
 
 README = Path(__file__).parents[2] / "README.md"
@@ -308,3 +310,25 @@ def test_a_fingerprint_ignores_key_order_and_selector_spelling(
 
     check()
     print(f"\nfingerprints: {next(examples)} hypothesis examples")
+
+
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        ({"dataset": "e", "balanc": 1}, "balanc: unknown field; fields are dataset, deltas, where"),
+        (
+            {"dataset": "e", "split": {"train": 0.8}},
+            "split.train: unknown field; fields are seed, fractions",
+        ),
+        (
+            {"dataset": "e", "balance": {"column": "x", "caps": {"1": 0.5}}},
+            "balance.caps: unknown field; fields are column, max_share, max_count, seed",
+        ),
+        ({"dataset": "e", "deltas": {"inclde": ["a"]}}, "fields are include, exclude, until"),
+    ],
+)
+def test_an_unknown_field_lists_the_fields_where_it_is(
+    recipe: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(RecipeError, match=re.escape(message)):
+        load_recipe(recipe)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -160,13 +160,25 @@ def _format_validation(label: str, error: ValidationError) -> str:
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = (
-                "unknown field; fields are dataset, deltas, where, columns, split, slices, balance"
-            )
+            msg = f"unknown field; fields are {', '.join(_fields_at(e['loc']))}"
         elif e["type"] == "missing":
             msg = "required field is missing"
         problems.append(f"{where}: {msg}")
     return f"{label}: " + "; ".join(problems)
+
+
+def _fields_at(loc: tuple[int | str, ...]) -> list[str]:
+    """The fields a recipe allows where ``loc`` (a field's path) points: the top level's
+    for ``balance``, ``split``'s for ``split.train``."""
+    model: type[BaseModel] = Recipe
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        kinds = get_args(field.annotation) or (field.annotation,) if field else ()
+        nested = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return [name for name in model.model_fields if name != "source"]
 
 
 def load_recipe(source: str | os.PathLike[str] | dict[str, Any] | Recipe) -> Recipe:
