@@ -127,7 +127,7 @@ def test_against_compares_with_any_version(project: Project) -> None:
 def test_a_version_without_parent_needs_against(project: Project) -> None:
     with pytest.raises(UsageError, match=r"employment@\d+ records no parent.*--against"):
         tradeoff(project.copy, on=[f"{project.recipe}:test"], store=project.store)
-    with pytest.raises(UsageError, match="neither a recipe"):
+    with pytest.raises(UsageError, match=r"--on 'people.parquet' names no dataset version"):
         tradeoff(project.int8, on=["people.parquet"], store=project.store)
 
 

@@ -17,12 +17,21 @@ import pyarrow as pa
 from assay.errors import UsageError
 from assay.store import Store
 
-__all__ = ["FORMS", "float_matrix", "versioned_rows"]
+__all__ = ["FORMS", "float_matrix", "parse_versioned", "versioned_rows"]
 
 FORMS = "a recipe (recipes/train.yaml[:split]) or a version fingerprint or prefix ([:split])"
 
 _RECIPE = re.compile(r"^(?P<path>.+\.ya?ml)(?::(?P<split>[^/:]+))?$", re.IGNORECASE)
 _FINGERPRINT = re.compile(r"^(?P<path>[0-9a-fA-F]{6,64})(?::(?P<split>[^/:]+))?$")
+
+
+def parse_versioned(text: str, what: str) -> tuple[str, str, str | None]:
+    """``("recipe", PATH, split)`` or ``("fingerprint", HEX, split)`` for ``text``;
+    ``UsageError`` naming ``what`` (the option) for any other form."""
+    for kind, pattern in (("recipe", _RECIPE), ("fingerprint", _FINGERPRINT)):
+        if (found := pattern.match(text.strip())) is not None:
+            return kind, found["path"], found["split"]
+    raise UsageError(f"{what} {text.strip()!r} names no dataset version; give {FORMS}")
 
 
 def versioned_rows(
@@ -36,19 +45,13 @@ def versioned_rows(
     from assay.data.compose import SPLIT_COLUMN, compose, load_version
 
     text = text.strip()
-    recipe, fingerprint = _RECIPE.match(text), _FINGERPRINT.match(text)
-    if recipe is not None:
-        if not Path(recipe["path"]).is_file():
-            raise UsageError(
-                f"{what}: recipe file {recipe['path']!r} does not exist; check the path"
-            )
-        version = compose(recipe["path"], store=store)
-        split = recipe["split"]
-    elif fingerprint is not None:
-        version = load_version(fingerprint["path"], store=store)
-        split = fingerprint["split"]
+    kind, path, split = parse_versioned(text, what)
+    if kind == "recipe":
+        if not Path(path).is_file():
+            raise UsageError(f"{what}: recipe file {path!r} does not exist; check the path")
+        version = compose(path, store=store)
     else:
-        raise UsageError(f"{what} {text!r} names no dataset version; give {FORMS}")
+        version = load_version(path, store=store)
     table = version.to_arrow(split=split)
     if SPLIT_COLUMN in table.column_names:
         table = table.drop_columns([SPLIT_COLUMN])

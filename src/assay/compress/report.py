@@ -29,8 +29,6 @@ __all__ = ["TradeoffReport", "tradeoff"]
 
 PARENT, COMPRESSED = "parent", "compressed"
 _ROLES = {PARENT: "baseline", COMPRESSED: "candidate"}  # trade-off role → spec role
-_RECIPE = re.compile(r"^(?P<head>.+\.ya?ml)(?::(?P<split>[^/:]+))?$", re.IGNORECASE)
-_FINGERPRINT = re.compile(r"^(?P<head>[0-9a-fA-F]{6,64})(?::(?P<split>[^/:]+))?$")
 
 
 @dataclass
@@ -164,15 +162,10 @@ def _names(texts: list[str]) -> dict[str, str]:
 
 def _dataset(text: str) -> dict[str, Any]:
     """``RECIPE[:split]`` or ``FINGERPRINT[:split]`` as an evaluation spec's dataset."""
-    recipe, fingerprint = _RECIPE.match(text), _FINGERPRINT.match(text)
-    if recipe is not None:
-        return {"recipe": recipe["head"], "split": recipe["split"]}
-    if fingerprint is not None:
-        return {"fingerprint": fingerprint["head"], "split": fingerprint["split"]}
-    raise UsageError(
-        f"--on {text!r} is neither a recipe (FILE.yaml[:split]) nor a version fingerprint "
-        "(HEX[:split]); name a versioned dataset"
-    )
+    from assay.compress._data import parse_versioned
+
+    kind, head, split = parse_versioned(text, "--on")
+    return {kind: head, "split": split}
 
 
 def _version(store: Store, source: dict[str, Any]) -> Any:
