@@ -9,6 +9,10 @@ Issue 13 asks that committing a 1 GiB Parquet file (hash, statistics, write) tak
   checks the key is present and unique, computes the content id (SHA-256 of the
   canonical values) and the key hashes, per-column statistics, re-encodes the rows as
   zstd Parquet, hashes that file and commits a catalog row.
+* ``assay data add --as-is`` (decision 84) stores the file byte for byte: it hashes
+  the bytes (SHA-256) on a thread, reads only the key column, computes and sorts the
+  key hashes (uniqueness, the key index run), takes the statistics from the footer
+  and copies the file into the store while the keys are checked.
 * ``dvc add`` hashes the file's bytes (MD5) and copies them into its cache (DVC's
   default ``cache.type`` is ``reflink,copy``: a reflink where the file system has
   them, else a plain copy; this script records which happened), then writes the
@@ -31,6 +35,7 @@ own process so that its peak RSS (``ru_maxrss`` from ``wait4``) is its own:
   and dataset are made first, untimed); wall time of the whole command.
 * ``assay_lib`` -- ``assay.add_delta`` in a fresh interpreter; the time of the call
   alone (imports and store opening excluded), reported by the child.
+* ``as_is_cli``, ``as_is_lib`` -- the same two with ``--as-is`` (``as_is=True``).
 * ``dvc``      -- ``dvc add`` in a fresh ``git init`` + ``dvc init`` repository
   holding a copy of the file (copied and synced untimed); wall time of the command.
 
@@ -41,7 +46,7 @@ in-process (read, sort, unique check, content id, key hash, statistics, Parquet
 write, SHA-256, catalog) and writes the top of a cProfile listing.
 
 Run: ``.venv/bin/python bench/commit.py [--rows N] [--rounds K] [--profile]
-[--fresh]``; dvc comes from ``bench/.venv-dvc`` (``bench/requirements-dvc.txt``).
+[--fresh] [--methods as_is_cli,as_is_lib]``; dvc comes from ``bench/.venv-dvc`` (``bench/requirements-dvc.txt``).
 Writes ``bench/out/commit.json``; see ``bench/README.md``, "Committing a file".
 """
 
