@@ -7,7 +7,8 @@ an export) and recorded as the first step of the lineage, then the graph is quan
 quantizes the operators of neural networks (MatMul, Gemm, Conv, attention, recurrent
 layers); scikit-learn's linear and tree models convert to ``ai.onnx.ml`` operators
 (LinearClassifier, TreeEnsembleClassifier), which it leaves in float, so those are
-refused with a one-line error rather than registered unchanged.
+refused with a one-line error rather than registered unchanged. Dynamic int8 can leave
+chosen layers weight-only (``weight_only`` globs): int8 weights, float inputs.
 
 A torch model is quantized dynamically with ``torch.ao.quantization.quantize_dynamic``
 on its ``Linear`` layers and stored as TorchScript; it must load as an eager module
