@@ -39,7 +39,15 @@ from assay.models.export import DEFAULT_TOLERANCE, onnx_graph
 from assay.models.registry import run_sample
 from assay.store.verified import read_verified
 
-__all__ = ["CALIBRATE", "CALIBRATION_ROWS", "QUANTIZABLE", "dynamic_int8", "fp16", "static_int8"]
+__all__ = [
+    "CALIBRATE",
+    "CALIBRATION_ROWS",
+    "QUANTIZABLE",
+    "dynamic_int8",
+    "dynamic_int8_graph",
+    "fp16",
+    "static_int8",
+]
 
 #: ONNX operators that ONNX Runtime's int8 quantizers rewrite.
 QUANTIZABLE = frozenset(
