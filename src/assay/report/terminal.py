@@ -295,6 +295,7 @@ def data_log(
         )
         text = f"[bold]{escape(d.name)}[/]"
         text += f" [cyan]{escape(','.join(d.tags))}[/]" if d.tags else ""
+        text += " [dim](as-is)[/]" if d.as_is else ""
         text += f" · {escape(message)}" if message else ""
         if d.label_counts:
             text += f" · [dim]labels {escape(label_counts(d.label_counts))}[/]"
