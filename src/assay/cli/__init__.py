@@ -139,6 +139,9 @@ def _register() -> None:
     from assay.cli import pipeline
 
     pipeline.register(app)
+    from assay.cli import ui
+
+    ui.register(app)
     completion.register(app)
 
 

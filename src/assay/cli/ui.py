@@ -1,0 +1,83 @@
+"""``assay ui``: the dashboard over a store (``assay.server.ui``), served by uvicorn.
+
+Everything that can be wrong (the store, the pipeline file, the port) is checked
+before uvicorn starts, so a mistake is one line and exit 2, and nothing starts.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from assay.cli import JsonOpt, StoreOpt
+from assay.cli._output import emit, err_console
+from assay.errors import UsageError
+
+
+def register(root: typer.Typer) -> None:
+    root.command("ui")(ui)
+
+
+def ui(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: any free).")
+    ] = 8080,
+    pipeline: Annotated[
+        str | None,
+        typer.Option("--pipeline", help="An assay.yaml whose status to show.", show_default=False),
+    ] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> int:
+    """Serve the dashboard (datasets, runs, models, checks, evaluations, experiments,
+    pipeline, what-if) until stopped; its JSON API is listed at /openapi.json."""
+    from assay.extras import require
+    from assay.server.ui import PURPOSE
+
+    for module in ("fastapi", "uvicorn"):
+        require(module, PURPOSE)
+    import uvicorn
+
+    from assay.server.ui import create_app
+    from assay.store import open_store
+
+    if pipeline is not None:
+        from assay.pipeline import load_pipeline
+
+        if not Path(pipeline).is_file():
+            raise UsageError(f"pipeline file {pipeline!r} does not exist; give assay.yaml's path")
+        load_pipeline(pipeline)  # a broken file is one line now, not a broken page later
+    opened = open_store(store)
+    try:
+        sock = _listen(host, port)
+    except BaseException:
+        opened.close()
+        raise
+    url = f"http://{host}:{sock.getsockname()[1]}"
+    emit(
+        {"url": url, "store": opened.url, "pipeline": pipeline},
+        json,
+        lambda: err_console.print(f"Dashboard of {opened.url} at {url}/ui (Ctrl-C stops it)"),
+    )
+    app = create_app(opened, pipeline=pipeline)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        opened.close()
+    return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The bound socket (port 0: a free one), or one line saying why not."""
+    try:
+        return socket.create_server((host, port))
+    except OSError as e:
+        raise UsageError(
+            f"cannot listen on {host}:{port} ({e.strerror or e}); pick another --port or --host"
+        ) from None

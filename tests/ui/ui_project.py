@@ -1,0 +1,132 @@
+"""The dashboard tests' project: a small real store, and a server on a loopback socket.
+
+Two survey years of ACS rows (2,000 + 1,000), two recorded versions of a recipe with
+slices, a run that composed one of them and registered two scikit-learn models
+(logistic regression @production, boosted trees @candidate), a recorded check, a
+recorded evaluation, and an experiment over both models that answered 40 requests.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import uvicorn
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+import assay
+from assay.server.ui import create_app
+
+FEATURES = ["AGEP", "SCHL", "MAR", "RELP", "DIS", "SEX", "RAC1P", "CIT"]
+RECIPE = """\
+dataset: employment
+slices: {women: "SEX = 2", over_65: "AGEP >= 65"}
+"""
+
+EVALUATION = {
+    "name": "release",
+    "models": {"candidate": "employment@candidate", "previous": "employment@production"},
+    "slices": ["women", "over_65"],
+    "metrics": ["accuracy", "roc_auc"],
+    "thresholds": [{"metric": "roc_auc", "min": 0.6}],
+    "bootstrap": {"samples": 50, "seed": 1},
+}
+EXPERIMENT = {
+    "endpoint": "employment",
+    "experiment": "trees-vs-logreg",
+    "routes": [
+        {"model": "employment@production", "weight": 0.5, "arm": "control"},
+        {"model": "employment@candidate", "weight": 0.5, "arm": "treatment"},
+    ],
+    "sticky_key": "user_id",
+}
+REQUESTS = 40  # answered by the experiment: the experiments page counts them
+
+
+@dataclass
+class Project:
+    root: Path
+    store: assay.Store
+    old: str  # fingerprint: the first year only
+    new: str  # fingerprint: both years (the run's input, the models' training data)
+    run_id: str
+    check_id: str
+    evaluation_id: str
+
+
+@contextmanager
+def build_project(root: Path, acs: pa.Table) -> Iterator[Project]:
+    """The project in ``root`` (see the module docstring); the store closes after."""
+    with assay.init_store(root / ".assay") as store:
+        assay.create_dataset(store, "employment", ["id"], label="employed")
+        for name, y, rows in [("base", 2015, 2000), ("y2016", 2016, 1000)]:
+            pq.write_table(
+                acs.filter(pc.equal(acs["year"], y)).slice(0, rows), root / f"{name}.parquet"
+            )
+        assay.add_delta(store, "employment", root / "base.parquet", name="base")
+        (root / "recipe.yaml").write_text(RECIPE)
+        old = assay.compose(root / "recipe.yaml", store=store).fingerprint
+        assay.add_delta(store, "employment", root / "y2016.parquet", name="y2016")
+        with assay.start_run("train", store=store) as run:
+            version = assay.compose(root / "recipe.yaml", store=store)
+            frame = version.to_pandas()
+            X, y = frame[FEATURES], frame["employed"]
+            logreg = LogisticRegression(max_iter=1000).fit(X, y)
+            trees = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(X, y)
+            for model, alias in [(logreg, "production"), (trees, "candidate")]:
+                assay.register_model(
+                    "employment", model, sample=X.head(50), aliases=[alias], store=store
+                )
+        suite = {"suite": "ages", "expectations": [{"between": {"column": "AGEP", "max": 80}}]}
+        report = assay.check(suite, version, store=store)
+        evaluation = assay.evaluate(
+            EVALUATION | {"datasets": {"all": {"recipe": str(root / "recipe.yaml")}}}, store=store
+        )
+        serve_a_little(store, frame[FEATURES].head(REQUESTS))
+        yield Project(root, store, old, version.fingerprint, run.id, report.id, evaluation.id)
+
+
+def serve_a_little(store: assay.Store, rows: pd.DataFrame) -> None:
+    """An experiment over both models that answered ``len(rows)`` requests (its log)."""
+    from assay.server import Endpoint
+
+    endpoint = Endpoint(EXPERIMENT, store, weights_poll_s=None)
+    endpoint.open()
+    try:
+        for i, row in enumerate(rows.to_dict("records")):
+            endpoint.predict({"user_id": f"u{i}", "inputs": {k: int(v) for k, v in row.items()}})
+    finally:
+        endpoint.close()
+
+
+@contextmanager
+def live_dashboard(project: Project) -> Iterator[str]:
+    """The dashboard over the project's store, served by uvicorn in a thread on a free
+    loopback port; yields its base URL."""
+    app = create_app(project.store)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the dashboard did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
