@@ -53,6 +53,7 @@ SIDEWAYS = {
     ("labels", "scoring"),  # label issues and compare-models score models as the gate does
     ("compress", "evaluation"),
     ("cli", ""),  # the front ends call the public API
+    ("cli", "server"),  # serve --auth checks the token file; ASSAY_SERVER goes through it
     ("server", ""),
     ("testing", ""),
     ("__main__", "cli"),

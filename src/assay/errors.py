@@ -226,3 +226,15 @@ class RequestError(UsageError):
         super().__init__(message)
         self.status = status
         self.field = field
+
+
+class TokenFileError(ProblemsError):
+    """A token file (``assay serve --auth FILE``) is malformed, or names an environment
+    variable that is not set."""
+
+
+class AccessDenied(AssayError, PermissionError):
+    """The server refused the token: none or an unknown one (401), or one without the
+    permission on the domain (403). The message names the permission and the domain."""
+
+    exit_code = 2

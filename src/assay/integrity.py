@@ -61,6 +61,7 @@ from assay.experiments.log import log_prefix
 from assay.results import GateStatus, ReasonCode, verdict
 from assay.store import DatasetInfo, DeltaInfo, Store, VersionInfo
 from assay.store.catalog import (
+    DEFAULT_DOMAIN,
     Catalog,
     ExperimentChange,
     ExperimentInfo,
@@ -744,7 +745,15 @@ def _replay(
         if not chain:
             continue
         ds = chain[0]["dataset"]
-        catalog.create_dataset(name, ds["key"], ds["label"])
+        # Manifests written before issue 18 have no owner, domain or description.
+        catalog.create_dataset(
+            name,
+            ds["key"],
+            ds["label"],
+            owner=ds.get("owner"),
+            domain=ds.get("domain", DEFAULT_DOMAIN),
+            description=ds.get("description", ""),
+        )
         for doc in chain:
             recovered.append(
                 catalog.commit_delta(delta_from_manifest(doc), [tuple(c) for c in doc["schema"]])

@@ -26,15 +26,39 @@ def create(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     key: Annotated[str, typer.Option("--key", help="Key column(s), comma-separated.")],
     label: Annotated[str | None, typer.Option("--label", help="Label column, if any.")] = None,
+    owner: Annotated[
+        str | None, typer.Option("--owner", help="The team that owns the dataset.")
+    ] = None,
+    domain: Annotated[
+        str, typer.Option("--domain", help="Domain tokens grant access by.")
+    ] = "default",  # DEFAULT_DOMAIN, without importing the store to start the CLI
+    description: Annotated[
+        str, typer.Option("--description", help="What the dataset holds (data search shows it).")
+    ] = "",
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Create an empty dataset keyed by --key."""
     from assay.data import create_dataset
 
-    info = create_dataset(_store(store), name, key.split(","), label)
+    info = create_dataset(
+        _store(store),
+        name,
+        key.split(","),
+        label,
+        owner=owner,
+        domain=domain,
+        description=description,
+    )
     emit(
-        {"dataset": info.name, "key": list(info.key), "label": info.label},
+        {
+            "dataset": info.name,
+            "key": list(info.key),
+            "label": info.label,
+            "owner": info.owner,
+            "domain": info.domain,
+            "description": info.description,
+        },
         json,
         lambda: console.print(
             f"Created dataset [bold]{info.name}[/] (key {', '.join(info.key)}"
@@ -128,6 +152,9 @@ def list_(store: StoreOpt = None, json: JsonOpt = False) -> None:
                 "dataset": info.name,
                 "key": list(info.key),
                 "label": info.label,
+                "owner": info.owner,
+                "domain": info.domain,
+                "description": info.description,
                 "columns": len(info.schema),
                 "deltas": len(deltas),
             }
@@ -167,6 +194,9 @@ def log(
         "dataset": info.name,
         "key": list(info.key),
         "label": info.label,
+        "owner": info.owner,
+        "domain": info.domain,
+        "description": info.description,
         "schema": [{"name": n, "type": t} for n, t in info.schema],
         "notes": notes,
         "deltas": [
@@ -265,6 +295,35 @@ def show(
         "out": str(out) if out else None,
     }
     emit(summary, json, lambda: _version(summary, out))
+
+
+@app.command("search")
+def search(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="Text in a name, description, owner, tag or column (any case)."),
+    ] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="Only this team's.")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Only this domain's.")] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only with a delta so tagged.")] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Only with this column.")] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Find datasets by name, tag, column or owner, with their description and freshness."""
+    from assay.data.search import search_datasets
+
+    hits = search_datasets(
+        _store(store), query, owner=owner, domain=domain, tag=tag, column=column
+    )
+    rows = [h.to_dict() for h in hits]
+
+    def render() -> None:
+        from assay.report import tables
+
+        tables.dataset_hits(rows, console)
+
+    emit({"query": query, "datasets": rows}, json, render)
 
 
 @app.command("versions")

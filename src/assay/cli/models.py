@@ -14,6 +14,7 @@ from assay.cli._output import console, emit, err_console
 from assay.cli.completion import models as complete_models
 
 if TYPE_CHECKING:
+    from assay.server.client import Remote
     from assay.store import Store
 
 app = typer.Typer(
@@ -80,6 +81,16 @@ def register(
         bool, typer.Option("--require-golden", help="Refuse to register if an example fails.")
     ] = False,
     description: Annotated[str, typer.Option("--description", help="A note.")] = "",
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", help="The team that owns the model (default: the latest's)."),
+    ] = None,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain", help="Domain tokens grant access by (default: the latest's, or default)."
+        ),
+    ] = None,
     trusted: TrustedOpt = False,
     store: StoreOpt = None,
     json: JsonOpt = False,
@@ -102,6 +113,8 @@ def register(
         require_golden=require_golden,
         model_class=model_class,
         description=description,
+        owner=owner,
+        domain=domain,
         store=s,
     )
     report = check_golden(info.ref, store=s, trusted=trusted) if info.golden else None
@@ -141,7 +154,12 @@ def alias_(
     that held it: `assay models alias employment@3 production`."""
     from assay.errors import UsageError
     from assay.models.registry import get_model, model_to_dict, set_alias
+    from assay.server.client import Remote
 
+    remote = Remote.from_environment()
+    if remote is not None:  # a shared store: the server checks the token's permission
+        _alias_remote(remote, ref, alias, legacy, store, json)
+        return
     s = _store(store)
     if legacy is None:
         target = get_model(ref, store=s)
@@ -167,6 +185,39 @@ def alias_(
         payload,
         json,
         lambda: console.print(f"{escape(name)}@{escape(alias)} → {escape(info.ref)}{moved}"),
+    )
+
+
+def _alias_remote(
+    remote: Remote, ref: str, alias: str, legacy: str | None, store: str | None, json: bool
+) -> None:
+    """``models alias`` through ``$ASSAY_SERVER``'s ``POST /api/models/{name}/aliases``."""
+    from assay.errors import UsageError
+    from assay.server.client import SERVER_ENV
+
+    if store is not None:
+        raise UsageError(
+            f"--store and {SERVER_ENV} both name a store; unset {SERVER_ENV} to write to "
+            "--store directly, or leave out --store to go through the server"
+        )
+    if legacy is not None:
+        ref, alias = f"{ref}@{alias}", legacy
+    name, _, version = ref.removeprefix("models:/").replace("/", "@").partition("@")
+    if not version.isdigit():
+        raise UsageError(
+            f"with {SERVER_ENV} set, give the version by number: `assay models alias "
+            f"{name}@VERSION {alias}` ({ref!r} names none)"
+        )
+    answer = remote.set_alias(name, int(version), alias)
+    before = answer.get("moved_from")
+    moved = f" (was {name}@{before})" if before not in (None, int(version)) else ""
+    emit(
+        answer,
+        json,
+        lambda: console.print(
+            f"{escape(name)}@{escape(alias)} → {escape(answer['ref'])}{moved} "
+            f"(through {escape(remote.url)})"
+        ),
     )
 
 

@@ -55,6 +55,14 @@ def run(
     workers: Annotated[
         int, typer.Option("--workers", min=1, help="Server processes (each logs on its own).")
     ] = 1,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            "--auth",
+            help="Token file: who may read, write or promote in which domain through /api "
+            "(docs/access.md). Without it the server listens on loopback only.",
+        ),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -81,6 +89,11 @@ def run(
             f"auth.token_env names {env}, which is not set; export {env}=<a long random "
             "secret> before serving"
         )
+    check_exposure(host, auth)
+    if auth is not None:
+        from assay.server.auth import load_access
+
+        load_access(auth)  # a malformed file or an unset secret stops it here, one line
     with open_store(store) as opened:
         url = opened.url
         models = {r.arm: get_model(r.model, store=opened).ref for r in parsed.routes}
@@ -91,6 +104,10 @@ def run(
         start_experiment(opened, parsed, by="assay serve")
     os.environ["ASSAY_SERVE_CONFIG"] = str(path.resolve())
     os.environ["ASSAY_STORE"] = url
+    if auth is not None:
+        os.environ["ASSAY_SERVE_AUTH"] = str(Path(auth).resolve())
+    else:
+        os.environ.pop("ASSAY_SERVE_AUTH", None)
     emit(
         {
             "experiment": parsed.experiment,
@@ -99,6 +116,7 @@ def run(
             "workers": workers,
             "models": models,
             "shadow": shadows,
+            "auth": auth,
         },
         json,
         lambda: err_console.print(
@@ -106,6 +124,11 @@ def run(
             + ", ".join(f"{arm}: {ref}" for arm, ref in models.items())
             + (f"; shadow: {', '.join(shadows.values())}" if shadows else "")
             + f") at http://{host}:{port}"
+            + (
+                f"; /api needs a token of {auth}"
+                if auth
+                else "; no --auth: /api is open, so listening on loopback only"
+            )
         ),
     )
     if workers == 1:
@@ -116,6 +139,24 @@ def run(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
     return 0
+
+
+def check_exposure(host: str, auth: str | None) -> None:
+    """Without a token file, refuse any address but loopback: the store's /api would be
+    open to whoever reaches it."""
+    if auth is not None:
+        return
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--host {host} without --auth would open the store to the network; give "
+            "--auth TOKENS.yaml (docs/access.md) or serve on --host 127.0.0.1"
+        )
 
 
 def _check_port(host: str, port: int) -> None:

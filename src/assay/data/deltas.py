@@ -56,6 +56,7 @@ from assay.store.catalog import now
 from assay.store.catalog.records import AS_IS
 from assay.store.manifests import write_delta_manifest
 from assay.store.objects import crash_point, sha256_file
+from assay.store.ownership import DEFAULT_DOMAIN, check_domain, check_owner
 from assay.store.urls import Fetched, fetched, is_url
 from assay.store.verified import Verifier
 
@@ -152,10 +153,19 @@ def _check_delta_name(name: str) -> None:
 
 
 def create_dataset(
-    store: Store, name: str, key: Sequence[str], label: str | None = None
+    store: Store,
+    name: str,
+    key: Sequence[str],
+    label: str | None = None,
+    *,
+    owner: str | None = None,
+    domain: str = DEFAULT_DOMAIN,
+    description: str = "",
 ) -> DatasetInfo:
-    """Create an empty dataset keyed by ``key`` (one or more columns)."""
+    """Create an empty dataset keyed by ``key`` (one or more columns), owned by team
+    ``owner`` in ``domain`` (what tokens grant access by), described by ``description``."""
     _check_name("dataset", name)
+    owner, domain = check_owner(owner), check_domain(domain)
     key = [k.strip() for k in key]
     if not any(key):
         raise UsageError("a dataset needs a key: pass --key COLUMN[,COLUMN]")
@@ -168,7 +178,9 @@ def create_dataset(
         raise UsageError(f"key {','.join(key)} names a column twice")
     if label is not None and label in key:
         raise UsageError(f"label column {label!r} cannot also be a key column")
-    return store.catalog.create_dataset(name, key, label)
+    return store.catalog.create_dataset(
+        name, key, label, owner=owner, domain=domain, description=description.strip()
+    )
 
 
 def add_delta(

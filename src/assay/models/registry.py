@@ -53,6 +53,7 @@ from assay.runs import ARTIFACT_PREFIX, RUN_ID_ENV, active_run, held_back, hold_
 from assay.store import Store, opened
 from assay.store.catalog import GoldenRef, ModelVersion, RunInfo
 from assay.store.manifests import write_model_manifests
+from assay.store.ownership import DEFAULT_DOMAIN, check_domain, check_owner
 
 __all__ = [
     "Model",
@@ -315,6 +316,8 @@ def register_model(
     signature: Signature | None = None,
     options: dict[str, Any] | None = None,
     source: dict[str, Any] | None = None,
+    owner: str | None = None,
+    domain: str | None = None,
     store: Store | None = None,
 ) -> ModelVersion:
     """Register the next version of model ``name`` and return its record.
@@ -330,10 +333,16 @@ def register_model(
     A format that records more (an MLflow directory) gives the declared ``signature``
     (``sample`` is then checked against it and answered for the outputs), the flavor's
     load ``options``, and the ``source`` recorded in place of the file's path.
+    ``owner`` (a team) and ``domain`` (what tokens grant access by; ``default``) are the
+    model's: a later version keeps them unless ``owner`` is given, and cannot change the
+    domain.
     """
     from assay.models.golden import check_examples, read_examples, store_examples
 
     _check_name(name)
+    owner = check_owner(owner)
+    if domain is not None:
+        check_domain(domain)
     wanted = [check_alias(a) for a in aliases]
     if len(set(wanted)) != len(wanted):
         raise UsageError(f"alias {wanted!r} lists an alias twice; give each once")
@@ -363,6 +372,7 @@ def register_model(
         declared = signature
         signature = _signature(s, predictor, sample, src.run_id, declared)
         sha = hashlib.sha256(src.data).hexdigest() if src.data is not None else None
+        owner, domain = _ownership(s, name, owner, domain)
         draft = ModelVersion(
             name=name,
             version=0,  # the catalog numbers it
@@ -376,6 +386,8 @@ def register_model(
             source=src.source,
             description=description,
             aliases=tuple(wanted),
+            owner=owner,
+            domain=domain,
         )
         golden_ref: GoldenRef | None = None
         if examples is not None:
@@ -394,6 +406,23 @@ def register_model(
         if examples is not None:
             golden_ref = store_examples(s, examples)
         return _kept(s, s.catalog.register_model_version(_with_golden(draft, golden_ref)))
+
+
+def _ownership(
+    store: Store, name: str, owner: str | None, domain: str | None
+) -> tuple[str | None, str]:
+    """The owner and domain of the next version of ``name``: those given, else the
+    latest version's. A model's versions share one domain, so access to it is one grant."""
+    found = store.catalog.list_model_versions(name)
+    if not found:
+        return owner, domain or DEFAULT_DOMAIN
+    latest = found[-1]
+    if domain is not None and domain != latest.domain:
+        raise UsageError(
+            f"model {name!r} is in domain {latest.domain!r}, not {domain!r}; leave out "
+            f"--domain or give --domain {latest.domain} (a model's versions share one domain)"
+        )
+    return (owner if owner is not None else latest.owner), latest.domain
 
 
 def _kept(store: Store, model: ModelVersion) -> ModelVersion:
@@ -713,6 +742,8 @@ def model_to_dict(info: ModelVersion) -> dict[str, Any]:
         "parent": info.source.get("from"),
         "compression": info.source.get("compression"),
         "description": info.description,
+        "owner": info.owner,
+        "domain": info.domain,
         "golden": (
             {
                 "object_key": info.golden.object_key,

@@ -454,6 +454,31 @@ def datasets(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
     )
 
 
+def dataset_hits(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
+    """Datasets a search found (``assay data search``): rows of its JSON payload."""
+    if not rows:
+        console.print("No dataset matches.")
+        return
+    # One line a dataset, the description last in the width left.
+    lines(
+        console,
+        ("dataset", "owner", "domain", "rows", "last delta", "description"),
+        [
+            [
+                escape(r["dataset"]),
+                _text(r["owner"]),
+                escape(r["domain"]),
+                f"{r['rows']:,}",
+                minute(r["last_delta_at"]) if r["last_delta_at"] else "-",
+                escape(r["description"]),
+            ]
+            for r in rows
+        ],
+        (False, False, False, True, False, False),
+        flexible=5,
+    )
+
+
 def versions(rows: Sequence[Mapping[str, Any]], console: Console) -> None:
     """Recorded dataset versions (``assay data versions``): rows of its JSON payload."""
     # One line a version: the dataset's name goes last, in the width left.

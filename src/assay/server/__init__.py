@@ -16,6 +16,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from assay.extras import require
+from assay.server.auth import Access
 from assay.server.endpoint import Answer, Endpoint
 
 if TYPE_CHECKING:
@@ -24,11 +25,22 @@ if TYPE_CHECKING:
     from assay.experiments.config import ExperimentConfig
     from assay.store import Store
 
-__all__ = ["CONFIG_ENV", "PURPOSE", "Answer", "Endpoint", "create_app", "from_environment"]
+__all__ = [
+    "AUTH_ENV",
+    "CONFIG_ENV",
+    "PURPOSE",
+    "Access",
+    "Answer",
+    "Endpoint",
+    "create_app",
+    "from_environment",
+]
 
 PURPOSE = "experiments served over HTTP (assay serve, assay.server)"
 #: What ``from_environment`` reads: the config's path (and ASSAY_STORE, the store).
 CONFIG_ENV = "ASSAY_SERVE_CONFIG"
+#: The token file ``from_environment`` reads, when ``assay serve --auth FILE`` gave one.
+AUTH_ENV = "ASSAY_SERVE_AUTH"
 
 
 def create_app(
@@ -37,19 +49,25 @@ def create_app(
     *,
     worker: str | None = None,
     weights_poll_s: float | None = 2.0,
+    access: Access | str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """A FastAPI app serving the experiment ``config`` (a path, YAML, a dict or a config)
     from ``store`` (default: the store ``assay.open_store()`` finds, closed at shutdown).
 
     ``weights_poll_s``: how often the weights in force are read back from the store, so
     that a change made through one server reaches all of them (None: never).
+    ``access``: the tokens the ``/api`` routes accept (an ``Access`` or a token file's
+    path; None: every request is allowed, so bind to loopback only).
     """
     for module in ("fastapi", "prometheus_client"):
         require(module, PURPOSE)
     from assay.server.app import build
+    from assay.server.auth import load_access
     from assay.server.metrics import Metrics
     from assay.store import open_store
 
+    if access is not None and not isinstance(access, Access):
+        access = load_access(access)
     owned = store is None
     opened = open_store() if store is None else store
     try:
@@ -65,7 +83,7 @@ def create_app(
         if owned:
             opened.close()
         raise
-    return build(endpoint, metrics, on_close=opened.close if owned else None)
+    return build(endpoint, metrics, on_close=opened.close if owned else None, access=access)
 
 
 def from_environment() -> FastAPI:
@@ -77,4 +95,5 @@ def from_environment() -> FastAPI:
         from assay.errors import UsageError
 
         raise UsageError(f"{CONFIG_ENV} is not set; set it to the experiment config's path")
-    return create_app(path)  # open_store() reads $ASSAY_STORE
+    # open_store() reads $ASSAY_STORE; the secrets are read again in each worker.
+    return create_app(path, access=os.environ.get(AUTH_ENV) or None)

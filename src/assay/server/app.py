@@ -8,6 +8,7 @@
 | ``GET /healthz`` | the process is up |
 | ``GET /readyz`` | models loaded, log writer and shadow threads running (else 503) |
 | ``GET /metrics`` | Prometheus text |
+| ``/api/…`` | the store, behind per-domain tokens (``assay.server.store_api``) |
 
 Refusals are ``{"detail": "<one line>", "field": ...}`` with 401, 403, 413 or 422.
 """
@@ -27,8 +28,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from assay.errors import RequestError
+from assay.server.auth import Access
 from assay.server.endpoint import Endpoint
 from assay.server.metrics import CONTENT_TYPE_LATEST, Metrics
+from assay.server.store_api import store_routes
 
 __all__ = ["build"]
 
@@ -38,9 +41,11 @@ def build(
     metrics: Metrics,
     *,
     on_close: Callable[[], None] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
     """A FastAPI app serving ``endpoint``: opened at startup, closed (log written) at
-    shutdown, then ``on_close`` (the store's, when the app opened it)."""
+    shutdown, then ``on_close`` (the store's, when the app opened it). Its ``/api``
+    routes check the tokens of ``access`` (None: no token needed)."""
     config = endpoint.config
     limit = config.limits.body_bytes
 
@@ -119,6 +124,8 @@ def build(
         by = f"admin from {request.client.host}" if request.client else "admin"
         await run_in_threadpool(endpoint.put_weights, changes, by=by)
         return {"experiment": config.experiment, "weights": endpoint.weights}
+
+    app.include_router(store_routes(endpoint.store, access))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -123,7 +123,14 @@ def write_delta_manifest(
     doc = {
         "format": MANIFEST_FORMAT,
         "kind": "delta",
-        "dataset": {"name": info.name, "key": list(info.key), "label": info.label},
+        "dataset": {
+            "name": info.name,
+            "key": list(info.key),
+            "label": info.label,
+            "owner": info.owner,
+            "domain": info.domain,
+            "description": info.description,
+        },
         "schema": [list(c) for c in schema],
         "previous": previous,
         "delta": _delta_doc(delta),

@@ -20,6 +20,7 @@ from assay.store.catalog.evaluations import EvaluationsArea
 from assay.store.catalog.experiments import ExperimentsArea
 from assay.store.catalog.models import ModelsArea
 from assay.store.catalog.records import (
+    DEFAULT_DOMAIN,
     EXPERIMENT_CHANGES,
     RUN_STATUSES,
     DatasetInfo,
@@ -39,6 +40,7 @@ from assay.store.catalog.runs import RunsArea
 
 __all__ = [
     "CATALOG_FORMAT",
+    "DEFAULT_DOMAIN",
     "EXPERIMENT_CHANGES",
     "RUN_STATUSES",
     "Catalog",

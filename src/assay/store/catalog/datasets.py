@@ -21,7 +21,7 @@ from assay.errors import (
     shorten,
 )
 from assay.store.catalog._base import CatalogBase, insert_once, metadata, now
-from assay.store.catalog.records import DatasetInfo, DeltaInfo, VersionInfo
+from assay.store.catalog.records import DEFAULT_DOMAIN, DatasetInfo, DeltaInfo, VersionInfo
 from assay.store.objects import crash_point
 
 datasets = sa.Table(
@@ -33,6 +33,9 @@ datasets = sa.Table(
     sa.Column("label_column", sa.String(200)),
     sa.Column("schema", sa.JSON, nullable=False),
     sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("domain", sa.String(200), nullable=False, server_default=DEFAULT_DOMAIN),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
 )
 
 deltas = sa.Table(
@@ -75,8 +78,25 @@ versions = sa.Table(
 class DatasetsArea(CatalogBase):
     """Datasets, deltas and dataset versions."""
 
-    def create_dataset(self, name: str, key: Sequence[str], label: str | None) -> DatasetInfo:
-        info = DatasetInfo(name=name, key=tuple(key), label=label, created_at=now())
+    def create_dataset(
+        self,
+        name: str,
+        key: Sequence[str],
+        label: str | None,
+        *,
+        owner: str | None = None,
+        domain: str = DEFAULT_DOMAIN,
+        description: str = "",
+    ) -> DatasetInfo:
+        info = DatasetInfo(
+            name=name,
+            key=tuple(key),
+            label=label,
+            created_at=now(),
+            owner=owner,
+            domain=domain,
+            description=description,
+        )
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -86,6 +106,9 @@ class DatasetsArea(CatalogBase):
                         label_column=label,
                         schema=[],
                         created_at=info.created_at,
+                        owner=owner,
+                        domain=domain,
+                        description=description,
                     )
                 )
         except sa_exc.IntegrityError:
@@ -256,6 +279,9 @@ def _dataset_info(row: sa.Row[Any]) -> DatasetInfo:
         label=row.label_column,
         schema=tuple((c[0], c[1]) for c in row.schema),
         created_at=row.created_at,
+        owner=row.owner,
+        domain=row.domain,
+        description=row.description,
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 from assay.errors import ModelNotFound, NotFound
 from assay.retry import retry
 from assay.store.catalog._base import CatalogBase, metadata, now
-from assay.store.catalog.records import GoldenRef, ModelVersion
+from assay.store.catalog.records import DEFAULT_DOMAIN, GoldenRef, ModelVersion
 from assay.store.catalog.runs import runs
 from assay.store.objects import crash_point
 
@@ -38,6 +38,8 @@ model_versions = sa.Table(
     sa.Column("golden_count", sa.Integer),
     sa.Column("golden_at", sa.String(40)),
     sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("domain", sa.String(200), nullable=False, server_default=DEFAULT_DOMAIN),
     sa.UniqueConstraint("name", "version", name="uq_model_version"),
 )
 
@@ -99,6 +101,8 @@ class ModelsArea(CatalogBase):
                         golden_count=golden.count if golden else None,
                         golden_at=(golden.attached_at or now()) if golden else None,
                         created_at=model.created_at or now(),
+                        owner=model.owner,
+                        domain=model.domain,
                     )
                 )
                 for alias in model.aliases:
@@ -255,4 +259,6 @@ def _model_version(row: sa.Row[Any], aliases: Sequence[str]) -> ModelVersion:
         aliases=tuple(aliases),
         golden=golden,
         created_at=row.created_at,
+        owner=row.owner,
+        domain=row.domain,
     )

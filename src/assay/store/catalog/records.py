@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "DEFAULT_DOMAIN",
     "EXPERIMENT_CHANGES",
     "RUN_STATUSES",
     "DatasetInfo",
@@ -23,6 +24,11 @@ __all__ = [
 ]
 
 
+#: The domain of a dataset or model created without ``domain=`` (and of everything made
+#: before domains existed).
+DEFAULT_DOMAIN = "default"
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     """A dataset as the catalog knows it: its key, label and the schema so far."""
@@ -32,6 +38,9 @@ class DatasetInfo:
     label: str | None
     schema: tuple[tuple[str, str], ...] = ()  # (column, arrow type) in column order
     created_at: str = ""
+    owner: str | None = None  # the team that owns it
+    domain: str = DEFAULT_DOMAIN  # what access is granted by (docs/access.md)
+    description: str = ""
 
     @property
     def columns(self) -> list[str]:
@@ -179,6 +188,8 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     golden: GoldenRef | None = None
     created_at: str = ""
+    owner: str | None = None  # the team that owns the model (the latest version's rules)
+    domain: str = DEFAULT_DOMAIN
 
     @property
     def ref(self) -> str:
