@@ -14,6 +14,7 @@ app answers as ``{"detail": "<one line>", "field": ...}`` (``install_refusals``)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Header, Request
@@ -24,7 +25,7 @@ from assay.errors import ModelNotFound, RequestError, UsageError
 from assay.server.auth import Access, Token, require
 from assay.store import Store
 
-__all__ = ["install_refusals", "store_routes"]
+__all__ = ["install_refusals", "store_routes", "token_guard"]
 
 
 def install_refusals(app: FastAPI) -> None:
@@ -37,6 +38,19 @@ def install_refusals(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": str(error), "field": error.field}, error.status, headers=headers
         )
+
+
+def token_guard(access: Access | None) -> Callable[[Request], Token | None]:
+    """A FastAPI dependency for routes of other routers (the dashboard's): the request's
+    token, kept as ``request.state.token`` for the route's own ``require(token,
+    permission, domain)``; 401 without a known one. None (no check) when ``access`` is."""
+
+    def guard(request: Request) -> Token | None:
+        token = None if access is None else access.identify(request.headers.get("authorization"))
+        request.state.token = token
+        return token
+
+    return guard
 
 
 def store_routes(store: Store, access: Access | None) -> APIRouter:
