@@ -112,6 +112,11 @@ def router(store: Store, *, pipeline: Path | None = None) -> APIRouter:
     def list_experiments() -> dict[str, Any]:
         return _call(lambda: views.plain(views.experiments(store)))
 
+    @api.get("/api/experiments/{name}", tags=["ui"])
+    def get_experiment(name: str, metric: str | None = None) -> dict[str, Any]:
+        """The experiment's analysis (``metric``: an outcome column to compare arms on)."""
+        return _call(lambda: views.plain(views.experiment(store, name, metric)))
+
     @api.get("/api/pipeline", tags=["ui"])
     def pipeline_status() -> dict[str, Any]:
         return _call(lambda: views.plain(views.pipeline(store, pipeline)))
@@ -216,6 +221,18 @@ def router(store: Store, *, pipeline: Path | None = None) -> APIRouter:
     @html("/ui/experiments")
     def experiments_page() -> HTMLResponse:
         return page(lambda: pages.experiments_page(views.experiments(store)))
+
+    @html("/ui/experiments/{name}")
+    def experiment_page(name: str) -> HTMLResponse:
+        return page(lambda: pages.report_page("experiments", name, f"Experiment {name}"))
+
+    @html("/ui/experiments/{name}/report")
+    def experiment_report(name: str) -> HTMLResponse:
+        from assay.report import render_experiment
+
+        return page(
+            lambda: render_experiment(views.experiment(store, name, None), self_contained=True)
+        )
 
     @html("/ui/pipeline")
     def pipeline_page() -> HTMLResponse:

@@ -31,6 +31,13 @@ header a.on{background:#3a4458;color:#fff}
 main{padding:1rem;max-width:1200px;margin:0 auto}
 h1{font-size:1.35rem;margin:.2rem 0 .8rem;overflow-wrap:anywhere}
 h2{font-size:1.1rem;margin:1.2rem 0 .5rem}
+.card>h2:first-child{margin-top:0}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}
+dl.facts dt{color:#667085}dl.facts dd{margin:0;overflow-wrap:anywhere;min-width:0}
+.tiles{display:flex;flex-wrap:wrap;gap:.6rem}
+.tile{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:.4rem .8rem;min-width:6.5rem}
+.tile b{display:block;font-size:1.25rem}
+svg.lineage{min-width:640px}
 .scroll{overflow-x:auto;background:#fff;border:1px solid #dde1e8;border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{padding:.35rem .6rem;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top;white-space:nowrap}
@@ -43,7 +50,7 @@ code{font-size:.85em;overflow-wrap:anywhere}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:.8rem}
 form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}
 label{display:flex;flex-direction:column;font-size:.85rem;gap:.15rem;min-width:0}
-select,input,button{font:inherit;padding:.3rem .4rem;max-width:100%;min-width:0}
+select,input,button{font:inherit;padding:.3rem .4rem;max-width:100%;min-width:0;height:2.2rem}
 button{background:#2c5cc5;color:#fff;border:0;border-radius:4px;padding:.4rem .8rem;cursor:pointer}
 iframe{width:100%;height:75vh;border:1px solid #dde1e8;border-radius:6px;background:#fff}
 svg{max-width:100%;height:auto}
@@ -62,6 +69,8 @@ def layout(title: str, active: str, body: str, script: str = "") -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        # No favicon request: a 404 in every page's console otherwise.
+        '<link rel="icon" href="data:,">'
         f"<title>{escape(title)} · assay</title><style>{CSS}</style></head>"
         f"<body><header><b>assay</b>{links}</header><main><h1>{escape(title)}</h1>"
         f"{body}</main>{js}</body></html>"
@@ -82,6 +91,35 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return f"<code>{escape(json.dumps(value, default=str))}</code>"
     return escape(str(value))
+
+
+def when(text: Any) -> str:
+    """An ISO timestamp to the second, as people read it."""
+    return escape(str(text or "")[:19].replace("T", " ")) or _cell(None)
+
+
+def facts(pairs: list[tuple[str, str]]) -> str:
+    """Label–value pairs (values already escaped) that wrap on a narrow screen."""
+    rows = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in pairs)
+    return f'<div class="card"><dl class="facts">{rows}</dl></div>'
+
+
+def tiles(pairs: list[tuple[str, Any]]) -> str:
+    """Big numbers with a caption each."""
+    return (
+        '<div class="tiles">'
+        + "".join(
+            f'<div class="tile"><b>{_cell(v)}</b><span class="muted">{escape(k)}</span></div>'
+            for k, v in pairs
+        )
+        + "</div>"
+    )
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, dict):
+        return escape(", ".join(f"{k}={v}" for k, v in key.items()))
+    return _cell(key)
 
 
 def table(headers: list[str], rows: list[list[str]], empty: str = "None yet.") -> str:
@@ -117,16 +155,29 @@ def datasets_page(data: dict[str, Any]) -> str:
 
 
 def _impact(impact: dict[str, Any]) -> list[str]:
+    """Flag, label shift (percentage points), the most shifted feature, reasons."""
     if not impact:
-        return [_cell(None)] * 3
-    shift = {k: round(v, 4) for k, v in impact.get("label_shift", {}).items()}
+        return [_cell(None)] * 4
+    if not impact.get("rows_before"):
+        return ['<span class="muted">first</span>', _cell(None), _cell(None), _cell(None)]
     flag = (
         '<span class="bad">flagged</span>'
         if impact.get("flagged")
         else '<span class="ok">ok</span>'
     )
+    shift = ", ".join(
+        f"{label}: {100 * v:+.1f} pp" for label, v in impact.get("label_shift", {}).items()
+    )
+    features = impact.get("features") or []
+    top = max(features, key=lambda f: f["distance"] or 0, default=None)
+    moved = f"{top['column']} ({top['test']} {top['distance']:.3f})" if top else None
     reasons = "; ".join(impact.get("reasons", []))
-    return [flag, _cell(shift), f'<span class="muted">{escape(reasons)}</span>']
+    return [
+        flag,
+        _cell(shift or None),
+        _cell(moved),
+        f'<span class="muted">{escape(reasons)}</span>',
+    ]
 
 
 def dataset_page(data: dict[str, Any]) -> str:
@@ -139,7 +190,7 @@ def dataset_page(data: dict[str, Any]) -> str:
             _cell(d["op"]),
             _cell(d["rows"]),
             *_impact(d["impact"]),
-            _cell(d["created_at"][:19]),
+            when(d["created_at"]),
         ]
         for d in data["deltas"]
     ]
@@ -148,21 +199,26 @@ def dataset_page(data: dict[str, Any]) -> str:
             f"<code>{v['fingerprint'][:12]}</code>",
             _cell(v["deltas"]),
             _cell(v["rows"]),
-            _cell(v["created_at"][:19]),
+            when(v["created_at"]),
         ]
         for v in data["versions"]
     ]
-    options = "".join(
-        f'<option value="{v["fingerprint"]}">{v["fingerprint"][:12]} ({v["created_at"][:10]})</option>'
-        for v in data["versions"]
-    )
+
+    def options(selected: int) -> str:
+        return "".join(
+            f'<option value="{v["fingerprint"]}"{" selected" if i == selected else ""}>'
+            f"{v['fingerprint'][:12]} ({v['deltas']} deltas)</option>"
+            for i, v in enumerate(data["versions"])
+        )
+
+    last = len(data["versions"]) - 1
     diff = (
         '<form class="inline" action="/ui/diff"><label>A<select name="a">'
-        + options
+        + options(last - 1)
         + '</select></label><label>B<select name="b">'
-        + options
+        + options(last)
         + "</select></label><button>Compare rows</button></form>"
-        if len(data["versions"]) > 1
+        if last > 0
         else '<p class="muted">Two recorded versions are needed for a diff.</p>'
     )
     body = (
@@ -170,7 +226,19 @@ def dataset_page(data: dict[str, Any]) -> str:
         f"<code>{escape(str(data['label']))}</code></p>"
         "<h2>Delta history and impact</h2>"
         + table(
-            ["#", "delta", "id", "op", "rows", "impact", "label shift", "reasons", "added"], deltas
+            [
+                "#",
+                "delta",
+                "id",
+                "op",
+                "rows",
+                "impact",
+                "label shift",
+                "most shifted",
+                "reasons",
+                "added",
+            ],
+            deltas,
         )
         + "<h2>Versions</h2>"
         + table(["fingerprint", "deltas", "rows", "recorded"], versions)
@@ -181,30 +249,25 @@ def dataset_page(data: dict[str, Any]) -> str:
 
 
 def diff_page(data: dict[str, Any]) -> str:
-    counts = table(
-        ["rows A", "rows B", "added", "removed", "changed", "unchanged", "split moved"],
+    counts = tiles(
         [
-            [
-                _cell(data[k])
-                for k in (
-                    "rows_a",
-                    "rows_b",
-                    "added",
-                    "removed",
-                    "changed",
-                    "unchanged",
-                    "split_moved",
-                )
-            ]
-        ],
+            ("rows in A", data["rows_a"]),
+            ("rows in B", data["rows_b"]),
+            ("added", data["added"]),
+            ("removed", data["removed"]),
+            ("changed", data["changed"]),
+            ("unchanged", data["unchanged"]),
+            ("moved split", data["split_moved"]),
+        ]
     )
     samples = ""
     for kind, rows in data.get("samples", {}).items():
         if not rows:
             continue
         headers = list(rows[0])
-        samples += f"<h2>{escape(kind)} (sample)</h2>" + table(
-            headers, [[_cell(r.get(h)) for h in headers] for r in rows]
+        samples += f"<h2>{escape(kind)} (first {len(rows)})</h2>" + table(
+            headers,
+            [[_key(r.get(h)) if h == "key" else _cell(r.get(h)) for h in headers] for r in rows],
         )
     body = (
         f"<p><code>{escape(str(data['a'])[:12])}</code> → <code>{escape(str(data['b'])[:12])}</code>"
@@ -218,7 +281,7 @@ def runs_page(data: dict[str, Any]) -> str:
         [
             _link(f"/ui/runs/{r['id']}", r["name"] or r["id"][:12]),
             _cell(r["status"]),
-            _cell(r["started_at"][:19]),
+            when(r["started_at"]),
             f"<code>{escape((r['git_commit'] or '–')[:10])}</code>",
             _cell(len(r["inputs"])),
             _cell(r["metrics"] or None),
@@ -262,7 +325,7 @@ def lineage_svg(nodes: list[dict[str, Any]], edges: list[dict[str, str]]) -> str
         )
     view_w = 20 + 3 * width + 2 * 60 + 20
     return (
-        f'<svg role="img" aria-label="lineage" viewBox="0 0 {view_w} {total_h}" width="{view_w}">'
+        f'<svg class="lineage" role="img" aria-label="lineage" viewBox="0 0 {view_w} {total_h}" width="{view_w}">'
         '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#667085"/></marker></defs>'
         + "".join(parts)
@@ -272,20 +335,32 @@ def lineage_svg(nodes: list[dict[str, Any]], edges: list[dict[str, str]]) -> str
 
 def run_page(data: dict[str, Any]) -> str:
     run = data["run"]
-    facts = table(
-        ["status", "started", "ended", "command", "params"],
+    git = run.get("git") or {}
+    commit = git.get("commit")
+    code = (
+        f"<code>{escape(commit[:12])}</code>"
+        + (" (uncommitted changes)" if git.get("dirty") else "")
+        if commit
+        else _cell(git.get("note"))
+    )
+    summary = facts(
         [
-            [
-                _cell(run.get("status")),
-                _cell(run.get("started_at")),
-                _cell(run.get("ended_at")),
-                _cell(" ".join(run.get("command") or []) or None),
-                _cell(run.get("params") or None),
-            ]
-        ],
+            ("status", _cell(run.get("status"))),
+            ("started", when(run.get("started_at"))),
+            ("ended", when(run.get("ended_at"))),
+            ("commit", code),
+            (
+                "command",
+                f"<code>{escape(' '.join(run['command']))}</code>"
+                if run.get("command")
+                else _cell(None),
+            ),
+            ("params", _cell(run.get("params") or None)),
+            ("metrics", _cell(run.get("metrics") or None)),
+        ]
     )
     body = (
-        facts
+        summary
         + "<h2>Lineage</h2>"
         + '<p class="muted">dataset versions and commit → run → model versions</p>'
         + f'<div class="card scroll">{lineage_svg(data["nodes"], data["edges"])}</div>'
@@ -300,7 +375,7 @@ def models_page(data: dict[str, Any]) -> str:
             " ".join(f"<code>@{escape(a)}</code>" for a in m["aliases"]) or _cell(None),
             _cell(m["flavor"]),
             _link(f"/ui/runs/{m['run_id']}", m["run_id"][:12]) if m["run_id"] else _cell(None),
-            _cell(m["created_at"][:19]),
+            when(m["created_at"]),
         ]
         for m in data["models"]
     ]
@@ -319,7 +394,7 @@ def checks_page(data: dict[str, Any]) -> str:
             _cell(c["passed"]),
             _cell(c["summary"]),
             f"<code>{escape(str(c['fingerprint'])[:12])}</code>",
-            _cell(str(c["checked_at"])[:19]),
+            when(c["checked_at"]),
         ]
         for c in data["checks"]
     ]
@@ -338,7 +413,7 @@ def evaluations_page(data: dict[str, Any]) -> str:
             _cell(e["passed"]),
             _cell(e["summary"]),
             _cell(", ".join(f"{role}: {ref}" for role, ref in e["models"].items())),
-            _cell(str(e["created_at"])[:19]),
+            when(e["created_at"]),
         ]
         for e in data["evaluations"]
     ]
@@ -356,26 +431,54 @@ def report_page(kind: str, ident: str, title: str) -> str:
     return layout(title, kind, body)
 
 
+def _srm(srm: dict[str, Any]) -> str:
+    observed = " / ".join(str(v) for v in srm.get("observed", {}).values())
+    expected = " / ".join(f"{v:g}" for v in srm.get("expected", {}).values())
+    verdict = (
+        '<span class="bad">mismatch</span>'
+        if srm.get("mismatch")
+        else '<span class="ok">no mismatch</span>'
+    )
+    p = srm.get("p_value")
+    return (
+        f"<p>Sample ratio: observed {escape(observed)} vs expected {escape(expected)}"
+        f"{f', p = {p:.3g}' if p is not None else ''} · {verdict}</p>"
+    )
+
+
+def _percent(value: Any) -> str:
+    return _cell(None) if value is None else f"{100 * value:.1f}%"
+
+
 def experiments_page(data: dict[str, Any]) -> str:
     cards = []
     for e in data["experiments"]:
-        counts = e["counts"]
+        analysis = e["analysis"] or {}
+        arms = {a["arm"]: a for a in analysis.get("arms", [])}
         rows = [
             [
                 _cell(arm),
                 _cell(share),
-                f'<span data-count="{escape(e["name"])}:{escape(arm)}">{counts.get(arm, 0)}</span>',
+                f'<span data-count="{escape(e["name"])}:{escape(arm)}">'
+                f"{e['counts'].get(arm, 0)}</span>",
+                _cell(arms.get(arm, {}).get("units")),
+                _percent(arms.get(arm, {}).get("error_rate")),
+                _cell(arms.get(arm, {}).get("latency_p50_ms")),
+                _cell(arms.get(arm, {}).get("latency_p95_ms")),
             ]
             for arm, share in e["weights"].items()
         ]
-        analysis = e["analysis"] or {}
-        srm = analysis.get("srm") or analysis.get("sample_ratio") or None
-        extra = f"<p class='error'>{escape(analysis['error'])}</p>" if "error" in analysis else ""
-        if srm:
-            extra += f"<p>sample-ratio check: {_cell(srm)}</p>"
+        if "error" in analysis:
+            extra = f'<p class="muted">{escape(analysis["error"])}</p>'
+        else:
+            extra = _srm(analysis.get("srm") or {})
+            if analysis.get("decision"):
+                extra += f"<p>Decision: <b>{escape(str(analysis['decision']))}</b></p>"
+            extra += _link(f"/ui/experiments/{quote(e['name'])}", "Full analysis")
         cards.append(
-            f'<div class="card"><h2>{escape(e["name"])} <span class="muted">({escape(e["endpoint"])})</span></h2>'
-            + table(["arm", "weight", "requests"], rows)
+            f'<div class="card"><h2>{escape(e["name"])} '
+            f'<span class="muted">({escape(e["endpoint"])})</span></h2>'
+            + table(["arm", "weight", "requests", "users", "errors", "p50 ms", "p95 ms"], rows)
             + extra
             + "</div>"
         )
@@ -415,20 +518,26 @@ def pipeline_page(data: dict[str, Any]) -> str:
 
 
 def whatif_page(models: list[str], versions: list[dict[str, Any]]) -> str:
-    model_options = "".join(f'<option value="{escape(m)}">{escape(m)}</option>' for m in models)
+    def model_options(selected: int) -> str:
+        return "".join(
+            f'<option value="{escape(m)}"{" selected" if i == selected else ""}>{escape(m)}</option>'
+            for i, m in enumerate(models)
+        )
+
     version_options = "".join(
         f'<option value="{v["fingerprint"]}">{escape(v["dataset"])} {v["fingerprint"][:12]}</option>'
         for v in versions
     )
     body = f"""
 <form class="inline" id="pick" onsubmit="return false">
-<label>Model A<select id="model-a">{model_options}</select></label>
-<label>Model B<select id="model-b"><option value="">(none)</option>{model_options}</select></label>
+<label>Model A<select id="model-a">{model_options(0)}</select></label>
+<label>Model B<select id="model-b"><option value="">(none)</option>{model_options(1)}</select></label>
 <label>Version<select id="version">{version_options}</select></label>
 <label>Row<input id="index" type="number" min="0" value="0" style="width:6rem"></label>
 <button id="load">Load row</button>
 </form>
-<div class="card"><h2>Features</h2><div class="features" id="features"></div></div>
+<div class="card"><h2>Features</h2><p id="row-info" class="muted"></p>
+<div class="features" id="features"></div></div>
 <div class="grid" id="predictions"></div>
 <div class="card"><h2>Nearest counterfactual (model A)</h2><button id="cf">Find</button><div id="counterfactual"></div></div>
 <div class="card"><h2>Partial dependence (model A)</h2>
@@ -454,6 +563,8 @@ function models(){ return [$('model-a').value, $('model-b').value].filter(Boolea
 async function load(){
   const data = await call(`/api/whatif/row?version=${encodeURIComponent($('version').value)}&index=${$('index').value}&model=${encodeURIComponent($('model-a').value)}`);
   row = data.row;
+  const key = Object.entries(data.key).map(([k, v]) => `${k}=${v}`).join(', ');
+  $('row-info').textContent = `row ${data.index} of ${data.rows} · ${key} · label ${data.label}; edit a value to ask again`;
   $('features').innerHTML = data.features.map(f =>
     `<label>${esc(f)}<input data-feature="${esc(f)}" value="${esc(row[f])}"></label>`).join('');
   $('pdp-feature').innerHTML = data.features.map(f => `<option>${esc(f)}</option>`).join('');
@@ -468,7 +579,7 @@ function edited(ev){
 async function predict(){
   const data = await call('/api/whatif/predict', {models: models(), row});
   $('predictions').innerHTML = data.predictions.map(p => {
-    const proba = p.proba ? Object.entries(p.proba).map(([c, v]) => `<tr><td>P(${esc(c)})</td><td>${v.toFixed(4)}</td></tr>`).join('') : '';
+    const proba = p.proba ? Object.entries(p.proba).map(([c, v]) => `<tr data-class="${esc(c)}"><td>P(${esc(c)})</td><td>${v.toFixed(4)}</td></tr>`).join('') : '';
     return `<div class="card prediction"><h2>${esc(p.model)}</h2><p>prediction <b class="output">${esc(p.output)}</b></p><div class="scroll"><table>${proba}</table></div></div>`;
   }).join('');
 }
@@ -485,7 +596,23 @@ async function pdp(){
   const series = [['overall', data.overall], ...Object.entries(data.slices)];
   const head = '<tr><th>' + esc(f) + '</th>' + series.map(([n]) => `<th>${esc(n)}</th>`).join('') + '</tr>';
   const body = data.grid.map((g, i) => '<tr><td>' + esc(g) + '</td>' + series.map(([, v]) => `<td>${v[i] == null ? '–' : v[i].toFixed(4)}</td>`).join('') + '</tr>').join('');
-  $('pdp-out').innerHTML = `<p class="muted">${esc(data.target)} averaged over ${data.rows} rows</p><div class="scroll"><table>${head}${body}</table></div>`;
+  $('pdp-out').innerHTML = `<p class="muted">${esc(data.target)} averaged over ${data.rows} rows</p>` +
+    chart(data.grid, series) + `<div class="scroll"><table>${head}${body}</table></div>`;
+}
+const COLOURS = ['#1d2330', '#2c5cc5', '#d97706', '#17803d', '#b42318', '#7c3aed'];
+function chart(grid, series){
+  const W = 600, H = 220, L = 44, B = 24, values = series.flatMap(([, v]) => v).filter(v => v != null);
+  if (!values.length || grid.length < 2) return '';
+  const lo = Math.min(...values), hi = Math.max(...values), span = (hi - lo) || 1;
+  const x = i => L + (W - L - 10) * (grid[i] - grid[0]) / ((grid[grid.length - 1] - grid[0]) || 1);
+  const y = v => 10 + (H - B - 10) * (1 - (v - lo) / span);
+  const lines = series.map(([n, v], k) => v.length ? `<polyline fill="none" stroke-width="2" stroke="${COLOURS[k % COLOURS.length]}" points="${v.map((p, i) => `${x(i).toFixed(1)},${y(p).toFixed(1)}`).join(' ')}"><title>${esc(n)}</title></polyline>` : '').join('');
+  const legend = series.map(([n], k) => `<span style="color:${COLOURS[k % COLOURS.length]}">■ ${esc(n)}</span>`).join(' ');
+  return `<svg class="pdp" viewBox="0 0 ${W} ${H}" width="${W}" role="img" aria-label="partial dependence">` +
+    `<line x1="${L}" y1="${H - B}" x2="${W - 10}" y2="${H - B}" stroke="#98a2b3"/><line x1="${L}" y1="10" x2="${L}" y2="${H - B}" stroke="#98a2b3"/>` +
+    `<text x="2" y="16" font-size="11">${hi.toFixed(3)}</text><text x="2" y="${H - B}" font-size="11">${lo.toFixed(3)}</text>` +
+    `<text x="${L}" y="${H - 6}" font-size="11">${esc(grid[0])}</text><text x="${W - 10}" y="${H - 6}" font-size="11" text-anchor="end">${esc(grid[grid.length - 1])}</text>` +
+    `${lines}</svg><p>${legend}</p>`;
 }
 $('load').addEventListener('click', load);
 $('cf').addEventListener('click', counterfactual);

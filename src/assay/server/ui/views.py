@@ -223,6 +223,13 @@ def experiments(store: Store) -> dict[str, Any]:
     return {"experiments": out}
 
 
+def experiment(store: Store, name: str, metric: str | None) -> dict[str, Any]:
+    """One experiment's analysis (``assay ab analyze``), as data."""
+    from assay.experiments.analysis import analyze
+
+    return analyze(store, name, metric).to_dict()
+
+
 def pipeline(store: Store, path: Path | None) -> dict[str, Any]:
     """``assay pipeline status`` for the pipeline file the dashboard was given."""
     if path is None:
