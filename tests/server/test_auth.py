@@ -216,6 +216,12 @@ def test_promotion_moves_the_alias_in_the_catalog(server: str, shared: Path) -> 
     status, body, _ = call(server, "POST", "/api/models/churn/aliases", SECRETS["T_CI"],
                            {"alias": "candidate", "version": 7})  # fmt: skip
     assert status == 404 and "has no version 7" in body["detail"]
+    huge = {"alias": "a" * 70_000, "version": 1}
+    status, body, _ = call(server, "POST", "/api/models/churn/aliases", SECRETS["T_CI"], huge)
+    assert status == 413 and "65,536 bytes" in body["detail"]
+    status, body, _ = call(server, "POST", "/api/models/churn/aliases", SECRETS["T_CI"],
+                           {"alias": "candidate", "version": "1"})  # fmt: skip
+    assert (status, body["field"]) == (422, "version")
 
 
 def test_listing_shows_only_the_domains_a_token_reads(server: str) -> None:

@@ -133,10 +133,23 @@ def store_routes(store: Store, access: Access | None) -> APIRouter:
     return router
 
 
+#: The largest body a write route reads: its JSON is a few names and numbers.
+BODY_BYTES = 65_536
+
+
 async def _json(request: Request) -> Any:
     import json
 
-    body = await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > BODY_BYTES:
+            raise RequestError(
+                f"the body is more than {BODY_BYTES:,} bytes; send only the JSON object",
+                status=413,
+            )
+        chunks.append(chunk)
+    body = b"".join(chunks)
     try:
         return json.loads(body)
     except ValueError as e:
