@@ -201,3 +201,19 @@ def test_experiment_counts_every_answered_request(client: httpx.Client) -> None:
 def test_pipeline_without_a_file_says_how_to_give_one(client: httpx.Client) -> None:
     data = client.get("/api/pipeline").json()
     assert data["stages"] == [] and "--pipeline" in data["note"]
+
+
+def test_the_dashboard_mounts_in_assay_serves_app(project: Project) -> None:
+    from ui_project import EXPERIMENT, live
+
+    from assay.server import create_app
+    from assay.server.ui import router
+
+    app = create_app(EXPERIMENT, project.store, weights_poll_s=None)
+    app.include_router(router(project.store))
+    with live(app) as url, httpx.Client(base_url=url, timeout=120) as client:
+        assert client.get("/healthz").status_code == 200  # serve's own routes stay
+        models = client.get("/api/models").json()["models"]
+        assert [m["ref"] for m in models] == ["employment@1", "employment@2"]
+        paths = client.get("/openapi.json").json()["paths"]
+        assert "/v1/predict" in paths and "/api/whatif/pdp" in paths

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -113,7 +114,13 @@ def serve_a_little(store: assay.Store, rows: pd.DataFrame) -> None:
 def live_dashboard(project: Project) -> Iterator[str]:
     """The dashboard over the project's store, served by uvicorn in a thread on a free
     loopback port; yields its base URL."""
-    app = create_app(project.store)
+    with live(create_app(project.store)) as url:
+        yield url
+
+
+@contextmanager
+def live(app: Any) -> Iterator[str]:
+    """``app`` served by uvicorn in a thread on a free loopback port; yields its URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
@@ -122,7 +129,7 @@ def live_dashboard(project: Project) -> Iterator[str]:
     deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the dashboard did not start")
+            raise RuntimeError("the server did not start")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"

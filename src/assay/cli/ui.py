@@ -7,6 +7,7 @@ before uvicorn starts, so a mistake is one line and exit 2, and nothing starts.
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +64,7 @@ def ui(
         json,
         lambda: err_console.print(f"Dashboard of {opened.url} at {url}/ui (Ctrl-C stops it)"),
     )
+    sys.stdout.flush()  # the URL reaches a pipe now, not when the server stops
     app = create_app(opened, pipeline=pipeline)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     try:

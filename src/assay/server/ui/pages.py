@@ -38,6 +38,8 @@ dl.facts dt{color:#667085}dl.facts dd{margin:0;overflow-wrap:anywhere;min-width:
 .tile{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:.4rem .8rem;min-width:6.5rem}
 .tile b{display:block;font-size:1.25rem}
 svg.lineage{min-width:640px}
+svg.pdp{width:100%;max-width:720px}
+details summary{cursor:pointer;margin:.4rem 0}
 .scroll{overflow-x:auto;background:#fff;border:1px solid #dde1e8;border-radius:6px}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{padding:.35rem .6rem;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top;white-space:nowrap}
@@ -207,7 +209,7 @@ def dataset_page(data: dict[str, Any]) -> str:
     def options(selected: int) -> str:
         return "".join(
             f'<option value="{v["fingerprint"]}"{" selected" if i == selected else ""}>'
-            f"{v['fingerprint'][:12]} ({v['deltas']} deltas)</option>"
+            f"{v['fingerprint'][:12]} ({v['deltas']} delta{'s' if v['deltas'] != 1 else ''})</option>"
             for i, v in enumerate(data["versions"])
         )
 
@@ -597,7 +599,7 @@ async function pdp(){
   const head = '<tr><th>' + esc(f) + '</th>' + series.map(([n]) => `<th>${esc(n)}</th>`).join('') + '</tr>';
   const body = data.grid.map((g, i) => '<tr><td>' + esc(g) + '</td>' + series.map(([, v]) => `<td>${v[i] == null ? '–' : v[i].toFixed(4)}</td>`).join('') + '</tr>').join('');
   $('pdp-out').innerHTML = `<p class="muted">${esc(data.target)} averaged over ${data.rows} rows</p>` +
-    chart(data.grid, series) + `<div class="scroll"><table>${head}${body}</table></div>`;
+    chart(data.grid, series) + `<details><summary>Values</summary><div class="scroll"><table>${head}${body}</table></div></details>`;
 }
 const COLOURS = ['#1d2330', '#2c5cc5', '#d97706', '#17803d', '#b42318', '#7c3aed'];
 function chart(grid, series){
