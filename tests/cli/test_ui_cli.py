@@ -34,7 +34,7 @@ def test_ui_serves_the_store_until_stopped(tmp_path: Path) -> None:
             started = json.loads("".join(lines))
             assert started["url"].startswith("http://127.0.0.1:")
             with httpx.Client(base_url=started["url"], timeout=60) as client:
-                datasets = client.get("/api/datasets").json()["datasets"]
+                datasets = client.get("/api/ui/datasets").json()["datasets"]
                 assert [(d["name"], d["deltas"]) for d in datasets] == [("people", 0)]
                 assert "/api/whatif/predict" in client.get("/openapi.json").json()["paths"]
                 page = client.get("/ui/datasets")

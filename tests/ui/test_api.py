@@ -28,16 +28,16 @@ def frame(project: Project) -> pd.DataFrame:
 def test_openapi_lists_every_api_endpoint(client: httpx.Client) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     for path in [
-        "/api/datasets",
-        "/api/datasets/{name}",
-        "/api/diff",
-        "/api/runs",
-        "/api/runs/{run_id}",
-        "/api/models",
-        "/api/checks",
-        "/api/evaluations",
-        "/api/experiments",
-        "/api/pipeline",
+        "/api/ui/datasets",
+        "/api/ui/datasets/{name}",
+        "/api/ui/diff",
+        "/api/ui/runs",
+        "/api/ui/runs/{run_id}",
+        "/api/ui/models",
+        "/api/ui/checks",
+        "/api/ui/evaluations",
+        "/api/ui/experiments",
+        "/api/ui/pipeline",
         "/api/whatif/predict",
         "/api/whatif/counterfactual",
         "/api/whatif/pdp",
@@ -48,16 +48,16 @@ def test_openapi_lists_every_api_endpoint(client: httpx.Client) -> None:
 
 
 def test_dataset_history_with_impact_and_versions(client: httpx.Client, project: Project) -> None:
-    data = client.get("/api/datasets/employment").json()
+    data = client.get("/api/ui/datasets/employment").json()
     assert [(d["name"], d["rows"]) for d in data["deltas"]] == [("base", 2000), ("y2016", 1000)]
     impact = data["deltas"][1]["impact"]
     assert impact["rows_before"] == 2000 and impact["rows_after"] == 3000
     assert {v["fingerprint"] for v in data["versions"]} == {project.old, project.new}
-    assert client.get("/api/datasets/nope").status_code == 404
+    assert client.get("/api/ui/datasets/nope").status_code == 404
 
 
 def test_diff_counts_the_added_year(client: httpx.Client, project: Project) -> None:
-    data = client.get("/api/diff", params={"a": project.old, "b": project.new}).json()
+    data = client.get("/api/ui/diff", params={"a": project.old, "b": project.new}).json()
     assert (data["added"], data["removed"], data["changed"], data["unchanged"]) == (
         1000,
         0,
@@ -69,7 +69,7 @@ def test_diff_counts_the_added_year(client: httpx.Client, project: Project) -> N
 def test_run_lineage_links_versions_commit_and_models(
     client: httpx.Client, project: Project
 ) -> None:
-    data = client.get(f"/api/runs/{project.run_id}").json()
+    data = client.get(f"/api/ui/runs/{project.run_id}").json()
     run = f"run:{project.run_id}"
     edges = {(e["from"], e["to"]) for e in data["edges"]}
     assert (f"version:{project.new}", run) in edges
@@ -82,9 +82,9 @@ def test_run_lineage_links_versions_commit_and_models(
 
 
 def test_models_aliases_and_checks(client: httpx.Client, project: Project) -> None:
-    models = {m["ref"]: m["aliases"] for m in client.get("/api/models").json()["models"]}
+    models = {m["ref"]: m["aliases"] for m in client.get("/api/ui/models").json()["models"]}
     assert models == {"employment@1": ["production"], "employment@2": ["candidate"]}
-    checks = client.get("/api/checks").json()["checks"]
+    checks = client.get("/api/ui/checks").json()["checks"]
     assert [c["id"] for c in checks] == [project.check_id]
     assert checks[0]["passed"] is False  # ages above 80 are in the data
     page = client.get(f"/ui/checks/{project.check_id}/report")
@@ -178,7 +178,7 @@ def test_pdp_equals_sklearns_partial_dependence(
 
 def test_evaluations_and_their_embedded_report(client: httpx.Client, project: Project) -> None:
     stored = project.store.catalog.get_evaluation(project.evaluation_id)
-    listed = client.get("/api/evaluations").json()["evaluations"]
+    listed = client.get("/api/ui/evaluations").json()["evaluations"]
     assert [(e["id"], e["passed"]) for e in listed] == [(project.evaluation_id, stored["passed"])]
     assert listed[0]["models"]["candidate"] == "employment@2"
     page = client.get(f"/ui/evaluations/{project.evaluation_id}")
@@ -191,7 +191,7 @@ def test_evaluations_and_their_embedded_report(client: httpx.Client, project: Pr
 def test_experiment_counts_every_answered_request(client: httpx.Client) -> None:
     from ui_project import REQUESTS
 
-    (experiment,) = client.get("/api/experiments").json()["experiments"]
+    (experiment,) = client.get("/api/ui/experiments").json()["experiments"]
     assert experiment["name"] == "trees-vs-logreg"
     counts = experiment["counts"]
     assert set(counts) == {"control", "treatment"} and sum(counts.values()) == REQUESTS
@@ -199,7 +199,7 @@ def test_experiment_counts_every_answered_request(client: httpx.Client) -> None:
 
 
 def test_pipeline_without_a_file_says_how_to_give_one(client: httpx.Client) -> None:
-    data = client.get("/api/pipeline").json()
+    data = client.get("/api/ui/pipeline").json()
     assert data["stages"] == [] and "--pipeline" in data["note"]
 
 
@@ -213,7 +213,7 @@ def test_the_dashboard_mounts_in_assay_serves_app(project: Project) -> None:
     app.include_router(router(project.store))
     with live(app) as url, httpx.Client(base_url=url, timeout=120) as client:
         assert client.get("/healthz").status_code == 200  # serve's own routes stay
-        models = client.get("/api/models").json()["models"]
+        models = client.get("/api/ui/models").json()["models"]
         assert [m["ref"] for m in models] == ["employment@1", "employment@2"]
         paths = client.get("/openapi.json").json()["paths"]
         assert "/v1/predict" in paths and "/api/whatif/pdp" in paths

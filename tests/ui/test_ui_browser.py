@@ -152,7 +152,9 @@ def test_whatif_updates_the_prediction_after_an_edit(
     page.wait_for_selector("#counterfactual table")
     page.select_option("#pdp-feature", "SCHL")
     page.click("#pdp")
-    page.wait_for_selector("#pdp-out table")
+    page.wait_for_selector("#pdp-out svg.pdp")
+    # One line overall and one per slice of the recipe (women, over_65).
+    assert page.locator("#pdp-out svg.pdp polyline").count() == 3
     save(page, shots, "whatif-edited-1280")
     assert errors == []
     page.context.close()

@@ -5,15 +5,17 @@
 
 Pages under ``/ui`` (datasets with delta impact and diffs, runs with lineage, models,
 checks and evaluations with their reports, experiments, pipeline status, what-if);
-each is backed by a JSON endpoint under ``/api`` listed in ``/openapi.json``. FastAPI
+each is backed by a JSON endpoint under ``/api/ui`` (what-if: ``/api/whatif``) listed
+in ``/openapi.json``. FastAPI
 comes with ``pip install 'assay[serve]'`` (docs/ui.md).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from assay.extras import require
 
@@ -27,12 +29,24 @@ __all__ = ["PURPOSE", "create_app", "router"]
 PURPOSE = "the dashboard (assay ui, assay.server.ui)"
 
 
-def router(store: Store, *, pipeline: str | os.PathLike[str] | None = None) -> APIRouter:
-    """The dashboard's pages and JSON API over ``store``, to include in a FastAPI app."""
+def router(
+    store: Store,
+    *,
+    pipeline: str | os.PathLike[str] | None = None,
+    check: Callable[..., Any] | None = None,
+) -> APIRouter:
+    """The dashboard's pages and JSON API over ``store``, to include in a FastAPI app.
+
+    ``check``: a FastAPI dependency every route runs first, e.g.
+    ``assay.server.store_api.token_guard(access)``; default: none (open).
+    """
     require("fastapi", PURPOSE)
+    from assay.server.ui.app import guard
     from assay.server.ui.app import router as build_router
 
-    return build_router(store, pipeline=None if pipeline is None else Path(pipeline))
+    return build_router(
+        store, pipeline=None if pipeline is None else Path(pipeline), check=check or guard
+    )
 
 
 def create_app(

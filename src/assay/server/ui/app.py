@@ -1,7 +1,8 @@
 """The dashboard's routes (imported only after ``require("fastapi", …)``).
 
 Pages live under ``/ui/…`` (left out of ``/openapi.json``); each is backed by a JSON
-endpoint under ``/api/…`` that is listed there.
+endpoint under ``/api/ui/…`` (what-if: ``/api/whatif/…``) that is listed there. The
+store's own ``/api/datasets`` and ``/api/models`` (``server/store_api.py``) are apart.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ T = TypeVar("T")
 
 
 def guard(request: Request) -> None:
-    """THE PERMISSION CHECK GOES HERE: every dashboard route depends on this one
-    function. It lets everything through until ``server/auth.py`` (tokens with
-    per-domain permissions) exists; then it will check the request's token."""
+    """THE PERMISSION CHECK GOES HERE: every dashboard route depends on the one guard
+    ``router`` is given. This default lets everything through (a dashboard without
+    ``--auth`` binds to loopback); ``server.store_api.token_guard(access)`` is the one
+    that checks the request's token (401 without a known one)."""
 
 
 class PredictBody(BaseModel):
@@ -56,10 +58,13 @@ def _call(work: Callable[[], T]) -> T:
         raise HTTPException(_status(error), str(error)) from None
 
 
-def router(store: Store, *, pipeline: Path | None = None) -> APIRouter:
+def router(
+    store: Store, *, pipeline: Path | None = None, check: Callable[..., Any] = guard
+) -> APIRouter:
     """The dashboard's pages and JSON API over ``store``, to include in any FastAPI
-    app (``assay serve``'s too). ``pipeline``: the ``assay.yaml`` whose status to show."""
-    api = APIRouter(dependencies=[Depends(guard)])
+    app (``assay serve``'s too). ``pipeline``: the ``assay.yaml`` whose status to show;
+    ``check``: the dependency every route runs first (see ``guard``)."""
+    api = APIRouter(dependencies=[Depends(check)])
 
     def page(render: Callable[[], str]) -> HTMLResponse:
         try:
@@ -68,56 +73,56 @@ def router(store: Store, *, pipeline: Path | None = None) -> APIRouter:
             return HTMLResponse(pages.error_page(str(error)), _status(error))
 
     # ---- JSON API ----------------------------------------------------------------
-    @api.get("/api/datasets", tags=["ui"])
+    @api.get("/api/ui/datasets", tags=["ui"])
     def list_datasets() -> dict[str, Any]:
         return _call(lambda: views.datasets(store))
 
-    @api.get("/api/datasets/{name}", tags=["ui"])
+    @api.get("/api/ui/datasets/{name}", tags=["ui"])
     def get_dataset(name: str) -> dict[str, Any]:
         return _call(lambda: views.plain(views.dataset(store, name)))
 
-    @api.get("/api/diff", tags=["ui"])
+    @api.get("/api/ui/diff", tags=["ui"])
     def get_diff(a: str, b: str, sample: int = 20) -> dict[str, Any]:
         return _call(lambda: views.plain(views.version_diff(store, a, b, sample)))
 
-    @api.get("/api/runs", tags=["ui"])
+    @api.get("/api/ui/runs", tags=["ui"])
     def list_runs() -> dict[str, Any]:
         return _call(lambda: views.plain(views.runs(store)))
 
-    @api.get("/api/runs/{run_id}", tags=["ui"])
+    @api.get("/api/ui/runs/{run_id}", tags=["ui"])
     def get_run(run_id: str) -> dict[str, Any]:
         return _call(lambda: views.plain(views.lineage(store, run_id)))
 
-    @api.get("/api/models", tags=["ui"])
+    @api.get("/api/ui/models", tags=["ui"])
     def list_models() -> dict[str, Any]:
         return _call(lambda: views.models(store))
 
-    @api.get("/api/checks", tags=["ui"])
+    @api.get("/api/ui/checks", tags=["ui"])
     def list_checks() -> dict[str, Any]:
         return _call(lambda: views.plain(views.checks(store)))
 
-    @api.get("/api/checks/{check_id}", tags=["ui"])
+    @api.get("/api/ui/checks/{check_id}", tags=["ui"])
     def get_check(check_id: str) -> dict[str, Any]:
         return _call(lambda: views.plain(store.catalog.get_check(check_id)))
 
-    @api.get("/api/evaluations", tags=["ui"])
+    @api.get("/api/ui/evaluations", tags=["ui"])
     def list_evaluations() -> dict[str, Any]:
         return _call(lambda: views.plain(views.evaluations(store)))
 
-    @api.get("/api/evaluations/{evaluation_id}", tags=["ui"])
+    @api.get("/api/ui/evaluations/{evaluation_id}", tags=["ui"])
     def get_evaluation(evaluation_id: str) -> dict[str, Any]:
         return _call(lambda: views.plain(store.catalog.get_evaluation(evaluation_id)))
 
-    @api.get("/api/experiments", tags=["ui"])
+    @api.get("/api/ui/experiments", tags=["ui"])
     def list_experiments() -> dict[str, Any]:
         return _call(lambda: views.plain(views.experiments(store)))
 
-    @api.get("/api/experiments/{name}", tags=["ui"])
+    @api.get("/api/ui/experiments/{name}", tags=["ui"])
     def get_experiment(name: str, metric: str | None = None) -> dict[str, Any]:
         """The experiment's analysis (``metric``: an outcome column to compare arms on)."""
         return _call(lambda: views.plain(views.experiment(store, name, metric)))
 
-    @api.get("/api/pipeline", tags=["ui"])
+    @api.get("/api/ui/pipeline", tags=["ui"])
     def pipeline_status() -> dict[str, Any]:
         return _call(lambda: views.plain(views.pipeline(store, pipeline)))
 

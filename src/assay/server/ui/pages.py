@@ -486,7 +486,7 @@ def experiments_page(data: dict[str, Any]) -> str:
         )
     script = """
 async function refresh(){
-  const r = await fetch('/api/experiments'); if(!r.ok) return;
+  const r = await fetch('/api/ui/experiments'); if(!r.ok) return;
   for (const e of (await r.json()).experiments)
     for (const [arm, n] of Object.entries(e.counts))
       document.querySelectorAll('[data-count]').forEach(el => {
