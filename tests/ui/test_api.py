@@ -198,9 +198,18 @@ def test_experiment_counts_every_answered_request(client: httpx.Client) -> None:
     assert all(n > 0 for n in counts.values())
 
 
-def test_pipeline_without_a_file_says_how_to_give_one(client: httpx.Client) -> None:
+def test_pipeline_status_is_the_librarys(client: httpx.Client, project: Project) -> None:
+    from assay.pipeline import status
+
     data = client.get("/api/ui/pipeline").json()
-    assert data["stages"] == [] and "--pipeline" in data["note"]
+    expected = status(project.root / "assay.yaml", store=project.store).to_dict()
+    assert data == expected
+    assert [(s["name"], s["state"]) for s in data["stages"]] == [
+        ("compose-all", "stale"),
+        ("check-ages", "stale"),
+    ]
+    page = client.get("/ui/pipeline").text
+    assert "compose-all" in page and "check-ages" in page
 
 
 def test_the_dashboard_mounts_in_assay_serves_app(project: Project) -> None:

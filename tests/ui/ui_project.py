@@ -3,11 +3,13 @@
 Two survey years of ACS rows (2,000 + 1,000), two recorded versions of a recipe with
 slices, a run that composed one of them and registered two scikit-learn models
 (logistic regression @production, boosted trees @candidate), a recorded check, a
-recorded evaluation, and an experiment over both models that answered 40 requests.
+recorded evaluation, an experiment over both models that answered 40 requests, and an
+``assay.yaml`` (compose, then check) that has never run.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -51,6 +53,12 @@ EXPERIMENT = {
     ],
     "sticky_key": "user_id",
 }
+PIPELINE = """\
+name: employment
+stages:
+  compose-all: {kind: compose, recipe: recipe.yaml}
+  check-ages: {kind: check, suite: ages.yaml, inputs: [compose-all]}
+"""
 REQUESTS = 40  # answered by the experiment: the experiments page counts them
 
 
@@ -94,6 +102,8 @@ def build_project(root: Path, acs: pa.Table) -> Iterator[Project]:
             EVALUATION | {"datasets": {"all": {"recipe": str(root / "recipe.yaml")}}}, store=store
         )
         serve_a_little(store, frame[FEATURES].head(REQUESTS))
+        (root / "ages.yaml").write_text(json.dumps(suite))
+        (root / "assay.yaml").write_text(PIPELINE)
         yield Project(root, store, old, version.fingerprint, run.id, report.id, evaluation.id)
 
 
@@ -114,7 +124,7 @@ def serve_a_little(store: assay.Store, rows: pd.DataFrame) -> None:
 def live_dashboard(project: Project) -> Iterator[str]:
     """The dashboard over the project's store, served by uvicorn in a thread on a free
     loopback port; yields its base URL."""
-    with live(create_app(project.store)) as url:
+    with live(create_app(project.store, pipeline=project.root / "assay.yaml")) as url:
         yield url
 
 

@@ -49,12 +49,15 @@ code{font-size:.85em;overflow-wrap:anywhere}
 .ok{color:#17803d;font-weight:600}.bad{color:#b42318;font-weight:600}
 .muted{color:#667085}
 .card{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:.8rem;margin:.6rem 0}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:.8rem}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));gap:.8rem;margin:.6rem 0}
+.grid>.card{margin:0}
 form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:end}
 label{display:flex;flex-direction:column;font-size:.85rem;gap:.15rem;min-width:0}
 select,input,button{font:inherit;padding:.3rem .4rem;max-width:100%;min-width:0;height:2.2rem}
 button{background:#2c5cc5;color:#fff;border:0;border-radius:4px;padding:.4rem .8rem;cursor:pointer}
-iframe{width:100%;height:75vh;border:1px solid #dde1e8;border-radius:6px;background:#fff}
+iframe{width:100%;height:75vh;border:0;display:block;background:#fff}
+.embed{overflow-x:auto;border:1px solid #dde1e8;border-radius:6px}
+.embed iframe{min-width:760px}
 svg{max-width:100%;height:auto}
 .features{display:grid;grid-template-columns:repeat(auto-fill,minmax(130px,1fr));gap:.5rem}
 .error{background:#fef3f2;border:1px solid #fda29b;color:#b42318;padding:.6rem;border-radius:6px}
@@ -429,7 +432,7 @@ def evaluations_page(data: dict[str, Any]) -> str:
 def report_page(kind: str, ident: str, title: str) -> str:
     """A stored report embedded: the iframe loads its HTML from ``/ui/{kind}/{id}/report``."""
     src = f"/ui/{kind}/{quote(ident)}/report"
-    body = f'<p><a href="{src}">Open the report alone</a></p><iframe src="{src}" title="{escape(title)}"></iframe>'
+    body = f'<p><a href="{src}">Open the report alone</a></p><div class="embed"><iframe src="{src}" title="{escape(title)}"></iframe></div>'
     return layout(title, kind, body)
 
 
