@@ -180,10 +180,12 @@ def predict(store: Store, models: list[str], row: dict[str, Any]) -> list[Predic
     return out
 
 
-def _version(store: Store, fingerprint: str) -> DatasetVersion:
-    from assay.data.compose import load_version
+def _version(store: Store, version: str | DatasetVersion) -> DatasetVersion:
+    from assay.data.compose import DatasetVersion, load_version
 
-    return load_version(fingerprint, store=store)
+    if isinstance(version, DatasetVersion):
+        return version
+    return load_version(version, store=store)
 
 
 def _check_columns(features: list[str], table: pa.Table, model: Model, version: str) -> None:
@@ -216,8 +218,11 @@ def distances(
     return total
 
 
-def counterfactual(store: Store, model: str, version: str, row: dict[str, Any]) -> Counterfactual:
-    """The row of ``version`` closest to ``row`` that ``model`` answers differently
+def counterfactual(
+    store: Store, model: str, version: str | DatasetVersion, row: dict[str, Any]
+) -> Counterfactual:
+    """The row of ``version`` (a fingerprint, a unique prefix, or a loaded version)
+    closest to ``row`` that ``model`` answers differently
     (ties: the first in the version's order); ``UsageError`` when every row gets the
     same answer."""
     loaded = load_model(model, store=store)
@@ -281,7 +286,12 @@ def _average(model: Model, frame: pd.DataFrame, feature: str, grid: np.ndarray) 
 
 
 def partial_dependence(
-    store: Store, model: str, version: str, feature: str, *, points: int = GRID_POINTS
+    store: Store,
+    model: str,
+    version: str | DatasetVersion,
+    feature: str,
+    *,
+    points: int = GRID_POINTS,
 ) -> PartialDependence:
     """``model``'s partial dependence on ``feature`` over ``version``, overall and in
     each slice of the version's recipe (rows beyond ``MAX_ROWS``: a seeded sample)."""

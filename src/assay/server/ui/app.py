@@ -145,7 +145,11 @@ def router(
         from assay.diagnostics.whatif import counterfactual
 
         return views.plain(
-            _call(lambda: counterfactual(store, body.model, body.version, body.row)).to_dict()
+            _call(
+                lambda: counterfactual(
+                    store, body.model, views.loaded(store, body.version), body.row
+                )
+            ).to_dict()
         )
 
     @api.get("/api/whatif/pdp", tags=["whatif"])
@@ -154,7 +158,9 @@ def router(
         from assay.diagnostics.whatif import partial_dependence
 
         return views.plain(
-            _call(lambda: partial_dependence(store, model, version, feature)).to_dict()
+            _call(
+                lambda: partial_dependence(store, model, views.loaded(store, version), feature)
+            ).to_dict()
         )
 
     # ---- pages ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ render them): thin reads of the library, no FastAPI here."""
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,41 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+#: What is kept between requests, newest last: impacts by delta ids, loaded versions
+#: by fingerprint (both immutable), a few of each.
+_IMPACTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+_VERSIONS: dict[tuple[str, str], Any] = {}
+KEEP = 4
+
+
+_LOCK = threading.Lock()  # requests run in a thread pool
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Keep ``value`` under ``key`` (forgetting the oldest past ``KEEP``); returns it."""
+    with _LOCK:
+        cache.pop(key, None)
+        cache[key] = value
+        while len(cache) > KEEP:
+            cache.pop(next(iter(cache)))
+    return value
+
+
+def loaded(store: Store, version: str) -> Any:
+    """The version ``version`` names (a fingerprint or prefix), rows read, kept for the
+    next what-if request on it."""
+    from assay.data.compose import find_version, load_version
+
+    fingerprint = find_version(version, store=store).fingerprint
+    key = (store.url, fingerprint)
+    found = _VERSIONS.get(key)
+    return (
+        found
+        if found is not None
+        else _remember(_VERSIONS, key, load_version(fingerprint, store=store))
+    )
 
 
 def datasets(store: Store) -> dict[str, Any]:
@@ -45,9 +81,15 @@ def dataset(store: Store, name: str) -> dict[str, Any]:
     from assay.diagnostics.impact import delta_impact
 
     info = store.catalog.get_dataset(name)
-    impact = {i.name: i.to_dict() for i in delta_impact(store, name)} if info.schema else {}
+    listed = store.catalog.list_deltas(name)
+    # Deltas never change: the impact of the same ones is computed once per process.
+    key = (store.url, name, tuple(d.delta_id for d in listed))
+    impact = _IMPACTS.get(key)
+    if impact is None:
+        found = delta_impact(store, name) if info.schema else []
+        impact = _remember(_IMPACTS, key, {i.name: i.to_dict() for i in found})
     deltas = []
-    for d in store.catalog.list_deltas(name):
+    for d in listed:
         found = impact.get(d.name, {})
         deltas.append(
             {
@@ -252,12 +294,11 @@ def all_versions(store: Store) -> list[dict[str, Any]]:
 def version_row(store: Store, version: str, index: int, model: str | None) -> dict[str, Any]:
     """Row ``index`` of ``version``: the features ``model`` reads (else every column but
     the key and the label), and the row's key and label for reference."""
-    from assay.data.compose import load_version
     from assay.diagnostics.whatif import features_of
     from assay.errors import UsageError
     from assay.models.registry import load_model
 
-    data = load_version(version, store=store)
+    data = loaded(store, version)
     table = data.table
     if not 0 <= index < table.num_rows:
         raise UsageError(
