@@ -62,3 +62,10 @@ def test_a_taken_port_is_one_line(tmp_path: Path) -> None:
         result = run_assay("ui", "--port", port, "--store", tmp_path / ".assay", cwd=tmp_path)
     assert result.rc == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.error_line()
+
+
+def test_a_network_address_is_refused_without_tokens(tmp_path: Path) -> None:
+    assay.init_store(tmp_path / ".assay").close()
+    result = run_assay("ui", "--host", "0.0.0.0", "--store", tmp_path / ".assay", cwd=tmp_path)
+    assert result.rc == 2
+    assert "--host 0.0.0.0 would show the whole store" in result.error_line()

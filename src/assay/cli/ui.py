@@ -46,6 +46,7 @@ def ui(
     from assay.server.ui import create_app
     from assay.store import open_store
 
+    _check_loopback(host)
     if pipeline is not None:
         from assay.pipeline import load_pipeline
 
@@ -73,6 +74,22 @@ def ui(
         sock.close()
         opened.close()
     return 0
+
+
+def _check_loopback(host: str) -> None:
+    """The dashboard reads the whole store and checks no token yet (server/ui/app.py's
+    guard): it listens on loopback only."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise UsageError(
+            f"--host {host} would show the whole store to the network and assay ui checks "
+            "no token yet; serve on --host 127.0.0.1 (an SSH tunnel reaches it from afar)"
+        )
 
 
 def _listen(host: str, port: int) -> socket.socket:
