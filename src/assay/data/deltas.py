@@ -589,11 +589,13 @@ def _add_as_is_once(
         label_counts=_label_counts(keys, info.label),
         layout=AS_IS,
     )
+    schema = given.schema
     events = delta_events(delta, hashes, None, ordered, checks)
-    _commit(store, info, earlier, delta, given.schema, index, events, known)
+    del keys, hashes, given  # a large file's key columns: freed before the run is written
+    _commit(store, info, earlier, delta, schema, index, events, known)
     step(ADD_STEPS)
     crash_point("after-index")
-    return AddResult(delta=delta, created=True, added_columns=tuple(given.added))
+    return AddResult(delta=delta, created=True, added_columns=tuple(delta.added_columns))
 
 
 def _store_given(
