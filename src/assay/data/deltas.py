@@ -286,7 +286,9 @@ class _Rows:
 def _default_name(data: Any) -> str:
     """A file's stem (``2019`` for ``s3://b/2019.csv``); a frame has none to offer."""
     if frames.is_frame(data):
-        raise UsageError(f"a delta from a {frames.describe(data)} needs a name; pass name='...'")
+        kind = frames.describe(data)
+        article = "an" if kind[0].lower() in "aeiou" else "a"
+        raise UsageError(f"a delta from {article} {kind} needs a name; pass name='...'")
     if not isinstance(data, str | os.PathLike):
         frames.as_table(data, what="a file or a table")  # the one-line refusal
     return PurePosixPath(os.fspath(data)).stem
