@@ -170,8 +170,9 @@ def test_weight_only_graph_is_the_float_graph_with_rounded_weights(
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    got, want = OnnxPredictor(session), get_flavor("onnx").load(
-        _rounded_graph(graph, names), {}, trusted=True
+    got, want = (
+        OnnxPredictor(session),
+        get_flavor("onnx").load(_rounded_graph(graph, names), {}, trusted=True),
     )
     if which == "mlp":
         assert np.abs(got.predict_proba(batch) - want.predict_proba(batch)).max() < 1e-5

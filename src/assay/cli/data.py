@@ -313,9 +313,7 @@ def search(
     """Find datasets by name, tag, column or owner, with their description and freshness."""
     from assay.data.search import search_datasets
 
-    hits = search_datasets(
-        _store(store), query, owner=owner, domain=domain, tag=tag, column=column
-    )
+    hits = search_datasets(_store(store), query, owner=owner, domain=domain, tag=tag, column=column)
     rows = [h.to_dict() for h in hits]
 
     def render() -> None:
