@@ -219,8 +219,8 @@ def add_delta(
         raise UsageError(f"op {op!r} is unknown; use one of {', '.join(OPS)}")
     if as_is and op != "insert":
         raise UsageError(
-            f"--as-is stores inserts as they are; an {op} is rewritten by assay (its rows "
-            "carry the dataset's history): drop --as-is"
+            f"--as-is stores inserts as they are; {'an' if op == 'upsert' else 'a'} {op} is "
+            "rewritten by assay (its rows carry the dataset's history): drop --as-is"
         )
     if as_is and options not in (None, FileOptions()):
         raise UsageError(
