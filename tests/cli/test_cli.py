@@ -231,6 +231,9 @@ def test_add_log_compose_show_round_trip(loaded: Loaded, acs_df: pd.DataFrame) -
                 "label": "employed",
                 "columns": len(acs_df.columns),
                 "deltas": 4,
+                "owner": None,
+                "domain": "default",
+                "description": "",
             }
         ]
     }
@@ -340,7 +343,14 @@ def test_store_discovery(tmp_path: Path, tmp_path_factory: pytest.TempPathFactor
             cwd=tmp_path,
         ),
     )
-    assert created == {"dataset": "beta", "key": ["id", "year"], "label": "employed"}
+    assert created == {
+        "dataset": "beta",
+        "key": ["id", "year"],
+        "label": "employed",
+        "owner": None,
+        "domain": "default",
+        "description": "",
+    }
 
     sub = tmp_path / "a" / "b" / "c"
     sub.mkdir(parents=True)
