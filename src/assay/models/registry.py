@@ -29,6 +29,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -70,6 +71,13 @@ __all__ = [
 ]
 
 SAMPLE_ROWS = 200  # rows taken from a run's data to infer a signature (or check parity)
+
+# CPython 3.11 before 3.11.8 (gh-106905) keeps the AST constructor's depth in
+# interpreter-wide state, so two threads parsing at once (NumPy reads every .npy
+# header with ast.literal_eval, and skops loads through it) can fail with
+# "SystemError: AST constructor recursion depth mismatch". Servers load models
+# on worker threads; loading one at a time costs nothing next to the I/O.
+_LOADING = threading.Lock()
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,199}$")
@@ -269,7 +277,8 @@ def load_version(store: Store, info: ModelVersion, *, trusted: bool = False) -> 
     data = _artifact_bytes(store, info)
     if info.flavor == "pickle" and not trusted:
         raise refuse_pickle(f"model {info.ref}")
-    predictor = get_flavor(info.flavor).load(data, info.options, trusted=trusted)
+    with _LOADING:
+        predictor = get_flavor(info.flavor).load(data, info.options, trusted=trusted)
     return Model(info, predictor, Signature.from_dict(info.signature))
 
 
