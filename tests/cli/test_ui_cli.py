@@ -68,4 +68,8 @@ def test_a_network_address_is_refused_without_tokens(tmp_path: Path) -> None:
     assay.init_store(tmp_path / ".assay").close()
     result = run_assay("ui", "--host", "0.0.0.0", "--store", tmp_path / ".assay", cwd=tmp_path)
     assert result.rc == 2
-    assert "--host 0.0.0.0 would show the whole store" in result.error_line()
+    # The one check assay serve makes too (cli/_exposure.py).
+    assert result.error_line() == (
+        "error: --host 0.0.0.0 without --auth would open the store to the network; give "
+        "--auth TOKENS.yaml (docs/access.md) or serve on --host 127.0.0.1"
+    )

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import uvicorn
-
 import assay
 from assay.server import create_app
+from live_http import live
 
 FEATURES = ["AGEP", "SCHL", "MAR", "RELP", "DIS", "SEX", "RAC1P", "CIT"]
 TOKEN = "s3cret-token-for-tests"
@@ -40,22 +36,5 @@ def live_server(conf: dict[str, Any], store: assay.Store, **kwargs: Any) -> Iter
     """``create_app(conf, store)`` served by uvicorn on a free loopback port, in a
     thread; yields its base URL and stops it (lifespan shutdown: the log is written)."""
     app = create_app(conf, store, weights_poll_s=kwargs.pop("weights_poll_s", 0.2), **kwargs)
-    # Bound by us: no race for the port. IPPROTO_TCP, or asyncio leaves Nagle's algorithm
-    # on for the connections and each answer waits 40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
-        assert not thread.is_alive(), "the server did not stop"
+    with live(app) as url:
+        yield url

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,7 +13,6 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-import uvicorn
 import yaml
 from fastapi import Depends, FastAPI, Request
 from serve_helpers import FEATURES, live_server
@@ -26,6 +23,7 @@ from assay.data.search import search_datasets
 from assay.errors import TokenFileError, UsageError
 from assay.server.auth import load_access, require
 from assay.server.store_api import install_refusals, token_guard
+from live_http import live
 from tests_helpers import run_assay
 
 SECRETS = {
@@ -281,21 +279,8 @@ def test_token_guard_protects_another_router() -> None:
         require(request.state.token, "write", "risk")
         return {"token": request.state.token.name}
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            assert thread.is_alive(), "the server did not start"
-            threading.Event().wait(0.01)
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with live(app) as url:
         assert call(url, "GET", "/page", None)[0] == 401
         assert call(url, "GET", "/page", SECRETS["T_ADMIN"])[:2] == (200, {"token": "platform"})
         status, body, _ = call(url, "GET", "/page", SECRETS["T_READER"])
         assert (status, body["detail"]) == (403, "token 'reader' lacks 'write' on domain 'risk'")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()

@@ -213,10 +213,11 @@ def test_pipeline_status_is_the_librarys(client: httpx.Client, project: Project)
 
 
 def test_the_dashboard_mounts_in_assay_serves_app(project: Project) -> None:
-    from ui_project import EXPERIMENT, live
+    from ui_project import EXPERIMENT
 
     from assay.server import create_app
     from assay.server.ui import router
+    from live_http import live
 
     app = create_app(EXPERIMENT, project.store, weights_poll_s=None)
     app.include_router(router(project.store))

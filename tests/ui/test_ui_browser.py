@@ -11,19 +11,15 @@ with one basename cannot be collected together without packages.)
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from backends import missing_service
 from ui_project import FEATURES, Project
 
 import assay
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WIDTHS = (1280, 390)
 WAIT_MS = 60_000  # generous: a loaded 2-core machine
 
@@ -46,25 +42,6 @@ def pages(project: Project) -> dict[str, str]:
         "pipeline": "/ui/pipeline",
         "whatif": "/ui/whatif",
     }
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = os.environ.get("ASSAY_CHROMIUM") or next(
-        (found for name in BROWSERS if (found := shutil.which(name))), None
-    )
-    if executable is None:
-        missing_service("no Chromium to open the dashboard in (set ASSAY_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_service("playwright is not installed (it is in the dev extra)")
-    # Chromium's sandbox refuses to start as root (containers, some CI machines).
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=args)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture(scope="module")

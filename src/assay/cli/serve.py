@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
+from assay.cli._exposure import check_exposure
 from assay.cli._output import DefaultCommandGroup, console, emit, err_console
 from assay.errors import UsageError
 from assay.files import atomic_write
@@ -139,24 +140,6 @@ def run(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         uvicorn.run(FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
     return 0
-
-
-def check_exposure(host: str, auth: str | None) -> None:
-    """Without a token file, refuse any address but loopback: the store's /api would be
-    open to whoever reaches it."""
-    if auth is not None:
-        return
-    import ipaddress
-
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise UsageError(
-            f"--host {host} without --auth would open the store to the network; give "
-            "--auth TOKENS.yaml (docs/access.md) or serve on --host 127.0.0.1"
-        )
 
 
 def _check_port(host: str, port: int) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from assay.cli import JsonOpt, StoreOpt
+from assay.cli._exposure import check_exposure
 from assay.cli._output import emit, err_console
 from assay.errors import UsageError
 
@@ -31,6 +32,15 @@ def ui(
         str | None,
         typer.Option("--pipeline", help="An assay.yaml whose status to show.", show_default=False),
     ] = None,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            "--auth",
+            help="Token file: which domains each token may read (and promote in) "
+            "(docs/access.md). Without it the dashboard listens on loopback only.",
+            show_default=False,
+        ),
+    ] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> int:
@@ -46,7 +56,12 @@ def ui(
     from assay.server.ui import create_app
     from assay.store import open_store
 
-    _check_loopback(host)
+    check_exposure(host, auth)
+    access = None
+    if auth is not None:
+        from assay.server.auth import load_access
+
+        access = load_access(auth)  # a malformed file or an unset secret: one line, now
     if pipeline is not None:
         from assay.pipeline import load_pipeline
 
@@ -61,12 +76,20 @@ def ui(
         raise
     url = f"http://{host}:{sock.getsockname()[1]}"
     emit(
-        {"url": url, "store": opened.url, "pipeline": pipeline},
+        {"url": url, "store": opened.url, "pipeline": pipeline, "auth": auth},
         json,
-        lambda: err_console.print(f"Dashboard of {opened.url} at {url}/ui (Ctrl-C stops it)"),
+        lambda: err_console.print(
+            f"Dashboard of {opened.url} at {url}/ui"
+            + (
+                f"; each page needs a token of {auth}"
+                if auth
+                else "; no --auth: no token needed, so listening on loopback only"
+            )
+            + " (Ctrl-C stops it)"
+        ),
     )
     sys.stdout.flush()  # the URL reaches a pipe now, not when the server stops
-    app = create_app(opened, pipeline=pipeline)
+    app = create_app(opened, pipeline=pipeline, access=access)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     try:
         server.run(sockets=[sock])
@@ -74,22 +97,6 @@ def ui(
         sock.close()
         opened.close()
     return 0
-
-
-def _check_loopback(host: str) -> None:
-    """The dashboard reads the whole store and checks no token yet (server/ui/app.py's
-    guard): it listens on loopback only."""
-    import ipaddress
-
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise UsageError(
-            f"--host {host} would show the whole store to the network and assay ui checks "
-            "no token yet; serve on --host 127.0.0.1 (an SSH tunnel reaches it from afar)"
-        )
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -10,25 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from assay.errors import AssayError, NotFound, PredictError
+from assay.errors import AssayError, NotFound, PredictError, RequestError
+from assay.server.auth import Access
 from assay.server.ui import pages, views
+from assay.server.ui.visibility import COOKIE, Visibility, token_of
 from assay.store import Store
 
-__all__ = ["build", "guard", "router"]
+__all__ = ["build", "router"]
 
 T = TypeVar("T")
-
-
-def guard(request: Request) -> None:
-    """THE PERMISSION CHECK GOES HERE: every dashboard route depends on the one guard
-    ``router`` is given. This default lets everything through (a dashboard without
-    ``--auth`` binds to loopback); ``server.store_api.token_guard(access)`` is the one
-    that checks the request's token (401 without a known one)."""
 
 
 class PredictBody(BaseModel):
@@ -51,99 +47,122 @@ def _status(error: AssayError) -> int:
 
 
 def _call(work: Callable[[], T]) -> T:
-    """``work()``, an ``AssayError`` turned into a one-line HTTP refusal."""
+    """``work()``, an ``AssayError`` turned into a one-line HTTP refusal (a 401 or 403
+    goes on as it is, answered as ``assay serve`` answers it)."""
     try:
         return work()
+    except RequestError:
+        raise
     except AssayError as error:
         raise HTTPException(_status(error), str(error)) from None
 
 
 def router(
-    store: Store, *, pipeline: Path | None = None, check: Callable[..., Any] = guard
+    store: Store, *, pipeline: Path | None = None, access: Access | None = None
 ) -> APIRouter:
     """The dashboard's pages and JSON API over ``store``, to include in any FastAPI
     app (``assay serve``'s too). ``pipeline``: the ``assay.yaml`` whose status to show;
-    ``check``: the dependency every route runs first (see ``guard``)."""
-    api = APIRouter(dependencies=[Depends(check)])
+    ``access``: the tokens it accepts (``Authorization: Bearer`` or the sign-in cookie),
+    each shown only the domains it reads (None: no token needed, everything shown)."""
+    api = APIRouter()
 
-    def page(render: Callable[[], str]) -> HTMLResponse:
+    def seen(request: Request) -> Visibility:
+        """What the request may see; a 401 without a known token (with ``access``)."""
+        authorization = request.headers.get("authorization")
+        token = token_of(access, authorization, request.cookies.get(COOKIE))
+        request.state.token = token
+        return Visibility(store, token)
+
+    see = Depends(seen)
+
+    def page(request: Request, render: Callable[[Visibility], str]) -> HTMLResponse:
         try:
-            return HTMLResponse(render())
+            return HTMLResponse(render(seen(request)))
+        except RequestError as error:
+            if error.status == 401:  # the sign-in form, saying why
+                return HTMLResponse(pages.signin_page(str(error), None), 401)
+            return HTMLResponse(pages.error_page(str(error)), error.status)
         except AssayError as error:
             return HTMLResponse(pages.error_page(str(error)), _status(error))
 
     # ---- JSON API ----------------------------------------------------------------
     @api.get("/api/ui/datasets", tags=["ui"])
-    def list_datasets() -> dict[str, Any]:
-        return _call(lambda: views.datasets(store))
+    def list_datasets(v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: _datasets(store, v))
 
     @api.get("/api/ui/datasets/{name}", tags=["ui"])
-    def get_dataset(name: str) -> dict[str, Any]:
-        return _call(lambda: views.plain(views.dataset(store, name)))
+    def get_dataset(name: str, v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(views.dataset(store, _dataset(v, name))))
 
     @api.get("/api/ui/diff", tags=["ui"])
-    def get_diff(a: str, b: str, sample: int = 20) -> dict[str, Any]:
-        return _call(lambda: views.plain(views.version_diff(store, a, b, sample)))
+    def get_diff(a: str, b: str, sample: int = 20, v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(views.version_diff(store, *_versions(v, a, b), sample)))
 
     @api.get("/api/ui/runs", tags=["ui"])
-    def list_runs() -> dict[str, Any]:
-        return _call(lambda: views.plain(views.runs(store)))
+    def list_runs(v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(_runs(store, v)))
 
     @api.get("/api/ui/runs/{run_id}", tags=["ui"])
-    def get_run(run_id: str) -> dict[str, Any]:
-        return _call(lambda: views.plain(views.lineage(store, run_id)))
+    def get_run(run_id: str, v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(views.lineage(store, _run(v, run_id))))
 
     @api.get("/api/ui/models", tags=["ui"])
-    def list_models() -> dict[str, Any]:
-        return _call(lambda: views.models(store))
+    def list_models(v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: _models(store, v))
 
     @api.get("/api/ui/checks", tags=["ui"])
-    def list_checks() -> dict[str, Any]:
-        return _call(lambda: views.plain(views.checks(store)))
+    def list_checks(v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(_checks(store, v)))
 
     @api.get("/api/ui/checks/{check_id}", tags=["ui"])
-    def get_check(check_id: str) -> dict[str, Any]:
-        return _call(lambda: views.plain(store.catalog.get_check(check_id)))
+    def get_check(check_id: str, v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(_check(v, check_id)))
 
     @api.get("/api/ui/evaluations", tags=["ui"])
-    def list_evaluations() -> dict[str, Any]:
-        return _call(lambda: views.plain(views.evaluations(store)))
+    def list_evaluations(v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(_evaluations(store, v)))
 
     @api.get("/api/ui/evaluations/{evaluation_id}", tags=["ui"])
-    def get_evaluation(evaluation_id: str) -> dict[str, Any]:
-        return _call(lambda: views.plain(store.catalog.get_evaluation(evaluation_id)))
+    def get_evaluation(evaluation_id: str, v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(_evaluation(v, evaluation_id)))
 
     @api.get("/api/ui/experiments", tags=["ui"])
-    def list_experiments() -> dict[str, Any]:
-        return _call(lambda: views.plain(views.experiments(store)))
+    def list_experiments(v: Visibility = see) -> dict[str, Any]:
+        return _call(lambda: views.plain(_experiments(store, v)))
 
     @api.get("/api/ui/experiments/{name}", tags=["ui"])
-    def get_experiment(name: str, metric: str | None = None) -> dict[str, Any]:
+    def get_experiment(name: str, metric: str | None = None, v: Visibility = see) -> dict[str, Any]:
         """The experiment's analysis (``metric``: an outcome column to compare arms on)."""
-        return _call(lambda: views.plain(views.experiment(store, name, metric)))
+        return _call(lambda: views.plain(views.experiment(store, _experiment(v, name), metric)))
 
     @api.get("/api/ui/pipeline", tags=["ui"])
-    def pipeline_status() -> dict[str, Any]:
+    def pipeline_status(v: Visibility = see) -> dict[str, Any]:
+        _call(lambda: v.require(v.pipeline_domains(pipeline)))
         return _call(lambda: views.plain(views.pipeline(store, pipeline)))
 
     @api.get("/api/whatif/row", tags=["whatif"])
-    def whatif_row(version: str, index: int = 0, model: str | None = None) -> dict[str, Any]:
+    def whatif_row(
+        version: str, index: int = 0, model: str | None = None, v: Visibility = see
+    ) -> dict[str, Any]:
         """Row ``index`` of a version: the features ``model`` reads (else every column)."""
+        _call(lambda: _probe(v, [model] if model else [], version))
         return _call(lambda: views.plain(views.version_row(store, version, index, model)))
 
     @api.post("/api/whatif/predict", tags=["whatif"])
-    def whatif_predict(body: PredictBody) -> dict[str, Any]:
+    def whatif_predict(body: PredictBody, v: Visibility = see) -> dict[str, Any]:
         """Each model's prediction (and class probabilities) for the row."""
         from assay.diagnostics.whatif import predict
 
+        _call(lambda: _probe(v, body.models, None))
         found = _call(lambda: predict(store, body.models, body.row))
         return views.plain({"predictions": [p.to_dict() for p in found]})
 
     @api.post("/api/whatif/counterfactual", tags=["whatif"])
-    def whatif_counterfactual(body: CounterfactualBody) -> dict[str, Any]:
+    def whatif_counterfactual(body: CounterfactualBody, v: Visibility = see) -> dict[str, Any]:
         """The closest row of the version that the model answers differently."""
         from assay.diagnostics.whatif import counterfactual
 
+        _call(lambda: _probe(v, [body.model], body.version))
         return views.plain(
             _call(
                 lambda: counterfactual(
@@ -153,10 +172,11 @@ def router(
         )
 
     @api.get("/api/whatif/pdp", tags=["whatif"])
-    def whatif_pdp(model: str, version: str, feature: str) -> dict[str, Any]:
+    def whatif_pdp(model: str, version: str, feature: str, v: Visibility = see) -> dict[str, Any]:
         """Partial dependence on ``feature``, overall and per slice of the version's recipe."""
         from assay.diagnostics.whatif import partial_dependence
 
+        _call(lambda: _probe(v, [model], version))
         return views.plain(
             _call(
                 lambda: partial_dependence(store, model, views.loaded(store, version), feature)
@@ -173,97 +193,245 @@ def router(
         return RedirectResponse("/ui/datasets")
 
     @html("/ui/datasets")
-    def datasets_page() -> HTMLResponse:
-        return page(lambda: pages.datasets_page(views.datasets(store)))
+    def datasets_page(request: Request) -> HTMLResponse:
+        return page(request, lambda v: pages.datasets_page(_datasets(store, v)))
 
     @html("/ui/datasets/{name}")
-    def dataset_page(name: str) -> HTMLResponse:
-        return page(lambda: pages.dataset_page(views.dataset(store, name)))
+    def dataset_page(request: Request, name: str) -> HTMLResponse:
+        return page(request, lambda v: pages.dataset_page(views.dataset(store, _dataset(v, name))))
 
     @html("/ui/diff")
-    def diff_page(a: str, b: str) -> HTMLResponse:
-        return page(lambda: pages.diff_page(views.plain(views.version_diff(store, a, b))))
+    def diff_page(request: Request, a: str, b: str) -> HTMLResponse:
+        return page(
+            request,
+            lambda v: pages.diff_page(views.plain(views.version_diff(store, *_versions(v, a, b)))),
+        )
 
     @html("/ui/runs")
-    def runs_page() -> HTMLResponse:
-        return page(lambda: pages.runs_page(views.runs(store)))
+    def runs_page(request: Request) -> HTMLResponse:
+        return page(request, lambda v: pages.runs_page(_runs(store, v)))
 
     @html("/ui/runs/{run_id}")
-    def run_page(run_id: str) -> HTMLResponse:
-        return page(lambda: pages.run_page(views.lineage(store, run_id)))
+    def run_page(request: Request, run_id: str) -> HTMLResponse:
+        return page(request, lambda v: pages.run_page(views.lineage(store, _run(v, run_id))))
 
     @html("/ui/models")
-    def models_page() -> HTMLResponse:
-        return page(lambda: pages.models_page(views.models(store)))
+    def models_page(request: Request) -> HTMLResponse:
+        return page(request, lambda v: pages.models_page(_models(store, v)))
 
     @html("/ui/checks")
-    def checks_page() -> HTMLResponse:
-        return page(lambda: pages.checks_page(views.checks(store)))
+    def checks_page(request: Request) -> HTMLResponse:
+        return page(request, lambda v: pages.checks_page(_checks(store, v)))
 
     @html("/ui/checks/{check_id}")
-    def check_page(check_id: str) -> HTMLResponse:
-        return page(lambda: pages.report_page("checks", check_id, f"Check {check_id[:12]}"))
+    def check_page(request: Request, check_id: str) -> HTMLResponse:
+        return page(
+            request,
+            lambda v: pages.report_page(
+                "checks", _check(v, check_id)["id"], f"Check {check_id[:12]}"
+            ),
+        )
 
     @html("/ui/checks/{check_id}/report")
-    def check_report(check_id: str) -> HTMLResponse:
+    def check_report(request: Request, check_id: str) -> HTMLResponse:
         from assay.report import render_check
 
-        return page(lambda: render_check(store.catalog.get_check(check_id)))
+        return page(request, lambda v: render_check(_check(v, check_id)))
 
     @html("/ui/evaluations")
-    def evaluations_page() -> HTMLResponse:
-        return page(lambda: pages.evaluations_page(views.evaluations(store)))
+    def evaluations_page(request: Request) -> HTMLResponse:
+        return page(request, lambda v: pages.evaluations_page(_evaluations(store, v)))
 
     @html("/ui/evaluations/{evaluation_id}")
-    def evaluation_page(evaluation_id: str) -> HTMLResponse:
+    def evaluation_page(request: Request, evaluation_id: str) -> HTMLResponse:
         title = f"Evaluation {evaluation_id[:12]}"
-        return page(lambda: pages.report_page("evaluations", evaluation_id, title))
+        return page(
+            request,
+            lambda v: pages.report_page("evaluations", _evaluation(v, evaluation_id)["id"], title),
+        )
 
     @html("/ui/evaluations/{evaluation_id}/report")
-    def evaluation_report(evaluation_id: str) -> HTMLResponse:
+    def evaluation_report(request: Request, evaluation_id: str) -> HTMLResponse:
         from assay.report import render_evaluation
 
         return page(
-            lambda: render_evaluation(
-                store.catalog.get_evaluation(evaluation_id), self_contained=True
-            )
+            request,
+            lambda v: render_evaluation(_evaluation(v, evaluation_id), self_contained=True),
         )
 
     @html("/ui/experiments")
-    def experiments_page() -> HTMLResponse:
-        return page(lambda: pages.experiments_page(views.experiments(store)))
+    def experiments_page(request: Request) -> HTMLResponse:
+        return page(request, lambda v: pages.experiments_page(_experiments(store, v)))
 
     @html("/ui/experiments/{name}")
-    def experiment_page(name: str) -> HTMLResponse:
-        return page(lambda: pages.report_page("experiments", name, f"Experiment {name}"))
+    def experiment_page(request: Request, name: str) -> HTMLResponse:
+        return page(
+            request,
+            lambda v: pages.report_page("experiments", _experiment(v, name), f"Experiment {name}"),
+        )
 
     @html("/ui/experiments/{name}/report")
-    def experiment_report(name: str) -> HTMLResponse:
+    def experiment_report(request: Request, name: str) -> HTMLResponse:
         from assay.report import render_experiment
 
         return page(
-            lambda: render_experiment(views.experiment(store, name, None), self_contained=True)
+            request,
+            lambda v: render_experiment(
+                views.experiment(store, _experiment(v, name), None), self_contained=True
+            ),
         )
 
     @html("/ui/pipeline")
-    def pipeline_page() -> HTMLResponse:
-        return page(lambda: pages.pipeline_page(views.pipeline(store, pipeline)))
+    def pipeline_page(request: Request) -> HTMLResponse:
+        def render(v: Visibility) -> str:
+            v.require(v.pipeline_domains(pipeline))
+            return pages.pipeline_page(views.pipeline(store, pipeline))
+
+        return page(request, render)
 
     @html("/ui/whatif")
-    def whatif_page() -> HTMLResponse:
-        return page(
-            lambda: pages.whatif_page(
-                [m["ref"] for m in views.models(store)["models"]], views.all_versions(store)
-            )
+    def whatif_page(request: Request) -> HTMLResponse:
+        def render(v: Visibility) -> str:
+            versions = [
+                version
+                for version in views.all_versions(store)
+                if v.reads({v.dataset_domain(version["dataset"])})
+            ]
+            return pages.whatif_page([m["ref"] for m in _models(store, v)["models"]], versions)
+
+        return page(request, render)
+
+    # ---- sign-in: the token in an HttpOnly cookie, never in the page's reach -------
+    @api.get("/ui/signin", response_class=HTMLResponse, include_in_schema=False)
+    def signin_form(request: Request) -> HTMLResponse:
+        if access is None:
+            return HTMLResponse(pages.signin_page(None, None, needed=False))
+        try:
+            token = token_of(access, None, request.cookies.get(COOKIE))
+        except RequestError:
+            token = None
+        return HTMLResponse(pages.signin_page(None, token.name if token else None))
+
+    @api.post("/ui/signin", include_in_schema=False)
+    async def signin(request: Request) -> Response:
+        form = parse_qs((await request.body())[:BODY_BYTES].decode("utf-8", "replace"))
+        given = (form.get("token") or [""])[0].strip()
+        if access is None:
+            return RedirectResponse("/ui/datasets", 303)
+        try:
+            token_of(access, f"Bearer {given}", None)
+        except RequestError as error:
+            return HTMLResponse(pages.signin_page(str(error), None), error.status)
+        answer = RedirectResponse("/ui/datasets", 303)
+        answer.set_cookie(
+            COOKIE,
+            given,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
         )
+        return answer
+
+    @api.post("/ui/signout", include_in_schema=False)
+    def signout() -> Response:
+        answer = RedirectResponse("/ui/signin", 303)
+        answer.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+        return answer
 
     return api
 
 
+#: The most of a sign-in form's body read: a token is well under this.
+BODY_BYTES = 8192
+
+
+# ---- what a token sees: lists kept to the domains it reads, one thing refused whole ----
+def _datasets(store: Store, v: Visibility) -> dict[str, Any]:
+    found = views.datasets(store)
+    return {"datasets": v.keep(found["datasets"], lambda d: {v.dataset_domain(d["name"])})}
+
+
+def _models(store: Store, v: Visibility) -> dict[str, Any]:
+    found = views.models(store)
+    return {"models": v.keep(found["models"], lambda m: {v.model_domain(m["name"])})}
+
+
+def _runs(store: Store, v: Visibility) -> dict[str, Any]:
+    found = views.runs(store)
+    return {"runs": v.keep(found["runs"], lambda r: v.run_domains(r["id"], r["inputs"]))}
+
+
+def _checks(store: Store, v: Visibility) -> dict[str, Any]:
+    found = views.checks(store)
+    return {"checks": v.keep(found["checks"], v.check_domains)}
+
+
+def _evaluations(store: Store, v: Visibility) -> dict[str, Any]:
+    found = views.evaluations(store)
+    # The summaries name models as NAME@VERSION; the full record has the datasets too.
+    return {
+        "evaluations": v.keep(
+            found["evaluations"],
+            lambda e: v.evaluation_domains(store.catalog.get_evaluation(str(e["id"]))),
+        )
+    }
+
+
+def _experiments(store: Store, v: Visibility) -> dict[str, Any]:
+    found = views.experiments(store)
+    return {"experiments": v.keep(found["experiments"], lambda e: v.experiment_domains(e["name"]))}
+
+
+def _dataset(v: Visibility, name: str) -> str:
+    v.require({v.dataset_domain(name)})
+    return name
+
+
+def _versions(v: Visibility, a: str, b: str) -> tuple[str, str]:
+    v.require({v.version_domain(a), v.version_domain(b)})
+    return a, b
+
+
+def _run(v: Visibility, run_id: str) -> str:
+    v.require(v.run_domains(run_id))
+    return run_id
+
+
+def _check(v: Visibility, check_id: str) -> dict[str, Any]:
+    report = v.store.catalog.get_check(check_id)
+    v.require(v.check_domains(report))
+    return report
+
+
+def _evaluation(v: Visibility, evaluation_id: str) -> dict[str, Any]:
+    report = v.store.catalog.get_evaluation(evaluation_id)
+    v.require(v.evaluation_domains(report))
+    return report
+
+
+def _experiment(v: Visibility, name: str) -> str:
+    v.require(v.experiment_domains(name))
+    return name
+
+
+def _probe(v: Visibility, models: list[str], version: str | None) -> None:
+    """A what-if probe reads its models and its version: ``read`` on each domain."""
+    domains = {v.model_domain(ref) for ref in models}
+    if version is not None:
+        domains.add(v.version_domain(version))
+    v.require(domains)
+
+
 def build(
-    store: Store, *, pipeline: Path | None = None, on_close: Callable[[], None] | None = None
+    store: Store,
+    *,
+    pipeline: Path | None = None,
+    on_close: Callable[[], None] | None = None,
+    access: Access | None = None,
 ) -> FastAPI:
-    """A FastAPI app that is only the dashboard (``assay ui``)."""
+    """A FastAPI app that is the dashboard and the store's ``/api`` (``assay ui``),
+    checked against ``access`` (None: open)."""
     from collections.abc import AsyncIterator
     from contextlib import asynccontextmanager
 
@@ -275,6 +443,11 @@ def build(
             if on_close is not None:
                 on_close()
 
+    from assay.server.store_api import install_refusals, store_routes
+
     app = FastAPI(title="assay ui", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.include_router(router(store, pipeline=pipeline))
+    install_refusals(app)
+    # The store's own /api (lists, promotion) too: ASSAY_SERVER may name assay ui.
+    app.include_router(store_routes(store, access))
+    app.include_router(router(store, pipeline=pipeline, access=access))
     return app

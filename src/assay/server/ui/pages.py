@@ -77,13 +77,41 @@ def layout(title: str, active: str, body: str, script: str = "") -> str:
         # No favicon request: a 404 in every page's console otherwise.
         '<link rel="icon" href="data:,">'
         f"<title>{escape(title)} · assay</title><style>{CSS}</style></head>"
-        f"<body><header><b>assay</b>{links}</header><main><h1>{escape(title)}</h1>"
+        f"<body><header><b>assay</b>{links}{SIGN_IN}</header><main><h1>{escape(title)}</h1>"
         f"{body}</main>{js}</body></html>"
     )
 
 
 def error_page(message: str) -> str:
     return layout("Not shown", "", f'<p class="error">{escape(message)}</p>')
+
+
+#: The header's way to the sign-in page (where a signed-in browser signs out).
+SIGN_IN = '<a href="/ui/signin" class="account">Sign in</a>'
+
+
+def signin_page(message: str | None, signed_in: str | None, *, needed: bool = True) -> str:
+    """The sign-in form: paste a token, which the server keeps in an HttpOnly cookie
+    (the page's scripts never see it); ``message``: why it is shown (a 401's line);
+    ``signed_in``: the name of the token the browser already sends, to sign out of."""
+    if not needed:
+        body = '<p class="muted">This dashboard was started without --auth: no token is needed.</p>'
+        return layout("Sign in", "", body)
+    parts = [f'<p class="error" id="signin-error">{escape(message)}</p>'] if message else []
+    if signed_in:
+        parts.append(
+            f'<div class="card"><p>Signed in as token <b id="signed-in">{escape(signed_in)}</b>.</p>'
+            '<form method="post" action="/ui/signout"><button id="signout">Sign out</button>'
+            "</form></div>"
+        )
+    parts.append(
+        '<form class="card inline" method="post" action="/ui/signin">'
+        '<label>Token<input id="token" name="token" type="password" autocomplete="off" '
+        'required></label><button id="signin">Sign in</button></form>'
+        '<p class="muted">The token is kept in a cookie only the server reads; each page '
+        "then shows the domains it may read.</p>"
+    )
+    return layout("Sign in", "", "".join(parts))
 
 
 def _cell(value: Any) -> str:
