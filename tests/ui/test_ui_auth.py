@@ -350,3 +350,27 @@ def test_assay_ui_auth_serves_only_what_a_token_reads(shared: Shared) -> None:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
         assert "Traceback" not in proc.stderr.read()
+
+
+def test_a_thing_spans_every_domain_it_shows(shared: Shared) -> None:
+    from assay.server.ui.visibility import Visibility
+
+    access = load_access(shared.root / "tokens.yaml", SECRETS)
+    reader = access.identify(f"Bearer {READER}")
+    with assay.open_store(shared.root / ".assay") as s:
+        v = Visibility(s, reader)
+        evaluation = {
+            "models": {"candidate": {"name": "churn", "version": 1}, "previous": "scorer"},
+            "datasets": {"all": {"dataset": "acs", "fingerprint": shared.acs}},
+        }
+        assert v.evaluation_domains(evaluation) == {"marketing", "risk"}
+        assert v.evaluation_domains({}) == {"default"}  # spans nothing: the default domain
+        assert v.run_domains(shared.risk_run) == {"risk"}
+        assert v.pipeline_domains(shared.root / "assay.yaml") == {"risk"}
+        items = [
+            {"n": 1, "d": {"risk"}},
+            {"n": 2, "d": {"risk", "marketing"}},
+            {"n": 3, "d": set()},
+        ]
+        assert [i["n"] for i in v.keep(items, lambda i: i["d"])] == [1, 3]
+        assert [i["n"] for i in Visibility(s, None).keep(items, lambda i: i["d"])] == [1, 2, 3]

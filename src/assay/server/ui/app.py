@@ -137,7 +137,7 @@ def router(
 
     @api.get("/api/ui/pipeline", tags=["ui"])
     def pipeline_status(v: Visibility = see) -> dict[str, Any]:
-        _call(lambda: v.require(v.pipeline_domains(pipeline)))
+        _call(lambda: v.require(lambda: v.pipeline_domains(pipeline)))
         return _call(lambda: views.plain(views.pipeline(store, pipeline)))
 
     @api.get("/api/whatif/row", tags=["whatif"])
@@ -284,7 +284,7 @@ def router(
     @html("/ui/pipeline")
     def pipeline_page(request: Request) -> HTMLResponse:
         def render(v: Visibility) -> str:
-            v.require(v.pipeline_domains(pipeline))
+            v.require(lambda: v.pipeline_domains(pipeline))
             return pages.pipeline_page(views.pipeline(store, pipeline))
 
         return page(request, render)
@@ -384,42 +384,44 @@ def _experiments(store: Store, v: Visibility) -> dict[str, Any]:
 
 
 def _dataset(v: Visibility, name: str) -> str:
-    v.require({v.dataset_domain(name)})
+    v.require(lambda: {v.dataset_domain(name)})
     return name
 
 
 def _versions(v: Visibility, a: str, b: str) -> tuple[str, str]:
-    v.require({v.version_domain(a), v.version_domain(b)})
+    v.require(lambda: {v.version_domain(a), v.version_domain(b)})
     return a, b
 
 
 def _run(v: Visibility, run_id: str) -> str:
-    v.require(v.run_domains(run_id))
+    v.require(lambda: v.run_domains(run_id))
     return run_id
 
 
 def _check(v: Visibility, check_id: str) -> dict[str, Any]:
     report = v.store.catalog.get_check(check_id)
-    v.require(v.check_domains(report))
+    v.require(lambda: v.check_domains(report))
     return report
 
 
 def _evaluation(v: Visibility, evaluation_id: str) -> dict[str, Any]:
     report = v.store.catalog.get_evaluation(evaluation_id)
-    v.require(v.evaluation_domains(report))
+    v.require(lambda: v.evaluation_domains(report))
     return report
 
 
 def _experiment(v: Visibility, name: str) -> str:
-    v.require(v.experiment_domains(name))
+    v.require(lambda: v.experiment_domains(name))
     return name
 
 
 def _probe(v: Visibility, models: list[str], version: str | None) -> None:
     """A what-if probe reads its models and its version: ``read`` on each domain."""
-    domains = {v.model_domain(ref) for ref in models}
-    if version is not None:
-        domains.add(v.version_domain(version))
+
+    def domains() -> set[str]:
+        found = {v.model_domain(ref) for ref in models}
+        return found if version is None else found | {v.version_domain(version)}
+
     v.require(domains)
 
 

@@ -119,10 +119,12 @@ class Visibility:
         """Whether the token may read every one of ``domains``."""
         return self.token is None or all(self.token.allows("read", d) for d in domains)
 
-    def require(self, domains: Iterable[str], permission: str = "read") -> None:
-        """A 403 naming the permission and the first domain (by name) the token lacks."""
+    def require(self, domains: Callable[[], Iterable[str]], permission: str = "read") -> None:
+        """A 403 naming the permission and the first domain (by name) of ``domains()``
+        the token lacks. Without a token ``domains`` is not even called: an open
+        dashboard looks nothing up that its pages would not."""
         if self.token is not None:
-            for domain in sorted(set(domains)):
+            for domain in sorted(set(domains())):
                 require(self.token, permission, domain)
 
     def keep(
