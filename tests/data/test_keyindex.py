@@ -386,3 +386,35 @@ def test_a_damaged_block_is_found_when_read_and_its_run_rebuilt(
     path.write_bytes(b"ARROW1\0\0" + good[8:])
     assert KeyIndex.load(store, deltas).history(hashes)[0].tolist() == expected[0].tolist()
     assert path.read_bytes() == good
+
+
+def test_a_run_keeps_a_column_of_one_value_as_the_value(
+    store: assay.Store, tmp_path: Path
+) -> None:
+    # One insert: every event is delta 1's CREATE, so the run stores the hashes alone
+    # (a 33M-row insert writes 265 MB, not 430); a run whose kinds differ keeps its kind
+    # column; each reads back (whole, and probed) as the events it was written from.
+    assay.create_dataset(store, "t", ["id"])
+    assay.add_delta(store, "t", _write(tmp_path / "a.parquet", {k: 1.0 for k in range(40)}))
+    one = store.catalog.list_deltas("t")
+    path = str(store.objects.local_path(run_key(one)))
+    opened = keyindex._RunFile.open(path)
+    assert opened.constants == {"n": 1, "k": int(keyindex.CREATE)}
+    assert set(opened.sections) == {"h", "fences", "filter"}
+    rebuilt = keyindex._build(store, one, {}, keyindex.Verifier(store.objects), None)
+    assert opened.read_all().equals(rebuilt) and opened.read_all().n.tolist() == [1] * 40
+
+    merged = Events.merge(
+        [rebuilt, keyindex.delta_events(one[0], key_hash(pa.table({"id": [3, 5]}), ["id"]))]
+    )
+    keyindex._write_run(store, "index/t/merged.run", merged)
+    both = keyindex._RunFile.open(str(store.objects.local_path("index/t/merged.run")))
+    assert both.constants == {"n": 1, "k": 0} and both.read_all().equals(merged)
+    mixed = Events(merged.h, merged.n, np.where(merged.h % 2 == 0, 0, 2).astype(np.int8))
+    keyindex._write_run(store, "index/t/mixed.run", mixed)
+    varied = keyindex._RunFile.open(str(store.objects.local_path("index/t/mixed.run")))
+    assert varied.constants == {"n": 1} and "k" in varied.sections
+    assert varied.read_all().equals(mixed)
+    probes = np.sort(merged.h[::3])
+    found = varied.events(probes, keyindex._filter_masks(probes))
+    assert found.equals(mixed.select(np.isin(mixed.h, probes)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -28,6 +29,28 @@ def test_put_get_roundtrip(objects: ObjectStore, tmp_path: Path) -> None:
     objects.put_file("a/big.bin", big)
     with objects.open("a/big.bin") as f:
         assert f.read() == payload
+
+
+def test_put_writer_stores_what_is_written_and_a_failed_writer_leaves_nothing(
+    objects: ObjectStore,
+) -> None:
+    payload = bytes(range(256)) * 20_000
+
+    def write(f: IO[bytes]) -> None:
+        for i in range(0, len(payload), 65_536):
+            f.write(payload[i : i + 65_536])
+
+    objects.put_writer("w/whole.bin", write)
+    assert objects.get_bytes("w/whole.bin") == payload
+
+    def broken(f: IO[bytes]) -> None:
+        f.write(payload[:1000])
+        raise RuntimeError("the writer failed half way")
+
+    with pytest.raises(RuntimeError, match="half way"):
+        objects.put_writer("w/half.bin", broken)
+    assert not objects.exists("w/half.bin")
+    assert list(objects.list("w")) == ["w/whole.bin"]  # no temporary file left behind
 
 
 def test_list_and_delete(objects: ObjectStore) -> None:

@@ -29,13 +29,13 @@ import json
 import mmap
 import os
 import struct
-import tempfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
@@ -69,7 +69,7 @@ __all__ = [
 
 HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
 UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
-FORMAT = "assay-keyindex-v4"
+FORMAT = "assay-keyindex-v5"
 PREFIX = "index"
 
 
@@ -204,16 +204,19 @@ def delta_events(
     An inserted row creates its key; an upserted row updates it if the key was live when
     the delta was committed (``upd``), else creates it; a delete deletes it.
     """
-    if delta.op == "delete":
-        kinds = np.full(len(hashes), DELETE, dtype=np.int8)
-    elif delta.op == "upsert":
+    kind = {"delete": DELETE, "insert": CREATE}.get(delta.op)
+    if kind is not None and checks is None:  # one kind per row: a sort, no permutation
+        h = np.sort(hashes.astype(np.int64, copy=False)) if ordered is None else ordered
+        # One delta, one kind: constant columns, views of one value (a stored run keeps
+        # such a column as the value, not as a section).
+        return Events(
+            h, _constant(delta.number, np.int32, len(h)), _constant(kind, np.int8, len(h))
+        )
+    if kind is not None:
+        kinds = np.full(len(hashes), kind, dtype=np.int8)
+    else:
         assert upd is not None  # stored with every upsert
         kinds = np.where(upd, UPDATE, CREATE).astype(np.int8)
-    else:
-        kinds = np.full(len(hashes), CREATE, dtype=np.int8)
-    if delta.op != "upsert" and checks is None:  # one kind per row: a sort, no permutation
-        h = np.sort(hashes.astype(np.int64, copy=False)) if ordered is None else ordered
-        return Events(h, np.full(len(h), delta.number, dtype=np.int32), kinds)
     order = np.argsort(hashes, kind="stable")
     return Events(
         np.ascontiguousarray(hashes[order], dtype=np.int64),
@@ -221,6 +224,11 @@ def delta_events(
         kinds[order],
         None if checks is None else np.ascontiguousarray(checks[order], dtype=np.int64),
     )
+
+
+def _constant(value: int | np.integer, dtype: type[np.generic], rows: int) -> np.ndarray:
+    """``rows`` copies of ``value``, as a read-only view of one (no memory per row)."""
+    return np.broadcast_to(np.asarray(value, dtype=dtype), (rows,))
 
 
 def read_delta_events(
@@ -265,7 +273,7 @@ def run_key(deltas: Sequence[DeltaInfo]) -> str:
     for d in deltas:
         digest.update(f"\n{d.number} {d.delta_id} {d.object_sha256}".encode())
     first, last = deltas[0], deltas[-1]
-    return f"{PREFIX}/{first.dataset}/{first.number:06d}-{last.number:06d}.{digest.hexdigest()[:32]}.arrow"
+    return f"{PREFIX}/{first.dataset}/{first.number:06d}-{last.number:06d}.{digest.hexdigest()[:32]}{_SUFFIX}"
 
 
 def live_index_keys(catalog: Catalog) -> set[str]:
@@ -494,13 +502,17 @@ class _RunFile:
         sections: dict[str, list[int]],
         crcs: list[int],
         mapped: memoryview | None,
+        rows: int,
+        constants: dict[str, int],
     ):
         self.path = path
         self.start = start  # where the sections begin
         self.sections = sections  # name: [offset from start, bytes, block bytes, first CRC]
         self.crcs = crcs
         self.map = mapped
-        self.columns = [name for name in ("h", "n", "k", "c") if name in sections]
+        self.rows = rows
+        self.constants = constants  # columns with one value: kept as it, not as a section
+        self.columns = [n for n in ("h", "n", "k", "c") if n in sections or n in constants]
         with self._fd() as fd:
             self.fences = self.read(fd, "fences")  # each hash block's first hash
 
@@ -535,7 +547,9 @@ class _RunFile:
             if zlib.crc32(table) != expected:
                 raise ValueError(f"{path}: fails its checksums")
             view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) if mapped else None
-        return cls(path, start, header["sections"], np.frombuffer(table, "<u4").tolist(), view)
+        crcs = np.frombuffer(table, "<u4").tolist()
+        constants = header["constants"]
+        return cls(path, start, header["sections"], crcs, view, header["rows"], constants)
 
     def read(self, fd: int, name: str, ids: np.ndarray | None = None) -> np.ndarray:
         """The values of section ``name``'s blocks ``ids`` (ascending; all by default),
@@ -597,6 +611,8 @@ class _RunFile:
 
     def gather(self, fd: int, name: str, pos: np.ndarray) -> np.ndarray:
         """The values of section ``name`` at the element positions ``pos`` (ascending)."""
+        if name in self.constants:
+            return np.full(len(pos), self.constants[name], _DTYPES[name])
         per = self.sections[name][2] // _DTYPES[name].itemsize  # values a block holds
         which = pos // per
         ids = which[np.r_[True, which[1:] != which[:-1]]] if len(which) else which
@@ -645,7 +661,14 @@ class _RunFile:
     def read_all(self) -> Events:
         """Every event of the run, every block checked."""
         with self._fd() as fd:
-            return Events(*(self.read(fd, name) for name in self.columns))
+            return Events(
+                *(
+                    np.full(self.rows, self.constants[name], _DTYPES[name])
+                    if name in self.constants
+                    else self.read(fd, name)
+                    for name in self.columns
+                )
+            )
 
 
 def _windows(ascending: np.ndarray, size: int) -> Iterator[slice]:
@@ -742,6 +765,7 @@ def _build(
     return Events.merge(parts)
 
 
+_SUFFIX = ".run"  # a run's object key ends so (runs of FORMAT v3 were Arrow files)
 _MAGIC = b"ASSAYKI\x00"
 _PREFIX = struct.Struct("<8sII")  # magic, header bytes, header CRC-32
 _ALIGN = 64  # each section starts at a multiple of 64 bytes
@@ -781,7 +805,17 @@ def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
         "k": run.k,
         **({} if run.c is None else {"c": run.c}),
     }
-    arrays = {name: np.ascontiguousarray(a, dtype=_DTYPES[name]) for name, a in arrays.items()}
+    # A column of one value (a run of one insert or delete) is kept as that value.
+    constants = {
+        name: int(a[0])
+        for name, a in arrays.items()
+        if name in ("n", "k") and len(a) and (a.strides[0] == 0 or bool((a == a[0]).all()))
+    }
+    arrays = {
+        name: np.ascontiguousarray(a, dtype=_DTYPES[name])
+        for name, a in arrays.items()
+        if name not in constants
+    }
     arrays["fences"] = arrays["h"][:: _BLOCK // 8].copy()
     arrays["filter"] = _filter(arrays["h"])
     sections: dict[str, list[int]] = {}
@@ -797,6 +831,7 @@ def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
         "format": FORMAT,
         "rows": len(run),
         "sections": sections,
+        "constants": constants,
         "crcs": [offset, table.nbytes, zlib.crc32(table.data)],
     }
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
@@ -807,17 +842,25 @@ def _write_run(store: Store, key: str, run: Events) -> None:
     """Store ``run`` (its header, then each section at a 64-byte boundary); a remote
     store's run is kept in the local cache too."""
     header, sections = _encode(run)
-    with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
-        local = Path(tmp) / "run.keys"
-        with open(local, "wb") as f:
-            f.write(header.ljust(_aligned(len(header)), b"\0"))
-            for i, a in enumerate(sections):
-                if i:
-                    f.write(b"\0" * (_aligned(f.tell()) - f.tell()))
-                f.write(a.data.cast("B"))
-        store.objects.put_file(key, local)
-        if store.objects.local_path(key) is None:
-            _cache(key, lambda target: os.replace(local, target))
+
+    def write(f: IO[bytes]) -> None:
+        f.write(header.ljust(_aligned(len(header)), b"\0"))
+        for i, a in enumerate(sections):
+            if i:
+                f.write(b"\0" * (_aligned(f.tell()) - f.tell()))
+            f.write(a.data.cast("B"))
+
+    # Written once: in place in a local store; for a remote store, into the local cache
+    # (which keeps its runs) and uploaded from there.
+    if store.objects.local_path(key) is not None:
+        store.objects.put_writer(key, write)
+        return
+
+    def cache(target: str) -> None:
+        with open(target, "wb") as f:
+            write(f)
+
+    store.objects.put_file(key, _cache(key, cache))
 
 
 def _read_run(store: Store, key: str) -> Events | None:
@@ -880,16 +923,17 @@ def _cache_limit() -> int:
     return int(text)
 
 
-def _cache(key: str, write: Callable[[str], object]) -> None:
+def _cache(key: str, write: Callable[[str], object]) -> Path:
     """Put a run into the local cache atomically (``write(path)`` makes the file), then
-    trim the cache to ``ASSAY_CACHE_MAX_BYTES`` (4 GiB), the least recently read first."""
+    trim the cache to ``ASSAY_CACHE_MAX_BYTES`` (4 GiB), the least recently read first;
+    the run's path in the cache."""
     target = _cache_dir() / key
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{target}.tmp-{os.getpid()}-{threading.get_ident()}"
     write(tmp)
     os.replace(tmp, target)
     limit = _cache_limit()
-    files = [(f.stat().st_atime, f.stat().st_size, f) for f in _cache_dir().rglob("*.arrow")]
+    files = [(f.stat().st_atime, f.stat().st_size, f) for f in _cache_dir().rglob(f"*{_SUFFIX}")]
     total = sum(size for _, size, _ in files)
     for _, size, f in sorted(files):
         if total <= limit:
@@ -898,6 +942,7 @@ def _cache(key: str, write: Callable[[str], object]) -> None:
             with contextlib.suppress(OSError):
                 f.unlink()
                 total -= size
+    return target
 
 
 def verify_runs(store: Store, deltas: Sequence[DeltaInfo]) -> Iterable[tuple[str, str]]:

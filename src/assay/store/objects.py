@@ -72,6 +72,17 @@ class ObjectStore(ABC):
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, atomically."""
 
+    def put_writer(self, key: str, write: Callable[[IO[bytes]], object]) -> None:
+        """Store what ``write(file)`` writes under ``key``, atomically (a large derived
+        object is written once, not written to a temporary file and copied)."""
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
+            local = Path(tmp) / "object"
+            with open(local, "wb") as f:
+                write(f)
+            self.put_file(key, local)
+
     @abstractmethod
     def get_bytes(self, key: str) -> bytes:
         """The bytes stored under ``key``; ``NotFound`` if there are none."""
@@ -130,6 +141,16 @@ class FsspecObjectStore(ObjectStore):
             self._put_local(key, lambda tmp: Path(tmp).write_bytes(data))
         else:
             self.fs.pipe_file(self._path(key), data)
+
+    def put_writer(self, key: str, write: Callable[[IO[bytes]], object]) -> None:
+        if not self.is_local:
+            return super().put_writer(key, write)
+
+        def into(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                write(f)
+
+        self._put_local(key, into)
 
     def _put_local(self, key: str, write: Callable[[str], object]) -> None:
         """Write beside the target, sync, then rename: rename is atomic on POSIX."""
