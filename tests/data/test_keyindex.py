@@ -388,9 +388,7 @@ def test_a_damaged_block_is_found_when_read_and_its_run_rebuilt(
     assert path.read_bytes() == good
 
 
-def test_a_run_keeps_a_column_of_one_value_as_the_value(
-    store: assay.Store, tmp_path: Path
-) -> None:
+def test_a_run_keeps_a_column_of_one_value_as_the_value(store: assay.Store, tmp_path: Path) -> None:
     # One insert: every event is delta 1's CREATE, so the run stores the hashes alone
     # (a 33M-row insert writes 265 MB, not 430); a run whose kinds differ keeps its kind
     # column; each reads back (whole, and probed) as the events it was written from.
