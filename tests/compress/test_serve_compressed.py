@@ -3,43 +3,15 @@ int8 version, through ``create_app`` and uvicorn on a loopback port."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 import httpx
 import numpy as np
 import pandas as pd
-import uvicorn
 from quantize_models import FEATURES, Zoo
 
 import assay
 from assay.compress import compress
 from assay.server import create_app
-
-
-@contextmanager
-def live_server(conf: dict[str, Any], store: assay.Store) -> Iterator[str]:
-    """``create_app(conf, store)`` under uvicorn on a free loopback port, in a thread."""
-    app = create_app(conf, store, weights_poll_s=None)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
+from live_http import live
 
 
 def test_the_int8_version_answers_its_arm_as_onnx_runtime_does(zoo: Zoo) -> None:
@@ -56,7 +28,10 @@ def test_the_int8_version_answers_its_arm_as_onnx_runtime_does(zoo: Zoo) -> None
     records = [
         {k: int(v) for k, v in r.items()} for r in zoo.test[FEATURES].head(40).to_dict("records")
     ]
-    with live_server(conf, zoo.store) as url, httpx.Client(base_url=url, timeout=60) as client:
+    with (
+        live(create_app(conf, zoo.store, weights_poll_s=None)) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
         answers = [
             client.post("/v1/predict", json={"user_id": f"u{i}", "inputs": [record]}).json()
             for i, record in enumerate(records)
