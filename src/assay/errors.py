@@ -135,6 +135,10 @@ class ConcurrentWriteError(AssayError, RuntimeError):
     exit_code = 75  # EX_TEMPFAIL: the caller may retry
 
 
+class PipelineLocked(ConcurrentWriteError):
+    """Another run of the same pipeline on the same store holds its lock (``--no-wait``)."""
+
+
 class IntegrityError(AssayError, RuntimeError):
     """Stored content does not match what the catalog says it is."""
 

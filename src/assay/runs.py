@@ -700,8 +700,12 @@ def start_run(
     params: Mapping[str, Any] | None = None,
     *,
     store: Store | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> Run:
     """Start recording a run (or attach to the one ``ASSAY_RUN_ID`` names) and make it active.
+
+    ``cwd`` is the folder the run works in, whose git state is recorded (default: this
+    process's working folder).
 
     Use it as a context manager: the run ends ``finished`` when the block completes
     and ``failed`` (with the exception's type) when it raises; the exception goes on.
@@ -721,7 +725,7 @@ def start_run(
                 "one run, and rank 0 records)"
             )
         else:
-            run = Run(_create(target, name, params, sys.argv), target)
+            run = Run(_create(target, name, params, sys.argv, cwd), target)
     except BaseException:
         if owns:
             target.close()

@@ -65,20 +65,31 @@ def run_command(
     ] = None,
     file: FileOpt = "assay.yaml",
     store: StoreOpt = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="If another run of this pipeline on the store is under way, stop (exit 75) "
+            "instead of waiting for it.",
+        ),
+    ] = False,
     json: JsonOpt = False,
 ) -> int:
     """Run the stale stages in dependency order, each as a recorded run; stop at the first
-    failing one with its exit code."""
+    failing one with its exit code. One run of a pipeline per store at a time: a second
+    waits for the first, then skips what it made fresh."""
     from assay.pipeline import load_pipeline, run_pipeline
 
     pipeline = load_pipeline(file)
-    # With --json, stdout is the one JSON object: the stages' commands print to stderr.
+    # With --json, stdout is the one JSON object: the stages' commands, and the lines
+    # that say what runs (or whom it waits for), go to stderr.
     done = run_pipeline(
         pipeline,
         stages or [],
         store=store,
         stdout=sys.stderr if json else None,
-        say=(lambda _: None) if json else (lambda line: err_console.print(escape(line))),
+        say=lambda line: err_console.print(escape(line), soft_wrap=True),
+        wait=not no_wait,
     )
 
     def show() -> None:

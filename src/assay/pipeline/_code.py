@@ -26,6 +26,8 @@ def code_files(root: Path, paths: Iterable[str], leave_out: set[Path]) -> dict[s
     listed = _git_files(root, wanted)
     if listed is None:
         listed = _walk(root, wanted)
+    # A file named as code is code even where .gitignore ignores it (the demo's folder).
+    listed += [p for p in wanted if (root / p).is_file()]
     out: dict[str, str] = {}
     for file in sorted(set(listed)):
         full = (root / file).resolve()

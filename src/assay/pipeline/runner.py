@@ -1,7 +1,10 @@
 """Run a pipeline: the stale stages, in dependency order, each as a recorded run.
 
 Every stage runs in the pipeline file's folder (relative paths in commands and files
-mean what they mean there). A stage that runs a command is that command's run
+mean what they mean there): paths are resolved against it and commands get it as their
+``cwd``; the process's working folder is never changed, so a pipeline may run in a
+thread (the dashboard, the demo). One run of a pipeline holds its lock in the store at
+a time (``lock.py``): a second waits for it, or refuses with ``wait=False``. A stage that runs a command is that command's run
 (``run_command``, or the run ``assay test smoke`` / ``reproduce`` records); the others
 run the library inside ``start_run``, so that the versions they compose are the run's
 inputs. A stage that fails — a failed check or gate, a command's non-zero exit, an
@@ -11,13 +14,13 @@ it do not run, and its cache record is not written (it stays stale).
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from assay.errors import AssayError, UsageError
+from assay.pipeline.lock import pipeline_lock
 from assay.pipeline.plan import StageState, assess, pipeline_store, write_record
 from assay.pipeline.spec import (
     PIPELINE_FILE,
@@ -74,6 +77,7 @@ class PipelineRun:
     ran: list[StageRun]
     skipped: list[str]
     not_run: list[str]  # after a failure
+    reasons: dict[str, str] = field(default_factory=dict)  # why each stage ran or was skipped
 
     @property
     def failed(self) -> StageRun | None:
@@ -92,6 +96,7 @@ class PipelineRun:
             "ran": [r.name for r in self.ran],
             "skipped": self.skipped,
             "not_run": self.not_run,
+            "reasons": self.reasons,
             "exit_code": self.exit_code,
             "failed": None if failed is None else failed.name,
             "message": None if failed is None else failed.message,
@@ -113,16 +118,20 @@ def run_pipeline(
     store: Store | str | None = None,
     stdout: IO[Any] | int | None = None,
     say: Callable[[str], None] = lambda _: None,
+    wait: bool = True,
 ) -> PipelineRun:
     """Run the stale stages among ``stages`` (default: all) and the stages they read.
 
     ``store`` is a store or its URL (default: the pipeline's ``store:``, else the one
     ``open_store`` finds). ``stdout`` takes the output of the stages' commands (default:
-    this process's); ``say`` hears a line as each stage starts and ends.
+    this process's); ``say`` hears a line as each stage starts and ends. While another
+    run of the pipeline on the store holds its lock, it waits (saying whom for), or with
+    ``wait=False`` raises ``PipelineLocked``; stages are assessed once it holds the lock,
+    so a run that waited skips what the other made fresh.
     """
     if not isinstance(pipeline, Pipeline):
         pipeline = load_pipeline(pipeline)
-    with pipeline_store(pipeline, store) as s:
+    with pipeline_store(pipeline, store) as s, pipeline_lock(s, pipeline.name, wait=wait, say=say):
         return _run(pipeline, stages, s, stdout, say)
 
 
@@ -143,8 +152,10 @@ def _run(
     states: dict[str, StageState] = {}
     ran: list[StageRun] = []
     skipped: list[str] = []
+    reasons: dict[str, str] = {}
     for i, name in enumerate(selected):
         state = assess(pipeline, name, store, states)
+        reasons[name] = state.reason
         if state.fresh:
             states[name] = state
             skipped.append(name)
@@ -157,7 +168,7 @@ def _run(
         ran.append(done)
         if done.exit_code != 0:
             say(f"  x {name}: {done.message}")
-            return PipelineRun(pipeline.name, ran, skipped, selected[i + 1 :])
+            return PipelineRun(pipeline.name, ran, skipped, selected[i + 1 :], reasons)
         record = {
             "key": state.key,
             "components": state.components,
@@ -166,7 +177,7 @@ def _run(
         }
         write_record(store, pipeline, name, record)
         states[name] = StageState(name, state.kind, "fresh", "ran", state.components, record)
-    return PipelineRun(pipeline.name, ran, skipped, [])
+    return PipelineRun(pipeline.name, ran, skipped, [], reasons)
 
 
 def _execute(
@@ -179,29 +190,29 @@ def _execute(
         KEY_PARAM: state.key,
         **stage.params,
     }
-    # Relative paths in commands and declarations mean the pipeline's folder; the runs'
-    # git state is that folder's.
+    # Relative paths in commands and declarations mean the pipeline's folder: each is
+    # resolved against it, and commands run in it (``cwd``), never by changing this
+    # process's working folder. The runs' git state is that folder's.
     started: list[str] = []  # the library stage's run, once it has one
-    with contextlib.chdir(pipeline.root):
-        try:
-            if isinstance(stage, TrainStage | SmokeStage | ReproduceStage):
-                run_id, outputs = _command_stage(pipeline, name, params, store, stdout)
-            else:
-                with start_run(name, params, store=store) as run:
-                    started.append(run.id)
-                    try:
-                        outputs = _library_stage(pipeline, name, store, run)
-                    except _StageFailed as e:
-                        run.end(exit_code=e.exit_code)
-                        raise
-                    run_id = run.id
-        except _StageFailed as e:
-            return StageRun(name, state.reason, e.run, e.exit_code, message=str(e))
-        except AssayError as e:  # its run (if it had one) ended failed with the error
-            message = " ".join(line.strip() for line in str(e).splitlines()) or type(e).__name__
-            return StageRun(
-                name, state.reason, started[0] if started else None, e.exit_code, message=message
-            )
+    try:
+        if isinstance(stage, TrainStage | SmokeStage | ReproduceStage):
+            run_id, outputs = _command_stage(pipeline, name, params, store, stdout)
+        else:
+            with start_run(name, params, store=store, cwd=pipeline.root) as run:
+                started.append(run.id)
+                try:
+                    outputs = _library_stage(pipeline, name, store, run)
+                except _StageFailed as e:
+                    run.end(exit_code=e.exit_code)
+                    raise
+                run_id = run.id
+    except _StageFailed as e:
+        return StageRun(name, state.reason, e.run, e.exit_code, message=str(e))
+    except AssayError as e:  # its run (if it had one) ended failed with the error
+        message = " ".join(line.strip() for line in str(e).splitlines()) or type(e).__name__
+        return StageRun(
+            name, state.reason, started[0] if started else None, e.exit_code, message=message
+        )
     return StageRun(name, state.reason, run_id, 0, outputs)
 
 
@@ -217,7 +228,8 @@ def _library_stage(pipeline: Pipeline, name: str, store: Store, run: Run) -> dic
     if isinstance(stage, CheckStage):
         from assay.checks import check
 
-        report = check(pipeline.resolve(stage.suite), stage.on, store=store)
+        on = None if stage.on is None else _rooted(pipeline, stage.on)
+        report = check(pipeline.resolve(stage.suite), on, store=store)
         if not report.passed:
             raise _StageFailed(
                 f"check {report.suite} failed ({report.summary()})", report.exit_code, run.id
@@ -246,7 +258,7 @@ def _library_stage(pipeline: Pipeline, name: str, store: Store, run: Run) -> dic
             name=stage.name,
             aliases=stage.aliases,
             store=store,
-            **stage.params,
+            **{k: _rooted(pipeline, v) for k, v in stage.params.items()},
         )
         return {"model": made.ref}
     if isinstance(stage, ServeStage):
@@ -295,6 +307,7 @@ def _command_stage(
             stdout=stdout,
             timeout=stage.timeout,
             sample=stage.sample,
+            cwd=pipeline.root,
         )
         if not report.passed:
             raise _StageFailed(f"smoke test failed: {report.summary()}", 1, report.run.id)
@@ -317,6 +330,18 @@ def _command_stage(
     if not rerun.passed:
         raise _StageFailed(f"reproduction failed: {rerun.summary()}", 1, rerun.rerun.id)
     return rerun.rerun.id, {"passed": True}
+
+
+def _rooted(pipeline: Pipeline, value: Any) -> Any:
+    """``value`` as an absolute path when it names a file of the pipeline's folder
+    (``recipes/x.yaml`` or ``recipes/x.yaml:train``); otherwise as it is (a fingerprint,
+    a method's option)."""
+    if not isinstance(value, str) or not value:
+        return value
+    path, colon, split = value.rpartition(":") if ":" in value else (value, "", "")
+    if not (pipeline.root / path).is_file():
+        return value
+    return f"{pipeline.resolve(path)}{colon}{split}"
 
 
 def _serve(pipeline: Pipeline, stage: ServeStage, store: Store) -> dict[str, Any]:

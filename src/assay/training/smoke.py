@@ -425,12 +425,14 @@ def smoke(
     store: Store | None = None,
     stdout: IO[Any] | int | None = None,
     started: Callable[[RunInfo], None] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
 ) -> SmokeReport:
     """Run ``command`` as a smoke test and judge it (see the module docstring).
 
     The command runs as a recorded run (params ``assay.test: smoke``, the sample size)
-    with ``ASSAY_SMOKE=1`` and ``ASSAY_SANDBOX=smoke`` (registry writes held back); a
-    command that cannot start raises ``CommandNotFound``.
+    with ``ASSAY_SMOKE=1`` and ``ASSAY_SANDBOX=smoke`` (registry writes held back), in
+    the folder ``cwd`` (default: this process's); a command that cannot start raises
+    ``CommandNotFound``.
     """
     _check_sample(sample, max_rows)
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
@@ -458,6 +460,7 @@ def smoke(
             stdout=stdout,
             started=started,
             env=env,
+            cwd=cwd,
             timeout=float(timeout),
         )
         elapsed = time.monotonic() - began
