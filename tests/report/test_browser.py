@@ -16,21 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from backends import missing_service
 from test_evaluation_report import make_evaluation
 
 from assay.checks import check
 from assay.report import render_check, render_evaluation, write_report
+from chromium import launched
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 PLOTS = 10  # the evaluation fixture: 2 datasets × (2 metrics, ROC, calibration, confusion)
-
-
-def chromium() -> str | None:
-    """The Chromium to drive: ``ASSAY_CHROMIUM``, else the first one on the PATH."""
-    return os.environ.get("ASSAY_CHROMIUM") or next(
-        (found for name in BROWSERS if (found := shutil.which(name))), None
-    )
 
 
 @dataclass
@@ -47,19 +39,8 @@ class Opened:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium()
-    if executable is None:
-        missing_service("no Chromium to open the reports in (set ASSAY_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_service("playwright is not installed (it is in the dev extra)")
-    # Chromium's sandbox refuses to start as root (containers, some CI machines).
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=args)
-        yield launched
-        launched.close()
+    with launched("open the reports in") as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")

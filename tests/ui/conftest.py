@@ -6,15 +6,14 @@ multiprocessing pool), and a child forked beside a busy thread can crash."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pytest
-from backends import missing_service
 from ui_project import Project, build_project, live_dashboard
+
+from chromium import launched
 
 
 @pytest.fixture(scope="module")
@@ -31,25 +30,8 @@ def base_url(project: Project) -> Iterator[str]:
         yield url
 
 
-#: Where Chromium may be: the machine's own, driven by Playwright (nothing downloaded).
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Headless Chromium (``ASSAY_CHROMIUM``, else the first of ``BROWSERS`` found)."""
-    executable = os.environ.get("ASSAY_CHROMIUM") or next(
-        (found for name in BROWSERS if (found := shutil.which(name))), None
-    )
-    if executable is None:
-        missing_service("no Chromium to open the dashboard in (set ASSAY_CHROMIUM)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        missing_service("playwright is not installed (it is in the dev extra)")
-    # Chromium's sandbox refuses to start as root (containers, some CI machines).
-    args = ["--no-sandbox"] if os.geteuid() == 0 else []
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=args)
-        yield launched
-        launched.close()
+    """Headless Chromium (``chromium.launched``)."""
+    with launched("open the dashboard in") as opened:
+        yield opened
