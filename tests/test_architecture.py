@@ -52,6 +52,7 @@ SIDEWAYS = {
     ("evaluation", "diagnostics"),
     ("labels", "scoring"),  # label issues and compare-models score models as the gate does
     ("compress", "evaluation"),
+    ("demo", "pipeline"),  # the demo's release is a pipeline
     ("cli", ""),  # the front ends call the public API
     ("cli", "server"),  # serve --auth checks the token file; ASSAY_SERVER goes through it
     ("server", ""),

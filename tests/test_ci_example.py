@@ -110,6 +110,11 @@ def demo(
     )
     shutil.copy(REPO / "examples" / "train.py", folder / "train.py")
     shutil.copytree(REPO / "examples" / "ci" / "tests", folder / "tests")
+    # The demo's pipeline released the candidate; production goes back to the baseline,
+    # as before a release, so that a job's promotion (or its absence) shows.
+    baseline = next(m["ref"] for m in payload["models"] if m["alias"] == "baseline")
+    moved = cli(folder, "models", "alias", baseline, "production")
+    assert moved.rc == 0, moved.err
     return folder, payload
 
 
@@ -216,13 +221,15 @@ def test_a_pull_request_is_gated_but_promotes_nothing(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "### ✅ assay eval `employment-release`: passed" in summary
     assert "Promoted" not in summary
-    missing = cli(repo, "models", "show", "employment@production")
-    assert missing.rc != 0 and "production" in missing.error_line()
+    baseline = next(m["ref"] for m in demo[1]["models"] if m["alias"] == "baseline")
+    kept = cli(repo, "models", "show", "employment@production", "--json").json()
+    assert f"{kept['name']}@{kept['version']}" == baseline
     listed = cli(repo, "models", "list", "--json").json()["models"]
     # The demo's trained models, and the one that shadows its A/B test.
     shadows = {s["model"]: ["experimental"] for s in demo[1]["experiment"]["shadows"]}
-    assert {m["ref"]: m["aliases"] for m in listed} == {
+    assert {m["ref"]: sorted(m["aliases"]) for m in listed} == {
         **{m["ref"]: [m["alias"]] for m in demo[1]["models"]},
+        baseline: ["baseline", "production"],
         **shadows,
     }
 

@@ -1,14 +1,25 @@
 """The demo: the real ACS employment data, from a base and yearly deltas to versions.
 
-It builds a fresh store in a folder, commits 2015 as the base and 2016–2018 as
-deltas (from Parquet, CSV and JSONL, as users' files come), withdraws a few
-respondents with a delete delta, and composes two recipes: training data that
-skips 2017, and the newest year on its own for evaluation. It grows as assay does.
+It builds a store in a folder, commits 2015 as the base and 2016–2018 as deltas (from
+Parquet, CSV and JSONL, as users' files come) and withdraws a few respondents with a
+delete delta. The release is one pipeline, ``assay.yaml`` (``PIPELINE``), written into
+the folder and run with ``assay.pipeline``: each recipe composed in its own stage
+(training data that skips 2017, the newest year on its own), the data tests, a smoke
+test, the baseline and the candidate trained by ``examples/train.py`` as recorded runs,
+the release gate that promotes the candidate, a distilled shadow model and the pinned
+serving config. Then a live A/B test of those models through ``assay serve`` and a
+relabel round trip. Run again on the same folder, it adds nothing (the files are the
+same deltas), finds every pipeline stage fresh and skips it, and keeps the A/B test
+and relabelling of the models it already has. It grows as assay does.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,14 +30,18 @@ import pyarrow.csv as pacsv
 import pyarrow.json
 import pyarrow.parquet as pq
 
-from assay.data import add_delta, compose, create_dataset
-from assay.errors import InputFileError, UsageError
+from assay.data import add_delta, create_dataset, load_version
+from assay.errors import InputFileError, NotFound, UsageError
 from assay.extras import require
-from assay.store import init_store
+from assay.files import atomic_write
+from assay.pipeline.plan import read_record
+from assay.store import Store, init_store, open_store
 
 __all__ = ["find_demo_data", "run_demo"]
 
 MARKER = ".assay-demo"
+#: The last run's JSON, in the demo folder: what a run that changes no model reuses.
+RESULT = "demo.json"
 DATA_NAME = "acs_employment_ma.parquet"
 
 TRAIN_RECIPE = """\
@@ -144,6 +159,51 @@ diagnostics:
     thresholds: [{metric: drop_at_0.1, max: 0.08}]
 """
 
+PIPELINE = """\
+# The demo's release as one pipeline (docs/pipeline.md). `assay pipeline status` says
+# which stages a change makes stale, and why, before anything runs; `assay pipeline run`
+# runs only those, each as a recorded run, and stops at the first failing gate.
+# The commands name the Python that ran `assay demo`, which has scikit-learn.
+name: employment-release
+store: .assay
+stages:
+  # Each recipe in its own stage: a change to one leaves the others' readers fresh.
+  compose-train: {kind: compose, recipe: recipes/train.yaml, out: train.parquet}
+  compose-newest: {kind: compose, recipe: recipes/newest.yaml}
+  check-train: {kind: check, suite: checks/train.yaml, inputs: [compose-train]}
+  # train.py on 1% of the rows: it must run end to end before the real training does.
+  smoke: {kind: smoke, of: train-candidate, sample: 0.01, inputs: [compose-train]}
+  train-baseline:
+    kind: train
+    command: PYTHON train.py --model logreg --alias baseline --recipe recipes/train.yaml
+    code: [train.py]
+    inputs: [check-train, compose-train]
+  train-candidate:
+    kind: train
+    command: PYTHON train.py --model gboost --alias candidate --recipe recipes/train.yaml
+    code: [train.py]
+    inputs: [check-train, smoke, compose-train]
+  # The release gate; the candidate becomes `production` only if it passes. The year
+  # recipes are its staleness test's data.
+  gate:
+    kind: evaluate
+    spec: eval.yaml
+    promote: production
+    inputs: [train-baseline, train-candidate, compose-newest, recipes/year-2015.yaml,
+             recipes/year-2016.yaml, recipes/year-2017.yaml]
+  # A small student of the released model, taught on the newest year: the A/B test's
+  # shadow (`employment@experimental`).
+  distil:
+    kind: compress
+    model: employment@production
+    method: distil
+    aliases: [experimental]
+    params: {transfer: "recipes/newest.yaml:train", student: logistic}
+    inputs: [gate, compose-newest]
+  # serve.yaml with each alias pinned to the version it names now.
+  serve: {kind: serve, config: serve.yaml, out: serve.pinned.yaml, inputs: [distil]}
+"""
+
 
 def find_demo_data() -> Path:
     """The ACS example file: in the repository's examples/data, or the working folder's."""
@@ -167,25 +227,43 @@ def run_demo(
     data: str | Path | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """Build the demo in ``folder`` (replacing an earlier demo there) and report it."""
+    """Build the demo in ``folder`` and report it; on an earlier demo's folder, bring it
+    up to date (what is fresh is skipped)."""
     # It trains, evaluates and renders: name the extras before anything is written.
     for module in ("sklearn", "skops", "scipy", "pandas", "jinja2", "plotly", "fastapi", "uvicorn"):
         require(module, "the demo's models, reports and server", extra="models,report,serve")
     root = Path(folder).resolve()
-    if root.exists():
-        if not (root / MARKER).exists():
-            raise UsageError(
-                f"{root} exists and is not an earlier demo; pick another --dir or remove it"
-            )
-        shutil.rmtree(root)
-    (root / "incoming").mkdir(parents=True)
+    if root.exists() and not (root / MARKER).exists():
+        raise UsageError(
+            f"{root} exists and is not an earlier demo; pick another --dir or remove it"
+        )
+    if root.exists() and not (root / "assay.yaml").exists():
+        shutil.rmtree(root)  # a demo of an assay before the pipeline: built again
+    (root / "incoming").mkdir(parents=True, exist_ok=True)
     (root / MARKER).touch()
     acs = pq.read_table(Path(data) if data else find_demo_data())
 
     say(f"Store: {root / '.assay'}")
-    store = init_store(root / ".assay")
-    create_dataset(store, "employment", ["id"], label="employed")
+    with _demo_store(root / ".assay") as store:
+        return _run(root, store, acs, say)
 
+
+def _demo_store(path: Path) -> Store:
+    """The earlier demo's store, or a new one with the ``employment`` dataset."""
+    if (path / "assay.json").is_file():
+        store = open_store(path)
+        try:
+            store.catalog.get_dataset("employment")
+            return store
+        except NotFound:
+            pass
+    else:
+        store = init_store(path)
+    create_dataset(store, "employment", ["id"], label="employed")
+    return store
+
+
+def _run(root: Path, store: Store, acs: pa.Table, say: Callable[[str], None]) -> dict[str, Any]:
     def year(y: int) -> pa.Table:
         return acs.filter(pc.equal(acs.column("year"), y))
 
@@ -208,8 +286,9 @@ def run_demo(
             message=f"ACS {path.stem[-4:]} survey, Massachusetts",
         )
         added.append(r.delta)
+        mark = "+" if r.created else "="  # again on an earlier demo: the same delta
         say(
-            f"  + {name:9s} {r.delta.op} {r.delta.row_count:>7,} rows from {path.name}  ({r.delta.short_id})"
+            f"  {mark} {name:9s} {r.delta.op} {r.delta.row_count:>7,} rows from {path.name}  ({r.delta.short_id})"
         )
     # The same file again is a no-op: deltas are content-addressed.
     again = add_delta(store, "employment", files["y2016"][0], name="y2016-again")
@@ -223,57 +302,77 @@ def run_demo(
         store, "employment", withdrawn, op="delete", name="withdrawn", message="consent withdrawn"
     )
     added.append(r.delta)
-    say(f"  - withdrawn delete  {r.delta.row_count:>7,} keys  ({r.delta.short_id})")
+    mark = "-" if r.created else "="
+    say(f"  {mark} withdrawn delete  {r.delta.row_count:>7,} keys  ({r.delta.short_id})")
 
     # How each delta moved the label and the features (`assay data log --impact`).
     from assay.diagnostics.impact import delta_impact
 
     impact = delta_impact(store, "employment")
 
-    recipes = root / "recipes"
-    recipes.mkdir()
-    (recipes / "train.yaml").write_text(TRAIN_RECIPE)
-    (recipes / "newest.yaml").write_text(NEWEST_RECIPE)
-    for y, delta in YEARS.items():
-        (recipes / f"year-{y}.yaml").write_text(YEAR_RECIPE.format(delta=delta))
-    train = compose(recipes / "train.yaml", store=store)
-    newest = compose(recipes / "newest.yaml", store=store)
-    out = root / "train.parquet"
-    train.write_parquet(out)
-    # Rebuilding by fingerprint gives the same rows, byte for byte.
-    again_out = root / "train-rebuilt.parquet"
-    from assay.data import load_version
-
-    load_version(train.fingerprint, store=store).write_parquet(again_out)
-    identical = out.read_bytes() == again_out.read_bytes()
-    # Data tests on the training data, recorded against its fingerprint.
-    from assay.checks import check
+    # The release: one pipeline, its files written beside it.
+    from assay.pipeline import load_pipeline, run_pipeline
     from assay.report import render_check, render_evaluation, write_report
 
-    (root / "checks").mkdir()
-    (root / "checks" / "train.yaml").write_text(CHECK_SUITE)
-    report = check(root / "checks" / "train.yaml", store=store)
-    write_report(render_check(report), root / "check-report.html")
+    _write_pipeline(root)
+    say("  release pipeline assay.yaml (assay pipeline run):")
+    pipeline = load_pipeline(root / "assay.yaml")
+    done = run_pipeline(pipeline, store=store, stdout=subprocess.DEVNULL, say=say)
     say(
-        f"  check {report.suite} on {train.short}: {'PASSED' if report.passed else 'FAILED'} "
-        f"({report.summary()}, {report.queries} engine queries)"
+        f"  pipeline {pipeline.name}: ran {len(done.ran)}, skipped {len(done.skipped)} fresh"
+        + (f", {len(done.not_run)} not run" if done.not_run else "")
+        + (f"; stage {done.failed.name} failed: {done.failed.message}" if done.failed else "")
     )
-    models = _train_models(store, recipes / "train.yaml", say)
-    evaluation = None
-    if models:
-        from assay.evaluation import evaluate
+    fingerprints: dict[str, str] = {}
+    for n in ("train", "newest"):
+        record = read_record(store, pipeline, f"compose-{n}") or {}
+        fingerprints[n] = str((record.get("outputs") or {}).get("fingerprint") or "")
+    if not all(fingerprints.values()):
+        why = done.failed.message if done.failed else "no compose stage recorded a version"
+        raise UsageError(f"the demo's pipeline did not compose its recipes: {why}")
+    train = load_version(fingerprints["train"], store=store)
+    newest = load_version(fingerprints["newest"], store=store)
+    out = root / "train.parquet"
+    # Rebuilding by fingerprint gives the same rows, byte for byte.
+    again_out = root / "train-rebuilt.parquet"
+    train.write_parquet(again_out)
+    identical = out.read_bytes() == again_out.read_bytes()
 
-        (root / "eval.yaml").write_text(EVAL_SPEC)
-        evaluation = evaluate(root / "eval.yaml", store=store)
+    # The data tests and the gate the pipeline ran (now, or on an earlier run).
+    (checked,) = store.catalog.list_checks(
+        fingerprint=train.fingerprint, suite="employment-train", limit=1
+    )
+    write_report(render_check(checked), root / "check-report.html")
+    say(
+        f"  check {checked['suite']} on {train.short}: "
+        f"{'PASSED' if checked['passed'] else 'FAILED'} ({checked['summary']})"
+    )
+    trained = "train-candidate" in [r.name for r in done.ran] + done.skipped
+    models = _models(store, say) if trained else []
+    evaluation = None
+    gate = read_record(store, pipeline, "gate")
+    if gate is not None:
+        evaluation = store.catalog.get_evaluation(gate["outputs"]["evaluation"])
         write_report(render_evaluation(evaluation), root / "eval-report.html")
         say(
-            f"  eval employment-release: {'PASSED' if evaluation.passed else 'FAILED'} ({evaluation.summary()})"
+            f"  eval employment-release: {'PASSED' if evaluation['passed'] else 'FAILED'} "
+            f"({evaluation['summary']})"
         )
-    experiment = None
-    if models:
-        experiment = _experiment(store, root, newest, say)
-    relabel = _relabel(store, root, newest, say) if models else None
-    return {
+    # The live A/B test and the relabelling use the models the pipeline released; on a
+    # run that changed none, the last run's results stand.
+    earlier = _earlier(root)
+    released = done.exit_code == 0
+    reuse = released and not done.ran and earlier.get("experiment") and earlier.get("relabel")
+    if reuse:
+        experiment, relabel = earlier["experiment"], earlier["relabel"]
+        say(
+            "  experiment gbm-vs-lr and the relabel round trip: the models are unchanged "
+            f"since the last demo; their results stand ({RESULT})"
+        )
+    else:
+        experiment = _experiment(store, root, newest, say) if released else None
+        relabel = _relabel(store, root, newest, say) if released else None
+    result = {
         "folder": str(root),
         "store": store.url,
         "deltas": [
@@ -283,54 +382,93 @@ def run_demo(
         "versions": {"train": train.summary(), "newest": newest.summary()},
         "train_parquet": str(out),
         "rebuilt_identical": identical,
+        "pipeline": {**done.to_dict(), "file": str(pipeline.path)},
         "models": models,
-        "check": {**report.to_dict(), "html": str(root / "check-report.html")},
+        "check": {**checked, "html": str(root / "check-report.html")},
         "evaluation": None
         if evaluation is None
         else {
-            "passed": evaluation.passed,
-            "summary": evaluation.summary(),
-            "failures": [g.message for g in evaluation.failures],
-            "id": evaluation.id,
+            "passed": evaluation["passed"],
+            "summary": evaluation["summary"],
+            "failures": [g["message"] for g in evaluation["failures"]],
+            "id": evaluation["id"],
             "html": str(root / "eval-report.html"),
         },
         "experiment": experiment,
         "relabel": relabel,
+        "reused": ["experiment", "relabel"] if reuse else [],
     }
+    with atomic_write(root / RESULT) as tmp:
+        tmp.write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    return result
 
 
-def _train_models(store: Any, recipe: Path, say: Callable[[str], None]) -> list[dict[str, Any]]:
-    """Run examples/train.py twice as recorded runs: the baseline and the candidate."""
-    import subprocess
-    import sys
+def _write_pipeline(root: Path) -> None:
+    """``assay.yaml`` and what it reads: recipes, suite, spec, serving config, train.py.
 
-    from assay.models import get_model
-    from assay.runs import run_command
-
+    Each file is written only when its text changed, so that an unchanged demo leaves
+    every stage fresh (and a user's edit stands until the next ``assay demo``)."""
     script = Path(__file__).resolve().parents[2] / "examples" / "train.py"
     if not script.is_file():
-        say("  (examples/train.py is not here: no models trained)")
-        return []
-    found = []
-    for kind, alias in (("logreg", "baseline"), ("gboost", "candidate")):
-        argv = [sys.executable, str(script), "--model", kind, "--alias", alias]
-        argv += ["--recipe", str(recipe), "--store", store.url]
-        run = run_command(argv, name=f"train-{kind}", store=store, stdout=subprocess.DEVNULL)
-        if run.status != "finished":
-            raise UsageError(f"examples/train.py --model {kind} failed ({run.error}); see above")
-        info = get_model(f"employment@{alias}", store=store)
-        m = run.metrics
-        say(
-            f"  model {info.ref} ({alias}): {kind}, accuracy {m['accuracy']:.4f}, "
-            f"ROC AUC {m['roc_auc']:.4f} on {m['test_rows']:,} test rows (run {run.id})"
+        raise InputFileError(
+            f"examples/train.py is not at {script}; run the demo from the assay repository"
         )
-        found.append({"ref": info.ref, "alias": alias, "model": kind, "run": run.id, "metrics": m})
+    texts = {
+        "assay.yaml": PIPELINE.replace("PYTHON", shlex.quote(sys.executable)),
+        "train.py": script.read_text(encoding="utf-8"),
+        "recipes/train.yaml": TRAIN_RECIPE,
+        "recipes/newest.yaml": NEWEST_RECIPE,
+        **{f"recipes/year-{y}.yaml": YEAR_RECIPE.format(delta=d) for y, d in YEARS.items()},
+        "checks/train.yaml": CHECK_SUITE,
+        "eval.yaml": EVAL_SPEC,
+        "serve.yaml": SERVE_CONFIG,
+    }
+    for rel, text in texts.items():
+        path = root / rel
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+
+
+def _earlier(root: Path) -> dict[str, Any]:
+    """The last demo run's JSON in the folder; empty when there is none (or unreadable)."""
+    try:
+        found = json.loads((root / RESULT).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _models(store: Store, say: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The baseline and the candidate the pipeline trained, with their runs' metrics."""
+    from assay.models import get_model
+
+    found = []
+    for alias in ("baseline", "candidate"):
+        info = get_model(f"employment@{alias}", store=store)
+        run = store.catalog.get_run(info.run_id) if info.run_id else None
+        m = dict(run.metrics) if run else {}
+        if m:
+            say(
+                f"  model {info.ref} ({alias}): accuracy {m['accuracy']:.4f}, ROC AUC "
+                f"{m['roc_auc']:.4f} on {m['test_rows']:,} test rows (run {info.run_id})"
+            )
+        found.append(
+            {
+                "ref": info.ref,
+                "alias": alias,
+                "model": (run.params.get("model") if run else None),
+                "run": info.run_id,
+                "metrics": m,
+            }
+        )
     return found
 
 
 SERVE_CONFIG = """\
-# An A/B test of the candidate against the baseline, with the experimental model
-# shadowing every request: `assay serve serve.yaml`, then `assay ab analyze`.
+# An A/B test of the candidate against the baseline, with the experimental model (the
+# pipeline's distilled student) shadowing every request: `assay serve serve.yaml`, or
+# serve.pinned.yaml (its models pinned by the pipeline), then `assay ab analyze`.
 endpoint: employment
 experiment: gbm-vs-lr
 routes:
@@ -348,37 +486,21 @@ CLIENTS = 4
 
 def _experiment(store: Any, root: Path, newest: Any, say: Callable[[str], None]) -> dict[str, Any]:
     """A short A/B test on real traffic: ``assay serve`` on a loopback port answers the
-    newest year's held-out people (each a user), then the business outcome (was the
-    answer right?) is recorded and the experiment analysed into a report."""
+    newest year's held-out people (each a user) with the models the pipeline's serve
+    stage pinned (``serve.pinned.yaml``), then the business outcome (was the answer
+    right?) is recorded and the experiment analysed into a report."""
     import socket
-    import subprocess
-    import sys
-
-    from sklearn.tree import DecisionTreeClassifier
 
     from assay.experiments.analysis import analyze
     from assay.experiments.records import record_outcomes
-    from assay.models import get_model, register_model
+    from assay.models import get_model
     from assay.report import render_experiment, write_report
 
     baseline = get_model("employment@baseline", store=store)
     # The columns the served models take, as their signature recorded them.
     features = [c["name"] for c in (baseline.signature or {})["inputs"]["columns"]]
-    train = newest.to_pandas(split="train")
-    shadow = DecisionTreeClassifier(max_depth=6, random_state=0).fit(
-        train[features], train["employed"]
-    )
-    register_model(
-        "employment",
-        shadow,
-        aliases=["experimental"],
-        sample=train[features].head(200),
-        description="a depth-6 tree, shadowing the experiment",
-        store=store,
-    )
     people = newest.to_pandas(split="test").head(EXPERIMENT_REQUESTS)
-    config = root / "serve.yaml"
-    config.write_text(SERVE_CONFIG)
+    config = root / "serve.pinned.yaml"
     with socket.socket() as s:  # a free port; the server binds it a moment later
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

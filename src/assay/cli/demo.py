@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
         data: Annotated[Path | None, typer.Option("--data", help="The ACS Parquet file.")] = None,
         json: JsonOpt = False,
     ) -> None:
-        """Build a store from the ACS employment data and compose versions from it."""
+        """Build a store from the ACS employment data and run its release pipeline
+        (assay.yaml in --dir); again on the same folder, only what changed runs."""
         from assay.demo import run_demo
         from assay.report import tables
 

@@ -617,6 +617,17 @@ def demo(result: Mapping[str, Any], console: Console, command: str = "assay") ->
     console.print(f"Training rows written to {escape(result['train_parquet'])}")
     same = "identical" if result["rebuilt_identical"] else "DIFFERENT (a bug!)"
     console.print(f"Rebuilt from its fingerprint: {same} bytes")
+    p = result.get("pipeline")
+    if p is not None:
+        fresh = " (every stage fresh: nothing changed)" if p["skipped"] and not p["ran"] else ""
+        console.print(
+            f"\nRelease pipeline (assay.yaml): ran {len(p['ran'])}, skipped "
+            f"{len(p['skipped'])} fresh{fresh}"
+        )
+        if p.get("failed"):
+            item(console, f"[red]✗[/] stage {escape(p['failed'])}: {escape(p['message'] or '')}")
+        if result.get("reused"):
+            item(console, f"{' and '.join(result['reused'])}: the last run's, models unchanged")
     c = result["check"]
     verdict = "[green]PASSED[/]" if c["passed"] else "[red]FAILED[/]"
     console.print(f"\nData tests ({escape(c['suite'])}): {verdict} {escape(c['summary'])}")
@@ -643,6 +654,7 @@ def demo(result: Mapping[str, Any], console: Console, command: str = "assay") ->
         f"Explore: [bold]cd {escape(result['folder'])} && {cmd} data log employment[/]"
         f" · {cmd} check checks/train.yaml · {cmd} eval eval.yaml"
         f" · {cmd} ab analyze gbm-vs-lr --metric correct · {cmd} serve serve.yaml"
+        f" · {cmd} pipeline status"
     )
 
 
