@@ -40,9 +40,12 @@ stages:
 """
 
 
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    assay.init_store(tmp_path / ".assay").close()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The pipeline's folder, its store's catalog SQLite (a file lock) or PostgreSQL (an
+    advisory lock)."""
+    catalog = request.getfixturevalue("pg_database") if request.param == "postgresql" else None
+    assay.init_store(tmp_path / ".assay", catalog=catalog).close()
     (tmp_path / "wait.py").write_text(WAIT_PY)
     (tmp_path / "assay.yaml").write_text(PIPELINE)
     return tmp_path
@@ -106,6 +109,7 @@ def test_a_killed_holder_leaves_no_lock(project: Path, tmp_path: Path) -> None:
     assert after.json()["ran"] == ["train"]  # the killed run recorded nothing
 
 
+@pytest.mark.parametrize("project", ["sqlite"], indirect=True)
 def test_a_run_in_a_thread_leaves_the_working_folder_alone(project: Path) -> None:
     here = os.getcwd()
     assert Path(here).resolve() != project.resolve()
