@@ -272,13 +272,13 @@ def test_incremental_check_over_a_delta_stored_as_given(files: Path, tmp_path: P
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.uint64])
-def test_sorted_hashes_on_two_threads_equal_numpy_s_sort(dtype: type[np.generic]) -> None:
+def test_sorted_hashes_of_a_large_array_equal_numpy_s_sort(dtype: type[np.generic]) -> None:
     from assay.data.as_is import _PARALLEL_SORT, sorted_hashes
 
     rng = np.random.default_rng(3)
     info = np.iinfo(dtype)
     values = rng.integers(info.min, info.max, _PARALLEL_SORT + 1001, dtype=dtype, endpoint=True)
-    # The edges of the split: both ends of the range, its middle, and repeats.
+    # Both ends of the range, its middle (the sign bit), and repeats.
     middle = 0 if info.min < 0 else 1 << 63
     values[:8] = [info.min, info.max, middle, middle - 1, middle, info.max, 7, 7]
     assert np.array_equal(sorted_hashes(values), np.sort(values))
