@@ -55,6 +55,15 @@ def test_a_missing_pipeline_file_is_one_line(tmp_path: Path) -> None:
     assert "pipeline file 'nope.yaml' does not exist" in result.error_line()
 
 
+def test_the_assay_yaml_beside_it_is_the_pipeline_it_shows(tmp_path: Path) -> None:
+    # Found as `assay pipeline status` finds it; checked before anything starts.
+    assay.init_store(tmp_path / ".assay").close()
+    (tmp_path / "assay.yaml").write_text("name: broken\nstages: 3\n")
+    result = run_assay("ui", "--store", tmp_path / ".assay", cwd=tmp_path)
+    assert result.rc == 2
+    assert "assay.yaml" in result.error_line()
+
+
 def test_a_taken_port_is_one_line(tmp_path: Path) -> None:
     assay.init_store(tmp_path / ".assay").close()
     with socket.create_server(("127.0.0.1", 0)) as taken:

@@ -15,6 +15,7 @@ from sklearn.linear_model import LogisticRegression
 import assay
 from assay.diagnostics.whatif import counterfactual, distances, partial_dependence, predict
 from assay.errors import UsageError
+from assay.models.registry import set_alias
 
 FEATURES = ["AGEP", "SCHL", "SEX"]
 
@@ -68,3 +69,25 @@ def test_mistakes_are_one_line_naming_the_fix(
         predict(store, [], {})
     with pytest.raises(UsageError, match="does not read 'employed'; pick one of AGEP, SCHL, SEX"):
         partial_dependence(store, "people@1", fingerprint, "employed")
+
+
+def test_an_alias_is_followed_when_it_moves_though_loaded_models_are_kept(
+    probed: tuple[assay.Store, str, pd.DataFrame],
+) -> None:
+    # The page asks at every edit: versions are loaded once, aliases resolved each time.
+    store, _, frame = probed
+    row = {f: int(v) for f, v in frame[FEATURES].iloc[3].items()}
+    flipped = LogisticRegression(max_iter=1000).fit(frame[FEATURES], 1 - frame["employed"])
+    second = assay.register_model("people", flipped, sample=frame[FEATURES].head(20), store=store)
+    set_alias("people", 1, "live", store=store)
+    (before,) = predict(store, ["people@live"], row)
+    assert before.model == "people@1"
+    assert predict(store, ["people@1"], row)[0] == before  # the same answer, kept model
+    set_alias("people", second.version, "live", store=store)
+    (after,) = predict(store, ["people@live"], row)
+    expected = flipped.predict_proba(pd.DataFrame([row]))[0]
+    assert after.model == f"people@{second.version}"
+    assert after.proba == pytest.approx(
+        dict(zip(map(str, flipped.classes_), expected, strict=True))
+    )
+    assert after.output != before.output or after.proba != before.proba

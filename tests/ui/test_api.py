@@ -3,6 +3,7 @@ library or scikit-learn computed independently."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -54,6 +55,12 @@ def test_dataset_history_with_impact_and_versions(client: httpx.Client, project:
     assert impact["rows_before"] == 2000 and impact["rows_after"] == 3000
     assert {v["fingerprint"] for v in data["versions"]} == {project.old, project.new}
     assert client.get("/api/ui/datasets/nope").status_code == 404
+    # The page: counts with separators; the feature that moved most, by its distance.
+    page = client.get("/ui/datasets/employment").text
+    assert "<td>2,000</td>" in page and "<td>3,000</td>" in page
+    top = max(impact["features"], key=lambda f: f["distance"])
+    measure = "TVD" if top["test"] == "chi2" else "KS"
+    assert f"{top['column']} ({measure} {top['distance']:.3f})" in page
 
 
 def test_diff_counts_the_added_year(client: httpx.Client, project: Project) -> None:
@@ -196,6 +203,31 @@ def test_experiment_counts_every_answered_request(client: httpx.Client) -> None:
     counts = experiment["counts"]
     assert set(counts) == {"control", "treatment"} and sum(counts.values()) == REQUESTS
     assert all(n > 0 for n in counts.values())
+
+
+def test_an_experiment_is_analysed_on_its_first_outcome_metric_unless_asked(
+    client: httpx.Client, project: Project
+) -> None:
+    from assay.experiments.analysis import analyze
+
+    # A page cannot pass --metric: the analysis compares the arms on the first recorded
+    # outcome, and the page links the others.
+    url = "/api/ui/experiments/trees-vs-logreg"
+    first = client.get(url).json()
+    assert first["metric"] == "clicked"
+    assert first == json.loads(
+        json.dumps(analyze(project.store, "trees-vs-logreg", "clicked").to_dict())
+    )
+    assert client.get(url, params={"metric": "spend"}).json()["metric"] == "spend"
+    page = client.get("/ui/experiments/trees-vs-logreg").text
+    assert 'src="/ui/experiments/trees-vs-logreg/report?metric=clicked"' in page
+    assert 'href="/ui/experiments/trees-vs-logreg?metric=spend"' in page
+    other = client.get("/ui/experiments/trees-vs-logreg", params={"metric": "spend"}).text
+    assert 'report?metric=spend"' in other
+    report = client.get("/ui/experiments/trees-vs-logreg/report", params={"metric": "spend"})
+    assert report.status_code == 200 and "spend" in report.text
+    # Without --auth no token is needed: no sign-in link in the header.
+    assert 'href="/ui/signin"' not in page
 
 
 def test_pipeline_status_is_the_librarys(client: httpx.Client, project: Project) -> None:

@@ -271,6 +271,7 @@ def test_signing_in_sets_an_httponly_strict_cookie_and_out_clears_it(ui_url: str
         listed = client.get("/ui/datasets")  # the cookie, kept by the client, is the token
         assert listed.status_code == 200
         assert ">acs</a>" in listed.text and ">ads</a>" not in listed.text
+        assert 'id="account">reader</a>' in listed.text  # the header names the token
         assert client.get("/api/ui/datasets").json()["datasets"][0]["name"] == "acs"
         other = client.get("/ui/datasets/ads")
         assert other.status_code == 403

@@ -104,7 +104,11 @@ def build_project(root: Path, acs: pa.Table) -> Iterator[Project]:
 
 
 def serve_a_little(store: assay.Store, rows: pd.DataFrame) -> None:
-    """An experiment over both models that answered ``len(rows)`` requests (its log)."""
+    """An experiment over both models that answered ``len(rows)`` requests (its log),
+    with two outcome metrics per user: ``clicked`` and ``spend``."""
+    import pyarrow as pa
+
+    from assay.experiments.records import record_outcomes
     from assay.server import Endpoint
 
     endpoint = Endpoint(EXPERIMENT, store, weights_poll_s=None)
@@ -114,6 +118,10 @@ def serve_a_little(store: assay.Store, rows: pd.DataFrame) -> None:
             endpoint.predict({"user_id": f"u{i}", "inputs": {k: int(v) for k, v in row.items()}})
     finally:
         endpoint.close()
+    users = [f"u{i}" for i in range(len(rows))]
+    outcomes = {"sticky_key": users, "clicked": [i % 3 == 0 for i in range(len(rows))]}
+    outcomes["spend"] = [float(i % 7) for i in range(len(rows))]
+    record_outcomes(store, str(EXPERIMENT["experiment"]), pa.table(outcomes), by="sticky_key")
 
 
 @contextmanager

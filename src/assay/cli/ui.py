@@ -30,7 +30,11 @@ def ui(
     ] = 8080,
     pipeline: Annotated[
         str | None,
-        typer.Option("--pipeline", help="An assay.yaml whose status to show.", show_default=False),
+        typer.Option(
+            "--pipeline",
+            help="An assay.yaml whose status to show (default: ./assay.yaml, if there is one).",
+            show_default=False,
+        ),
     ] = None,
     auth: Annotated[
         str | None,
@@ -62,6 +66,8 @@ def ui(
         from assay.server.auth import load_access
 
         access = load_access(auth)  # a malformed file or an unset secret: one line, now
+    if pipeline is None and Path("assay.yaml").is_file():
+        pipeline = "assay.yaml"  # as `assay pipeline status` finds it
     if pipeline is not None:
         from assay.pipeline import load_pipeline
 

@@ -16,6 +16,8 @@ class's probability for a binary classifier, the answer for a regressor).
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from assay.errors import UsageError
-from assay.models.registry import Model, load_model
+from assay.models.registry import Model, load_version, resolve_ref
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -151,6 +153,28 @@ def _classes(model: Model) -> list[Any] | None:
     return None if classes is None else [_plain(c) for c in classes]
 
 
+def _model(store: Store, ref: str) -> Model:
+    """The model ``ref`` names, loaded once a process per version: a page asks the same
+    one or two models at every edit (an alias is resolved each time: it may move)."""
+    info = resolve_ref(store, ref)
+    key = (store.url, info.ref, info.sha256)
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    model = load_version(store, info)
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > _MODELS_KEPT:
+            _MODELS.popitem(last=False)
+    return model
+
+
+_MODELS: OrderedDict[tuple[str, str, str | None], Model] = OrderedDict()
+_MODELS_LOCK = threading.Lock()  # the dashboard asks from its worker threads
+_MODELS_KEPT = 8
+
+
 def _one_row(row: dict[str, Any], features: list[str], model: Model) -> pd.DataFrame:
     import pandas as pd
 
@@ -169,7 +193,7 @@ def predict(store: Store, models: list[str], row: dict[str, Any]) -> list[Predic
         raise UsageError("no model to ask; give one or more NAME@REF")
     out: list[Prediction] = []
     for ref in models:
-        model = load_model(ref, store=store)
+        model = _model(store, ref)
         outputs, proba = _answer(model, _one_row(row, features_of(model), model))
         classes = _classes(model)
         probabilities = None
@@ -225,7 +249,7 @@ def counterfactual(
     closest to ``row`` that ``model`` answers differently
     (ties: the first in the version's order); ``UsageError`` when every row gets the
     same answer."""
-    loaded = load_model(model, store=store)
+    loaded = _model(store, model)
     data = _version(store, version)
     features = features_of(loaded, data)
     table = data.table
@@ -295,7 +319,7 @@ def partial_dependence(
 ) -> PartialDependence:
     """``model``'s partial dependence on ``feature`` over ``version``, overall and in
     each slice of the version's recipe (rows beyond ``MAX_ROWS``: a seeded sample)."""
-    loaded = load_model(model, store=store)
+    loaded = _model(store, model)
     data = _version(store, version)
     features = features_of(loaded, data)
     if feature not in features:

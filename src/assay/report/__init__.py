@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,18 +33,34 @@ __all__ = [
 ]
 
 
-def _environment() -> Any:
-    jinja2 = require("jinja2", _plotly.PURPOSE)
+def _template(name: str) -> Any:
+    """The compiled template ``name``: parsed once a process, under a lock.
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("assay.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["num"] = number
-    return env
+    Parsing used to happen on every render (a new environment each time). Jinja's lexer
+    reads each number with ``ast.literal_eval``, and CPython 3.11 before 3.11.8 keeps the
+    AST constructor's depth in interpreter-wide state (gh-106905): servers render on
+    worker threads, and two parses at once failed with "SystemError: AST constructor
+    recursion depth mismatch" in whichever thread parsed. Rendering a compiled
+    template parses nothing.
+    """
+    with _TEMPLATES_LOCK:
+        if not _ENVIRONMENT:
+            jinja2 = require("jinja2", _plotly.PURPOSE)
+            env = jinja2.Environment(
+                loader=jinja2.PackageLoader("assay.report", "templates"),
+                autoescape=jinja2.select_autoescape(["html", "j2"]),
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                auto_reload=False,  # the templates ship with the package
+            )
+            env.filters["num"] = number
+            _ENVIRONMENT.append(env)
+        return _ENVIRONMENT[0].get_template(name)
+
+
+_TEMPLATES_LOCK = threading.Lock()
+_ENVIRONMENT: list[Any] = []  # the one Jinja environment, made on first use
 
 
 def _gauge(result: dict[str, Any]) -> dict[str, Any] | None:
@@ -106,11 +123,7 @@ def render_check(report: CheckReport | dict[str, Any]) -> str:
     ordered = sorted(
         results, key=lambda r: (order[r["passed"]], r["severity"] != "error", _position(r))
     )
-    return (
-        _environment()
-        .get_template("check.html.j2")
-        .render(report=data, results=ordered, version=_version())
-    )
+    return _template("check.html.j2").render(report=data, results=ordered, version=_version())
 
 
 def render_evaluation(
@@ -125,15 +138,11 @@ def render_evaluation(
     from assay.report import _evaluation
 
     data = evaluation if isinstance(evaluation, dict) else evaluation.to_dict()
-    return (
-        _environment()
-        .get_template("evaluation.html.j2")
-        .render(
-            ev=data,
-            v=_evaluation.view(data),
-            plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
-            version=_version(),
-        )
+    return _template("evaluation.html.j2").render(
+        ev=data,
+        v=_evaluation.view(data),
+        plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
+        version=_version(),
     )
 
 
@@ -144,15 +153,11 @@ def render_experiment(analysis: Analysis | dict[str, Any], *, self_contained: bo
     from assay.report import _experiment
 
     data = analysis if isinstance(analysis, dict) else analysis.to_dict()
-    return (
-        _environment()
-        .get_template("experiment.html.j2")
-        .render(
-            ab=data,
-            v=_experiment.view(data),
-            plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
-            version=_version(),
-        )
+    return _template("experiment.html.j2").render(
+        ab=data,
+        v=_experiment.view(data),
+        plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
+        version=_version(),
     )
 
 
@@ -162,15 +167,11 @@ def render_drift(report: DriftReport | dict[str, Any], *, self_contained: bool =
     from assay.report import drift
 
     data = report if isinstance(report, dict) else report.to_dict()
-    return (
-        _environment()
-        .get_template("drift.html.j2")
-        .render(
-            d=data,
-            v=drift.view(data),
-            plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
-            version=_version(),
-        )
+    return _template("drift.html.j2").render(
+        d=data,
+        v=drift.view(data),
+        plotly_js=_plotly.inline() if self_contained else _plotly.beside(),
+        version=_version(),
     )
 
 

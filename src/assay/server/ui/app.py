@@ -77,7 +77,8 @@ def router(
 
     def page(request: Request, render: Callable[[Visibility], str]) -> HTMLResponse:
         try:
-            return HTMLResponse(render(seen(request)))
+            shown = seen(request)
+            return HTMLResponse(pages.account(render(shown), access is not None, shown.token))
         except RequestError as error:
             if error.status == 401:  # the sign-in form, saying why
                 return HTMLResponse(pages.signin_page(str(error), None), 401)
@@ -264,20 +265,22 @@ def router(
         return page(request, lambda v: pages.experiments_page(_experiments(store, v)))
 
     @html("/ui/experiments/{name}")
-    def experiment_page(request: Request, name: str) -> HTMLResponse:
-        return page(
-            request,
-            lambda v: pages.report_page("experiments", _experiment(v, name), f"Experiment {name}"),
-        )
+    def experiment_page(request: Request, name: str, metric: str | None = None) -> HTMLResponse:
+        def render(v: Visibility) -> str:
+            found = _experiment(v, name)
+            metrics = views.outcome_metrics(store, found)
+            return pages.report_page("experiments", found, f"Experiment {name}", metrics, metric)
+
+        return page(request, render)
 
     @html("/ui/experiments/{name}/report")
-    def experiment_report(request: Request, name: str) -> HTMLResponse:
+    def experiment_report(request: Request, name: str, metric: str | None = None) -> HTMLResponse:
         from assay.report import render_experiment
 
         return page(
             request,
             lambda v: render_experiment(
-                views.experiment(store, _experiment(v, name), None), self_contained=True
+                views.experiment(store, _experiment(v, name), metric), self_contained=True
             ),
         )
 
@@ -305,12 +308,16 @@ def router(
     @api.get("/ui/signin", response_class=HTMLResponse, include_in_schema=False)
     def signin_form(request: Request) -> HTMLResponse:
         if access is None:
-            return HTMLResponse(pages.signin_page(None, None, needed=False))
+            return HTMLResponse(
+                pages.account(pages.signin_page(None, None, needed=False), False, None)
+            )
         try:
             token = token_of(access, None, request.cookies.get(COOKIE))
         except RequestError:
             token = None
-        return HTMLResponse(pages.signin_page(None, token.name if token else None))
+        return HTMLResponse(
+            pages.account(pages.signin_page(None, token.name if token else None), True, token)
+        )
 
     @api.post("/ui/signin", include_in_schema=False)
     async def signin(request: Request) -> Response:

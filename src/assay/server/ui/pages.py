@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from assay.server.auth import Token
 
 NAV = [
     ("datasets", "Datasets"),
@@ -90,6 +93,17 @@ def error_page(message: str) -> str:
 SIGN_IN = '<a href="/ui/signin" class="account">Sign in</a>'
 
 
+def account(html: str, tokens: bool, token: Token | None) -> str:
+    """A page's header as its viewer needs it: no sign-in link where the dashboard takes
+    no tokens, the signed-in token's name (linking to sign-out) where one is sent."""
+    if not tokens:
+        return html.replace(SIGN_IN, "", 1)
+    if token is not None:
+        signed = f'<a href="/ui/signin" class="account" id="account">{escape(token.name)}</a>'
+        return html.replace(SIGN_IN, signed, 1)
+    return html
+
+
 def signin_page(message: str | None, signed_in: str | None, *, needed: bool = True) -> str:
     """The sign-in form: paste a token, which the server keeps in an HttpOnly cookie
     (the page's scripts never see it); ``message``: why it is shown (a 401's line);
@@ -124,6 +138,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, dict | list):
         return f"<code>{escape(json.dumps(value, default=str))}</code>"
     return escape(str(value))
+
+
+def count(value: Any) -> str:
+    """A count as people read it: 171,060."""
+    return f"{value:,}" if isinstance(value, int) else _cell(value)
 
 
 def when(text: Any) -> str:
@@ -203,7 +222,10 @@ def _impact(impact: dict[str, Any]) -> list[str]:
     )
     features = impact.get("features") or []
     top = max(features, key=lambda f: f["distance"] or 0, default=None)
-    moved = f"{top['column']} ({top['test']} {top['distance']:.3f})" if top else None
+    # The distance shown is the total variation distance (categories, tested by chi²)
+    # or the KS statistic (numbers, tested by KS).
+    measure = "TVD" if top and top["test"] == "chi2" else "KS"
+    moved = f"{top['column']} ({measure} {top['distance']:.3f})" if top else None
     reasons = "; ".join(impact.get("reasons", []))
     return [
         flag,
@@ -221,7 +243,7 @@ def dataset_page(data: dict[str, Any]) -> str:
             _cell(d["name"]),
             f"<code>{d['id']}</code>",
             _cell(d["op"]),
-            _cell(d["rows"]),
+            count(d["rows"]),
             *_impact(d["impact"]),
             when(d["created_at"]),
         ]
@@ -231,7 +253,7 @@ def dataset_page(data: dict[str, Any]) -> str:
         [
             f"<code>{v['fingerprint'][:12]}</code>",
             _cell(v["deltas"]),
-            _cell(v["rows"]),
+            count(v["rows"]),
             when(v["created_at"]),
         ]
         for v in data["versions"]
@@ -457,10 +479,24 @@ def evaluations_page(data: dict[str, Any]) -> str:
     )
 
 
-def report_page(kind: str, ident: str, title: str) -> str:
-    """A stored report embedded: the iframe loads its HTML from ``/ui/{kind}/{id}/report``."""
+def report_page(
+    kind: str, ident: str, title: str, metrics: list[str] | None = None, metric: str | None = None
+) -> str:
+    """A stored report embedded: the iframe loads its HTML from ``/ui/{kind}/{id}/report``
+    (an experiment's on ``metric``, with a link to each of its other ``metrics``)."""
     src = f"/ui/{kind}/{quote(ident)}/report"
-    body = f'<p><a href="{src}">Open the report alone</a></p><div class="embed"><iframe src="{src}" title="{escape(title)}"></iframe></div>'
+    chosen = metric or (metrics[0] if metrics else None)
+    if chosen:
+        src += f"?metric={quote(chosen)}"
+    links = ""
+    if metrics and len(metrics) > 1:
+        links = " · compare arms on " + " ".join(
+            f"<strong>{escape(m)}</strong>"
+            if m == chosen
+            else _link(f"/ui/{kind}/{quote(ident)}?metric={quote(m)}", m)
+            for m in metrics
+        )
+    body = f'<p><a href="{src}">Open the report alone</a>{links}</p><div class="embed"><iframe src="{src}" title="{escape(title)}"></iframe></div>'
     return layout(title, kind, body)
 
 
@@ -609,8 +645,11 @@ function edited(ev){
   row[ev.target.dataset.feature] = (v.trim() !== '' && !isNaN(n)) ? n : v;
   predict();
 }
+let asked = 0;  // answers to earlier edits that arrive late are dropped
 async function predict(){
+  const mine = ++asked;
   const data = await call('/api/whatif/predict', {models: models(), row});
+  if (mine !== asked) return;
   $('predictions').innerHTML = data.predictions.map(p => {
     const proba = p.proba ? Object.entries(p.proba).map(([c, v]) => `<tr data-class="${esc(c)}"><td>P(${esc(c)})</td><td>${v.toFixed(4)}</td></tr>`).join('') : '';
     return `<div class="card prediction"><h2>${esc(p.model)}</h2><p>prediction <b class="output">${esc(p.output)}</b></p><div class="scroll"><table>${proba}</table></div></div>`;

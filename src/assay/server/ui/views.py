@@ -266,10 +266,19 @@ def experiments(store: Store) -> dict[str, Any]:
 
 
 def experiment(store: Store, name: str, metric: str | None) -> dict[str, Any]:
-    """One experiment's analysis (``assay ab analyze``), as data."""
+    """One experiment's analysis (``assay ab analyze``), as data: on ``metric``, else on
+    its first recorded outcome metric (a page cannot pass ``--metric``; counts alone
+    when no outcomes were recorded)."""
     from assay.experiments.analysis import analyze
 
-    return analyze(store, name, metric).to_dict()
+    return analyze(store, name, metric or next(iter(outcome_metrics(store, name)), None)).to_dict()
+
+
+def outcome_metrics(store: Store, name: str) -> list[str]:
+    """The numeric outcome columns recorded for experiment ``name`` (none: [])."""
+    from assay.experiments.records import read_outcomes
+
+    return list(read_outcomes(store, name).metrics)
 
 
 def pipeline(store: Store, path: Path | None) -> dict[str, Any]:
