@@ -15,6 +15,7 @@ SRC = Path(__file__).parents[1] / "src"
 LAYERS = {
     "errors": 0,
     "files": 0,  # stdlib only: atomic writes, what a path names
+    "quiet": 0,  # stdlib only: one warning silenced, safely across threads
     "config": 1,
     "events": 1,
     "_declaration": 1,

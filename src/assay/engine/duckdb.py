@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, ClassVar
 
 import ibis
@@ -14,6 +13,7 @@ import pyarrow as pa
 
 from assay.engine.base import FILE_NUMBER_COLUMN, Engine
 from assay.errors import MissingDependency
+from assay.quiet import quiet
 
 if TYPE_CHECKING:
     from assay.store.objects import ObjectStore
@@ -109,16 +109,11 @@ class DuckDBEngine(Engine):
         return f"{protocol}://{key}"
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet() -> AbstractContextManager[None]:
     """Silence the one deprecation DuckDB 2 raises inside Ibis 12 (its own use of
     ``fetch_arrow_table``): nothing a user can act on, and it breaks test suites run
     with ``filterwarnings = error``. Every other warning still shows."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"fetch_arrow_table\(\) is deprecated", category=DeprecationWarning
-        )
-        yield
+    return quiet(r"fetch_arrow_table\(\) is deprecated", DeprecationWarning)
 
 
 _local = threading.local()

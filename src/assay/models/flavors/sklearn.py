@@ -8,7 +8,6 @@ the caller passes ``trusted=True``, because building an arbitrary type can run c
 from __future__ import annotations
 
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from assay.errors import InputFileError, UntrustedModel, UsageError
 from assay.extras import require
 from assay.models.flavors._base import Flavor, Predictor, is_pickle, table_hint
 from assay.models.signature import Batch, Signature
+from assay.quiet import quiet
 
 __all__ = ["SAFE_MODULES", "SklearnFlavor", "safe_types"]
 
@@ -137,9 +137,8 @@ class SklearnPredictor(Predictor):
         return batch.matrix()
 
     def _call(self, method: str, batch: Batch) -> np.ndarray:
-        with warnings.catch_warnings():
-            # Without pandas the named columns go in as an array in the fitted order.
-            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        # Without pandas the named columns go in as an array in the fitted order.
+        with quiet("X does not have valid feature names"):
             return np.asarray(getattr(self.model, method)(self._input(batch)))
 
     def predict(self, batch: Batch) -> np.ndarray:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -26,6 +25,7 @@ from assay.models.flavors._base import Flavor, Predictor
 from assay.models.flavors.pickle import refuse_pickle
 from assay.models.flavors.python import import_object
 from assay.models.signature import Batch
+from assay.quiet import quiet
 
 __all__ = ["TorchFlavor", "import_torch"]
 
@@ -97,8 +97,7 @@ class TorchFlavor(Flavor):
 @contextlib.contextmanager
 def _quiet_jit() -> Iterator[None]:
     """TorchScript is deprecated upstream, but it is the format users' files are in."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*torch\.jit", category=DeprecationWarning)
+    with quiet(r".*torch\.jit", DeprecationWarning):
         yield
 
 
