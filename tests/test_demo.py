@@ -92,3 +92,13 @@ def test_a_changed_recipe_makes_exactly_its_downstream_stale(
     assert states["distil"][1] == "upstream 'gate' is stale"
     assert states["serve"][1] == "upstream 'distil' is stale"
     assert all(states[n] == ("fresh", "up to date") for n in STAGES if n not in stale)
+
+
+def test_a_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    result = run_assay("demo", "--dir", tmp_path / "a-file" / "demo", cwd=tmp_path)
+    assert result.rc == 2
+    assert result.error_line().startswith(
+        f"error: cannot write the demo folder {tmp_path / 'a-file' / 'demo'} (Not a directory)"
+    )
+    assert result.error_line().endswith("pick another --dir")

@@ -239,8 +239,13 @@ def run_demo(
         )
     if root.exists() and not (root / "assay.yaml").exists():
         shutil.rmtree(root)  # a demo of an assay before the pipeline: built again
-    (root / "incoming").mkdir(parents=True, exist_ok=True)
-    (root / MARKER).touch()
+    try:
+        (root / "incoming").mkdir(parents=True, exist_ok=True)
+        (root / MARKER).touch()
+    except OSError as e:
+        raise UsageError(
+            f"cannot write the demo folder {root} ({e.strerror}); pick another --dir"
+        ) from None
     acs = pq.read_table(Path(data) if data else find_demo_data())
 
     say(f"Store: {root / '.assay'}")
