@@ -11,18 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from assay.checks import CheckReport, Suite, check, load_suite
-    from assay.data import (
-        AddResult,
-        DatasetVersion,
-        Recipe,
-        VersionDiff,
-        add_delta,
-        compose,
-        create_dataset,
-        diff,
-        load_recipe,
-        load_version,
-    )
+    from assay.data.compose import DatasetVersion, compose, load_version
+    from assay.data.deltas import AddResult, add_delta, create_dataset
+    from assay.data.diff import VersionDiff, diff
+    from assay.data.recipe import Recipe, load_recipe
     from assay.errors import AssayError
     from assay.evaluation import EvalSpec, Evaluation, evaluate
     from assay.integrity import GcReport, VerifyReport, collect_garbage, verify
@@ -33,29 +25,29 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
 # Where each public name lives. ``import assay`` stays cheap (the CLI, the pytest plugin
 # and every `python -c` start faster); a name's module is imported on first use.
 _EXPORTS = {
-    "AddResult": "assay.data",
+    "AddResult": "assay.data.deltas",
     "AssayError": "assay.errors",
     "CheckReport": "assay.checks",
-    "DatasetVersion": "assay.data",
+    "DatasetVersion": "assay.data.compose",
     "EvalSpec": "assay.evaluation",
     "Evaluation": "assay.evaluation",
     "GcReport": "assay.integrity",
     "Model": "assay.models",
     "ModelVersion": "assay.models",
-    "Recipe": "assay.data",
+    "Recipe": "assay.data.recipe",
     "Run": "assay.runs",
     "RunInfo": "assay.runs",
     "Store": "assay.store",
     "Suite": "assay.checks",
     "VerifyReport": "assay.integrity",
-    "VersionDiff": "assay.data",
+    "VersionDiff": "assay.data.diff",
     "active_run": "assay.runs",
-    "add_delta": "assay.data",
+    "add_delta": "assay.data.deltas",
     "check": "assay.checks",
     "collect_garbage": "assay.integrity",
-    "compose": "assay.data",
-    "create_dataset": "assay.data",
-    "diff": "assay.data",
+    "compose": "assay.data.compose",
+    "create_dataset": "assay.data.deltas",
+    "diff": "assay.data.diff",
     "evaluate": "assay.evaluation",
     "get_model": "assay.models",
     "get_run": "assay.runs",
@@ -63,9 +55,9 @@ _EXPORTS = {
     "list_models": "assay.models",
     "list_runs": "assay.runs",
     "load_model": "assay.models",
-    "load_recipe": "assay.data",
+    "load_recipe": "assay.data.recipe",
     "load_suite": "assay.checks",
-    "load_version": "assay.data",
+    "load_version": "assay.data.compose",
     "open_store": "assay.store",
     "register_model": "assay.models",
     "run_command": "assay.runs",

@@ -13,6 +13,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import assay
 from assay.data.expr import parse
+from chromium import launched
 from tests_helpers import run_assay, year
 
 FEATURES = ["AGEP", "SCHL", "MAR", "DIS", "CIT", "MIL", "SEX", "RAC1P"]
@@ -114,27 +115,21 @@ def test_an_unknown_model_is_one_line(project: Any) -> None:
 
 
 def test_the_page_renders_in_chromium(project: Any, tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     from assay.diagnostics.slices import find_slices
     from assay.report import slices as page
 
     root, store, _model, _test = project
     report = find_slices("tree@1", str(root / "recipe.yaml") + ":test", min_support=40, store=store)
     (tmp_path / "p.html").write_text(page.html(report))
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium")
-        try:
-            tab = browser.new_page()
-            errors: list[str] = []
-            tab.on("pageerror", lambda e: errors.append(str(e)))
-            tab.goto((tmp_path / "p.html").as_uri())
-            assert tab.locator("section.slices table tbody tr").count() == 5
-            bars = tab.locator("section.slices svg rect")
-            assert bars.count() == 5
-            widths = [bars.nth(i).bounding_box()["width"] for i in range(5)]  # type: ignore[index]
-            errs = [s.error for s in report.slices]
-            assert widths == pytest.approx([w * widths[0] / errs[0] for w in errs], rel=0.02)
-            assert errors == []
-        finally:
-            browser.close()
+    with launched("render the slice page") as browser:
+        tab = browser.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.goto((tmp_path / "p.html").as_uri())
+        assert tab.locator("section.slices table tbody tr").count() == 5
+        bars = tab.locator("section.slices svg rect")
+        assert bars.count() == 5
+        widths = [bars.nth(i).bounding_box()["width"] for i in range(5)]  # type: ignore[index]
+        errs = [s.error for s in report.slices]
+        assert widths == pytest.approx([w * widths[0] / errs[0] for w in errs], rel=0.02)
+        assert errors == []

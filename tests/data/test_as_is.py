@@ -271,15 +271,24 @@ def test_incremental_check_over_a_delta_stored_as_given(files: Path, tmp_path: P
     assert incremental["results"][0]["observed"] == pytest.approx(df.AGEP.mean())
 
 
-@pytest.mark.parametrize("dtype", [np.int64, np.uint64])
-def test_sorted_hashes_of_a_large_array_equal_numpy_s_sort(dtype: type[np.generic]) -> None:
-    from assay.data.as_is import _PARALLEL_SORT, sorted_hashes
+@pytest.mark.parametrize("groups", [1, 2, 7])
+def test_key_columns_read_by_row_group_keep_the_file_s_order(tmp_path: Path, groups: int) -> None:
+    """The key columns are read a span of row groups a thread; put back together they
+    must be the file's rows in the file's order, nulls included."""
+    from assay.data.as_is import _read_columns
 
-    rng = np.random.default_rng(3)
-    info = np.iinfo(dtype)
-    values = rng.integers(info.min, info.max, _PARALLEL_SORT + 1001, dtype=dtype, endpoint=True)
-    # Both ends of the range, its middle (the sign bit), and repeats.
-    middle = 0 if info.min < 0 else 1 << 63
-    values[:8] = [info.min, info.max, middle, middle - 1, middle, info.max, 7, 7]
-    assert np.array_equal(sorted_hashes(values), np.sort(values))
-    assert sorted_hashes(values).dtype == dtype
+    rng = np.random.default_rng(5)
+    n = 7 * 1000 + 13
+    table = pa.table(
+        {
+            "id": rng.permutation(n).astype(np.int64),
+            "name": pa.array([None if i % 97 == 0 else f"k{i}" for i in range(n)]),
+            "x": rng.normal(size=n),
+        }
+    )
+    path = tmp_path / "f.parquet"
+    pq.write_table(table, path, row_group_size=-(-n // groups))
+    parquet = pq.ParquetFile(path)
+    assert parquet.metadata.num_row_groups == groups
+    got = _read_columns(str(path), parquet, ["name", "id"])
+    assert got.equals(table.select(["name", "id"]))

@@ -352,6 +352,29 @@ def test_the_filter_lets_every_stored_key_through_and_reads_few_blocks_for_new_o
     assert hash_blocks <= 0.02 * len(fresh) * len(plan(deltas)) and hash_blocks < stored_blocks / 4
 
 
+@pytest.mark.parametrize("span", [1000, 1 << 22])
+def test_the_filter_built_on_threads_sets_each_hash_s_bits(
+    monkeypatch: pytest.MonkeyPatch, span: int
+) -> None:
+    """Spans of the sorted hashes fill the filter on several threads; the words must be
+    what one pass of ``np.bitwise_or.at`` sets, also where a key repeats across a cut."""
+    monkeypatch.setattr(keyindex, "_THREAD_SPAN", span)
+    rng = np.random.default_rng(17)
+    h = rng.integers(-(2**63), 2**63 - 1, 20_000, dtype=np.int64)
+    h = np.sort(np.concatenate([h, h[:3000], np.repeat(h[5], 2500)]))  # events of one key
+    words = max(1, -(-len(h) * keyindex._FILTER_BITS // 64))
+    expected = np.zeros(words, np.uint64)
+    np.bitwise_or.at(expected, keyindex._filter_index(h, words), keyindex._filter_masks(h))
+    got = keyindex._filter(h)
+    assert got.dtype == np.uint64 and np.array_equal(got, expected)
+    # Every hash finds its 4 bits, and most other values do not.
+    probe = rng.integers(-(2**63), 2**63 - 1, 20_000, dtype=np.int64)
+    for values, at_least, at_most in ((h, 1.0, 1.0), (probe, 0.0, 0.02)):
+        masks = keyindex._filter_masks(values)
+        hit = (got[keyindex._filter_index(values, words)] & masks) == masks
+        assert at_least <= hit.mean() <= at_most
+
+
 def test_a_damaged_block_is_found_when_read_and_its_run_rebuilt(
     store: assay.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -31,8 +31,9 @@ def test_put_get_roundtrip(objects: ObjectStore, tmp_path: Path) -> None:
         assert f.read() == payload
 
 
+@pytest.mark.parametrize("sync", [True, False])
 def test_put_writer_stores_what_is_written_and_a_failed_writer_leaves_nothing(
-    objects: ObjectStore,
+    objects: ObjectStore, sync: bool
 ) -> None:
     payload = bytes(range(256)) * 20_000
 
@@ -40,7 +41,7 @@ def test_put_writer_stores_what_is_written_and_a_failed_writer_leaves_nothing(
         for i in range(0, len(payload), 65_536):
             f.write(payload[i : i + 65_536])
 
-    objects.put_writer("w/whole.bin", write)
+    objects.put_writer("w/whole.bin", write, sync=sync)
     assert objects.get_bytes("w/whole.bin") == payload
 
     def broken(f: IO[bytes]) -> None:
@@ -48,7 +49,7 @@ def test_put_writer_stores_what_is_written_and_a_failed_writer_leaves_nothing(
         raise RuntimeError("the writer failed half way")
 
     with pytest.raises(RuntimeError, match="half way"):
-        objects.put_writer("w/half.bin", broken)
+        objects.put_writer("w/half.bin", broken, sync=sync)
     assert not objects.exists("w/half.bin")
     assert list(objects.list("w")) == ["w/whole.bin"]  # no temporary file left behind
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,6 @@ __all__ = [
     "jsonable",
     "open_given",
     "row_hashes",
-    "sorted_hashes",
 ]
 
 #: The most rows a row group of a file stored as given may hold: compose reads a row
@@ -115,7 +115,7 @@ def open_given(path: str, info: DatasetInfo, source: str) -> GivenFile:
             f"compose reads at once; write it with row_group_size={MAX_ROW_GROUP} or {_DROP}"
         )
     read = list(info.key) + ([info.label] if info.label and info.label not in info.key else [])
-    keys = parquet.read(columns=read)
+    keys = _read_columns(path, parquet, read)
     return GivenFile(
         path=path,
         rows=meta.num_rows,
@@ -124,6 +124,24 @@ def open_given(path: str, info: DatasetInfo, source: str) -> GivenFile:
         keys=keys,
         stats=footer_stats(meta, file_schema),
     )
+
+
+def _read_columns(path: str, parquet: pq.ParquetFile, columns: list[str]) -> pa.Table:
+    """``columns`` of the file, its row groups decoded on every core, each thread with
+    its own reader (4x faster here for 33M keys than ``ParquetFile.read``, whose
+    threads split the columns, not the rows)."""
+    groups = parquet.metadata.num_row_groups
+    workers = min(os.cpu_count() or 1, groups)
+    if workers < 2:
+        return parquet.read(columns=columns, use_threads=False)
+    spans = np.array_split(np.arange(groups), workers)
+
+    def read(span: np.ndarray) -> pa.Table:
+        reader = pq.ParquetFile(path)
+        return reader.read_row_groups(span.tolist(), columns=columns, use_threads=False)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="assay-keys") as pool:
+        return pa.concat_tables(pool.map(read, spans))
 
 
 def footer_stats(meta: pq.FileMetaData, schema: pa.Schema) -> dict[str, Any]:
@@ -158,22 +176,6 @@ def jsonable(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
-
-
-def sorted_hashes(hashes: np.ndarray) -> np.ndarray:
-    """``np.sort(hashes)``, by DuckDB's parallel sort for a large array (numpy's sort
-    uses one core: 2.4 s for 33M hashes here against 1.4 s; halves sorted by numpy on
-    two threads took 2.0 s, 0.8 of them to split the hashes into the halves)."""
-    if len(hashes) < _PARALLEL_SORT or (os.cpu_count() or 1) < 2:
-        return np.sort(hashes)
-    import duckdb
-
-    with duckdb.connect() as con:
-        con.register("hashes", pa.table({"h": hashes}))  # a view: no copy
-        return np.asarray(con.sql("SELECT h FROM hashes ORDER BY h").fetchnumpy()["h"])
-
-
-_PARALLEL_SORT = 1 << 22  # below this, numpy's sort wins (no engine start)
 
 
 def row_hashes(rows: pa.Table | pa.RecordBatch, key: Sequence[str]) -> np.ndarray:

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from assay.data import frames
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
-from assay.data.as_is import jsonable, open_given, sorted_hashes
+from assay.data.as_is import jsonable, open_given
 from assay.data.hashing import as_is_content_id, content_id, key_hash
 from assay.data.keyindex import (
     HASH_COLUMN,
@@ -470,7 +470,8 @@ def _add_once(
         label_counts=label_counts,
     )
     events = delta_events(delta, hashes, upd if op == "upsert" else None, ordered, checks)
-    _commit(store, info, earlier, delta, schema, index, events, known)
+    grown = _grow_index(index, delta, events, known)
+    _commit(store, info, earlier, delta, schema, index, grown)
     step(ADD_STEPS)
     crash_point("after-index")
     return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
@@ -483,10 +484,10 @@ def _commit(
     delta: DeltaInfo,
     schema: Sequence[tuple[str, str]],
     index: KeyIndex,
-    events: Events,
-    known: dict[str, Events],
+    grown: KeyIndex | None,
 ) -> None:
-    """Commit ``delta``, whose object is stored, and add its key events to the index."""
+    """Commit ``delta``, whose object and key index runs (``_grow_index``) are stored;
+    then remove the runs that ``grown`` replaced."""
     # The manifest lets `assay recover` rebuild this row should the catalog be lost.
     previous = earlier[-1].delta_id if earlier else None
     write_delta_manifest(store.objects, info, delta, schema, previous)
@@ -497,14 +498,16 @@ def _commit(
     # removes objects that nothing names.
     store.catalog.commit_delta(delta, schema)
     crash_point("after-commit")
-    _index_delta(index, delta, events, known)
+    if grown is not None:
+        with contextlib.suppress(OSError, AssayError):
+            grown.drop_replaced(index)
 
 
 def _ordered(hashes: np.ndarray, checks: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """``hashes`` sorted (once: the duplicate check, the probes, the new run), and the
     check hashes in that order where the dataset keeps them."""
     if checks is None:
-        return sorted_hashes(hashes), None
+        return np.sort(hashes), None
     order = np.argsort(hashes, kind="stable")
     return hashes[order], checks[order]
 
@@ -548,7 +551,8 @@ def _add_as_is_once(
         ordered, checks_ordered = _ordered(hashes, checks)
         _check_unique_hashes(keys, info.key, hashes, ordered, checks_ordered, source)
         step(2)
-        delta_id, object_key, _ = stored.result()
+        sha = digest.result()
+        delta_id = as_is_content_id(sha, op="insert", key=info.key)
         for d in earlier:
             if d.delta_id == delta_id:
                 step(ADD_STEPS)
@@ -569,10 +573,6 @@ def _add_as_is_once(
         _discard(store, stored)
         raise
     step(3)
-    crash_point("after-validate")
-    step(4)
-    crash_point("object-written")
-    sha = digest.result()
     delta = DeltaInfo(
         dataset=dataset,
         number=len(earlier) + 1,
@@ -580,7 +580,7 @@ def _add_as_is_once(
         name=name,
         op="insert",
         row_count=given.rows,
-        object_key=object_key,
+        object_key="",  # known once the copy is in place
         object_sha256=sha,
         message=message,
         author=author,
@@ -594,7 +594,13 @@ def _add_as_is_once(
     schema = given.schema
     events = delta_events(delta, hashes, None, ordered, checks)
     del keys, hashes, given  # a large file's key columns: freed before the run is written
-    _commit(store, info, earlier, delta, schema, index, events, known)
+    # The run is written while the file's copy is synced to disk (the longer wait).
+    grown = _grow_index(index, delta, events, known)
+    delta = replace(delta, object_key=stored.result()[1])
+    crash_point("after-validate")
+    step(4)
+    crash_point("object-written")
+    _commit(store, info, earlier, delta, schema, index, grown)
     step(ADD_STEPS)
     crash_point("after-index")
     return AddResult(delta=delta, created=True, added_columns=tuple(delta.added_columns))
@@ -831,20 +837,23 @@ def _check_against_history(
     return live
 
 
-def _index_delta(
+def _grow_index(
     index: KeyIndex,
     delta: DeltaInfo,
     events: Events,
     known: dict[str, Events],
-) -> None:
-    """Add the committed ``delta`` to the key index (its run, and the merges it causes).
-
-    After the commit, because the index is derived data: should this fail or the
-    process die, the next reader finds the runs missing and builds them from the deltas.
-    """
-    # The delta is committed whatever happens here; a run not written is rebuilt when needed.
-    with contextlib.suppress(OSError, AssayError):
-        index.extend(delta, events, known)
+) -> KeyIndex | None:
+    """The key index with ``delta`` added (its run, and the merges it causes), stored
+    before the commit: runs are derived data named by the deltas they cover, so a run
+    of a delta that is then not committed is unreferenced (``assay gc``'s), and one
+    that failed to be written is built by the next reader from the deltas. None if
+    writing failed."""
+    try:
+        grown: KeyIndex | None = index.extend(delta, events, known)
+    except (OSError, AssayError):
+        grown = None
+    crash_point("index-written")
+    return grown
 
 
 def key_history(

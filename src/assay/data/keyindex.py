@@ -369,7 +369,8 @@ class KeyIndex:
         self, delta: DeltaInfo, events: Events, known: dict[str, Events] | None = None
     ) -> KeyIndex:
         """The index with ``delta`` (the next one) added: its run stored, and the runs
-        that the new plan merges, merged from the runs in hand (read whole here)."""
+        that the new plan merges, merged from the runs in hand (read whole here). The
+        runs merged away stay until ``drop_replaced``."""
         known = {} if known is None else known
         deltas = (*self.deltas, delta)
         before = [run_key(self.deltas[a:b]) for a, b in plan(self.deltas)]
@@ -393,11 +394,17 @@ class KeyIndex:
                 known[key] = _build(self.store, deltas[a:b], known, verifier, self.key)
             _write_run(self.store, key, known[key])
             runs.append(known[key])
-        # The runs the merges replaced: a reader that still wants one finds it missing
-        # and rebuilds it; one left by a crash here is `assay gc`'s.
-        for key in set(before) - set(after):
-            self.store.objects.delete(key)
         return KeyIndex(self.store, deltas, runs, self.key)
+
+    def drop_replaced(self, before: KeyIndex) -> None:
+        """Remove the runs of ``before`` that this index's plan merged away (``extend``
+        leaves them, so that it can run before the commit): a reader that still wants
+        one finds it missing and rebuilds it; one left by a crash is ``assay gc``'s."""
+        now = {run_key(self.deltas[a:b]) for a, b in plan(self.deltas)}
+        for a, b in plan(before.deltas):
+            key = run_key(before.deltas[a:b])
+            if key not in now:
+                self.store.objects.delete(key)
 
     def events(self, hashes: np.ndarray, ordered: np.ndarray | None = None) -> Events:
         """Every event of the keys in ``hashes`` (sorted by hash, then delta);
@@ -713,11 +720,25 @@ def _filter(h: np.ndarray) -> np.ndarray:
     each hash's 4 bits in one 64-bit word (one read per probe; ~0.5% false positives)."""
     words = max(1, -(-len(h) * _FILTER_BITS // 64))
     bloom = np.zeros(words, np.uint64)
-    for lo in range(0, len(h), _STEP):
-        part = h[lo : lo + _STEP]
-        index = _filter_index(part, words)  # ascending: a word's hashes are adjacent
-        starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
-        bloom[index[starts]] |= np.bitwise_or.reduceat(_filter_masks(part), starts)
+
+    def fill(lo: int, hi: int) -> None:
+        for at in range(lo, hi, _STEP):
+            part = h[at : min(at + _STEP, hi)]
+            index = _filter_index(part, words)  # ascending: a word's hashes are adjacent
+            starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+            bloom[index[starts]] |= np.bitwise_or.reduceat(_filter_masks(part), starts)
+
+    # Spans on the pool's threads, each cut where the word changes, so that no two
+    # threads write one word.
+    cuts = [0]
+    for cut in range(_THREAD_SPAN, len(h), _THREAD_SPAN):
+        word = _filter_index(h[cut - 1 : cut], words)[0]
+        while cut < len(h) and _filter_index(h[cut : cut + 1], words)[0] == word:
+            cut += 1
+        if cut > cuts[-1]:
+            cuts.append(cut)
+    cuts.append(len(h))
+    list(_pool().map(fill, cuts[:-1], cuts[1:]))
     return bloom
 
 
@@ -783,6 +804,7 @@ _FILTER_CHUNK = 1 << 20  # bytes of filter a CRC-32 covers
 _GROUP = 1 << 10  # blocks a thread reads and checks at a time
 _STEP = 1 << 15  # values a vectorised step takes (fits the CPU's cache)
 _READ = 1 << 23  # bytes of filter or hashes a probe holds at a time
+_THREAD_SPAN = 1 << 22  # hashes a thread adds to a filter at a time
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no pool threads
 
@@ -853,7 +875,8 @@ def _write_run(store: Store, key: str, run: Events) -> None:
     # Written once: in place in a local store; for a remote store, into the local cache
     # (which keeps its runs) and uploaded from there.
     if store.objects.local_path(key) is not None:
-        store.objects.put_writer(key, write)
+        # Not synced: a run is checked where it is read, and rebuilt if found short.
+        store.objects.put_writer(key, write, sync=False)
         return
 
     def cache(target: str) -> None:

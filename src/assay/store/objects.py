@@ -72,9 +72,13 @@ class ObjectStore(ABC):
     def put_bytes(self, key: str, data: bytes) -> None:
         """Store ``data`` under ``key``, atomically."""
 
-    def put_writer(self, key: str, write: Callable[[IO[bytes]], object]) -> None:
+    def put_writer(
+        self, key: str, write: Callable[[IO[bytes]], object], *, sync: bool = True
+    ) -> None:
         """Store what ``write(file)`` writes under ``key``, atomically (a large derived
-        object is written once, not written to a temporary file and copied)."""
+        object is written once, not written to a temporary file and copied).
+        ``sync=False`` does not wait for the disk: for derived objects that readers
+        check and rebuild, which after a power loss may be found short under their key."""
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
@@ -142,25 +146,28 @@ class FsspecObjectStore(ObjectStore):
         else:
             self.fs.pipe_file(self._path(key), data)
 
-    def put_writer(self, key: str, write: Callable[[IO[bytes]], object]) -> None:
+    def put_writer(
+        self, key: str, write: Callable[[IO[bytes]], object], *, sync: bool = True
+    ) -> None:
         if not self.is_local:
-            return super().put_writer(key, write)
+            return super().put_writer(key, write, sync=sync)
 
         def into(tmp: str) -> None:
             with open(tmp, "wb") as f:
                 write(f)
 
-        self._put_local(key, into)
+        self._put_local(key, into, sync=sync)
 
-    def _put_local(self, key: str, write: Callable[[str], object]) -> None:
+    def _put_local(self, key: str, write: Callable[[str], object], sync: bool = True) -> None:
         """Write beside the target, sync, then rename: rename is atomic on POSIX."""
         target = self._path(key)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
         try:
             write(tmp)
-            with open(tmp, "rb+") as f:
-                os.fsync(f.fileno())
+            if sync:
+                with open(tmp, "rb+") as f:
+                    os.fsync(f.fileno())
             crash_point("object-partial")
             os.replace(tmp, target)
         finally:
