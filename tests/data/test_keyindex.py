@@ -352,6 +352,39 @@ def test_the_filter_lets_every_stored_key_through_and_reads_few_blocks_for_new_o
     assert hash_blocks <= 0.02 * len(fresh) * len(plan(deltas)) and hash_blocks < stored_blocks / 4
 
 
+@pytest.mark.parametrize("checked", [False, True])
+def test_a_merge_split_by_hash_range_equals_one_stable_merge(
+    monkeypatch: pytest.MonkeyPatch, checked: bool
+) -> None:
+    """Large merges run a hash range a thread; the run must be the one stable merge
+    gives: sorted by hash, a key's events in delta order, also at the cuts."""
+    monkeypatch.setattr(keyindex, "_MERGE_SPAN", 500)
+    rng = np.random.default_rng(23)
+    pool = rng.integers(-(2**63), 2**63 - 1, 3000, dtype=np.int64)
+    parts = []
+    for n, size in enumerate([2000, 700, 1, 0, 900, 1500], start=1):
+        h = np.sort(rng.choice(pool, size, replace=False))  # keys recur across deltas
+        c = mix(h) if checked else None
+        parts.append(
+            Events(h, np.full(size, n, np.int32), rng.integers(0, 3, size, dtype=np.int8), c)
+        )
+    merged = Events.merge(parts)
+    h = np.concatenate([p.h for p in parts])
+    order = np.argsort(h, kind="stable")
+    assert np.array_equal(merged.h, h[order])
+    assert np.array_equal(merged.n, np.concatenate([p.n for p in parts])[order])
+    assert np.array_equal(merged.k, np.concatenate([p.k for p in parts])[order])
+    if checked:
+        assert merged.c is not None
+        assert np.array_equal(merged.c, np.concatenate([p.c for p in parts])[order])  # type: ignore[misc]
+    else:
+        assert merged.c is None
+
+
+def mix(h: np.ndarray) -> np.ndarray:
+    return (h * np.int64(0x9E3779B97F4A7C15 - (1 << 64))) ^ np.int64(12345)
+
+
 @pytest.mark.parametrize("span", [1000, 1 << 22])
 def test_the_filter_built_on_threads_sets_each_hash_s_bits(
     monkeypatch: pytest.MonkeyPatch, span: int

@@ -254,7 +254,15 @@ def test_killed_as_is_writer_leaves_a_sound_store(
             ["base", "more"] if committed else ["base"]
         )
         assert rows(store) == (more_rows() if committed else base_rows())
-        assert len(unreferenced(store)) == STRAY.get(AS_IS_POINTS[point], 0)
+        stray = unreferenced(store)
+        runs = [k for k in stray if k.startswith("index/")]
+        if point == "object-partial":
+            # The key index's run is written while the file's copy is synced: killed
+            # there, the run may be not yet begun, half written (a temporary) or done.
+            copies = [k for k in stray if k.startswith("deltas/") and ".tmp-" in k]
+            assert len(copies) == 1 and len(stray) == 1 + len(runs) <= 2, stray
+        else:
+            assert len(stray) == STRAY.get(AS_IS_POINTS[point], 0), stray
         again = assay.add_delta(
             store, "d", crash.store.parent.parent / "more.parquet", name="more", as_is=True
         )

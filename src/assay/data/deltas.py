@@ -471,6 +471,7 @@ def _add_once(
     )
     events = delta_events(delta, hashes, upd if op == "upsert" else None, ordered, checks)
     grown = _grow_index(index, delta, events, known)
+    crash_point("index-written")
     _commit(store, info, earlier, delta, schema, index, grown)
     step(ADD_STEPS)
     crash_point("after-index")
@@ -600,6 +601,7 @@ def _add_as_is_once(
     crash_point("after-validate")
     step(4)
     crash_point("object-written")
+    crash_point("index-written")
     _commit(store, info, earlier, delta, schema, index, grown)
     step(ADD_STEPS)
     crash_point("after-index")
@@ -852,7 +854,6 @@ def _grow_index(
         grown: KeyIndex | None = index.extend(delta, events, known)
     except (OSError, AssayError):
         grown = None
-    crash_point("index-written")
     return grown
 
 

@@ -98,6 +98,39 @@ class Events:
             return parts[0]
         if not parts:
             return Events.empty()
+        total = sum(len(p) for p in parts)
+        spans = min(os.cpu_count() or 1, -(-total // _MERGE_SPAN))
+        if spans < 2:
+            return Events._merge(parts)
+        # Hash ranges cut at the largest part's quantiles, merged on the pool's threads
+        # (numpy's sorts and gathers release the GIL), then put end to end.
+        largest = max(parts, key=len).h
+        cuts = [largest[len(largest) * i // spans] for i in range(1, spans)]
+        bounds = [np.searchsorted(p.h, cuts) for p in parts]  # per part, where each range ends
+
+        def piece(i: int) -> Events:
+            sliced = []
+            for p, ends in zip(parts, bounds, strict=True):
+                lo = 0 if i == 0 else int(ends[i - 1])
+                hi = len(p) if i == spans - 1 else int(ends[i])
+                sliced.append(p.slice(lo, hi))
+            return Events._merge([p for p in sliced if len(p)])
+
+        pieces = list(_pool().map(piece, range(spans)))
+        checks = [p.c for p in pieces if p.c is not None]
+        return Events(
+            np.concatenate([p.h for p in pieces]),
+            np.concatenate([p.n for p in pieces]),
+            np.concatenate([p.k for p in pieces]),
+            np.concatenate(checks) if len(checks) == len(pieces) else None,
+        )
+
+    @staticmethod
+    def _merge(parts: Sequence[Events]) -> Events:
+        if len(parts) == 1:
+            return parts[0]
+        if not parts:
+            return Events.empty()
         h = np.concatenate([p.h for p in parts])
         # A stable sort of sorted pieces is a merge (timsort finds the runs); pieces come
         # in delta order, so equal hashes stay in delta order.
@@ -109,6 +142,10 @@ class Events:
             np.concatenate([p.k for p in parts])[order],
             np.concatenate(checks)[order] if len(checks) == len(parts) else None,
         )
+
+    def slice(self, lo: int, hi: int) -> Events:
+        c = None if self.c is None else self.c[lo:hi]
+        return Events(self.h[lo:hi], self.n[lo:hi], self.k[lo:hi], c)
 
     def select(self, mask: np.ndarray) -> Events:
         c = None if self.c is None else self.c[mask]
@@ -804,7 +841,8 @@ _FILTER_CHUNK = 1 << 20  # bytes of filter a CRC-32 covers
 _GROUP = 1 << 10  # blocks a thread reads and checks at a time
 _STEP = 1 << 15  # values a vectorised step takes (fits the CPU's cache)
 _READ = 1 << 23  # bytes of filter or hashes a probe holds at a time
-_THREAD_SPAN = 1 << 22  # hashes a thread adds to a filter at a time
+_THREAD_SPAN = 1 << 19  # hashes a thread adds to a filter at a time
+_MERGE_SPAN = 1 << 19  # events below which a merge is not worth splitting
 _POOL: list[ThreadPoolExecutor] = []
 os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no pool threads
 

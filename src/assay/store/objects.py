@@ -165,10 +165,10 @@ class FsspecObjectStore(ObjectStore):
         tmp = f"{target}{TMP_MARK}{uuid.uuid4().hex}"
         try:
             write(tmp)
-            if sync:
+            if sync:  # a derived object (not synced) is not the crash tests' "object"
                 with open(tmp, "rb+") as f:
                     os.fsync(f.fileno())
-            crash_point("object-partial")
+                crash_point("object-partial")
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
