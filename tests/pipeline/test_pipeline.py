@@ -348,6 +348,12 @@ def test_bad_pipeline_files_exit_2_from_the_cli(tmp_path: Path) -> None:
     missing = run_assay("pipeline", "run", "--file", "other.yaml", "--json", cwd=tmp_path)
     assert missing.rc == 2
     assert missing.json()["error"].startswith("pipeline other.yaml: the file does not exist")
+    (tmp_path / "sub").mkdir()
+    folder = run_assay("pipeline", "run", "--file", "sub", "--json", cwd=tmp_path)
+    assert folder.rc == 2
+    assert folder.json()["error"] == (
+        "pipeline sub: is a folder, not a file; pass --file sub/assay.yaml or another file"
+    )
 
 
 def test_the_example_pipeline_loads() -> None:

@@ -268,6 +268,11 @@ class Pipeline:
 def load_pipeline(path: str | os.PathLike[str] = PIPELINE_FILE) -> Pipeline:
     """Read and check a pipeline file; every problem at once (``PipelineError``)."""
     file = Path(path)
+    if file.is_dir():
+        raise PipelineError(
+            f"pipeline {file}",
+            [f"is a folder, not a file; pass --file {file / PIPELINE_FILE} or another file"],
+        )
     if not file.is_file():
         raise PipelineError(
             f"pipeline {file}",
