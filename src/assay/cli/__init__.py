@@ -87,62 +87,75 @@ def _options(
         os.environ[ENGINE_ENV] = check_engine_name(engine.value)
 
 
-def _register() -> None:
-    from assay.cli import completion, data, demo, runs, store
+# The module that registers each top-level command, in the order of `assay --help`.
+# ``main`` registers only the module a command line names: Typer builds the parameters
+# of every registered command at each start, 0.3 s for all of them, about half of a
+# short command's time. tests/cli/test_cli_start.py holds this table to the modules.
+COMMANDS = {
+    "init": "store",
+    "verify": "store",
+    "gc": "store",
+    "recover": "store",
+    "data": "data",
+    "demo": "demo",
+    "run": "runs",
+    "runs": "runs",
+    "models": "models",
+    "check": "check",
+    "eval": "evaluate",
+    "drift": "drift",
+    "fairness": "fairness",
+    "importance": "importance",
+    "slices": "slices",
+    "behaviour": "behaviour",
+    "robustness": "robustness",
+    "staleness": "staleness",
+    "ab": "ab",
+    "labels": "labels",
+    "test": "test",
+    "serve": "serve",
+    "compress": "compress",
+    "pipeline": "pipeline",
+    "ui": "ui",
+    "completion": "completion",
+}
+GROUPS = ("data", "models", "ab", "labels")  # modules whose ``app`` is a command group
+
+
+def register_module(name: str) -> None:
+    """Add the commands of ``assay.cli.<name>`` to ``app``."""
+    import importlib
+
+    module = importlib.import_module(f"assay.cli.{name}")
+    if name in GROUPS:
+        app.add_typer(module.app, name=name)
+    else:
+        module.register(app)
+
+
+def _register(args: list[str]) -> None:
+    """Register the module of the command ``args`` name, or every module where the
+    line names none, names an unknown one (Typer then suggests), or asks to complete."""
+    from assay.cli import completion
 
     completion.prepare()
-    store.register(app)
-    app.add_typer(data.app, name="data")
-    demo.register(app)
-    runs.register(app)
-    from assay.cli import models
+    command = _command_of(args)
+    if command in COMMANDS and not os.environ.get(completion.COMPLETE_ENV):
+        register_module(COMMANDS[command])
+        return
+    for name in dict.fromkeys(COMMANDS.values()):
+        register_module(name)
 
-    app.add_typer(models.app, name="models")
-    from assay.cli import check
 
-    check.register(app)
-    from assay.cli import evaluate
-
-    evaluate.register(app)
-    from assay.cli import drift
-
-    drift.register(app)
-    from assay.cli import fairness, importance
-
-    fairness.register(app)
-    importance.register(app)
-    from assay.cli import slices
-
-    slices.register(app)
-    from assay.cli import behaviour, robustness
-
-    behaviour.register(app)
-    robustness.register(app)
-    from assay.cli import staleness
-
-    staleness.register(app)
-    from assay.cli import ab
-
-    app.add_typer(ab.app, name="ab")
-    from assay.cli import labels
-
-    app.add_typer(labels.app, name="labels")
-    from assay.cli import test
-
-    test.register(app)
-    from assay.cli import serve
-
-    serve.register(app)
-    from assay.cli import compress
-
-    compress.register(app)
-    from assay.cli import pipeline
-
-    pipeline.register(app)
-    from assay.cli import ui
-
-    ui.register(app)
-    completion.register(app)
+def _command_of(args: list[str]) -> str | None:
+    """The first word of ``args`` that is not a global option or its value."""
+    words = iter(args)
+    for word in words:
+        if word == "--engine":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
 
 
 def _is_usage_error(e: Exception) -> bool:
@@ -209,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     # A --json after `--` belongs to the command `assay run` starts, not to assay.
     own = args[: args.index("--")] if "--" in args else args
     as_json = "--json" in own
-    _register()
+    _register(args)
     try:
         result = app(args=args, prog_name="assay", standalone_mode=False, obj={"json": as_json})
         code = result if isinstance(result, int) else 0
