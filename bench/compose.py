@@ -458,9 +458,10 @@ PROBES = [
     ("assay.engine", "Engine.batches", "Engine.batches: Ibis compile + query start"),
     ("assay.engine", "Engine.to_arrow", "Engine.to_arrow"),
     ("assay.data._replay", "HashIndex.get", "HashIndex.get: winning delta per row"),
-    ("assay.data._replay", "HashIndex.matches", "HashIndex.matches: touched rows of a batch"),
-    ("assay.data.compose", "_filter_columns", "_filter_columns: copy without superseded rows"),
-    ("assay.data.compose", "assign_splits", "assign_splits: split column"),
+    ("assay.data.compose", "_Losers.rows", "_Losers.rows: superseded rows of a batch"),
+    ("assay.data.compose", "_compact", "_compact: superseded rows compacted away"),
+    ("assay.data.compose", "split_indices", "split_indices: split per row"),
+    ("assay.data.compose", "split_names", "split_names: split column"),
     ("assay.data.compose", "DatasetVersion.summary", "summary (split counts)"),
     ("assay.store.catalog", "SqlCatalog.record_version", "catalog.record_version"),
 ]

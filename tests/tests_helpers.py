@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,17 +91,20 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def compose_by_hand(deltas: list[tuple[str, pd.DataFrame]], selected: set[int]) -> pd.DataFrame:
+def compose_by_hand(
+    deltas: list[tuple[str, pd.DataFrame]], selected: set[int], as_is: Set[int] = frozenset()
+) -> pd.DataFrame:
     """Compose by hand: replay every delta (op, rows keyed by ``id``) in order, row by row.
 
     An upsert row "updates" when its key is live in the full history before it; it
     applies to a selection only if its key is live there too. Rows come by delta, then
-    by key: the version's order.
+    by key (by position in the file for the deltas ``as_is``, stored as given): the
+    version's order.
     """
     full: dict[object, bool] = {}
-    state: dict[object, tuple[dict[str, Any], int]] = {}
+    state: dict[object, tuple[int, Any, dict[str, Any]]] = {}
     for i, (op, df) in enumerate(deltas):
-        for row in df.to_dict("records"):
+        for position, row in enumerate(df.to_dict("records")):
             k = row["id"]
             was_live = full.get(k, False)
             full[k] = op != "delete"
@@ -109,6 +113,6 @@ def compose_by_hand(deltas: list[tuple[str, pd.DataFrame]], selected: set[int]) 
             if op == "delete":
                 state.pop(k, None)
             elif op == "insert" or not was_live or k in state:
-                state[k] = (row, i)
-    rows = sorted(state.values(), key=lambda rv: (rv[1], rv[0]["id"]))
-    return pd.DataFrame([r for r, _ in rows])
+                state[k] = (i, position if i in as_is else k, row)
+    rows = sorted(state.values(), key=lambda s: (s[0], s[1]))
+    return pd.DataFrame([r for _, _, r in rows])

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from assay.data.hashing import DELTA_ID_FORMAT, content_id
+from assay.data.hashing import DELTA_ID_FORMAT, content_id, mix64, unmix64
 
 
 def reference_content_id(table: pa.Table, *, op: str, key: Sequence[str]) -> str:
@@ -171,3 +171,11 @@ def test_content_id_hashes_values_in_place() -> None:
     assert got == want
     # The string column's offsets are widened to 64 bits (8 bytes a row); nothing else.
     assert pool.max_memory() <= 8 * (n + 1) + 4096, pool.max_memory()
+
+
+def test_unmix64_undoes_mix64() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.integers(-(2**63), 2**63 - 1, 100_000, dtype=np.int64)
+    x[:4] = [0, -1, 2**63 - 1, -(2**63)]
+    assert np.array_equal(unmix64(mix64(x.view(np.uint64))).view(np.int64), x)
+    assert np.array_equal(mix64(unmix64(x.view(np.uint64))).view(np.int64), x)

@@ -4,6 +4,7 @@ the store on local objects + SQLite and on S3 (a moto server) + PostgreSQL."""
 
 from __future__ import annotations
 
+import ctypes
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,24 @@ def test_batches_stream_arrow_in_the_expressions_types(engine: Engine) -> None:
         "n": [7, None, 11, 10],
         "s": ["b", "a", "", "é"],
     }
+
+
+def test_batches_are_the_callers_to_change(engine: Engine, tmp_path: Path) -> None:
+    """Compose compacts rows within a batch's own buffers: no other table, file or later
+    query may see that memory, whether the rows came from memory or from a file."""
+    path = tmp_path / "d.parquet"
+    pq.write_table(DATA, path)
+    for source in (engine.table(DATA), engine.read_parquet_files([str(path)])):
+        expr = source.select("id")
+        with engine.batches(expr) as reader:
+            batches = list(reader)
+        for batch in batches:
+            data = batch.column(0).buffers()[1]
+            raw = (ctypes.c_char * data.size).from_address(data.address)
+            np.frombuffer(raw, np.int64)[:] = -1
+        again = engine.to_arrow(expr).column("id").to_pylist()
+        assert sorted(again) == sorted(DATA.column("id").to_pylist())
+    assert DATA.column("id").to_pylist() == [3, 1, 4, 1_000_000_000_000, 5]
 
 
 def test_to_arrow_answers_aggregates_in_ibis_types(engine: Engine) -> None:

@@ -12,8 +12,10 @@ Semantics (version 1, ``COMPOSE_SEMANTICS``; docs/identities.md):
 * rows come out in a fixed order: by the delta that holds their final value, then by
   key — no sort needed, because stored deltas are key-sorted and the scan keeps order.
 
-The key-level work (which delta wins each touched key) runs with numpy on the few keys
-that upserts and deletes touch; the big scan is a plain ordered scan + filter.
+The key-level work (where each touched key's rows stop losing, ``touched_keys``) runs
+with numpy on the few keys that upserts and deletes touch, beside the scan's start;
+the big scan is a plain ordered scan + filter, whose batches are then compacted in
+their own memory and given their split (decision 95).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ import contextlib
 import ctypes
 import difflib
 import hashlib
+import itertools
 import json
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,12 +40,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from assay.data._replay import HashIndex
 from assay.data.as_is import row_hashes
 from assay.data.balance import cutoffs, keep_mask
-from assay.data.deltas import HASH_COLUMN, ROW_GROUP, touched_keys
+from assay.data.deltas import HASH_COLUMN, ROW_GROUP, Touched, touched_keys
+from assay.data.hashing import key_integers, mix64, unmix64
 from assay.data.recipe import Recipe, load_recipe
 from assay.data.schema import arrow_type
-from assay.data.split import assign_splits
+from assay.data.split import split_indices, split_names
 from assay.engine import FILE_NUMBER_COLUMN, ROW_NUMBER_COLUMN
 from assay.errors import AssayError, DeltaNotFound, RecipeError, UsageError
 from assay.events import publish
@@ -301,13 +307,20 @@ class DatasetVersion:
         slice: str | None,
         columns: list[str],
         progress: Progress | None = None,
+        tally: _Tally | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
         if self._table is not None:
             yield from self.to_arrow(split=split, slice=slice).select(columns).to_batches()
             return
         keep = self._slice_expr(slice) if slice is not None else None
         _, batches = scan_rows(
-            self.store, self.dataset, self.recipe, self.deltas, keep=keep, progress=progress
+            self.store,
+            self.dataset,
+            self.recipe,
+            self.deltas,
+            keep=keep,
+            progress=progress,
+            tally=tally,
         )
         for batch in batches:
             if split is not None:
@@ -353,7 +366,7 @@ class DatasetVersion:
                 write_canonical_parquet(schema, self._table.to_batches(), tmp)
             return target
         tally = _Tally(self)
-        streamed = map(tally.add, self._batches(None, None, schema.names, progress))
+        streamed = self._batches(None, None, schema.names, progress, tally)
         with atomic_write(target) as tmp:
             write_canonical_parquet(schema, streamed, tmp)
             tally.add_slices_of(tmp)
@@ -402,6 +415,13 @@ class _Tally:
         self.rows = 0
         self.per_split = dict.fromkeys(self.splits, 0)
         self.per_slice = {n: dict.fromkeys(self.splits, 0) for n in version.recipe.slices}
+
+    def count(self, rows: int, per_split: np.ndarray | None) -> None:
+        """Count ``rows`` rows, ``per_split[i]`` of them in the i-th split."""
+        self.rows += rows
+        if per_split is not None:
+            for name, n in zip(self.splits, per_split.tolist(), strict=True):
+                self.per_split[name] += n
 
     def add(self, rows: pa.Table | pa.RecordBatch) -> pa.Table | pa.RecordBatch:
         """Count ``rows`` per split and hand them back (a stream is counted as it passes)."""
@@ -496,9 +516,13 @@ def materialise(
     *,
     engine: Engine | None = None,
     progress: Progress | None = None,
+    tally: _Tally | None = None,
 ) -> pa.Table:
-    """The rows of a resolved recipe, in the version's fixed order, with a split column."""
-    schema, batches = scan_rows(store, info, recipe, deltas, engine=engine, progress=progress)
+    """The rows of a resolved recipe, in the version's fixed order, with a split column
+    (counted per split into ``tally``)."""
+    schema, batches = scan_rows(
+        store, info, recipe, deltas, engine=engine, progress=progress, tally=tally
+    )
     return pa.Table.from_batches(list(batches), schema=schema)
 
 
@@ -512,6 +536,7 @@ def scan_rows(
     keep: Expr | None = None,
     engine: Engine | None = None,
     progress: Progress | None = None,
+    tally: _Tally | None = None,
 ) -> tuple[pa.Schema, Generator[pa.RecordBatch, None, None]]:
     """The schema and a stream of the rows of a resolved recipe, in the version's order.
 
@@ -520,7 +545,8 @@ def scan_rows(
     projection (same rows, same order); the split column always comes last. ``keep``
     (a slice) drops the rows it rejects, in the engine, after balance caps are counted:
     the rows that stay are those of the whole version that it accepts. Everything is
-    checked before the first batch is asked for.
+    checked before the first batch is asked for. ``tally`` counts the rows per split as
+    they are yielded.
     """
 
     engine = engine or store.engine
@@ -539,8 +565,10 @@ def scan_rows(
     # used before its hash is confirmed (docs/decisions.md, "Verify on read").
     verifier = Verifier(store.objects)
     verifier.start(deltas)
-    touched = touched_keys(store, deltas, verifier=verifier)
-    _release_freed_memory()
+    # The replay of upserts and deletes runs beside the scan's start; a batch waits for
+    # it only when it is finished (decision 95).
+    sorted_key = _sorted_key_column(info, out_columns)
+    replayed = _pool("replay").submit(_Losers.of, store, deltas, verifier, sorted_key is not None)
     schema = pa.schema(
         [pa.field(c, arrow_type(dict(info.schema)[c])) for c in out_columns]
         + [pa.field(SPLIT_COLUMN, pa.string())]
@@ -571,15 +599,10 @@ def scan_rows(
     def passing(t: ibis.Table) -> ibis.Table:
         return conform(t, info, where)
 
-    def losers_of(d: DeltaInfo, h: np.ndarray) -> np.ndarray | None:
-        """The rows (ascending positions) whose key another delta wins (None: none).
-
-        Only the few rows of touched keys are looked up, never every row's winner.
-        """
-        if d.number not in touched.deltas:
-            return None
-        rows, pos = touched.index.matches(h)
-        lost = rows[touched.index.values[pos] != d.number]
+    def losers_of(d: DeltaInfo, h: np.ndarray, keys: np.ndarray | None = None) -> np.ndarray | None:
+        """The rows (ascending positions) whose key another delta wins (None: none):
+        found by key where ``keys`` gives the rows' sorted integer keys, else by hash."""
+        lost = replayed.result().rows(d, h, None if d.as_is else keys)
         return lost if len(lost) else None
 
     def keep_of(d: DeltaInfo, h: np.ndarray) -> np.ndarray | None:
@@ -592,8 +615,11 @@ def scan_rows(
         return keep
 
     def hashes_of(scan: Sequence[DeltaInfo], batch: pa.RecordBatch, runs: Runs) -> np.ndarray:
-        """Each row's key hash: stored in a canonical delta's rows, computed from the
-        key columns (``_key_columns``) for a delta stored as given."""
+        """Each row's key hash: ``mix64`` of a single integer key (cheaper than reading
+        the stored hashes), else stored in a canonical delta's rows, and computed from
+        the key columns (``_key_columns``) for a delta stored as given."""
+        if sorted_key is not None:
+            return mix64(key_integers(batch.column(sorted_key))).view(np.int64)
         if not any(d.as_is for d in scan):
             return batch.column(HASH_COLUMN).to_numpy()
         keys = pa.Table.from_arrays(
@@ -616,9 +642,11 @@ def scan_rows(
         of a scan of ``scan``. Also the deltas the batch holds rows of."""
         runs = _file_runs(batch)
         h = hashes_of(scan, batch, runs)
+        keys = None if sorted_key is None else key_integers(batch.column(sorted_key))
         lost = []
         for file, start, stop in runs:
-            if (rows := losers_of(scan[file], h[start:stop])) is not None:
+            span = None if keys is None else keys[start:stop].view(np.int64)
+            if (rows := losers_of(scan[file], h[start:stop], span)) is not None:
                 lost.append(rows + start)
         keep = None  # most batches of a history with few upserts lose no row
         if lost:
@@ -630,12 +658,14 @@ def scan_rows(
         held = [scan[file] for file, _, _ in runs]
         columns = batch.columns[: len(out_columns)]
         if keep is not None and not keep.all():
-            columns = _filter_columns(columns, keep)
+            columns = _compact(columns, keep)
             h = h[keep]
         if not len(h):
-            return None, held
-        split = assign_splits(h, seed, fractions)
-        return pa.RecordBatch.from_arrays([*columns, split], schema=schema), held
+            return None, held, None
+        index = split_indices(h, seed, fractions)
+        split = split_names(index, fractions)
+        counts = np.bincount(index, minlength=len(fractions))
+        return pa.RecordBatch.from_arrays([*columns, split], schema=schema), held, counts
 
     def generate() -> Generator[pa.RecordBatch, None, None]:
         # Each batch is finished on a worker thread while the engine produces the next
@@ -649,7 +679,9 @@ def scan_rows(
             nonlocal at
             scan, future = pending.popleft()
             with verifier.blame(*scan):
-                done, held = future.result()
+                done, held, counts = future.result()
+            if tally is not None and done is not None:
+                tally.count(done.num_rows, counts)
             if not held:
                 return done
             first, last = position[held[0].number], position[held[-1].number]
@@ -685,7 +717,7 @@ def scan_rows(
                 trailing[ROW_NUMBER_COLUMN] = t[ROW_NUMBER_COLUMN]
             if len(scan) > 1:
                 trailing[FILE_NUMBER_COLUMN] = t[FILE_NUMBER_COLUMN]
-            stored = [HASH_COLUMN] if HASH_COLUMN in t.columns else []
+            stored = [HASH_COLUMN] if HASH_COLUMN in t.columns and sorted_key is None else []
             t = t.select(*out_columns, *stored, **trailing)
             if order:
                 t = t.order_by(order)
@@ -694,7 +726,9 @@ def scan_rows(
             with verifier.blame(*scan), engine.batches(t) as reader:
                 for batch in reader:
                     pending.append((scan, _pool("finish").submit(finish, scan, batch)))
-                    while len(pending) > 2:
+                    # The scan reads ahead while the replay runs (a core would idle),
+                    # a bounded number of batches, then keeps in step with finishing.
+                    while len(pending) > (2 if replayed.done() else _READ_AHEAD):
                         if (done := ready()) is not None:
                             yield done
         while pending:
@@ -728,9 +762,11 @@ def conform(t: ibis.Table, info: DatasetInfo, where: Expr | None) -> ibis.Table:
 # as DuckDB UDFs was tried and was 3x slower: DuckDB calls a UDF per 2,048 rows.)
 
 _GROUP = "_assay_group"
+_READ_AHEAD = 8  # batches scanned before the replay is done: ~20 MiB each at 20 columns
 
-#: A finished batch (None: no row left) and the deltas it held rows of, in order.
-Finished = tuple[pa.RecordBatch | None, list[DeltaInfo]]
+#: A finished batch (None: no row left), the deltas it held rows of, in order, and its
+#: rows per split.
+Finished = tuple[pa.RecordBatch | None, list[DeltaInfo], np.ndarray | None]
 #: ``(file, start, stop)`` of each run of one file's rows in a batch.
 Runs = list[tuple[int, int, int]]
 
@@ -809,22 +845,161 @@ def _rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Record
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _filter_columns(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]:
-    """``columns`` without the rows ``keep`` rejects, filtered in parallel.
+def _compact(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]:
+    """``columns`` without the rows ``keep`` rejects.
 
-    Arrow filters a record batch one column after another; the columns are
-    independent and Arrow releases the GIL, so the cores share them.
-
-    The copies come from the C library's allocator, the one DuckDB builds its batches
-    with: each batch a filter finishes frees memory the next copy reuses, where Arrow's
-    own pool (mimalloc) would take fresh pages from the system for every copy and
-    fault each one in (issue 13: ~20% of a 10M-row compose's CPU time).
+    The engine's batches are the caller's own memory (``Engine.batches``), so a column of
+    fixed-width values without nulls is compacted within its own buffer. A copy would
+    take fresh pages from the system, each faulted in: most of a 10M-row compose's
+    system time, and as much CPU again as the copy itself (issue 13). Any other column
+    (strings, booleans, nulls, memory another column shares) is filtered by Arrow,
+    before any is changed.
     """
-    mask = pa.array(keep)
-    memory = pa.system_memory_pool()
-    if len(columns) < 4:
-        return [pc.filter(c, mask, memory_pool=memory) for c in columns]
-    return list(_pool("filter").map(lambda c: pc.filter(c, mask, memory_pool=memory), columns))
+    where = np.flatnonzero(keep)
+    alone = _alone(columns)
+    mask = pa.array(keep) if len(alone) < len(columns) else None
+    out = [
+        col if mask is None or i in alone else pc.filter(col, mask) for i, col in enumerate(columns)
+    ]
+    for i in alone:
+        col = columns[i]
+        width = col.type.bit_width // 8
+        data = col.buffers()[1]
+        # Arrow's Python buffers are read-only views; this memory is the batch's alone.
+        raw = (ctypes.c_char * data.size).from_address(data.address)
+        values = np.frombuffer(raw, _WIDTHS[width], count=len(col), offset=col.offset * width)
+        values[: len(where)] = values.take(where)  # a gather by index: 1.5x a boolean one
+        out[i] = pa.Array.from_buffers(col.type, len(where), [None, data], offset=col.offset)
+    return out
+
+
+_WIDTHS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _alone(columns: list[pa.Array]) -> set[int]:
+    """The columns that can be compacted in place: fixed-width values without nulls, in
+    memory no other column of the batch touches."""
+    spans = []  # (start, end, column) of each candidate's bytes
+    for i, col in enumerate(columns):
+        t = col.type
+        if col.null_count or not pa.types.is_primitive(t) or pa.types.is_boolean(t):
+            continue
+        data = col.buffers()[1]
+        if t.bit_width // 8 in _WIDTHS and data is not None:
+            spans.append((data.address, data.address + data.size, i))
+    spans.sort()
+    shared = set()
+    for (_, end, i), (start, _, j) in itertools.pairwise(spans):
+        if start < end:
+            shared |= {i, j}
+    return {i for _, _, i in spans} - shared
+
+
+def _sorted_key_column(info: DatasetInfo, out_columns: Sequence[str]) -> int | None:
+    """The position among ``out_columns`` of a key by which superseded rows are found
+    without hashing (None: found by hash). A single key column of integers, dates or
+    timestamps qualifies: a canonical delta's rows are sorted by it, and its hash is
+    ``mix64`` of its value, so the replaced keys come back from their hashes."""
+    if len(info.key) != 1 or info.key[0] not in out_columns:
+        return None
+    t = arrow_type(dict(info.schema)[info.key[0]])
+    if pa.types.is_int64(t) or pa.types.is_date32(t) or pa.types.is_timestamp(t):
+        return list(out_columns).index(info.key[0])
+    return None
+
+
+class _Losers:
+    """The rows that upserts and deletes replace (``touched_keys``), to be found in the
+    batches of a scan: by key where the batch's keys are sorted integers, else by hash."""
+
+    def __init__(self, touched: Touched, by_key: bool):
+        self.touched = touched
+        self.keys: np.ndarray | None = None
+        self._bits: tuple[np.uint64, np.ndarray] | None = None
+        if by_key and len(touched.hashes):
+            keys = unmix64(touched.hashes).view(np.int64)
+            order = np.argsort(keys)
+            self.keys, self.key_until = keys[order], touched.until[order]
+            self._bits = _key_bitmap(self.keys)
+        self._index: HashIndex | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(
+        cls, store: Store, deltas: Sequence[DeltaInfo], verifier: Verifier, by_key: bool
+    ) -> _Losers:
+        """The replaced rows of ``deltas``, findable by key (``by_key``) too."""
+        losers = cls(touched_keys(store, deltas, verifier=verifier), by_key)
+        _release_freed_memory()
+        return losers
+
+    def rows(self, d: DeltaInfo, h: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
+        """The positions, ascending, of the replaced rows in a span of delta ``d``'s rows:
+        their key hashes ``h``; ``keys``, where given, their keys, sorted."""
+        if not len(self.touched.hashes):
+            return np.zeros(0, np.int64)
+        if keys is not None and self.keys is not None:
+            rows, at = self._by_key(keys)
+            until = self.key_until[at]
+        else:
+            rows, at = self._hashes().matches(h)
+            until = self.touched.until[at]
+        return rows[d.number < until]
+
+    def _by_key(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``keys`` (sorted) whose key is touched, and where it is in
+        ``self.keys``: through the bitmap of touched keys where they are dense enough
+        (one read a row), else by searching."""
+        assert self.keys is not None
+        if self._bits is None:
+            return _sorted_matches(keys, self.keys)
+        base, bits = self._bits
+        # Below the first touched key wraps around to beyond the last: the last word,
+        # all zero bits, answers for every key out of range.
+        off = np.minimum(keys.view(np.uint64) - base, np.uint64(len(bits) * 64 - 1))
+        word = bits[(off >> np.uint64(6)).view(np.intp)]
+        rows = np.flatnonzero((word >> (off & np.uint64(63))) & np.uint64(1))
+        return rows, np.searchsorted(self.keys, keys[rows])
+
+    def _hashes(self) -> HashIndex:
+        with self._lock:  # built once, by the first batch that asks
+            if self._index is None:
+                self._index = HashIndex(self.touched.hashes)
+            return self._index
+
+
+def _key_bitmap(keys: np.ndarray) -> tuple[np.uint64, np.ndarray] | None:
+    """A bit per integer from the first of ``keys`` (sorted, unique) to the last, set for
+    each key, and an all-zero word after; None where that would take more than 32
+    bytes a key (sparse keys are searched instead)."""
+    span = int(keys[-1]) - int(keys[0]) + 1
+    if span > 256 * len(keys):
+        return None
+    base = keys[0].astype(np.int64).view(np.uint64)
+    off = keys.view(np.uint64) - base
+    words = (off >> np.uint64(6)).view(np.intp)
+    bits = np.zeros(span // 64 + 2, dtype=np.uint64)
+    starts = np.flatnonzero(np.r_[True, words[1:] != words[:-1]])
+    bits[words[starts]] = np.bitwise_or.reduceat(np.uint64(1) << (off & np.uint64(63)), starts)
+    return base, bits
+
+
+def _sorted_matches(values: np.ndarray, probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The positions of ``values`` (sorted, unique) found among ``probes`` (sorted,
+    unique), ascending, and where each is in ``probes``: the fewer searched in the more,
+    so a batch costs its few touched keys, and at worst one search per row."""
+    if not len(values) or not len(probes):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo = int(np.searchsorted(probes, values[0], "left"))
+    hi = int(np.searchsorted(probes, values[-1], "right"))
+    if hi - lo <= len(values):
+        at = np.arange(lo, hi)
+        rows = np.searchsorted(values, probes[lo:hi])  # < len(values): probes <= values[-1]
+        hit = values[rows] == probes[lo:hi]
+        return rows[hit], at[hit]
+    at = np.minimum(np.searchsorted(probes, values), len(probes) - 1)
+    rows = np.flatnonzero(probes[at] == values)
+    return rows, at[rows]
 
 
 def _group_text(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -894,7 +1069,11 @@ def compose(
     version = resolve_version(recipe, store=store)
     store, info, recipe, selected = version.store, version.dataset, version.recipe, version.deltas
     if out is None:
-        version._table = materialise(store, info, recipe, selected, progress=progress)
+        tally = _Tally(version)  # counted as the rows come, not by a pass over them after
+        version._table = materialise(store, info, recipe, selected, progress=progress, tally=tally)
+        if recipe.slices:
+            tally.add_slices(store.engine.table(version._table))
+        version._summary = tally.summary()
     else:
         version.write_parquet(out, progress=progress)
     if record:

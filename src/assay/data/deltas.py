@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -34,11 +34,11 @@ from assay.data.keyindex import (
     UPD_COLUMN,
     Events,
     KeyIndex,
+    among,
     check_hash,
     delta_events,
     delta_key_hashes,
     is_checked,
-    replay_selected,
     search,
 )
 from assay.data.schema import FileOptions, fit_to_schema, normalise_table, read_table_file
@@ -727,15 +727,19 @@ KeyHashes = dict[int, tuple[np.ndarray, np.ndarray | None]]
 
 @dataclass(frozen=True)
 class Touched:
-    """The keys that upserts and deletes touch, and who wins each of them.
+    """The keys whose rows upserts and deletes replace, and which of their rows lose.
 
-    ``index`` maps each touched key hash to the number of the delta whose row wins
-    (-1 where the key ends up deleted); ``deltas`` are the numbers of the deltas that
-    hold a row of a touched key, the only ones that may lose rows.
+    A row of delta ``d`` whose key hash is ``hashes[i]`` (sorted, unique) loses exactly
+    when ``d < until[i]``: ``until`` is the number of the delta whose row wins the key
+    (every earlier row loses and no later delta holds one), or of the last delta that
+    deleted it, after which only a new insert holds it, or ``NEVER`` where the key
+    ends up deleted. A row of any other key is its key's only row.
     """
 
-    index: HashIndex
-    deltas: frozenset[int]
+    hashes: np.ndarray
+    until: np.ndarray
+
+    NEVER: ClassVar[int] = np.iinfo(np.int64).max
 
 
 def _unique(values: np.ndarray) -> np.ndarray:
@@ -751,23 +755,54 @@ def touched_keys(
     deltas: Sequence[DeltaInfo],
     verifier: Verifier | None = None,
 ) -> Touched:
-    """Replay the upserts and deletes among ``deltas`` (see ``_replay.replay``).
+    """The keys the upserts and deletes among ``deltas`` touch, and where their rows lose
+    (see ``Touched``; the rules are ``_replay.replay``'s).
 
-    The upserts and deletes are read for the keys they touch; the key index gives every
-    other event of those keys (the inserts that hold them), so no insert is read.
+    The upserts and deletes are read for the keys they touch. Where every delta up to
+    the last selected one is selected (``all``, or a version as of a date), an upsert's
+    flags say what they said at ingest: a touched key's rows lose up to its last upsert
+    or delete, and no other delta is read. Deltas left out before a selected one are
+    read for their keys: a key they touch, or that one of them deleted, is replayed
+    from its every event, which the key index gives (the inserts that hold it).
     """
     verifier = verifier or Verifier(store.objects)
     changing = [d for d in deltas if d.op != "insert"]
     if not changing:
-        return Touched(HashIndex(np.zeros(0, np.int64)), frozenset())
-    verifier.start(changing)
-    touched = _unique(np.concatenate([delta_key_hashes(store, d, verifier)[0] for d in changing]))
-    # The index covers every delta of the dataset; events of deltas not selected are dropped.
-    # Searched in the stored runs, not loaded: compose's memory stays that of the scan.
+        return Touched(np.zeros(0, np.int64), np.zeros(0, np.int64))
     everything = store.catalog.list_deltas(deltas[0].dataset)
-    events = search(store, everything, touched, verifier=verifier)
-    winners, holders = replay_selected(events, deltas)
-    return Touched(winners, frozenset(holders))
+    chosen = {d.number for d in deltas}
+    end = max(chosen)
+    gaps = [d for d in everything if d.number not in chosen and d.number < end]
+    verifier.start([*changing, *gaps])
+    read = [delta_key_hashes(store, d, verifier)[0] for d in changing]
+    # The last upsert or delete of each touched key.
+    h = np.concatenate(read)
+    n = np.concatenate(
+        [np.full(len(r), d.number, np.int64) for r, d in zip(read, changing, strict=True)]
+    )
+    order = np.lexsort((n, h))
+    h, n = h[order], n[order]
+    last = np.r_[h[1:] != h[:-1], True]
+    hashes, until = h[last], n[last]
+    if gaps:
+        left_out = [delta_key_hashes(store, d, verifier)[0] for d in gaps]
+        deleted = [r for r, d in zip(left_out, gaps, strict=True) if d.op == "delete"]
+        replayed = _unique(
+            np.concatenate(
+                [*deleted, hashes[HashIndex(_unique(np.concatenate(left_out))).contains(hashes)]]
+            )
+        )
+        if len(replayed):
+            # Searched in the stored runs, not loaded: compose's memory stays the scan's.
+            events = among(search(store, everything, replayed, verifier=verifier), deltas)
+            winners = replay(events.h, events.n.astype(np.int64), events.k, ordered=True)
+            kept = ~HashIndex(winners.keys).contains(hashes)
+            won = np.where(winners.values >= 0, winners.values, Touched.NEVER)
+            hashes = np.concatenate([hashes[kept], winners.keys])
+            until = np.concatenate([until[kept], won])
+            order = np.argsort(hashes, kind="stable")
+            hashes, until = hashes[order], until[order]
+    return Touched(hashes, until)
 
 
 def _replay_deltas(deltas: Sequence[DeltaInfo], cache: KeyHashes) -> HashIndex:

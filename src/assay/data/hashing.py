@@ -28,6 +28,7 @@ __all__ = [
     "key_hash",
     "key_integers",
     "mix64",
+    "unmix64",
 ]
 
 DELTA_ID_FORMAT = b"assay-delta-v1"
@@ -36,6 +37,8 @@ AS_IS_ID_FORMAT = b"assay-delta-as-is-v1"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_M1_INVERSE = np.uint64(pow(0xBF58476D1CE4E5B9, -1, 1 << 64))
+_M2_INVERSE = np.uint64(pow(0x94D049BB133111EB, -1, 1 << 64))
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
 
@@ -51,7 +54,9 @@ def _mix_blocks(z: np.ndarray) -> None:
     """``mix64`` of ``z`` in place, a cache-sized block at a time, on every core (numpy's
     ufuncs release the GIL)."""
     blocks = range(0, len(z), _BLOCK)
-    if len(blocks) > 1:
+    # Threads pay from a million values on; fewer (a compose batch) mix faster in place
+    # on the calling thread, which is often a worker already.
+    if len(z) >= _THREADED:
         with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, 8)) as pool:
             list(pool.map(lambda start: _mix_in_place(z[start : start + _BLOCK]), blocks))
     else:
@@ -59,6 +64,7 @@ def _mix_blocks(z: np.ndarray) -> None:
 
 
 _BLOCK = 1 << 16  # values mixed at a time: 512 KiB, so each step's pass stays in cache
+_THREADED = 1 << 20
 
 
 def _mix_in_place(z: np.ndarray) -> None:
@@ -72,6 +78,29 @@ def _mix_in_place(z: np.ndarray) -> None:
             z *= mult
         np.right_shift(z, np.uint64(31), out=shifted)
         z ^= shifted
+
+
+def unmix64(z: np.ndarray) -> np.ndarray:
+    """The inverse of ``mix64``: each step of SplitMix64's finaliser undone, last first.
+
+    A single-integer key's hash is ``mix64`` of its value, so this gives the key back
+    from the hash (compose finds superseded rows by key in a delta sorted by key).
+    """
+    x = z.astype(np.uint64, copy=True)
+    shifted = np.empty_like(x)
+    with np.errstate(over="ignore"):
+        for shift, mult in ((31, None), (27, _M2_INVERSE), (30, _M1_INVERSE)):
+            if mult is not None:
+                x *= mult
+            # y = x ^ (x >> s) is undone by x = y ^ (y >> s) ^ (y >> 2s) ^ ...
+            np.right_shift(x, np.uint64(shift), out=shifted)
+            step = shift * 2
+            while step < 64:
+                shifted ^= x >> np.uint64(step)
+                step += shift
+            x ^= shifted
+        x -= _GOLDEN
+    return x
 
 
 def _fnv1a(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:

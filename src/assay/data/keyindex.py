@@ -41,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
+from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay, sorted_positions
 from assay.data.hashing import key_bytes, key_hash, key_integers, mix64
 from assay.errors import AssayError, UsageError
 from assay.store import Store
@@ -54,6 +54,7 @@ __all__ = [
     "UPD_COLUMN",
     "Events",
     "KeyIndex",
+    "among",
     "check_hash",
     "delta_events",
     "delta_key_hashes",
@@ -469,7 +470,7 @@ class KeyIndex:
         # ev.h is sorted: its distinct values are where it changes.
         seen = HashIndex(ev.h[np.r_[True, ev.h[1:] != ev.h[:-1]]] if len(ev) else ev.h)
         in_seen = seen.contains(hashes)
-        winner = replay(ev.h, ev.n.astype(np.int64), ev.k).get(hashes, default=-1)
+        winner = replay(ev.h, ev.n.astype(np.int64), ev.k, ordered=True).get(hashes, default=-1)
         return in_seen, winner >= 0, ev
 
     def touched(
@@ -483,11 +484,16 @@ class KeyIndex:
 def replay_selected(ev: Events, selected: Sequence[DeltaInfo]) -> tuple[HashIndex, set[int]]:
     """Replay the events ``ev`` of some keys among the ``selected`` deltas only: the
     winning delta per key (-1: gone), and the deltas that hold a row of one."""
-    numbers = np.array(sorted(d.number for d in selected), dtype=np.int32)
-    ev = ev.select(np.isin(ev.n, numbers))
+    ev = among(ev, selected)
     deleting = {d.number for d in selected if d.op == "delete"}
     holders = {int(n) for n in np.unique(ev.n)} - deleting
-    return replay(ev.h, ev.n.astype(np.int64), ev.k), holders
+    return replay(ev.h, ev.n.astype(np.int64), ev.k, ordered=True), holders
+
+
+def among(ev: Events, selected: Sequence[DeltaInfo]) -> Events:
+    """The events of the ``selected`` deltas."""
+    numbers = np.array(sorted(d.number for d in selected), dtype=np.int32)
+    return ev.select(np.isin(ev.n, numbers))
 
 
 def search(
@@ -507,26 +513,9 @@ def search(
     return KeyIndex.load(store, deltas, verifier=verifier, mapped=False).events(probes)
 
 
-def _positions(values: np.ndarray, probes: np.ndarray) -> np.ndarray:
-    """Every position of the sorted ``values`` that holds one of the sorted ``probes``,
-    ascending."""
-    if not len(values) or not len(probes):
-        return np.zeros(0, np.int64)
-    probes = probes[
-        np.searchsorted(probes, values[0], "left") : np.searchsorted(probes, values[-1], "right")
-    ]
-    lo = np.searchsorted(values, probes, "left")  # < len(values): probes <= values[-1]
-    hit = values[lo] == probes
-    starts = lo[hit]
-    counts = np.searchsorted(values, probes[hit], "right") - starts
-    # Every position in [start, start + count) of each hit, in order.
-    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
-    return (offsets + np.arange(int(counts.sum()))).astype(np.int64, copy=False)
-
-
 def _events_of(run: Events, probes: np.ndarray) -> Events:
     """The events of ``run`` whose hash is among the sorted ``probes``."""
-    pos = _positions(run.h, probes)
+    pos = sorted_positions(run.h, probes)
     if not len(pos):
         return Events.empty()
     return Events(run.h[pos], run.n[pos], run.k[pos], None if run.c is None else run.c[pos])
@@ -694,7 +683,7 @@ class _RunFile:
             for part in _windows(needed, max(_READ // block, 1)):
                 ids = needed[part]
                 values = self.read(fd, "h", ids)
-                local = _positions(values, candidates)
+                local = sorted_positions(values, candidates)
                 if len(local):
                     j = local // per
                     pos = local + (ids[j] - j) * per  # in the run

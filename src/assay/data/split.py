@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from assay.data.hashing import mix64
 
-__all__ = ["assign_splits", "split_unit"]
+__all__ = ["assign_splits", "split_indices", "split_names", "split_unit"]
 
 _SEED_SALT = np.uint64(0x5350_4C49_5421_A55A)  # "SPLIT!" — keeps seed 0 from being the identity
 
@@ -50,7 +50,13 @@ def assign_splits(
     key_hash: np.ndarray, seed: int, fractions: Sequence[tuple[str, float]]
 ) -> pa.Array:
     """The split name of each key: intervals of [0, 1) in the listed order."""
-    names = [name for name, _ in fractions]
+    return split_names(split_indices(key_hash, seed, fractions), fractions)
+
+
+def split_indices(
+    key_hash: np.ndarray, seed: int, fractions: Sequence[tuple[str, float]]
+) -> np.ndarray:
+    """The position in ``fractions`` of each key's split."""
     edges = np.cumsum([f for _, f in fractions])[:-1]
     z = _mixed(key_hash, seed)
     # The split is the number of edges at or below the unit (searchsorted, side
@@ -61,4 +67,10 @@ def assign_splits(
     for bound in _bit_edges(edges):
         if bound is not None:
             index += np.greater_equal(z, np.uint64(bound), out=above)
+    return index
+
+
+def split_names(index: np.ndarray, fractions: Sequence[tuple[str, float]]) -> pa.Array:
+    """The split names of ``split_indices``'s positions."""
+    names = [name for name, _ in fractions]
     return pa.array(names, type=pa.string()).take(pa.array(index))

@@ -65,7 +65,8 @@ class Engine(ABC):
     def batches(self, expr: ibis.Expr, chunk_size: int = 1 << 20) -> pa.RecordBatchReader:
         """Run ``expr`` and stream its rows as Arrow batches, in the engine's output order.
 
-        Close the reader (or use it as a context manager) when stopping early: an
+        The batches are the caller's: no other object holds their memory, so the caller
+        may change it in place (compose compacts superseded rows away so). Close the reader (or use it as a context manager) when stopping early: an
         open result may hold the engine's connection.
         """
         table = expr.as_table()
