@@ -21,8 +21,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import assay
+import assay.data.deltas as deltas_module
+from assay.data._replay import DELETE
 from assay.data.compose import _compact, _key_bitmap, _sorted_matches
 from assay.data.deltas import Touched, touched_keys
+from assay.data.keyindex import KeyIndex, among, replay_selected
+from assay.store import DeltaInfo
 from tests_helpers import compose_by_hand
 
 # Key kinds: dense integers (the bitmap), integers spread over all of int64 (the
@@ -108,31 +112,44 @@ def test_versions_keep_exactly_the_rows_a_replay_keeps(
                 assert got[column].tolist() == want[column].tolist(), (chosen, column)
 
 
-def test_a_prefix_reads_no_insert_and_no_index(tmp_path: Path) -> None:
-    """With every delta up to the last selected, the upserts' flags decide: compose reads
-    the upserts and deletes, and neither an insert nor the key index."""
-    deltas = history(5, "dense")
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_replay_reads_no_selected_insert_and_no_index(
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``touched_keys`` reads the upserts and deletes and the deltas left out, nothing
+    else, and says of every selected row what a replay of the key index's events does."""
+    deltas = history(seed, "dense")
     with assay.init_store(tmp_path / ".assay") as store:
         assay.create_dataset(store, "h", ["id"])
         for number, (op, rows) in enumerate(deltas):
             table = pa.Table.from_pylist(rows).select(["id"] if op == "delete" else ["id", "v"])
             assay.add_delta(store, "h", table, op=op, name=f"d{number}")
         listed = store.catalog.list_deltas("h")
+        index = KeyIndex.load(store, listed)
         for key in list(store.objects.list("index/")):
             store.objects.delete(key)
-        inserts = [d for d in listed if d.op == "insert"]
-        for d in inserts:  # gone: reading one would fail
-            store.objects.delete(d.object_key)
-        touched = touched_keys(store, listed)
+        read: list[DeltaInfo] = []
+        real = deltas_module.delta_key_hashes
+
+        def spy(store: assay.Store, d: DeltaInfo, verifier: Any = None) -> Any:
+            read.append(d)
+            return real(store, d, verifier)
+
+        monkeypatch.setattr(deltas_module, "delta_key_hashes", spy)
+        for chosen in selections(random.Random(seed), len(listed)):
+            picked = [listed[i] for i in chosen]
+            read.clear()
+            touched = touched_keys(store, picked)
+            assert not any(d.op == "insert" and d in picked for d in read)
+            # The reference: every event of every key, from the index, replayed.
+            events = among(index.events(touched.hashes), picked)
+            winners, _ = replay_selected(events, picked)
+            rows = events.k != DELETE  # a delete holds no row
+            h, n = events.h[rows], events.n[rows]
+            loses = n != winners.get(h, default=-1)
+            until = touched.until[np.searchsorted(touched.hashes, h)]
+            assert (n < until).tolist() == loses.tolist(), chosen
         assert not list(store.objects.list("index/"))
-        # The reference: every delta's events, replayed.
-        want: dict[int, int] = {}
-        for d, (op, rows) in zip(listed, deltas, strict=True):
-            if op != "insert":
-                for row in rows:
-                    want[row["id"]] = d.number
-        keys = assay.data.hashing.unmix64(touched.hashes).view(np.int64)
-        assert dict(zip(keys.tolist(), touched.until.tolist(), strict=True)) == want
 
 
 def test_touched_keys_of_a_history_without_upserts_or_deletes(tmp_path: Path) -> None:

@@ -641,8 +641,11 @@ def scan_rows(
         """Drop superseded and over-cap rows, add the split: assay's work on one batch
         of a scan of ``scan``. Also the deltas the batch holds rows of."""
         runs = _file_runs(batch)
-        h = hashes_of(scan, batch, runs)
         keys = None if sorted_key is None else key_integers(batch.column(sorted_key))
+        # Found by key, a canonical batch's hashes are needed only for its split: they
+        # are made then, of the rows kept.
+        later = keys is not None and not cut and not any(d.as_is for d in scan)
+        h = np.zeros(0, np.int64) if later else hashes_of(scan, batch, runs)
         lost = []
         for file, start, stop in runs:
             span = None if keys is None else keys[start:stop].view(np.int64)
@@ -650,7 +653,7 @@ def scan_rows(
                 lost.append(rows + start)
         keep = None  # most batches of a history with few upserts lose no row
         if lost:
-            keep = np.ones(len(h), dtype=bool)
+            keep = np.ones(batch.num_rows, dtype=bool)
             keep[np.concatenate(lost)] = False
         if cut:
             in_cap = keep_mask(_group_text(batch.column(_GROUP)), h, cut, balance_seed)
@@ -659,7 +662,10 @@ def scan_rows(
         columns = batch.columns[: len(out_columns)]
         if keep is not None and not keep.all():
             columns = _compact(columns, keep)
-            h = h[keep]
+            h = h if later else h[keep]
+        if later:
+            assert sorted_key is not None
+            h = mix64(key_integers(columns[sorted_key])).view(np.int64)
         if not len(h):
             return None, held, None
         index = split_indices(h, seed, fractions)

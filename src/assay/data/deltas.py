@@ -34,12 +34,10 @@ from assay.data.keyindex import (
     UPD_COLUMN,
     Events,
     KeyIndex,
-    among,
     check_hash,
     delta_events,
     delta_key_hashes,
     is_checked,
-    search,
 )
 from assay.data.schema import FileOptions, fit_to_schema, normalise_table, read_table_file
 from assay.errors import (
@@ -756,53 +754,85 @@ def touched_keys(
     verifier: Verifier | None = None,
 ) -> Touched:
     """The keys the upserts and deletes among ``deltas`` touch, and where their rows lose
-    (see ``Touched``; the rules are ``_replay.replay``'s).
+    (see ``Touched``; the rules are ``_replay.replay``'s). Reads the upserts and deletes
+    among ``deltas``, and the deltas left out before the last one selected: no insert
+    that is selected, and no key index run, whatever the history behind.
 
-    The upserts and deletes are read for the keys they touch. Where every delta up to
-    the last selected one is selected (``all``, or a version as of a date), an upsert's
-    flags say what they said at ingest: a touched key's rows lose up to its last upsert
-    or delete, and no other delta is read. Deltas left out before a selected one are
-    read for their keys: a key they touch, or that one of them deleted, is replayed
-    from its every event, which the key index gives (the inserts that hold it).
+    Ingest guarantees what makes this enough: an insert never holds a key any earlier
+    delta held, a delete only removes live keys, and each upsert row records whether
+    its key was live when it was committed. So where every delta up to the last
+    selected one is selected (``all``, a version as of a date), the flags hold for the
+    selection too and a touched key's rows lose up to its last upsert or delete. A key
+    that a left-out delta touches is replayed from its known events (the upserts and
+    deletes, and the left-out inserts), preceded by the one selected insert that must
+    have held it where its first known event found it live.
     """
     verifier = verifier or Verifier(store.objects)
     changing = [d for d in deltas if d.op != "insert"]
     if not changing:
         return Touched(np.zeros(0, np.int64), np.zeros(0, np.int64))
-    everything = store.catalog.list_deltas(deltas[0].dataset)
     chosen = {d.number for d in deltas}
-    end = max(chosen)
-    gaps = [d for d in everything if d.number not in chosen and d.number < end]
+    gaps = [
+        d
+        for d in store.catalog.list_deltas(deltas[0].dataset)
+        if d.number not in chosen and d.number < max(chosen)
+    ]
     verifier.start([*changing, *gaps])
-    read = [delta_key_hashes(store, d, verifier)[0] for d in changing]
+    read = {d.number: delta_key_hashes(store, d, verifier) for d in [*changing, *gaps]}
     # The last upsert or delete of each touched key.
-    h = np.concatenate(read)
-    n = np.concatenate(
-        [np.full(len(r), d.number, np.int64) for r, d in zip(read, changing, strict=True)]
-    )
+    h = np.concatenate([read[d.number][0] for d in changing])
+    n = np.concatenate([np.full(len(read[d.number][0]), d.number, np.int64) for d in changing])
     order = np.lexsort((n, h))
     h, n = h[order], n[order]
     last = np.r_[h[1:] != h[:-1], True]
     hashes, until = h[last], n[last]
     if gaps:
-        left_out = [delta_key_hashes(store, d, verifier)[0] for d in gaps]
-        deleted = [r for r, d in zip(left_out, gaps, strict=True) if d.op == "delete"]
-        replayed = _unique(
-            np.concatenate(
-                [*deleted, hashes[HashIndex(_unique(np.concatenate(left_out))).contains(hashes)]]
-            )
-        )
+        left_out = HashIndex(_unique(np.concatenate([read[d.number][0] for d in gaps])))
+        replayed = hashes[left_out.contains(hashes)]
         if len(replayed):
-            # Searched in the stored runs, not loaded: compose's memory stays the scan's.
-            events = among(search(store, everything, replayed, verifier=verifier), deltas)
-            winners = replay(events.h, events.n.astype(np.int64), events.k, ordered=True)
-            kept = ~HashIndex(winners.keys).contains(hashes)
+            events = sorted([*changing, *gaps], key=lambda d: d.number)
+            winners = _replay_known(replayed, events, read, chosen)
+            again = HashIndex(winners.keys).contains(hashes)
             won = np.where(winners.values >= 0, winners.values, Touched.NEVER)
-            hashes = np.concatenate([hashes[kept], winners.keys])
-            until = np.concatenate([until[kept], won])
+            hashes = np.concatenate([hashes[~again], winners.keys])
+            until = np.concatenate([until[~again], won])
             order = np.argsort(hashes, kind="stable")
             hashes, until = hashes[order], until[order]
     return Touched(hashes, until)
+
+
+def _replay_known(
+    keys: np.ndarray, deltas: Sequence[DeltaInfo], read: KeyHashes, chosen: set[int]
+) -> HashIndex:
+    """The winners of ``keys`` among the ``chosen`` deltas, from the events of
+    ``deltas`` (read into ``read``): every upsert and delete up to the last chosen delta
+    and every left-out insert. A key whose first known event finds it live (an update
+    or a delete) was inserted by a chosen delta before it: that row is delta 0's here."""
+    wanted = HashIndex(keys)
+    ev_h, ev_n, ev_k = [], [], []
+    for d in deltas:
+        h, upd = read[d.number]
+        mine = wanted.contains(h)
+        ev_h.append(h[mine])
+        ev_n.append(np.full(int(mine.sum()), d.number, np.int64))
+        if d.op == "upsert":
+            assert upd is not None  # stored with every upsert
+            ev_k.append(np.where(upd[mine], UPDATE, CREATE).astype(np.int8))
+        else:
+            kind = DELETE if d.op == "delete" else CREATE
+            ev_k.append(np.full(int(mine.sum()), kind, np.int8))
+    h, n, k = np.concatenate(ev_h), np.concatenate(ev_n), np.concatenate(ev_k)
+    order = np.lexsort((n, h))
+    h, n, k = h[order], n[order], k[order]
+    first = np.r_[True, h[1:] != h[:-1]]
+    inserted = first & (k != CREATE)
+    h = np.concatenate([h, h[inserted]])
+    n = np.concatenate([n, np.zeros(int(inserted.sum()), np.int64)])
+    k = np.concatenate([k, np.full(int(inserted.sum()), CREATE, np.int8)])
+    selected = (n == 0) | np.isin(n, np.fromiter(chosen, np.int64))
+    h, n, k = h[selected], n[selected], k[selected]
+    order = np.lexsort((n, h))
+    return replay(h[order], n[order], k[order], ordered=True)
 
 
 def _replay_deltas(deltas: Sequence[DeltaInfo], cache: KeyHashes) -> HashIndex:

@@ -28,6 +28,7 @@ __all__ = [
     "key_hash",
     "key_integers",
     "mix64",
+    "mix_in_place",
     "unmix64",
 ]
 
@@ -46,13 +47,13 @@ _FNV_PRIME = np.uint64(0x100000001B3)
 def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64's finaliser over a uint64 array (wrapping arithmetic)."""
     z = x.astype(np.uint64, copy=True)
-    _mix_blocks(z)
+    mix_in_place(z)
     return z
 
 
-def _mix_blocks(z: np.ndarray) -> None:
-    """``mix64`` of ``z`` in place, a cache-sized block at a time, on every core (numpy's
-    ufuncs release the GIL)."""
+def mix_in_place(z: np.ndarray) -> None:
+    """``mix64`` of the uint64 array ``z``, in place, a cache-sized block at a time, on
+    every core for a large one (numpy's ufuncs release the GIL)."""
     blocks = range(0, len(z), _BLOCK)
     # Threads pay from a million values on; fewer (a compose batch) mix faster in place
     # on the calling thread, which is often a worker already.
@@ -127,7 +128,7 @@ def _column_hash(column: str, arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
         for chunk in arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]:
             out[at : at + len(chunk)] = key_integers(chunk)
             at += len(chunk)
-        _mix_blocks(out)
+        mix_in_place(out)
         return out
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from assay.data.hashing import mix64
+from assay.data.hashing import mix64, mix_in_place
 
 __all__ = ["assign_splits", "split_indices", "split_names", "split_unit"]
 
@@ -23,7 +23,9 @@ _SEED_SALT = np.uint64(0x5350_4C49_5421_A55A)  # "SPLIT!" — keeps seed 0 from 
 def _mixed(key_hash: np.ndarray, seed: int) -> np.ndarray:
     """The 64 mixed bits of each key hash under ``seed``; the top 53 are its unit."""
     seed_mix = mix64(np.array([seed], dtype=np.int64).view(np.uint64) ^ _SEED_SALT)[0]
-    return mix64(key_hash.view(np.uint64) ^ seed_mix)
+    z = key_hash.view(np.uint64) ^ seed_mix  # a fresh array, mixed in place
+    mix_in_place(z)
+    return z
 
 
 def split_unit(key_hash: np.ndarray, seed: int) -> np.ndarray:
