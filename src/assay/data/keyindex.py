@@ -1,10 +1,12 @@
 """The key index: every key event of a dataset, in a few immutable sorted runs.
 
 Ingest must know, for each incoming key, whether an earlier delta held it and whether
-it is live; compose must know, for the keys that upserts and deletes touch, which delta
-wins each. Both are questions about key *events* — (key hash, delta number, kind) —
-which the index keeps sorted by hash in runs, each covering a contiguous range of the
-dataset's deltas. A question is a probe per run: no read, sort or probe of the whole
+it is live; incremental checks, which delta of a version holds the row of each key an
+upsert or delete touches. Both are questions about key *events* — (key hash, delta
+number, kind) — which the index keeps sorted by hash in runs, each covering a
+contiguous range of the dataset's deltas. (Compose needs no run: what ingest
+guarantees lets it replay the touched keys from the upserts and deletes themselves,
+``deltas.touched_keys``.) A question is a probe per run: no read, sort or probe of the whole
 history. A stored run carries a Bloom filter of its hashes and a CRC-32 per block, so
 that a probe reads the filter, then only the blocks of the keys that the filter lets
 through (nearly none of an insert's new keys), and checks only the blocks it reads.
