@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["CREATE", "DELETE", "UPDATE", "HashIndex", "replay", "sorted_positions"]
+__all__ = ["CREATE", "DELETE", "UPDATE", "HashIndex", "replay"]
 
 CREATE, UPDATE, DELETE = np.int8(0), np.int8(1), np.int8(2)
 
@@ -149,29 +149,3 @@ def replay(
     alive = live_after[ends] & (last_effective >= 0)
     winner = np.where(alive, n[np.maximum(last_effective, 0)], -1)
     return HashIndex(h[starts], winner)
-
-
-def sorted_positions(values: np.ndarray, probes: np.ndarray) -> np.ndarray:
-    """Every position of the sorted ``values`` that holds one of the sorted ``probes``,
-    ascending."""
-    if not len(values) or not len(probes):
-        return np.zeros(0, np.int64)
-    probes = probes[
-        np.searchsorted(probes, values[0], "left") : np.searchsorted(probes, values[-1], "right")
-    ]
-    lo = np.searchsorted(values, probes, "left")  # < len(values): probes <= values[-1]
-    hit = values[lo] == probes
-    starts = lo[hit]
-    # Most values occur once: their repeats are counted by stepping, not searched for.
-    counts = np.ones(len(starts), dtype=np.int64)
-    found = probes[hit]
-    more = np.arange(len(starts))
-    while len(more):
-        at = starts[more] + counts[more]
-        inside = at < len(values)
-        more, at = more[inside], at[inside]
-        more = more[values[at] == found[more]]
-        counts[more] += 1
-    # Every position in [start, start + count) of each hit, in order.
-    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
-    return (offsets + np.arange(int(counts.sum()))).astype(np.int64, copy=False)

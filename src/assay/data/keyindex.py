@@ -6,8 +6,8 @@ upsert or delete touches. Both are questions about key *events* — (key hash, d
 number, kind) — which the index keeps sorted by hash in runs, each covering a
 contiguous range of the dataset's deltas. (Compose needs no run: what ingest
 guarantees lets it replay the touched keys from the upserts and deletes themselves,
-``deltas.touched_keys``.) A question is a probe per run: no read, sort or probe of the whole
-history. A stored run carries a Bloom filter of its hashes and a CRC-32 per block, so
+``deltas.touched_keys``.) A question is a probe per run: no read, sort or probe of
+the whole history. A stored run carries a Bloom filter of its hashes and a CRC-32 per block, so
 that a probe reads the filter, then only the blocks of the keys that the filter lets
 through (nearly none of an insert's new keys), and checks only the blocks it reads.
 
@@ -43,7 +43,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay, sorted_positions
+from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import key_bytes, key_hash, key_integers, mix64
 from assay.errors import AssayError, UsageError
 from assay.store import Store
@@ -515,9 +515,35 @@ def search(
     return KeyIndex.load(store, deltas, verifier=verifier, mapped=False).events(probes)
 
 
+def _positions(values: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """Every position of the sorted ``values`` that holds one of the sorted ``probes``,
+    ascending."""
+    if not len(values) or not len(probes):
+        return np.zeros(0, np.int64)
+    probes = probes[
+        np.searchsorted(probes, values[0], "left") : np.searchsorted(probes, values[-1], "right")
+    ]
+    lo = np.searchsorted(values, probes, "left")  # < len(values): probes <= values[-1]
+    hit = values[lo] == probes
+    starts = lo[hit]
+    # Most values occur once: their repeats are counted by stepping, not searched for.
+    counts = np.ones(len(starts), dtype=np.int64)
+    found = probes[hit]
+    more = np.arange(len(starts))
+    while len(more):
+        at = starts[more] + counts[more]
+        inside = at < len(values)
+        more, at = more[inside], at[inside]
+        more = more[values[at] == found[more]]
+        counts[more] += 1
+    # Every position in [start, start + count) of each hit, in order.
+    offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
+    return (offsets + np.arange(int(counts.sum()))).astype(np.int64, copy=False)
+
+
 def _events_of(run: Events, probes: np.ndarray) -> Events:
     """The events of ``run`` whose hash is among the sorted ``probes``."""
-    pos = sorted_positions(run.h, probes)
+    pos = _positions(run.h, probes)
     if not len(pos):
         return Events.empty()
     return Events(run.h[pos], run.n[pos], run.k[pos], None if run.c is None else run.c[pos])
@@ -685,7 +711,7 @@ class _RunFile:
             for part in _windows(needed, max(_READ // block, 1)):
                 ids = needed[part]
                 values = self.read(fd, "h", ids)
-                local = sorted_positions(values, candidates)
+                local = _positions(values, candidates)
                 if len(local):
                     j = local // per
                     pos = local + (ids[j] - j) * per  # in the run
