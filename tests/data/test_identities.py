@@ -6,6 +6,8 @@ new format version (docs/identities.md), not an updated constant.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pyarrow as pa
 
@@ -50,6 +52,17 @@ def test_integer_key_hash_matches_reference_and_pinned_vector() -> None:
     # int32 in the file, int64 in the store: the same key.
     narrow = key_hash(pa.table({"id": pa.array(ids[:4], pa.int32())}), ["id"]).tolist()
     assert narrow == got[:4]
+
+
+def test_date_and_timestamp_key_hashes_are_their_days_and_microseconds() -> None:
+    days = [-31, 0, 1, 20_000]
+    dates = pa.array([dt.date(1970, 1, 1) + dt.timedelta(days=d) for d in days], pa.date32())
+    got = key_hash(pa.table({"d": dates}), ["d"]).tolist()
+    assert got == [signed(py_mix64(d & M64)) for d in days]
+    micros = [-(10**6), 0, 1_700_000_000_000_000]
+    stamps = pa.array(micros, pa.timestamp("us", tz="UTC"))
+    got = key_hash(pa.table({"t": stamps}), ["t"]).tolist()
+    assert got == [signed(py_mix64(u & M64)) for u in micros]
 
 
 def test_string_and_composite_key_hashes() -> None:

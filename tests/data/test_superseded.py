@@ -10,6 +10,7 @@ gaps in the selection.
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from pathlib import Path
 from typing import Any
@@ -30,14 +31,17 @@ from assay.store import DeltaInfo
 from tests_helpers import compose_by_hand
 
 # Key kinds: dense integers (the bitmap), integers spread over all of int64 (the
-# search), strings (the hashes), and dense integers with some inserts stored as given
-# (rows in their file's order, found by hash).
-KINDS = ["dense", "sparse", "text", "as-is"]
+# search), dates on both sides of 1970 (the bitmap, over days), strings (the hashes),
+# and dense integers with some inserts stored as given (rows in their file's order,
+# found by hash).
+KINDS = ["dense", "sparse", "date", "text", "as-is"]
 
 
 def key_of(kind: str, i: int) -> Any:
     if kind == "sparse":
         return (i * 0x9E3779B97F4A7C15 % (1 << 64)) - (1 << 63)  # spread, negative too
+    if kind == "date":
+        return dt.date(1969, 12, 1) + dt.timedelta(days=i)
     if kind == "text":
         return f"k{i:05d}"
     return 1_000 + i
@@ -86,7 +90,7 @@ def test_versions_keep_exactly_the_rows_a_replay_keeps(
     tmp_path: Path, kind: str, seed: int
 ) -> None:
     deltas = history(seed, kind)
-    key_type = pa.string() if kind == "text" else pa.int64()
+    key_type = {"text": pa.string(), "date": pa.date32()}.get(kind, pa.int64())
     schema = pa.schema([("id", key_type), ("v", pa.int64()), ("d", pa.int64())])
     as_is: set[int] = set()
     with assay.init_store(tmp_path / ".assay") as store:

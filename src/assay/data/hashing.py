@@ -142,9 +142,10 @@ def _column_hash(column: str, arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
 def key_integers(arr: pa.Array) -> np.ndarray:
     """An integer, date or timestamp key column's values as uint64 (their int64 bits)."""
     t = arr.type
-    raw = arr.cast(pa.int64()) if not pa.types.is_int64(t) else arr
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):  # days or microseconds
         raw = arr.view(pa.int32() if pa.types.is_date32(t) else pa.int64()).cast(pa.int64())
+    else:  # Arrow casts no date to int64: dates must not reach this cast
+        raw = arr.cast(pa.int64()) if not pa.types.is_int64(t) else arr
     return raw.to_numpy(zero_copy_only=False).view(np.uint64)
 
 
