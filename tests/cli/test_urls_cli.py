@@ -66,3 +66,32 @@ def test_s3_without_credentials_is_one_line(
         os.environ.update(saved)
     assert r.rc == 2
     assert r.error_line().startswith(f"error: no AWS credentials for {bucket}: set AWS_ACCESS")
+
+
+def test_init_in_a_missing_bucket_refuses_and_creates_nothing(
+    s3_endpoint: str, pg_database: str, tmp_path: Path
+) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)
+    before = set(fs.ls(""))
+    missing = "assay-no-such-bucket-7f3a"
+    env = s3_env(s3_endpoint)
+    for extra in ([], ["--catalog", pg_database]):  # refused before and after the catalog
+        r = run_assay("init", f"s3://{missing}/store", *extra, cwd=tmp_path, env=env)
+        assert r.rc == 2, r.err
+        if extra:
+            assert r.error_line() == (
+                f"error: the bucket s3://{missing} does not exist (or these credentials cannot "
+                f"see it); create it first (for S3: `aws s3 mb s3://{missing}`) or check its name"
+            )
+        fs.invalidate_cache()
+        assert set(fs.ls("")) == before  # no bucket was made
+    # An existing bucket is used as it is.
+    fs.mkdir(missing)
+    made = run_assay(
+        "init", f"s3://{missing}/store", "--catalog", pg_database, cwd=tmp_path, env=env
+    )
+    assert made.rc == 0, made.err
+    fs.invalidate_cache()
+    assert fs.exists(f"{missing}/store/assay.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -52,6 +53,32 @@ def test_put_writer_stores_what_is_written_and_a_failed_writer_leaves_nothing(
         objects.put_writer("w/half.bin", broken, sync=sync)
     assert not objects.exists("w/half.bin")
     assert list(objects.list("w")) == ["w/whole.bin"]  # no temporary file left behind
+
+
+def test_put_file_as_stores_under_the_key_chosen_late_or_nowhere(
+    objects: ObjectStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "given.bin"
+    payload = bytes(range(256)) * 20_000
+    source.write_bytes(payload)
+    seen: list[list[str]] = []
+
+    def choose(key: str | None) -> Callable[[], str | None]:
+        def chosen() -> str | None:
+            seen.append(sorted(objects.list("late")))  # what readers see while it waits
+            return key
+
+        return chosen
+
+    assert objects.put_file_as(source, choose("late/one.bin")) == "late/one.bin"
+    assert objects.get_bytes("late/one.bin") == payload
+    assert objects.put_file_as(source, choose(None)) is None
+    with pytest.raises(RuntimeError, match="no key"):
+        objects.put_file_as(source, lambda: (_ for _ in ()).throw(RuntimeError("no key")))
+    # Nothing shows under a key before it is chosen, and no staged copy is left behind.
+    assert seen == [[], ["late/one.bin"]]
+    assert [k for k in objects.list() if ".tmp-" in k] == []
+    assert sorted(objects.list()) == ["late/one.bin"]
 
 
 def test_list_and_delete(objects: ObjectStore) -> None:

@@ -84,6 +84,12 @@ def test_every_page_loads_cleanly_and_fits(
             frame.locator("body").wait_for()
             if name == "evaluation":  # plotly.js, unpacked in the page, has drawn
                 frame.locator(".plotly-graph-div .main-svg").first.wait_for()
+            # The frame grows to its report: no scrollbar inside the page.
+            page.wait_for_function(
+                "() => { const f = document.querySelector('.embed iframe');"
+                " const d = f.contentDocument.documentElement;"
+                " return d.scrollHeight > 0 && f.clientHeight >= d.scrollHeight; }"
+            )
         save(page, shots, f"{name}-{width}")
         assert errors == [], (name, errors)
         assert page.locator("header a.on").count() == 1, name

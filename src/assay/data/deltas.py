@@ -13,7 +13,7 @@ import getpass
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -254,7 +254,7 @@ def add_delta(
             store, dataset, rows, op, name, tuple(tags), message, author, known, progress
         )
 
-    with _rows(data, options) as rows, ThreadPoolExecutor(1, "assay-sha256") as hasher:
+    with _rows(data, options) as rows, ThreadPoolExecutor(2, "assay-given") as hasher:
         digest: Future[str] | None = None
         if as_is:
             if rows.path is None:
@@ -614,13 +614,22 @@ def _store_given(
     path: str,
 ) -> tuple[str, str, bool]:
     """Copy a file stored as given into the store: its delta id, its object key ("" if
-    the delta is committed already) and whether this call wrote the object."""
-    sha = digest.result()
-    delta_id = as_is_content_id(sha, op="insert", key=key)
-    if any(d.delta_id == delta_id for d in earlier):
-        return delta_id, "", False
-    existed = store.objects.exists(delta_object_key(delta_id))
-    return delta_id, _put_object(store, delta_id, Path(path), sha), not existed
+    the delta is committed already) and whether this call wrote the object. The copy
+    starts at once; where it goes waits for the file's hash."""
+    placed: dict[str, Any] = {}
+
+    def where() -> str | None:
+        sha = digest.result()
+        delta_id = as_is_content_id(sha, op="insert", key=key)
+        if any(d.delta_id == delta_id for d in earlier):
+            placed.update(id=delta_id, key="")
+            return None
+        refs = store.catalog.referenced_objects()
+        placed.update(id=delta_id, key=_object_key(refs, delta_id, sha))
+        return None if _holds(store, refs, placed["key"], sha) else placed["key"]
+
+    wrote = store.objects.put_file_as(path, where) is not None
+    return placed["id"], placed["key"], wrote
 
 
 def _discard(store: Store, stored: Future[tuple[str, str, bool]]) -> None:
@@ -670,23 +679,36 @@ def delta_object_key(delta_id: str, sha256: str | None = None) -> str:
 
 
 def _put_object(store: Store, delta_id: str, local: Path, sha: str) -> str:
-    """Store a delta's file under its content id and return the key it went to.
+    """Store a delta's file under its content id and return the key it went to."""
+    refs = store.catalog.referenced_objects()
+    key = _object_key(refs, delta_id, sha)
+    if not _holds(store, refs, key, sha):
+        store.objects.put_file(key, local)
+    return key
+
+
+def _object_key(refs: Mapping[str, str], delta_id: str, sha: str) -> str:
+    """The key a delta's file with SHA-256 ``sha`` goes to, given the objects the
+    catalog names (``refs``: key → SHA-256).
 
     The file's bytes are not a function of the content id alone: the upsert flags
     depend on the dataset's history, and Parquet writers differ between versions. So
     a key the catalog already names with other bytes is never overwritten (that would
     change another delta under its readers, and its recorded hash); these bytes go
-    under a key that also names their hash. An object that nothing names yet is a
-    crashed or concurrent write of this content and is written again, which renews
-    its modification time so that `assay gc` keeps it through its grace period.
+    under a key that also names their hash.
     """
-    refs = store.catalog.referenced_objects()
     key = delta_object_key(delta_id)
     if refs.get(key, sha) != sha:
         key = delta_object_key(delta_id, sha)
-    if refs.get(key) != sha or not store.objects.exists(key):
-        store.objects.put_file(key, local)
     return key
+
+
+def _holds(store: Store, refs: Mapping[str, str], key: str, sha: str) -> bool:
+    """Whether ``key`` holds these bytes already: the catalog names it with ``sha`` and it
+    is there. An object that nothing names yet is a crashed or concurrent write of this
+    content and is written again, which renews its modification time so that `assay gc`
+    keeps it through its grace period."""
+    return refs.get(key) == sha and store.objects.exists(key)
 
 
 def _check_keys_present(table: pa.Table, key: Sequence[str], source: str) -> None:

@@ -134,6 +134,19 @@ def _default_catalog(root: str) -> str:
     return f"sqlite:///{root}/catalog.db"
 
 
+def _check_bucket(fs: Any, path: str, root: str) -> None:
+    """Refuse a store in a bucket (or container) that does not exist: a typo in its name
+    would otherwise create a new bucket, outside the permissions and lifecycle rules
+    the intended one carries. Creating buckets is the cloud account's business."""
+    bucket = path.split("/", 1)[0]
+    if bucket and not fs.exists(bucket):  # "": a filesystem without buckets (memory://)
+        scheme = root.split("://", 1)[0]
+        raise UsageError(
+            f"the bucket {scheme}://{bucket} does not exist (or these credentials cannot "
+            f"see it); create it first (for S3: `aws s3 mb s3://{bucket}`) or check its name"
+        )
+
+
 def without_password(catalog_url: str) -> str:
     """``catalog_url`` with any password removed (what ``assay.json`` may hold)."""
     if catalog_url.startswith("sqlite"):
@@ -283,11 +296,15 @@ def init_store(
         raise UsageError(f"a store already exists at {root}; use it, or pick another path")
     if fs.exists(path) and fs.isfile(path):
         raise UsageError(f"{root} is a file; give a folder path for the store")
-    if catalog is not None:  # its driver and server first: a failure leaves no folder behind
+    # Everything that can refuse comes before the first write: a refused init leaves
+    # nothing behind (no folder, and no bucket: s3fs's makedirs creates a missing one).
+    catalog_url = catalog or _default_catalog(root)
+    if catalog is not None:
         _reach_catalog(catalog)
+    if "://" in root:
+        _check_bucket(fs, path, root)
     fs.makedirs(path, exist_ok=True)
     fs.makedirs(f"{path}/objects", exist_ok=True)
-    catalog_url = catalog or _default_catalog(root)
     cat = _open_catalog(catalog_url, create=True)
     config: dict[str, object] = {
         "format": CATALOG_FORMAT,

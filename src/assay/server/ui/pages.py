@@ -497,7 +497,30 @@ def report_page(
             for m in metrics
         )
     body = f'<p><a href="{src}">Open the report alone</a>{links}</p><div class="embed"><iframe src="{src}" title="{escape(title)}"></iframe></div>'
-    return layout(title, kind, body)
+    return layout(title, kind, body, FIT_FRAME)
+
+
+#: The embedded report as tall as its content, following it as its plots draw, so the
+#: page scrolls once instead of a frame scrolling inside it. The report comes from this
+#: server (same origin), so its height can be read; 75vh stays where it cannot.
+FIT_FRAME = """
+for (const frame of document.querySelectorAll('.embed iframe')) {
+  const fit = () => {
+    const root = frame.contentDocument && frame.contentDocument.documentElement;
+    const height = root ? root.scrollHeight + 'px' : '';
+    if (root && frame.style.height !== height) frame.style.height = height;
+  };
+  const follow = () => {
+    fit();
+    if (frame.contentDocument && window.ResizeObserver) {
+      new ResizeObserver(fit).observe(frame.contentDocument.documentElement);
+    }
+  };
+  frame.addEventListener('load', follow);
+  const doc = frame.contentDocument;  // loaded before this script ran (from a cache)
+  if (doc && doc.readyState === 'complete' && doc.URL !== 'about:blank') follow();
+}
+"""
 
 
 def _srm(srm: dict[str, Any]) -> str:
