@@ -11,9 +11,10 @@ fresh store and measures, in one run:
 * **ingest**: the seconds of each ``add_delta`` against the rows already stored. Within
   one size the inserts have a fixed size (~N/28 rows), so their times should stay flat
   as the history grows (goal: the last insert within 1.25x of the first). After the
-  history, two probes of a fixed ``--probe-keys`` (100k) keys -- an upsert of live keys
-  with new values, then a delete of other live keys -- so that the same work is timed
-  at every history size (goal: the same cost at 5M and 10M rows).
+  history, probes of a fixed ``--probe-keys`` (100k) keys -- an upsert of live keys
+  with new values, then a delete of other live keys, three times over, on keys no
+  other probe touches -- so that the same work is timed at every history size (goal:
+  the same cost at 5M and 10M rows; medians of the three).
 * **compose**: ``assay.compose`` of ``deltas: all`` against a raw DuckDB scan of the
   same objects (``compose.py``'s two methods), interleaved over ``--repeats`` rounds;
   the ratio of medians.
@@ -69,24 +70,37 @@ def history_rows(deltas: list[gen.Delta]) -> list[int]:
     return [int(x) for x in np.cumsum([0, *sizes[:-1]])]
 
 
+PROBE_ROUNDS = 3  # upserts and deletes of fresh keys each: single samples are noisy here
+
+
 def probes(deltas: list[gen.Delta], n: int, seed: int) -> list[gen.Delta]:
-    """A fixed-size upsert and delete of live keys nothing after the base touched."""
+    """``PROBE_ROUNDS`` upserts and deletes of a fixed size, alternating, each of live keys
+    that nothing after the base touched and no other probe touches."""
     touched = np.concatenate([d.ids for d in deltas[1:] if d.op in "ud"])
     untouched = np.setdiff1d(deltas[0].ids, touched)
-    n = min(n, len(untouched) // 2)
+    n = min(n, len(untouched) // (2 * PROBE_ROUNDS))
     keys = np.random.default_rng(seed + 2).permutation(untouched)
-    return [gen.Delta("p_upsert", "u", keys[:n]), gen.Delta("p_delete", "d", keys[n : 2 * n])]
+    out = []
+    for i in range(PROBE_ROUNDS):
+        out.append(gen.Delta(f"p_upsert{i}", "u", keys[2 * i * n : (2 * i + 1) * n]))
+        out.append(gen.Delta(f"p_delete{i}", "d", keys[(2 * i + 1) * n : (2 * i + 2) * n]))
+    return out
 
 
-def ingest_probes(store: assay.Store, folder: Path, extra: list[gen.Delta]) -> dict[str, float]:
-    times: dict[str, float] = {}
+def ingest_probes(
+    store: assay.Store, folder: Path, extra: list[gen.Delta]
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """The median seconds of each kind of probe (``p_upsert``, ``p_delete``), and every
+    sample."""
+    samples: dict[str, list[float]] = {"p_upsert": [], "p_delete": []}
     for d in extra:
         op = gen.OP_NAMES[d.op]
         t0 = time.perf_counter()
         assay.add_delta(store, gen.DATASET, folder / f"{d.name}.parquet", op=op, name=d.name)
-        times[d.name] = time.perf_counter() - t0
-        print(f"  probe  {d.name} {len(d.ids):>10,d} keys  {times[d.name]:7.2f} s", flush=True)
-    return times
+        s = time.perf_counter() - t0
+        samples[d.name.rstrip("0123456789")].append(s)
+        print(f"  probe  {d.name} {len(d.ids):>10,d} keys  {s:7.2f} s", flush=True)
+    return {k: statistics.median(v) for k, v in samples.items()}, samples
 
 
 def time_compose(store: assay.Store, repeats: int) -> dict[str, Any]:
@@ -158,7 +172,7 @@ def run_size(
     if rss["rows"] != expected:
         raise SystemExit(f"compose --out wrote {rss['rows']:,d} rows, not {expected:,d}")
     stored = history[-1] + len(deltas[-1].ids)
-    probe_s = ingest_probes(store, folder, extra)
+    probe_s, probe_samples = ingest_probes(store, folder, extra)
     shutil.rmtree(folder)  # the next size needs the disk; nothing here is reused
     return {
         "rows": rows,
@@ -179,7 +193,8 @@ def run_size(
         ),
         "probe_keys": len(extra[0].ids),
         "probe_history_rows": stored,
-        "probe_s": probe_s,
+        "probe_s": probe_s,  # medians of PROBE_ROUNDS
+        "probe_samples_s": probe_samples,
         "compose": comp,
         "compose_out": rss,
     }

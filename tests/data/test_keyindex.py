@@ -305,16 +305,25 @@ def test_search_streams_the_runs_and_finds_what_load_finds(
 
 
 def _reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """(section, blocks) of every read of a stored run from now on."""
+    """(section, blocks) of every block read of a stored run from now on, and
+    ("lines of <section>", n) for every n lines of a section a mapped probe checks."""
     reads: list[tuple[str, int]] = []
-    read = keyindex._RunFile.read
+    read, check = keyindex._RunFile.read, keyindex._RunFile._check
 
     def counted(self, fd, name, ids=None):  # type: ignore[no-untyped-def]
         blocks = -(-self.sections[name][1] // self.sections[name][2]) if ids is None else len(ids)
         reads.append((name, blocks))
         return read(self, fd, name, ids)
 
+    def lines(self, ids):  # type: ignore[no-untyped-def]
+        if len(ids):
+            first = int(ids[0]) * 64
+            name = next(n for n, (at, size, _) in self.sections.items() if at <= first < at + size)
+            reads.append((f"lines of {name}", len(np.unique(ids))))
+        return check(self, ids)
+
     monkeypatch.setattr(keyindex._RunFile, "read", counted)
+    monkeypatch.setattr(keyindex._RunFile, "_check", lines)
     return reads
 
 
@@ -345,16 +354,29 @@ def test_the_filter_lets_every_stored_key_through_and_reads_few_blocks_for_new_o
     assert in_seen.tolist() == ref_seen.tolist() and live.tolist() == ref_live.tolist()
     assert int(in_seen.sum()) == 20_000
 
-    # New keys: each run's filter is read, then only the hash blocks of the few keys
-    # it lets through (~0.5% false positives), and no block of another column.
-    stored_blocks = sum(-(-len(r) // 32) for r in KeyIndex.load(store, deltas).runs)
-    reads = _reads(monkeypatch)
+    # New keys, from a memory map (ingest): each run's filter lines of the keys, then
+    # the hash lines of the few keys it lets through (~0.5% false positives), each
+    # with its neighbours; no whole block, and no line of another column.
+    stored_lines = sum(-(-len(r) // 8) for r in KeyIndex.load(store, deltas).runs)
     fresh = key_hash(pa.table({"id": np.arange(10**6, 10**6 + 5_000)}), ["id"])
-    in_seen, _, events = KeyIndex.load(store, deltas).history(fresh)
+    index = KeyIndex.load(store, deltas)
+    reads = _reads(monkeypatch)
+    in_seen, _, events = index.history(fresh)
     assert not in_seen.any() and len(events) == 0
+    runs = len(plan(deltas))
+    assert {name for name, _ in reads} == {"lines of filter", "lines of h"}
+    assert sum(n for name, n in reads if name == "lines of filter") <= len(fresh) * runs
+    hash_lines = sum(n for name, n in reads if name == "lines of h")
+    assert 0 < hash_lines <= 2 * 0.02 * len(fresh) * runs and hash_lines < stored_lines / 20
+
+    # The same from positioned reads (compose): whole blocks, but only those of the
+    # keys the filter lets through.
+    stored_blocks = sum(-(-len(r) // 32) for r in KeyIndex.load(store, deltas).runs)
+    reads.clear()
+    assert len(search(store, deltas, np.sort(fresh))) == 0
     hash_blocks = sum(n for name, n in reads if name == "h")
     assert {name for name, _ in reads} <= {"fences", "filter", "h"}
-    assert hash_blocks <= 0.02 * len(fresh) * len(plan(deltas)) and hash_blocks < stored_blocks / 4
+    assert hash_blocks <= 0.02 * len(fresh) * runs and hash_blocks < stored_blocks / 4
 
 
 @pytest.mark.parametrize("checked", [False, True])
@@ -446,6 +468,37 @@ def test_a_damaged_block_is_found_when_read_and_its_run_rebuilt(
     # A file of another format (e.g. a run of an earlier FORMAT) is not read: rebuilt.
     path.write_bytes(b"ARROW1\0\0" + good[8:])
     assert KeyIndex.load(store, deltas).history(hashes)[0].tolist() == expected[0].tolist()
+    assert path.read_bytes() == good
+
+
+@pytest.mark.parametrize("section", ["h", "n", "k", "filter"])
+@pytest.mark.parametrize("mapped", [True, False])
+def test_a_damaged_line_of_any_section_is_found_by_the_probe_that_reads_it(
+    store: assay.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, section: str, mapped: bool
+) -> None:
+    # One byte changed in the middle of a section of the merged run: a probe of every
+    # key reads that line (from the map, or in a block), finds it fails its checksum,
+    # and the run is rebuilt from the deltas; the answer is the deltas' answer.
+    monkeypatch.setattr(keyindex, "_BLOCK", 64)
+    _random_history(store, tmp_path, seed=9, steps=16)
+    deltas = store.catalog.list_deltas("t")
+    hashes = np.sort(key_hash(pa.table({"id": np.arange(KEYS, dtype=np.int64)}), ["id"]))
+    expected = keyindex._build(store, deltas, {}, keyindex.Verifier(store.objects), None)
+    (a, b) = plan(deltas)[0]
+    path = Path(str(store.objects.local_path(run_key(deltas[a:b]))))
+    opened = keyindex._RunFile.open(str(path))
+    assert section in opened.sections  # the merged run keeps every column
+    at, size, _ = opened.sections[section]
+    good = path.read_bytes()
+    damaged = bytearray(good)
+    damaged[opened.start + at + size // 2] ^= 0x10
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match="fails its checksums"):
+        keyindex._RunFile.open(str(path), mapped).events(hashes, keyindex._filter_masks(hashes))
+
+    index = KeyIndex.load(store, deltas)
+    found = index.events(hashes) if mapped else search(store, deltas, hashes)
+    assert found.equals(expected.select(np.isin(expected.h, hashes)))
     assert path.read_bytes() == good
 
 

@@ -146,6 +146,8 @@ def key_integers(arr: pa.Array) -> np.ndarray:
         raw = arr.view(pa.int32() if pa.types.is_date32(t) else pa.int64()).cast(pa.int64())
     else:  # Arrow casts no date to int64: dates must not reach this cast
         raw = arr.cast(pa.int64()) if not pa.types.is_int64(t) else arr
+    if raw.null_count == 0:  # the values buffer in place (to_numpy imports pandas: 0.3 s)
+        return np.frombuffer(raw.buffers()[1], np.uint64, len(raw), raw.offset * 8)
     return raw.to_numpy(zero_copy_only=False).view(np.uint64)
 
 

@@ -7,9 +7,10 @@ number, kind) — which the index keeps sorted by hash in runs, each covering a
 contiguous range of the dataset's deltas. (Compose needs no run: what ingest
 guarantees lets it replay the touched keys from the upserts and deletes themselves,
 ``deltas.touched_keys``.) A question is a probe per run: no read, sort or probe of
-the whole history. A stored run carries a Bloom filter of its hashes and a CRC-32 per block, so
-that a probe reads the filter, then only the blocks of the keys that the filter lets
-through (nearly none of an insert's new keys), and checks only the blocks it reads.
+the whole history. A stored run carries a Bloom filter of its hashes and a checksum per
+64-byte line, so that a probe reads the filter, then only where the keys that the
+filter lets through (nearly none of an insert's new keys) are, and checks only the
+lines it reads: its cost follows the probes, not the size of the run (decision 98).
 
 Runs of similar size are merged as deltas arrive (size-tiered compaction, as an LSM
 tree does), so a dataset of n deltas has O(log n) runs and each event is rewritten
@@ -72,7 +73,7 @@ __all__ = [
 
 HASH_COLUMN = "_assay_key_hash"  # stable key hash, stored at ingest (docs/identities.md)
 UPD_COLUMN = "_assay_upd"  # upserts: the key was live when the delta was committed
-FORMAT = "assay-keyindex-v5"
+FORMAT = "assay-keyindex-v6"
 PREFIX = "index"
 
 
@@ -550,30 +551,43 @@ def _events_of(run: Events, probes: np.ndarray) -> Events:
 
 
 class _RunFile:
-    """A stored run, opened: its layout, checksums and block fences read and checked;
-    its filter and columns read a block at a time, each block checked against its
-    CRC-32 when read (``ValueError`` if one fails). Blocks are read from a memory map
-    (no copy: ingest) or with positioned reads (``mapped=False``: compose, whose memory
-    must not grow with the runs' pages)."""
+    """A stored run, opened: its header and block fences read and checked; the other
+    sections read as a probe needs them, every 64-byte line read checked against its
+    checksum (``_line_sums``; ``ValueError`` if one differs: the run is damaged).
+
+    Mapped (ingest), a probe reads single values out of the memory map and checks only
+    the lines that hold them and their neighbours, which prove where a key is and is
+    not: its cost follows the probes, not the size of the run. Not mapped
+    (``mapped=False``: compose, whose memory must not grow with the runs' pages), whole
+    ``_BLOCK``-byte blocks are read with positioned reads, a window at a time, and every
+    line of them is checked.
+    """
 
     def __init__(
         self,
         path: str,
         start: int,
         sections: dict[str, list[int]],
-        crcs: list[int],
-        mapped: memoryview | None,
+        sums_at: int,
+        mapped: mmap.mmap | None,
         rows: int,
         constants: dict[str, int],
     ):
         self.path = path
-        self.start = start  # where the sections begin
-        self.sections = sections  # name: [offset from start, bytes, block bytes, first CRC]
-        self.crcs = crcs
+        self.start = start  # where the sections begin: the first line
+        self.sections = sections  # name: [offset from start, bytes, block bytes]
+        self.sums_at = sums_at  # offset of the lines' checksums: the bytes of the lines
+        self.line0 = start // _LINE  # the file line of the first section's first line
         self.map = mapped
         self.rows = rows
         self.constants = constants  # columns with one value: kept as it, not as a section
         self.columns = [n for n in ("h", "n", "k", "c") if n in sections or n in constants]
+        if mapped is not None:
+            lines = sums_at // _LINE
+            self._view = memoryview(mapped)
+            self._lines = np.frombuffer(mapped, np.uint64, lines * _WORDS, start)
+            self._lines = self._lines.reshape(lines, _WORDS)
+            self._sums = np.frombuffer(mapped, np.uint64, lines, start + sums_at)
         with self._fd() as fd:
             self.fences = self.read(fd, "fences")  # each hash block's first hash
 
@@ -589,7 +603,7 @@ class _RunFile:
     @classmethod
     def open(cls, path: str, mapped: bool = True) -> _RunFile:
         """The run in the file at ``path``; ``ValueError`` if it is not a sound run of
-        ``FORMAT`` (another format, truncated, or its layout fails its checksums)."""
+        ``FORMAT`` (another format, truncated, or its header fails its checksum)."""
         with open(path, "rb") as f:
             prefix = f.read(_PREFIX.size)
             if len(prefix) != _PREFIX.size:
@@ -600,80 +614,104 @@ class _RunFile:
                 raise ValueError(f"{path}: not a run of {FORMAT}")
             header = json.loads(text)
             start = _aligned(_PREFIX.size + length)
-            offset, size, expected = header["crcs"]
-            whole = start + offset + size
+            sums_at = header.get("sums", -1)
+            whole = start + sums_at + sums_at // _LINE * 8
             if header.get("format") != FORMAT or os.fstat(f.fileno()).st_size != whole:
                 raise ValueError(f"{path}: not a run of {FORMAT}")
-            table = os.pread(f.fileno(), size, start + offset)
-            if zlib.crc32(table) != expected:
-                raise ValueError(f"{path}: fails its checksums")
-            view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)) if mapped else None
-        crcs = np.frombuffer(table, "<u4").tolist()
+            view = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if mapped else None
         constants = header["constants"]
-        return cls(path, start, header["sections"], crcs, view, header["rows"], constants)
+        return cls(path, start, header["sections"], sums_at, view, header["rows"], constants)
+
+    def _array(self, name: str) -> np.ndarray:
+        """Section ``name`` of a mapped run, as values (not checked: see ``_check``)."""
+        offset, size, _ = self.sections[name]
+        dtype = _DTYPES[name]
+        return np.frombuffer(self._view, dtype, size // dtype.itemsize, self.start + offset)
+
+    def _check(self, lines: np.ndarray) -> None:
+        """Check the lines ``lines`` (ascending, perhaps repeated) of a mapped run."""
+        if not len(lines):
+            return
+        ids = lines[np.r_[True, lines[1:] != lines[:-1]]]
+        got = _line_sums(np.take(self._lines, ids, axis=0), ids + self.line0)
+        if not np.array_equal(got, self._sums[ids]):
+            raise ValueError(f"{self.path}: fails its checksums")
+
+    def _check_span(self, fd: int, first: int, lines: np.ndarray) -> None:
+        """Check ``lines`` (rows of 8 words), the run's lines ``first``, ``first + 1``, …"""
+        ids = np.arange(first, first + len(lines), dtype=np.int64)
+        if self.map is not None:
+            expected = self._sums[first : first + len(lines)]
+        else:
+            raw = os.pread(fd, len(lines) * 8, self.start + self.sums_at + first * 8)
+            expected = np.frombuffer(raw, np.uint64)
+        if not np.array_equal(_line_sums(lines, ids + self.line0), expected):
+            raise ValueError(f"{self.path}: fails its checksums")
 
     def read(self, fd: int, name: str, ids: np.ndarray | None = None) -> np.ndarray:
         """The values of section ``name``'s blocks ``ids`` (ascending; all by default),
-        concatenated, each block checked (by the pool's threads, ``_GROUP`` blocks at a
+        concatenated, every line checked (by the pool's threads, ``_GROUP`` blocks at a
         time): contiguous blocks of a mapped file are a view, else copied into place;
         a file not mapped is read with one call per contiguous range."""
-        offset, size, block, first_crc = self.sections[name]
+        offset, size, block = self.sections[name]
         if ids is None:
             ids = np.arange(-(-size // block))
         if not len(ids):
             return np.zeros(0, _DTYPES[name])
+        padded = _aligned(size)  # a section's last line is filled up with zeros
         cuts = np.flatnonzero(np.diff(ids) != 1) + 1
         starts, counts = ids[np.r_[0, cuts]], np.diff(np.r_[0, cuts, len(ids)])
-        pieces = []  # (first block, blocks, where in out), at most _GROUP blocks each
+        pieces = []  # (first byte, end byte, where in out), at most _GROUP blocks each
         dest = 0
         for first, count in zip(starts.tolist(), counts.tolist(), strict=True):
             for i in range(0, count, _GROUP):
-                n = min(_GROUP, count - i)
-                pieces.append((first + i, n, dest))
-                dest += min((first + i + n) * block, size) - (first + i) * block
+                lo = (first + i) * block
+                hi = min((first + i + min(_GROUP, count - i)) * block, padded)
+                pieces.append((lo, hi, dest))
+                dest += hi - lo
         base = self.start + offset
         direct = self.map is not None and len(starts) == 1  # one range, mapped: a view
         out = np.empty(0 if direct else dest, np.uint8)
-        view = out.data
 
         def load(batch: list[tuple[int, int, int]]) -> None:
-            for first, count, at in batch:
-                lo, hi = first * block, min((first + count) * block, size)
+            for lo, hi, at in batch:
                 if self.map is not None:
-                    data = self.map[base + lo : base + hi]
+                    data = np.frombuffer(self._view[base + lo : base + hi], np.uint8)
                     if not direct:
-                        view[at : at + hi - lo] = data
+                        out[at : at + hi - lo] = data
                 else:
-                    data = view[at : at + hi - lo]
-                    if os.preadv(fd, [data], base + lo) != hi - lo:
+                    data = out[at : at + hi - lo]
+                    if os.preadv(fd, [out.data[at : at + hi - lo]], base + lo) != hi - lo:
                         raise ValueError(f"{self.path}: truncated")
-                expected = self.crcs[first_crc + first : first_crc + first + count]
-                for i, crc in enumerate(expected):
-                    if zlib.crc32(data[i * block : (i + 1) * block]) != crc:
-                        raise ValueError(f"{self.path}: fails its checksums")
+                self._check_span(fd, (offset + lo) // _LINE, data.view(np.uint64).reshape(-1, 8))
 
+        # Batches of about _GROUP blocks, so that a thread's work outweighs its dispatch.
         batches: list[list[tuple[int, int, int]]] = [[]]
         held = 0
         for piece in pieces:
-            if held >= _GROUP:
+            if held >= _GROUP * block:
                 batches.append([])
                 held = 0
             batches[-1].append(piece)
-            held += piece[1]
+            held += piece[1] - piece[0]
         if len(batches) == 1:
             load(batches[0])
         else:
             list(_pool().map(load, batches))
+        # Only the section's last block, last if read, holds the padding after its end.
+        kept = dest - (padded - size if pieces[-1][1] == padded else 0)
         if direct:
-            assert self.map is not None
             first = int(starts[0]) * block
-            return np.frombuffer(self.map[base + first : base + first + dest], _DTYPES[name])
-        return out.view(_DTYPES[name])
+            return np.frombuffer(self._view[base + first : base + first + kept], _DTYPES[name])
+        return out[:kept].view(_DTYPES[name])
 
     def gather(self, fd: int, name: str, pos: np.ndarray) -> np.ndarray:
         """The values of section ``name`` at the element positions ``pos`` (ascending)."""
         if name in self.constants:
             return np.full(len(pos), self.constants[name], _DTYPES[name])
+        if self.map is not None:  # the values, and a check of the lines that hold them
+            self._check((self.sections[name][0] + pos * _DTYPES[name].itemsize) // _LINE)
+            return self._array(name)[pos]
         per = self.sections[name][2] // _DTYPES[name].itemsize  # values a block holds
         which = pos // per
         ids = which[np.r_[True, which[1:] != which[:-1]]] if len(which) else which
@@ -683,11 +721,12 @@ class _RunFile:
 
     def events(self, probes: np.ndarray, masks: np.ndarray) -> Events:
         """The events whose hash is among the sorted ``probes`` (``masks``: their
-        ``_filter_masks``): the filter first, then the hash blocks that may hold the
-        keys it lets through, then the other columns' blocks of the events found; each
-        ``_READ`` bytes of filter or hashes at a time, so that memory stays bounded."""
+        ``_filter_masks``): the filter first, then where the keys it lets through
+        are among the hashes, then the other columns of the events found."""
         if not len(probes) or not len(self.fences):
             return Events.empty()
+        if self.map is not None:
+            return self._events_mapped(probes, masks)
         found: list[Events] = []
         with self._fd() as fd:
             words = self.sections["filter"][1] // 8
@@ -719,8 +758,54 @@ class _RunFile:
                     found.append(Events(values[local], *rest))
         return Events.merge(found)
 
+    def _events_mapped(self, probes: np.ndarray, masks: np.ndarray) -> Events:
+        """``events`` of a mapped run, reading and checking a few lines per probe."""
+        words = self.sections["filter"][1] // 8
+        index = _filter_index(probes, words)
+        candidates = probes[(self.gather(-1, "filter", index) & masks) == masks]
+        if not len(candidates):
+            return Events.empty()
+        h = self._array("h")
+        n = len(h)
+        lo = _lower_bound(h, candidates, self.fences, self.sections["h"][2] // 8)
+        held = lo < n
+        held[held] = h[lo[held]] == candidates[held]
+        starts, found = lo[held], candidates[held]
+        # Most keys have one event; the repeats of those that have more are stepped over.
+        counts = np.ones(len(starts), np.int64)
+        more = np.arange(len(starts))
+        while len(more):
+            at = starts[more] + counts[more]
+            more = more[at < n]
+            more = more[h[starts[more] + counts[more]] == found[more]]
+            counts[more] += 1
+        pos = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
+        pos += np.arange(int(counts.sum()))
+        # A candidate lies between the value before its place and the first value after
+        # its events. With the lines of those two and of the events checked, and those
+        # values in order around it, the answer holds wherever else the run is damaged
+        # (a damaged line the search passed through can only have moved it elsewhere).
+        ends = lo.copy()
+        ends[held] += counts
+        before, after = lo[lo > 0] - 1, ends[ends < n]
+        # The lines from the one before to the one after, per candidate: ascending
+        # ranges (the candidates are sorted), nearly all of one or two lines.
+        first = np.maximum(lo - 1, 0) // _WORDS
+        span = np.minimum(ends, n - 1) // _WORDS - first + 1
+        lines = np.repeat(first - np.r_[0, np.cumsum(span)[:-1]], span) + np.arange(span.sum())
+        # Two candidates in one line give its range twice: keep each line once.
+        lines = lines[np.r_[True, lines[1:] > np.maximum.accumulate(lines)[:-1]]]
+        self._check(lines + self.sections["h"][0] // _LINE)
+        in_order = bool((h[before] < candidates[lo > 0]).all()) and bool(
+            (h[after] > candidates[ends < n]).all()
+        )
+        if not in_order:
+            raise ValueError(f"{self.path}: fails its checksums (hashes out of order)")
+        rest = [self.gather(-1, name, pos) for name in self.columns[1:]]
+        return Events(h[pos], *rest)
+
     def read_all(self) -> Events:
-        """Every event of the run, every block checked."""
+        """Every event of the run, every line checked."""
         with self._fd() as fd:
             return Events(
                 *(
@@ -730,6 +815,27 @@ class _RunFile:
                     for name in self.columns
                 )
             )
+
+
+def _lower_bound(
+    values: np.ndarray, probes: np.ndarray, fences: np.ndarray, per: int
+) -> np.ndarray:
+    """For each sorted probe, the first position of the sorted ``values`` holding a
+    value >= it (``len(values)`` if none). ``fences`` (every ``per``-th value, ``per`` a
+    power of two) give each probe's block, and a branchless binary search in it the
+    rest: a gather of one value per probe per halving, whatever the size of ``values``
+    (numpy's ``searchsorted`` over a large memory map costs more, and more with size)."""
+    n = len(values)
+    at = np.searchsorted(fences, probes, "left") - 1
+    np.maximum(at, 0, out=at)
+    at *= per
+    step = per // 2
+    while step:
+        mid = np.minimum(at + (step - 1), n - 1)
+        at += step * ((at + (step - 1) < n) & (values[mid] < probes))
+        step //= 2
+    at += (at < n) & (values[np.minimum(at, n - 1)] < probes)
+    return at
 
 
 def _windows(ascending: np.ndarray, size: int) -> Iterator[slice]:
@@ -796,16 +902,34 @@ def _filter(h: np.ndarray) -> np.ndarray:
     return bloom
 
 
-def _crc_blocks(data: memoryview, block: int) -> list[int]:
-    """The CRC-32 of each ``block`` bytes of ``data``, in groups on the pool's threads
-    (zlib releases the GIL for blocks over 5 KiB)."""
-    step = block * _GROUP
+def _line_sums(lines: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """The checksum of each 64-byte line (a row of 8 little-endian words) at file line
+    ``ids``: its words times 8 odd constants plus its line number times a ninth, modulo
+    2**64. A change to one word always changes it (odd multipliers are invertible), a
+    line moved within the file too; unlike a CRC it is a few vector operations for any
+    set of lines, so that a probe checks just the lines it reads."""
+    return lines @ _SUM_WEIGHTS + ids.astype(np.uint64) * _SUM_POSITION
 
-    def crcs(lo: int) -> list[int]:
-        hi = min(lo + step, len(data))
-        return [zlib.crc32(data[i : min(i + block, hi)]) for i in range(lo, hi, block)]
 
-    return [c for group in _pool().map(crcs, range(0, len(data), step)) for c in group]
+def _section_sums(a: np.ndarray, first: int) -> np.ndarray:
+    """The checksums of the lines of section array ``a`` (contiguous), starting at file
+    line ``first``, its last line filled up with zeros, on the pool's threads."""
+    data = a.data.cast("B")
+    full = a.nbytes // _LINE
+    lines = np.frombuffer(data, np.uint64, full * _WORDS).reshape(full, _WORDS)
+    if a.nbytes % _LINE:
+        tail = np.zeros(_LINE, np.uint8)
+        tail[: a.nbytes % _LINE] = np.frombuffer(data, np.uint8, offset=full * _LINE)
+        lines = np.concatenate([lines, tail.view(np.uint64).reshape(1, _WORDS)])
+    out = np.empty(len(lines), np.uint64)
+    step = _GROUP * _BLOCK // _LINE
+
+    def fill(lo: int) -> None:
+        hi = min(lo + step, len(lines))
+        out[lo:hi] = _line_sums(lines[lo:hi], np.arange(first + lo, first + hi))
+
+    list(_pool().map(fill, range(0, len(lines), step)))
+    return out
 
 
 def _checked_key(store: Store, deltas: Sequence[DeltaInfo]) -> list[str] | None:
@@ -852,9 +976,25 @@ _DTYPES: dict[str, np.dtype] = {
     "fences": np.dtype("<i8"),
     "filter": np.dtype("<u8"),
 }
-_BLOCK = 1 << 13  # bytes of a column a CRC-32 covers: what a probe reads for one key
+_BLOCK = 1 << 13  # bytes a fence covers, and that a read not mapped reads for one key
+_LINE = 64  # bytes a checksum covers (a cache line)
+_WORDS = _LINE // 8
+# Odd 64-bit constants (splitmix64's, murmur3's and xxhash's), for ``_line_sums``.
+_SUM_WEIGHTS = np.array(
+    [
+        0x9E3779B97F4A7C15,
+        0xBF58476D1CE4E5B9,
+        0x94D049BB133111EB,
+        0xFF51AFD7ED558CCD,
+        0xC4CEB9FE1A85EC53,
+        0x9E3779B185EBCA87,
+        0xC2B2AE3D27D4EB4F,
+        0x165667B19E3779F9,
+    ],
+    np.uint64,
+)
+_SUM_POSITION = np.uint64(0x27D4EB2F165667C5)
 _FILTER_BITS = 16  # filter bits a hash
-_FILTER_CHUNK = 1 << 20  # bytes of filter a CRC-32 covers
 _GROUP = 1 << 10  # blocks a thread reads and checks at a time
 _STEP = 1 << 15  # values a vectorised step takes (fits the CPU's cache)
 _READ = 1 << 23  # bytes of filter or hashes a probe holds at a time
@@ -875,7 +1015,7 @@ def _pool() -> ThreadPoolExecutor:
 
 def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
     """The header and the sections of ``run``'s file: its columns, the first hash of
-    each hash block, the filter, and the CRC-32s of every block of each."""
+    each hash block, the filter, and the checksum of every 64-byte line of them."""
     arrays = {
         "h": run.h,
         "n": run.n,
@@ -896,23 +1036,27 @@ def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
     arrays["fences"] = arrays["h"][:: _BLOCK // 8].copy()
     arrays["filter"] = _filter(arrays["h"])
     sections: dict[str, list[int]] = {}
-    crcs: list[int] = []
     offset = 0
     for name, a in arrays.items():
-        block = {"filter": _FILTER_CHUNK, "fences": max(a.nbytes, 1)}.get(name, _BLOCK)
-        sections[name] = [offset, a.nbytes, block, len(crcs)]
-        crcs.extend(_crc_blocks(a.data.cast("B"), block))
+        # Blocks are what a read not mapped takes at a time; fences are read whole.
+        block = _aligned(max(a.nbytes, 1)) if name == "fences" else _BLOCK
+        sections[name] = [offset, a.nbytes, block]
         offset = _aligned(offset + a.nbytes)
-    table = np.array(crcs, dtype="<u4")
     header = {
         "format": FORMAT,
         "rows": len(run),
         "sections": sections,
         "constants": constants,
-        "crcs": [offset, table.nbytes, zlib.crc32(table.data)],
+        "sums": offset,  # where the checksums of the lines before it start
     }
     text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    return _PREFIX.pack(_MAGIC, len(text), zlib.crc32(text)) + text, [*arrays.values(), table]
+    first = _aligned(_PREFIX.size + len(text)) // _LINE  # the file line of the first section
+    # Each section fills whole lines (its last one padded with zeros), the next
+    # starting on the line after: the sums of the sections, end to end, are the file's.
+    sums = np.concatenate(
+        [_section_sums(a, first + sections[name][0] // _LINE) for name, a in arrays.items()]
+    )
+    return _PREFIX.pack(_MAGIC, len(text), zlib.crc32(text)) + text, [*arrays.values(), sums]
 
 
 def _write_run(store: Store, key: str, run: Events) -> None:
