@@ -9,7 +9,8 @@ expectations need in a single scan of the Parquet file; nothing that answers the
 20 questions from the data can do much better. The peers are the tools users would
 otherwise run: Great Expectations 1.x (pandas datasource, ephemeral context, one
 ``batch.validate(suite)``) and Pandera (``DataFrameSchema.validate(df, lazy=True)``, so
-every check runs). The goal from the issue: assay within 1.2x of the limit, >= 10x
+every check runs). The goals: assay within 1.3x of the limit with its failure examples
+(issue 13; 1.2x for the verdicts alone, ``sample_size: 0``, from the checks issue), >= 10x
 faster than GE and >= 2.5x faster than Pandera, with <= 1/3 of their peak memory; and
 *past* the limit where Parquet metadata already holds the answer (row count, nulls,
 min/max bounds).
@@ -889,7 +890,9 @@ def goal_lines(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         goals.append({"goal": goal, "value": value, "met": met})
 
     if "assay" in t and "limit" in t:
-        add("assay / limit <= 1.2 (time)", t["assay"] / t["limit"], t["assay"] <= 1.2 * t["limit"])
+        # Issue 13's goal for the default suite, failure examples included (the checks
+        # issue's 1.2 was for the verdicts alone: assay_nosample below).
+        add("assay / limit <= 1.3 (time)", t["assay"] / t["limit"], t["assay"] <= 1.3 * t["limit"])
     for peer, x in (("ge", 10.0), ("pandera", 2.5)):
         if "assay" in t and peer in t:
             add(f"{peer} / assay >= {x} (time)", t[peer] / t["assay"], t[peer] >= x * t["assay"])
