@@ -54,6 +54,7 @@ class Engine(ABC):
 
     def __init__(self) -> None:
         self._memtables: set[str] = set()
+        self._dropped: list[str] = []  # in-memory tables Ibis let go of, to unregister
         self._downloads: dict[tuple[str, str], str] = {}
         self._download_dir: str | None = None
 
@@ -186,20 +187,27 @@ class Engine(ABC):
 
     def _register_memtables(self, table: ibis.Table) -> None:
         """Register the expression's in-memory tables on this engine, once each; each is
-        forgotten when Ibis drops the table (its node is garbage-collected)."""
+        unregistered once Ibis drops the table (its node is garbage-collected), at the
+        engine's next query."""
+        self._unregister_dropped()
         for op in table.op().find(ops.InMemoryTable):
             if op.name in self._memtables:
                 continue
             self._register(op.name, op.data.to_pyarrow(op.schema))
             self._memtables.add(op.name)
-            weakref.finalize(op, self._forget, op.name)
+            weakref.finalize(op, self._dropped.append, op.name)
 
-    def _forget(self, name: str) -> None:
-        if name in self._memtables:
-            self._memtables.discard(name)
-            # The engine's connection may be gone already (at interpreter exit).
-            with contextlib.suppress(Exception):
-                self._unregister(name)
+    def _unregister_dropped(self) -> None:
+        """Unregister the in-memory tables dropped since the last query. Not in the
+        finalizer itself: that runs on whichever thread the garbage collector does, and
+        a DuckDB connection refuses a call while another thread is in one (a compose
+        worker's collection then failed the main thread's query, now and then)."""
+        while self._dropped:
+            name = self._dropped.pop()
+            if name in self._memtables:
+                self._memtables.discard(name)
+                with contextlib.suppress(Exception):
+                    self._unregister(name)
 
 
 def _cast_stream(reader: pa.RecordBatchReader, target: pa.Schema) -> Iterator[pa.RecordBatch]:
