@@ -74,5 +74,7 @@ def split_indices(
 
 def split_names(index: np.ndarray, fractions: Sequence[tuple[str, float]]) -> pa.Array:
     """The split names of ``split_indices``'s positions."""
-    names = [name for name, _ in fractions]
-    return pa.array(names, type=pa.string()).take(pa.array(index))
+    names = pa.array([name for name, _ in fractions], type=pa.string())
+    # Decoding a dictionary array is Arrow's fastest way from codes to strings (a third
+    # faster than ``take`` here): the same array, the same bytes.
+    return pa.DictionaryArray.from_arrays(pa.array(index), names).cast(pa.string())
