@@ -825,6 +825,7 @@ def _lower_bound(
     power of two) give each probe's block, and a branchless binary search in it the
     rest: a gather of one value per probe per halving, whatever the size of ``values``
     (numpy's ``searchsorted`` over a large memory map costs more, and more with size)."""
+    assert per & (per - 1) == 0, f"fences every {per} values: not a power of two"
     n = len(values)
     at = np.searchsorted(fences, probes, "left") - 1
     np.maximum(at, 0, out=at)
