@@ -527,17 +527,23 @@ def _positions(values: np.ndarray, probes: np.ndarray) -> np.ndarray:
     lo = np.searchsorted(values, probes, "left")  # < len(values): probes <= values[-1]
     hit = values[lo] == probes
     starts = lo[hit]
-    # Most values occur once: their repeats are counted by stepping, not searched for.
+    return _spans(starts, _repeats(values, starts, probes[hit]))
+
+
+def _repeats(values: np.ndarray, starts: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """How many times each of ``found`` occurs in the sorted ``values`` from its first
+    position ``starts``. Most values occur once: repeats are stepped over, not searched."""
     counts = np.ones(len(starts), dtype=np.int64)
-    found = probes[hit]
     more = np.arange(len(starts))
     while len(more):
-        at = starts[more] + counts[more]
-        inside = at < len(values)
-        more, at = more[inside], at[inside]
-        more = more[values[at] == found[more]]
+        more = more[starts[more] + counts[more] < len(values)]
+        more = more[values[starts[more] + counts[more]] == found[more]]
         counts[more] += 1
-    # Every position in [start, start + count) of each hit, in order.
+    return counts
+
+
+def _spans(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Every position in [start, start + count) of each span, in order."""
     offsets = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
     return (offsets + np.arange(int(counts.sum()))).astype(np.int64, copy=False)
 
@@ -771,16 +777,8 @@ class _RunFile:
         held = lo < n
         held[held] = h[lo[held]] == candidates[held]
         starts, found = lo[held], candidates[held]
-        # Most keys have one event; the repeats of those that have more are stepped over.
-        counts = np.ones(len(starts), np.int64)
-        more = np.arange(len(starts))
-        while len(more):
-            at = starts[more] + counts[more]
-            more = more[at < n]
-            more = more[h[starts[more] + counts[more]] == found[more]]
-            counts[more] += 1
-        pos = np.repeat(starts - np.r_[0, np.cumsum(counts)[:-1]], counts)
-        pos += np.arange(int(counts.sum()))
+        counts = _repeats(h, starts, found)
+        pos = _spans(starts, counts)
         # A candidate lies between the value before its place and the first value after
         # its events. With the lines of those two and of the events checked, and those
         # values in order around it, the answer holds wherever else the run is damaged
