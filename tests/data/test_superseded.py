@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ import pytest
 import assay
 import assay.data.deltas as deltas_module
 from assay.data._replay import DELETE
-from assay.data.compose import _compact, _key_bitmap, _sorted_matches
+from assay.data.compose import _compact, _key_bitmap, _Scratch, _sorted_matches
 from assay.data.deltas import Touched, touched_keys
 from assay.data.keyindex import KeyIndex, among, replay_selected
 from assay.store import DeltaInfo
@@ -208,10 +210,40 @@ def test_compaction_keeps_the_rows_in_place_and_copies_what_it_must() -> None:
     ]
     want = [c.filter(pa.array(keep)) for c in columns]
     before = columns[0].buffers()[1].address
-    got = _compact(columns, keep)
+    scratch = _Scratch()
+    got = _compact(columns, keep, scratch)
     assert [g.to_pylist() for g in got] == [w.to_pylist() for w in want]
     assert got[0].buffers()[1].address == before  # compacted where it was
     # One buffer behind two columns: the second is copied, not compacted twice.
     shared = pa.array([10, 20, 30, 40, 50, 60], pa.int64())
-    twice = _compact([shared, shared], keep)
+    twice = _compact([shared, shared], keep, scratch)
     assert [t.to_pylist() for t in twice] == [[10, 30, 40, 60]] * 2
+
+
+def test_the_compaction_scratch_is_reused_and_grows_when_it_must() -> None:
+    scratch = _Scratch()
+    rng = np.random.default_rng(3)
+    big = rng.integers(-(1 << 62), 1 << 62, 1000)
+    where = np.flatnonzero(rng.random(1000) < 0.9)
+    first = scratch.take(big, where)
+    assert first.tolist() == big[where].tolist()
+    held = first.__array_interface__["data"][0]
+    # A narrower type and fewer rows: the same memory, read as the new type.
+    small = rng.integers(0, 100, 50).astype(np.int8)
+    again = scratch.take(small, np.arange(0, 50, 3))
+    assert again.dtype == np.int8 and again.tolist() == small[::3].tolist()
+    assert again.__array_interface__["data"][0] == held
+    # More bytes than it holds: a bigger buffer.
+    bigger = np.arange(5000, dtype=np.int64)
+    grown = scratch.take(bigger, np.arange(1, 5000, 2))
+    assert grown.tolist() == bigger[1::2].tolist()
+    # Each thread its own buffer: two takes in flight at once keep their own values.
+    both = threading.Barrier(2, timeout=30)
+
+    def take(value: int) -> list[int]:
+        got = scratch.take(np.full(4000, value, np.int64), np.arange(4000))
+        both.wait()  # the other thread has taken too
+        return got.tolist()
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(take, [1, 2])) == [[1] * 4000, [2] * 4000]

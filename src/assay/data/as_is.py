@@ -56,20 +56,24 @@ class GivenFile:
     rows: int
     schema: list[tuple[str, str]]  # the dataset's schema, with the file's new columns
     added: list[str]
-    keys: pa.Table  # the key columns (and the label column, where the dataset has one)
+    read: list[str]  # the key columns (and the label column, where the dataset has one)
     stats: dict[str, Any]
+
+    def read_keys(self) -> pa.Table:
+        """The file's key (and label) columns, its row groups decoded on every core."""
+        return _read_columns(self.path, pq.ParquetFile(self.path), self.read)
 
 
 def open_given(path: str, info: DatasetInfo, source: str) -> GivenFile:
-    """Check that the Parquet file at ``path`` can join ``info`` as it is, and read its
-    key and label columns and its footer. ``UsageError``/``SchemaError`` name what
+    """Check from its footer that the Parquet file at ``path`` can join ``info`` as it
+    is (``read_keys`` then reads its keys). ``UsageError``/``SchemaError`` name what
     stands in the way (a CSV file, a type assay would convert, a huge row group)."""
     kind = SUPPORTED_SUFFIXES.get(Path(path).suffix.lower())
     if kind != "parquet":
         raise UsageError(f"{source}: --as-is stores Parquet files as they are; {_DROP}")
     try:
-        # One open for the footer and the key columns; ParquetFile.read, unlike
-        # read_table, does not import pandas for a file pandas wrote (0.3 s).
+        # ParquetFile, unlike read_table, does not import pandas for a file pandas
+        # wrote (0.3 s).
         parquet = pq.ParquetFile(path)
         meta = parquet.metadata
         file_schema = parquet.schema_arrow.remove_metadata()
@@ -118,13 +122,12 @@ def open_given(path: str, info: DatasetInfo, source: str) -> GivenFile:
             f"compose reads at once; write it with row_group_size={MAX_ROW_GROUP} or {_DROP}"
         )
     read = list(info.key) + ([info.label] if info.label and info.label not in info.key else [])
-    keys = _read_columns(path, parquet, read)
     return GivenFile(
         path=path,
         rows=meta.num_rows,
         schema=schema,
         added=added,
-        keys=keys,
+        read=read,
         stats=footer_stats(meta, file_schema),
     )
 

@@ -520,8 +520,10 @@ def materialise(
 ) -> pa.Table:
     """The rows of a resolved recipe, in the version's fixed order, with a split column
     (counted per split into ``tally``)."""
+    # Every batch is kept: the heap the replay frees is what they take next, so it is
+    # not handed back to the system first (each 4 KiB page taken again is a fault).
     schema, batches = scan_rows(
-        store, info, recipe, deltas, engine=engine, progress=progress, tally=tally
+        store, info, recipe, deltas, engine=engine, progress=progress, tally=tally, release=False
     )
     return pa.Table.from_batches(list(batches), schema=schema)
 
@@ -537,6 +539,7 @@ def scan_rows(
     engine: Engine | None = None,
     progress: Progress | None = None,
     tally: _Tally | None = None,
+    release: bool = True,
 ) -> tuple[pa.Schema, Generator[pa.RecordBatch, None, None]]:
     """The schema and a stream of the rows of a resolved recipe, in the version's order.
 
@@ -546,7 +549,8 @@ def scan_rows(
     (a slice) drops the rows it rejects, in the engine, after balance caps are counted:
     the rows that stay are those of the whole version that it accepts. Everything is
     checked before the first batch is asked for. ``tally`` counts the rows per split as
-    they are yielded.
+    they are yielded. ``release`` hands the memory the replay freed back to the system
+    before the scan, so that a caller who streams the batches holds no more than them.
     """
 
     engine = engine or store.engine
@@ -568,7 +572,9 @@ def scan_rows(
     # The replay of upserts and deletes runs beside the scan's start; a batch waits for
     # it only when it is finished (decision 95).
     sorted_key = _sorted_key_column(info, out_columns)
-    replayed = _pool("replay").submit(_Losers.of, store, deltas, verifier, sorted_key is not None)
+    replayed = _pool("replay").submit(
+        _Losers.of, store, deltas, verifier, by_key=sorted_key is not None, release=release
+    )
     schema = pa.schema(
         [pa.field(c, arrow_type(dict(info.schema)[c])) for c in out_columns]
         + [pa.field(SPLIT_COLUMN, pa.string())]
@@ -634,6 +640,7 @@ def scan_rows(
         return h
 
     cut = _balance_cutoffs(recipe, info, row_deltas, rows_of, keep_of, engine, verifier)
+    scratch = _Scratch()
     extra = {_GROUP: balance.column} if cut and balance else {}
     balance_seed = seed if balance is None or balance.seed is None else balance.seed
 
@@ -661,7 +668,7 @@ def scan_rows(
         held = [scan[file] for file, _, _ in runs]
         columns = batch.columns[: len(out_columns)]
         if keep is not None and not keep.all():
-            columns = _compact(columns, keep)
+            columns = _compact(columns, keep, scratch)
             h = h if later else h[keep]
         if later:
             assert sorted_key is not None
@@ -851,15 +858,15 @@ def _rebatch(batches: Iterable[pa.RecordBatch], size: int) -> Iterator[pa.Record
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def _compact(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]:
+def _compact(columns: list[pa.Array], keep: np.ndarray, scratch: _Scratch) -> list[pa.Array]:
     """``columns`` without the rows ``keep`` rejects.
 
     The engine's batches are the caller's own memory (``Engine.batches``), so a column of
-    fixed-width values without nulls is compacted within its own buffer. A copy would
-    take fresh pages from the system, each faulted in: most of a 10M-row compose's
-    system time, and as much CPU again as the copy itself (issue 13). Any other column
-    (strings, booleans, nulls, memory another column shares) is filtered by Arrow,
-    before any is changed.
+    fixed-width values without nulls is compacted within its own buffer, through this
+    thread's ``scratch``. A copy would take fresh pages from the system, each faulted
+    in: most of a 10M-row compose's system time, and as much CPU again as the copy
+    itself (issue 13). Any other column (strings, booleans, nulls, memory another
+    column shares) is filtered by Arrow, before any is changed.
     """
     where = np.flatnonzero(keep)
     alone = _alone(columns)
@@ -874,9 +881,30 @@ def _compact(columns: list[pa.Array], keep: np.ndarray) -> list[pa.Array]:
         # Arrow's Python buffers are read-only views; this memory is the batch's alone.
         raw = (ctypes.c_char * data.size).from_address(data.address)
         values = np.frombuffer(raw, _WIDTHS[width], count=len(col), offset=col.offset * width)
-        values[: len(where)] = values.take(where)  # a gather by index: 1.5x a boolean one
+        values[: len(where)] = scratch.take(values, where)
         out[i] = pa.Array.from_buffers(col.type, len(where), [None, data], offset=col.offset)
     return out
+
+
+class _Scratch:
+    """Working memory for one scan's compaction, one buffer a thread, reused batch after
+    batch: a fresh temporary for each column is given back to the system when it is
+    freed (glibc trims the top of a thread's heap), and taking it again costs a page
+    fault for every 4 KiB, more than the copy it holds (issue 13)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()  # its buffers go with the scan
+
+    def take(self, values: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """``values[where]``, in this thread's buffer (good until its next ``take``)."""
+        size = len(where) * values.itemsize
+        held: np.ndarray | None = getattr(self._local, "buffer", None)
+        if held is None or held.nbytes < size:
+            held = self._local.buffer = np.empty(-(-size // 8), np.uint64)
+        out = held.view(np.uint8)[:size].view(values.dtype)
+        # "clip" (the indices are in range) writes straight into ``out``; "raise" would
+        # take a temporary of its own first.
+        return np.take(values, where, out=out, mode="clip")
 
 
 _WIDTHS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -932,11 +960,19 @@ class _Losers:
 
     @classmethod
     def of(
-        cls, store: Store, deltas: Sequence[DeltaInfo], verifier: Verifier, by_key: bool
+        cls,
+        store: Store,
+        deltas: Sequence[DeltaInfo],
+        verifier: Verifier,
+        *,
+        by_key: bool,
+        release: bool,
     ) -> _Losers:
-        """The replaced rows of ``deltas``, findable by key (``by_key``) too."""
+        """The replaced rows of ``deltas``, findable by key (``by_key``) too; with
+        ``release``, the memory freed on the way is handed back to the system."""
         losers = cls(touched_keys(store, deltas, verifier=verifier), by_key)
-        _release_freed_memory()
+        if release:
+            _release_freed_memory()
         return losers
 
     def rows(self, d: DeltaInfo, h: np.ndarray, keys: np.ndarray | None) -> np.ndarray:

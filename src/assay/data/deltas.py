@@ -535,14 +535,16 @@ def _add_as_is_once(
     info = store.catalog.get_dataset(dataset)
     earlier = store.catalog.list_deltas(dataset)
     source = rows.source
-    given = open_given(rows.path, info, source)
-    keys = given.keys
-    step(1)
+    given = open_given(rows.path, info, source)  # its footer: quick to refuse
     crash_point("after-read")
-    # The file is copied into the store beside the checks (once its hash is known); a
-    # refused file's copy is removed again.
+    # The file is copied into the store from here on, beside the reading and checking
+    # of its keys (it goes where its hash says once that is known): the copy and its
+    # sync to disk are the longest part of a large file's commit. A refused file's
+    # copy is removed again.
     stored = background.submit(_store_given, store, info.key, earlier, digest, rows.path)
     try:
+        keys = given.read_keys()
+        step(1)
         _check_keys_present(keys, info.key, source)
         hashes = key_hash(keys, info.key)
         types = dict(given.schema)
