@@ -10,7 +10,10 @@ fresh store and measures, in one run:
 
 * **ingest**: the seconds of each ``add_delta`` against the rows already stored. Within
   one size the inserts have a fixed size (~N/28 rows), so their times should stay flat
-  as the history grows (goal: the last insert within 1.25x of the first). After the
+  as the history grows (goal: the last insert within 1.25x of the first). The history
+  is built ``--ingest-rounds`` times (3) into fresh stores from the same files, and each
+  delta's time is the median of its rounds: one insert takes ~0.3 s at 10M rows, and a
+  single sample moves by a quarter from run to run on this machine. After the
   history, probes of a fixed ``--probe-keys`` (100k) keys -- an upsert of live keys
   with new values, then a delete of other live keys, three times over, on keys no
   other probe touches -- so that the same work is timed at every history size (goal:
@@ -27,7 +30,7 @@ table on stdout, ``bench/out/scale.json`` and a plot ``bench/out/scale.html`` (P
 ingest seconds per delta against history rows, and peak RSS against rows).
 
 Run: ``.venv/bin/python bench/scale.py [--rows 1000000,10000000,30000000] [--repeats 3]
-[--probe-keys 100000] [--quick]``; ``--rows 100000 --quick`` is a smoke run (< 1 minute).
+[--ingest-rounds 3] [--probe-keys 100000] [--quick]``; ``--rows 100000 --quick`` is a smoke run (< 1 minute).
 Inputs and stores go under ``bench/out/data/scale-N/`` and are rebuilt every run (the
 ingest is what is measured); see ``bench/README.md``, "How cost grows".
 """
@@ -131,7 +134,12 @@ def time_compose(store: assay.Store, repeats: int) -> dict[str, Any]:
 
 
 def run_size(
-    rows: int, seed: int, repeats: int, probe_keys: int, compose_max: int | None = None
+    rows: int,
+    seed: int,
+    repeats: int,
+    probe_keys: int,
+    compose_max: int | None = None,
+    ingest_rounds: int = 3,
 ) -> dict[str, Any]:
     folder = OUT / "data" / f"scale-{rows}"
     store_dir = folder / "store"
@@ -145,9 +153,18 @@ def run_size(
     gen.write_inputs(deltas, folder, seed)
     gen.write_inputs(extra, folder, seed + 3)
     print(f"  generated in {time.perf_counter() - t0:.1f} s; ingesting", flush=True)
-    t0 = time.perf_counter()
-    ingest_s = gen.ingest(deltas, folder, store_dir)
-    ingest_total = time.perf_counter() - t0
+    samples: dict[str, list[float]] = {d.name: [] for d in deltas}
+    totals = []
+    for r in range(ingest_rounds):
+        if r:
+            print(f"  ingest round {r + 1}/{ingest_rounds} (a fresh store)", flush=True)
+            shutil.rmtree(store_dir)
+        t0 = time.perf_counter()
+        for name, s in gen.ingest(deltas, folder, store_dir).items():
+            samples[name].append(s)
+        totals.append(time.perf_counter() - t0)
+    ingest_s = {name: statistics.median(v) for name, v in samples.items()}
+    ingest_total = statistics.median(totals)
     store = assay.open_store(store_dir)
     history = history_rows(deltas)
     per_delta: list[dict[str, Any]] = [
@@ -156,7 +173,8 @@ def run_size(
             "op": gen.OP_NAMES[d.op],
             "rows": len(d.ids),
             "history_rows": h,
-            "s": ingest_s[d.name],
+            "s": ingest_s[d.name],  # the median of the rounds
+            "samples_s": samples[d.name],
         }
         for d, h in zip(deltas, history, strict=True)
     ]
@@ -180,6 +198,7 @@ def run_size(
         "load_before": load_before,
         "load_after": load(),
         "ingest": per_delta,
+        "ingest_rounds": ingest_rounds,
         "ingest_total_s": ingest_total,
         "first_insert_s": inserts[0]["s"],
         "last_insert_s": inserts[-1]["s"],
@@ -307,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         help="composed sizes, comma-separated (1M,10M,30M)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed compose rounds (3)")
+    parser.add_argument(
+        "--ingest-rounds", type=int, default=3, help="histories built per size (3; medians)"
+    )
     parser.add_argument("--probe-keys", type=int, default=100_000, help="keys per probe (100k)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -328,7 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         f"machine: {before['cpus']} cpus, load {load()}, "
         f"{before.get('mem_available_gib', 0):.1f} GiB free; sizes {sizes}"
     )
-    results = [run_size(n, args.seed, repeats, args.probe_keys, args.compose_max) for n in sizes]
+    rounds = 1 if args.quick else args.ingest_rounds
+    results = [
+        run_size(n, args.seed, repeats, args.probe_keys, args.compose_max, rounds) for n in sizes
+    ]
     after = gen.machine()
 
     print("\n" + table(results) + "\n\n" + ingest_table(results))
