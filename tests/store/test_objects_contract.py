@@ -81,6 +81,26 @@ def test_put_file_as_stores_under_the_key_chosen_late_or_nowhere(
     assert sorted(objects.list()) == ["late/one.bin"]
 
 
+@pytest.mark.parametrize("size", [0, 1, 4096, 4096 * 37 + 5])
+def test_a_copy_in_many_chunks_is_the_file_byte_for_byte(
+    objects: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """A local store copies a file a chunk at a time (each handed to the disk as it
+    goes): a short last chunk, an empty file and an exact multiple come out whole."""
+    import random
+
+    import assay.store.objects
+
+    monkeypatch.setattr(assay.store.objects, "_COPY_CHUNK", 4096)
+    payload = random.Random(size).randbytes(size)
+    source = tmp_path / "given.bin"
+    source.write_bytes(payload)
+    objects.put_file("chunks/put.bin", source)
+    assert objects.put_file_as(source, lambda: "chunks/late.bin") == "chunks/late.bin"
+    for key in ("chunks/put.bin", "chunks/late.bin"):
+        assert objects.get_bytes(key) == payload
+
+
 def test_list_and_delete(objects: ObjectStore) -> None:
     for key in ["x/2", "x/1", "y/1"]:
         objects.put_bytes(key, key.encode())

@@ -22,9 +22,13 @@ from tests_helpers import run_assay, year
 HOUR = 3600.0
 
 
-@pytest.fixture
-def project(employment: assay.Store, tmp_path: Path) -> Path:
-    """`employment` (base 2015, 2016–2018) plus an upsert, and two recorded versions."""
+@pytest.fixture(scope="module")
+def project_template(employment_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`employment` (base 2015, 2016–2018) plus an upsert, and two recorded versions,
+    built once: each test breaks its own copy (``project``)."""
+    tmp_path = tmp_path_factory.mktemp("recover-project")
+    shutil.copytree(employment_template, tmp_path, dirs_exist_ok=True)
+    employment = assay.open_store(tmp_path / ".assay")
     fix = year(pq.read_table(tmp_path / "y2016.parquet"), 2016).slice(0, 200)
     fix = fix.to_pandas().assign(employed=1)
     fix.to_csv(tmp_path / "fix.csv", index=False)
@@ -37,6 +41,14 @@ def project(employment: assay.Store, tmp_path: Path) -> Path:
     for recipe in ("skip.yaml", "all.yaml"):
         assay.compose(tmp_path / recipe, store=employment)
     employment.close()
+    return tmp_path
+
+
+@pytest.fixture
+def project(project_template: Path, tmp_path: Path) -> Path:
+    """This test's own copy of ``project_template`` (the catalog names objects relative
+    to the store, so a copy is a whole store)."""
+    shutil.copytree(project_template, tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 
@@ -182,12 +194,15 @@ def test_recover_into_postgres_needs_an_empty_database(
 FEATURES = ["AGEP", "SCHL", "MAR", "SEX"]
 
 
-@pytest.fixture
-def registry(project: Path) -> Path:
+@pytest.fixture(scope="module")
+def registry_template(project_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`project` plus a finished run (params, metrics, an input, an artifact) and two
     registered versions each of two sklearn models, with golden examples and aliases
-    moved twice."""
+    moved twice; built once."""
     from sklearn.linear_model import LogisticRegression
+
+    project = tmp_path_factory.mktemp("recover-registry")
+    shutil.copytree(project_template, project, dirs_exist_ok=True)
 
     with assay.open_store(project / ".assay") as s:
         with assay.start_run("fit", {"C": 0.5, "features": FEATURES}, store=s) as run:
@@ -223,6 +238,13 @@ def registry(project: Path) -> Path:
         assert r.rc == 0, r.err
     frame[FEATURES].head(200).to_parquet(project / "frame.parquet")
     return project
+
+
+@pytest.fixture
+def registry(registry_template: Path, tmp_path: Path) -> Path:
+    """This test's own copy of ``registry_template``."""
+    shutil.copytree(registry_template, tmp_path, dirs_exist_ok=True)
+    return tmp_path
 
 
 def _registry_views(root: Path, run_id: str) -> dict[str, object]:
