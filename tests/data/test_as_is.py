@@ -203,6 +203,35 @@ def test_refusals_before_anything_is_written(store: assay.Store, tmp_path: Path)
     refused(store, write("u.parquet", good), "an upsert is rewritten", UsageError, op="upsert")
 
 
+def test_a_refusal_names_the_file_s_first_offending_row(store: assay.Store, tmp_path: Path) -> None:
+    """The key hashes are sorted where they lie (no copy); the example a refusal names is
+    still the first offending row in the file's order, whichever hash sorts first."""
+    assay.create_dataset(store, "t", ["id"])
+    pq.write_table(
+        pa.table({"id": pa.array(np.arange(1, 1001), pa.int64())}), tmp_path / "a.parquet"
+    )
+    assay.add_delta(store, "t", tmp_path / "a.parquet", as_is=True)
+    rng = np.random.default_rng(3)
+    for trial in range(5):
+        new = rng.permutation(np.arange(5000, 5200))
+        # Repeats: 40 keys twice each, scattered; the first row that repeats one is the
+        # first of them in the file.
+        twice = rng.choice(new[:100], 40, replace=False)
+        ids = rng.permutation(np.concatenate([new, twice]))
+        repeated = set(twice.tolist())
+        first = next(int(i) for i in ids if i in repeated)
+        path = tmp_path / f"dup{trial}.parquet"
+        pq.write_table(pa.table({"id": pa.array(ids, pa.int64())}), path)
+        refused(store, path, rf"40 row\(s\) repeat a key .*\(e\.g\. id={first}\)", KeyConflict)
+        # Keys the dataset has: the first such row in the file is the example.
+        old = rng.choice(np.arange(1, 1001), 30, replace=False)
+        ids = rng.permutation(np.concatenate([new, old]))
+        first = next(int(i) for i in ids if i < 1001)
+        path = tmp_path / f"old{trial}.parquet"
+        pq.write_table(pa.table({"id": pa.array(ids, pa.int64())}), path)
+        refused(store, path, rf"30 key\(s\) already exist .*\(e\.g\. id={first}\)", KeyConflict)
+
+
 def test_cli_as_is_and_verify(files: Path, tmp_path: Path) -> None:
     shutil.copy(files / "y2016.parquet", tmp_path / "y2016.parquet")
     assert run_assay("init", cwd=tmp_path).rc == 0
