@@ -92,12 +92,33 @@ def test_a_copy_in_many_chunks_is_the_file_byte_for_byte(
     import assay.store.objects
 
     monkeypatch.setattr(assay.store.objects, "_COPY_CHUNK", 4096)
-    payload = random.Random(size).randbytes(size)
+    stored_whole_both_ways(objects, tmp_path, random.Random(size).randbytes(size))
+
+
+def test_a_file_that_cannot_be_sent_is_copied_through_the_process(
+    objects: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel refuses ``sendfile`` for a file (some FUSE mounts), the copy
+    goes through the process instead, whole."""
+    import errno
+    import os
+    import random
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EINVAL, "sendfile not supported here")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    stored_whole_both_ways(objects, tmp_path, random.Random(7).randbytes(100_003))
+
+
+def stored_whole_both_ways(objects: ObjectStore, tmp_path: Path, payload: bytes) -> None:
+    """``payload``, as a file, stored by ``put_file`` and by ``put_file_as``, reads back
+    byte for byte under both keys."""
     source = tmp_path / "given.bin"
     source.write_bytes(payload)
-    objects.put_file("chunks/put.bin", source)
-    assert objects.put_file_as(source, lambda: "chunks/late.bin") == "chunks/late.bin"
-    for key in ("chunks/put.bin", "chunks/late.bin"):
+    objects.put_file("copied/put.bin", source)
+    assert objects.put_file_as(source, lambda: "copied/late.bin") == "copied/late.bin"
+    for key in ("copied/put.bin", "copied/late.bin"):
         assert objects.get_bytes(key) == payload
 
 

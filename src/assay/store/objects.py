@@ -267,6 +267,7 @@ _COPY_CHUNK = 32 << 20
 
 
 def _copy_file(path: str | Path, target: str) -> None:
+    """Copy the file at ``path`` to a new file ``target`` (``_copy_writing_back``)."""
     with open(target, "wb") as out:
         _copy_writing_back(path, out)
 
@@ -285,7 +286,15 @@ def _copy_writing_back(path: str | Path, out: IO[bytes]) -> None:
         done = 0
         while True:
             # In the kernel, without passing through this process (as shutil.copyfile).
-            n = os.sendfile(fd, src.fileno(), done, _COPY_CHUNK)
+            try:
+                n = os.sendfile(fd, src.fileno(), done, _COPY_CHUNK)
+            except OSError:
+                if done:
+                    raise
+                # A file system that cannot send (some FUSE mounts): copy through here,
+                # as shutil.copyfile falls back.
+                shutil.copyfileobj(src, out, _COPY_CHUNK)
+                return
             if n == 0:
                 break
             with contextlib.suppress(OSError):
