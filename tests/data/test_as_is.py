@@ -21,7 +21,7 @@ import pytest
 import assay
 from assay.checks import check
 from assay.data.hashing import as_is_content_id
-from assay.errors import KeyConflict, SchemaError, UsageError
+from assay.errors import InputFileError, KeyConflict, SchemaError, UsageError
 from assay.integrity import verify
 from assay.store.objects import sha256_file
 from tests_helpers import objects_in, run_assay, year
@@ -168,6 +168,8 @@ def test_refusals_before_anything_is_written(store: assay.Store, tmp_path: Path)
         pq.write_table(table, tmp_path / name, **kw)  # type: ignore[arg-type]
         return tmp_path / name
 
+    (tmp_path / "folder.parquet").mkdir()
+    refused(store, tmp_path / "folder.parquet", "is a folder; give a Parquet file", InputFileError)
     pd.DataFrame({"id": [5], "v": [1.0]}).to_csv(tmp_path / "c.csv", index=False)
     refused(store, tmp_path / "c.csv", "stores Parquet files as they are", UsageError)
     narrow = pa.table({"id": pa.array([5], pa.int32()), "v": [1.0]})

@@ -68,6 +68,8 @@ def open_given(path: str, info: DatasetInfo, source: str) -> GivenFile:
     """Check from its footer that the Parquet file at ``path`` can join ``info`` as it
     is (``read_keys`` then reads its keys). ``UsageError``/``SchemaError`` name what
     stands in the way (a CSV file, a type assay would convert, a huge row group)."""
+    if Path(path).is_dir():
+        raise InputFileError(f"{str(path)!r} is a folder; give a Parquet file")
     kind = SUPPORTED_SUFFIXES.get(Path(path).suffix.lower())
     if kind != "parquet":
         raise UsageError(f"{source}: --as-is stores Parquet files as they are; {_DROP}")
