@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 import assay
+import forked_cli
 
 
 def objects_in(store: assay.Store) -> set[str]:
@@ -58,25 +59,37 @@ class CliResult:
         return lines[0]
 
 
-def run_assay(
-    *args: Any, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
-) -> CliResult:
-    """``assay ARGS`` in ``cwd`` as a real subprocess; it must never print a traceback."""
+def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment ``run_assay`` gives a command: the test's, less what must not leak."""
     environ = {k: v for k, v in os.environ.items() if k not in _OUTSIDE}
     environ["NO_COLOR"] = "1"
     environ.update(env or {})
+    return environ
+
+
+def run_assay(
+    *args: Any, cwd: Path, env: dict[str, str] | None = None, timeout: int = 300
+) -> CliResult:
+    """``assay ARGS`` in ``cwd`` as a process of its own (forked from a warm interpreter
+    where it can be: see forked_cli); it must never print a traceback."""
+    environ = cli_env(env)
     argv = tuple(str(a) for a in args)
-    p = subprocess.run(
-        [str(ASSAY), *argv],
-        cwd=cwd,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert "Traceback" not in p.stdout + p.stderr, f"assay {' '.join(argv)} crashed:\n{p.stderr}"
-    return CliResult(argv, p.returncode, p.stdout, p.stderr)
+    zygote = forked_cli.start(ASSAY, cli_env())
+    forked = zygote.run(argv, Path(cwd), environ, timeout) if zygote else None
+    if forked is None:
+        p = subprocess.run(
+            [str(ASSAY), *argv],
+            cwd=cwd,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        forked = (p.returncode, p.stdout, p.stderr)
+    rc, out, err = forked
+    assert "Traceback" not in out + err, f"assay {' '.join(argv)} crashed:\n{err}"
+    return CliResult(argv, rc, out, err)
 
 
 def git(repo: Path, *args: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fractions
+import json
 import pickle
 import subprocess
 import sys
@@ -231,3 +232,45 @@ def test_a_text_pipeline_reads_its_one_column_of_documents(store: assay.Store) -
         new = pd.DataFrame({"review": ["good cast", "awful film"], "stars": [5, 1]})
         assert loaded.predict(new).tolist() == model.predict(new.review).tolist()
         np.testing.assert_array_equal(loaded.predict_proba(new), model.predict_proba(new.review))
+
+
+_SKOPS_DEFAULTS = """
+import json, sys
+{imports}
+import skops.io._general as general, skops.io._trusted_types as trusted
+print(json.dumps({{
+    "estimators": general.SKLEARN_ESTIMATOR_TYPE_NAMES,
+    "internal": trusted.SKLEARN_INTERNAL_TYPE_NAMES,
+    "ufuncs": [trusted.SCIPY_UFUNC_TYPE_NAMES, trusted.NUMPY_UFUNC_TYPE_NAMES],
+    "walked": "sklearn.cross_decomposition" in sys.modules,
+}}))
+"""
+
+
+def test_skops_trusts_the_same_types_when_its_estimator_list_comes_from_the_cache(
+    tmp_path: Path,
+) -> None:
+    """skops_io() skips skops' import-time walk over scikit-learn from the second import
+    on a machine; skops' default trust lists are those of a plain import all the same."""
+
+    def defaults(imports: str, cache: Path) -> dict[str, Any]:
+        code = _SKOPS_DEFAULTS.format(imports=imports)
+        env = {"ASSAY_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    via = "from assay.models.flavors.sklearn import skops_io; skops_io()"
+    plain = defaults("", tmp_path / "unused")
+    first = defaults(via, tmp_path / "cache")
+    [kept] = (tmp_path / "cache" / "skops").glob("estimators-*.json")
+    again = defaults(via, tmp_path / "cache")
+    # The walk imports every scikit-learn module (cross_decomposition among them); the
+    # kept list spares the second process all of them, and changes no trusted name.
+    assert plain["walked"] and first["walked"] and not again["walked"]
+    assert len(plain["estimators"]) > 100 and json.loads(kept.read_text()) == plain["estimators"]
+    assert first == plain and {**again, "walked": True} == plain
+    # A kept list that is not scikit-learn class paths is not believed: it is made again.
+    kept.write_text(json.dumps(["builtins.eval"]))
+    assert defaults(via, tmp_path / "cache") == plain
+    assert json.loads(kept.read_text()) == plain["estimators"]

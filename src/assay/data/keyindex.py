@@ -44,6 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from assay.config import cache_dir
 from assay.data._replay import CREATE, DELETE, UPDATE, HashIndex, replay
 from assay.data.hashing import key_bytes, key_hash, key_integers, mix64
 from assay.errors import AssayError, UsageError
@@ -1124,11 +1125,7 @@ def _local_run(store: Store, key: str) -> str:
 
 def _cache_dir() -> Path:
     """Where runs of remote stores are kept on this machine (safe to delete)."""
-    configured = os.environ.get("ASSAY_CACHE_DIR")
-    if configured:
-        return Path(configured) / "keyindex"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "assay" / "keyindex"
+    return cache_dir("keyindex")
 
 
 def _cache_limit() -> int:

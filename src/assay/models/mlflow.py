@@ -476,9 +476,9 @@ def _torch_file(info: ModelVersion, data: bytes) -> bytes:
 
 def _skops_types(data: bytes) -> list[str]:
     """The types the skops file builds beyond skops' defaults (MLflow passes them as trusted)."""
-    from assay.extras import require
+    from assay.models.flavors.sklearn import skops_io
 
-    sio = require("skops.io", "scikit-learn models")
+    sio = skops_io()
     return sorted(sio.get_untrusted_types(data=data))
 
 

@@ -3,24 +3,33 @@
 Loading a skops file lists the types it would build (``skops.io.get_untrusted_types``);
 those from scikit-learn, NumPy and SciPy are allowed, anything else is refused unless
 the caller passes ``trusted=True``, because building an arbitrary type can run code.
+
+skops.io is imported through ``skops_io()``, which spares each process skops' walk over
+every scikit-learn module (see there).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+from assay.config import cache_dir
 from assay.errors import InputFileError, UntrustedModel, UsageError
 from assay.extras import require
 from assay.models.flavors._base import Flavor, Predictor, is_pickle, table_hint
 from assay.models.signature import Batch, Signature
 from assay.quiet import quiet
 
-__all__ = ["SAFE_MODULES", "SklearnFlavor", "safe_types"]
+__all__ = ["SAFE_MODULES", "SklearnFlavor", "safe_types", "skops_io"]
 
 # Modules whose types skops may build without the user vouching for them: the
 # estimators themselves and the array and sparse-matrix types they hold.
@@ -36,6 +45,77 @@ def safe_types(untrusted: list[str]) -> tuple[list[str], list[str]]:
         root = name.split(".", 1)[0]
         (allowed if root in SAFE_MODULES or name in _SAFE_BUILTINS else refused).append(name)
     return allowed, refused
+
+
+def skops_io() -> ModuleType:
+    """``skops.io``, imported without walking every scikit-learn module.
+
+    On import, skops lists scikit-learn's estimators (the types it trusts by default)
+    with ``all_estimators()``, which imports all of scikit-learn: about two thirds of the
+    time a model-loading command spends before it reads its first byte. The list is a
+    function of the two packages' versions, so the first import on a machine keeps it in
+    the cache and later imports hand the same names back to skops, as classes that carry
+    only their module and name (all skops reads of them). skops' defaults, and so every
+    trust decision, are the same either way.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    require("sklearn.utils", "scikit-learn models")
+    names = _cached_estimator_names()
+    if names is None:
+        sio = require("skops.io", "scikit-learn models")
+        _keep_estimator_names(list(sio._trusted_types.SKLEARN_ESTIMATOR_TYPE_NAMES))
+        return sio
+    with _estimators_named(names):
+        return require("skops.io", "scikit-learn models")
+
+
+def _names_file() -> Path:
+    versions = "-".join(f"{d}{metadata.version(d)}" for d in ("scikit-learn", "skops"))
+    return cache_dir("skops") / f"estimators-{versions}.json"
+
+
+def _cached_estimator_names() -> list[str] | None:
+    """The kept list, or None when there is none (or it is not a list of scikit-learn
+    class paths, as skops would make it: then it is made again)."""
+    try:
+        names = json.loads(_names_file().read_text())
+    except (OSError, ValueError, metadata.PackageNotFoundError):
+        return None
+    if not isinstance(names, list) or not names:
+        return None
+    ok = all(isinstance(n, str) and n.startswith("sklearn.") and "." in n[8:] for n in names)
+    return names if ok else None
+
+
+def _keep_estimator_names(names: list[str]) -> None:
+    """Write the list atomically; a cache that cannot be written only costs time."""
+    with contextlib.suppress(OSError, metadata.PackageNotFoundError):
+        target = _names_file()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(names))
+        os.replace(tmp, target)
+
+
+@contextlib.contextmanager
+def _estimators_named(names: list[str]) -> Iterator[None]:
+    """``sklearn.utils.all_estimators`` answers with stand-ins for ``names`` meanwhile."""
+    import sklearn.utils
+
+    def stand_ins(*args: Any, **kwargs: Any) -> list[tuple[str, type]]:
+        out = []
+        for path in names:
+            module, name = path.rsplit(".", 1)
+            out.append((name, type(name, (), {"__module__": module})))
+        return out
+
+    real = sklearn.utils.all_estimators
+    sklearn.utils.all_estimators = stand_ins
+    try:
+        yield
+    finally:
+        sklearn.utils.all_estimators = real
 
 
 class SklearnFlavor(Flavor):
@@ -59,7 +139,7 @@ class SklearnFlavor(Flavor):
         return data, dict(options)
 
     def dump(self, model: Any, options: Mapping[str, Any]) -> tuple[bytes, dict[str, Any]]:
-        sio = require("skops.io", "scikit-learn models")
+        sio = skops_io()
         from sklearn.exceptions import NotFittedError  # skops.io has imported scikit-learn
         from sklearn.utils.validation import check_is_fitted
 
@@ -72,7 +152,7 @@ class SklearnFlavor(Flavor):
         return sio.dumps(model), dict(options)
 
     def load(self, data: bytes | None, options: Mapping[str, Any], *, trusted: bool) -> Predictor:
-        sio = require("skops.io", "scikit-learn models")
+        sio = skops_io()
         assert data is not None
         try:
             untrusted = sio.get_untrusted_types(data=data)
