@@ -35,7 +35,7 @@ ZYGOTE = Path(__file__).with_name("cli_zygote.py")
 # Read when an interpreter or a preloaded library starts, not when a command runs.
 EXEC_ONLY = (
     "PYTHON", "LD_", "ASSAY_CRASH_AT", "OMP_", "OPENBLAS_", "MKL_", "SKLEARN_", "ARROW_",
-    "NUMPY_", "PANDAS_",
+    "NUMPY_", "PANDAS_", "FSSPEC_",
 )  # fmt: skip
 START_TIMEOUT = 300
 
