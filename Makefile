@@ -1,10 +1,7 @@
 # Two commands do everything on a fresh machine: `make demo` and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# One pytest worker per core and one more, at most 5: while a worker waits (on a server
-# starting, on the demo another worker builds, on the disk) the spare uses its core.
-WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 < 5 ? n + 1 : 5 )))
-PYTEST_PARALLEL ?= -n $(WORKERS) --dist loadfile
+PYTEST_PARALLEL ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test lint bench clean lock
 
@@ -21,9 +18,9 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/mypy src
 	@# pytest's exit 5 (no tests collected) is a failure, said in words.
-	@# WORKERS workers (each may start its own PostgreSQL and S3 servers, and keeps a
-	@# warm interpreter its assay commands fork from: tests/forked_cli.py); a test file
-	@# stays on one worker, so its module fixtures are built once.
+	@# One worker per core, at most 4 (each may start its own PostgreSQL and S3 servers,
+	@# and keeps a warm interpreter its assay commands fork from: tests/forked_cli.py);
+	@# a test file stays on one worker, so its module fixtures are built once.
 	$(VENV)/bin/pytest $(PYTEST_PARALLEL) || { code=$$?; [ $$code -ne 5 ] || echo 'pytest collected no tests: failing' >&2; exit $$code; }
 
 lint: $(VENV)/.installed

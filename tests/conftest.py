@@ -16,7 +16,8 @@ import pytest
 from backends import pg_database, postgres_url, s3_bucket, s3_endpoint
 
 import assay
-from tests_helpers import run_assay, year
+import forked_cli
+from tests_helpers import ASSAY, cli_env, run_assay, year
 
 __all__ = ["pg_database", "postgres_url", "s3_bucket", "s3_endpoint"]
 
@@ -25,10 +26,12 @@ ACS = Path(__file__).parents[1] / "examples" / "data" / "acs_employment_ma.parqu
 
 @pytest.fixture(scope="session", autouse=True)
 def _machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The local cache of remote stores' key index runs goes to a temporary folder (the
-    CLI subprocesses inherit it), never to the user's ~/.cache."""
+    """The machine cache (remote stores' key index runs, skops' estimator list) goes to a
+    temporary folder (the CLI subprocesses inherit it), never to the user's ~/.cache."""
     saved = os.environ.get("ASSAY_CACHE_DIR")
     os.environ["ASSAY_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    # The warm interpreter the CLI tests fork from starts importing now, beside the tests.
+    forked_cli.start(ASSAY, cli_env())
     yield
     if saved is None:
         os.environ.pop("ASSAY_CACHE_DIR", None)

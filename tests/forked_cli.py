@@ -18,10 +18,12 @@ costs) start their own processes and never come here.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import locale
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +66,7 @@ class Zygote:
         self.lock = threading.Lock()
         self.pending = b""
         self.ready = False
+        self.broken = False
         self.calls = 0
 
     def takes(self, env: dict[str, str]) -> bool:
@@ -106,15 +109,26 @@ class Zygote:
                 "argv": list(argv), "cwd": str(cwd), "env": env, "umask": umask,
                 "prog": str(self.assay), "out": str(out), "err": str(err),
             }  # fmt: skip
-            assert self.proc.stdin is not None
-            self.proc.stdin.write((json.dumps(request) + "\n").encode())
-            self.proc.stdin.flush()
-            started = self._reply(None)
-            assert started is not None
-            done = self._reply(time.monotonic() + timeout)
-            if done is None:  # as subprocess.run(timeout=…) does: kill, then raise
-                os.kill(started["pid"], signal.SIGKILL)
-                self._reply(None)
+            started: dict[str, Any] | None = None
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write((json.dumps(request) + "\n").encode())
+                self.proc.stdin.flush()
+                started = self._reply(None)
+                assert started is not None
+                done = self._reply(time.monotonic() + timeout)
+                if done is None:  # as subprocess.run(timeout=…) does: kill, then raise
+                    os.kill(started["pid"], signal.SIGKILL)
+                    self._reply(None)
+            except BaseException:
+                # Interrupted between a request and its replies (pytest-timeout, Ctrl-C):
+                # the replies would be out of step, so this zygote is done with.
+                self.broken = True
+                if started is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(started["pid"], signal.SIGKILL)
+                self.proc.kill()
+                raise
             # subprocess's text mode: the locale's encoding, universal newlines.
             encoding = locale.getpreferredencoding(False)
             texts = [p.read_text(encoding=encoding) for p in (out, err)]
@@ -127,16 +141,16 @@ class Zygote:
             self.lock.release()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not self.broken:
             assert self.proc.stdin is not None
             self.proc.stdin.close()
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-        for p in self.folder.iterdir():
-            p.unlink()
-        self.folder.rmdir()
+        self.proc.wait()
+        if self.folder.exists():  # closed once when it breaks, once more at exit
+            shutil.rmtree(self.folder)
 
 
 _zygote: Zygote | None = None
@@ -148,6 +162,9 @@ def start(assay: Path, env: dict[str, str]) -> Zygote | None:
     global _zygote
     if os.environ.get("ASSAY_TEST_EXEC") == "1":
         return None
+    if _zygote is not None and _zygote.broken:
+        _zygote.close()
+        _zygote = None
     if _zygote is None:
         _zygote = Zygote(assay, env)
         atexit.register(_zygote.close)

@@ -9,8 +9,10 @@ folder the command sees, and a timeout that kills it.
 from __future__ import annotations
 
 import os
+import signal
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -104,3 +106,31 @@ def test_what_a_starting_interpreter_reads_is_not_forked(tmp_path: Path) -> None
     assert zygote().takes(cli_env({"ASSAY_STORE": "x", "COLUMNS": "80"}))
     for env in ({"PYTHONPATH": str(tmp_path)}, {"ASSAY_CRASH_AT": "x"}, {"OMP_NUM_THREADS": "1"}):
         assert not zygote().takes(cli_env(env))
+
+
+def test_an_interrupted_call_kills_its_zygote_and_the_next_call_gets_a_new_one(
+    tmp_path: Path,
+) -> None:
+    """A test interrupted between a request and its replies (pytest-timeout, Ctrl-C)
+    must not leave the next call reading the old command's replies."""
+    assert forked("init", cwd=tmp_path).rc == 0
+    first = zygote()
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    timer = threading.Timer(2, os.kill, (os.getpid(), signal.SIGUSR1))
+    timer.start()
+    try:
+        with pytest.raises(Interrupted):
+            run_assay("run", "--name", "slow", "--", "sleep", "30", cwd=tmp_path)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGUSR1, previous)
+    assert first.broken and first.proc.wait(10) == -signal.SIGKILL
+    assert forked("data", "list", "--json", cwd=tmp_path).json() == {"datasets": []}
+    assert zygote() is not first
