@@ -149,6 +149,9 @@ class Zygote:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         self.proc.wait()
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
         if self.folder.exists():  # closed once when it breaks, once more at exit
             shutil.rmtree(self.folder)
 

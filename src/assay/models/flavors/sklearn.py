@@ -64,7 +64,10 @@ def skops_io() -> ModuleType:
     names = _cached_estimator_names()
     if names is None:
         sio = require("skops.io", "scikit-learn models")
-        _keep_estimator_names(list(sio._trusted_types.SKLEARN_ESTIMATOR_TYPE_NAMES))
+        # A skops that keeps no such list (another version) is simply not helped.
+        kept = getattr(getattr(sio, "_trusted_types", None), "SKLEARN_ESTIMATOR_TYPE_NAMES", None)
+        if isinstance(kept, list):
+            _keep_estimator_names(list(kept))
         return sio
     with _estimators_named(names):
         return require("skops.io", "scikit-learn models")
