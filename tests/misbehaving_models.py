@@ -1,4 +1,5 @@
-"""Models (``module:function`` callables) that misbehave at predict time, for the tests.
+"""Models (``module:function`` callables) that misbehave at predict time, or report how
+they were called, for the tests.
 
 Each takes the DataFrame assay passes a callable. Registered as
 ``misbehaving_models:NAME``; a subprocess finds this module through ``PYTHONPATH``.
@@ -53,3 +54,12 @@ def slow(frame: pd.DataFrame) -> np.ndarray:
 
     time.sleep(SLOW_SECONDS)
     return by_age_unguarded(frame)
+
+
+def openmp_threads(frame: pd.DataFrame) -> np.ndarray:
+    """For every row, how many threads an OpenMP loop started by the calling thread would
+    use (scikit-learn's OpenMP runtime, as threadpoolctl reads it)."""
+    from threadpoolctl import threadpool_info
+
+    (count,) = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
+    return np.full(len(frame), count, dtype=np.int64)

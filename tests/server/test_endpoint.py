@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
+import pyarrow.compute as pc
 import pytest
 from serve_helpers import config
 
@@ -80,3 +82,41 @@ def test_weights_from_the_store_survive_a_restart(served: assay.Store) -> None:
     for wrong in (-1, float("nan"), float("inf"), True, "1"):
         with pytest.raises(RequestError, match="must be a number ≥ 0"):
             second.change_weights({"control": wrong})
+
+
+def test_model_calls_run_their_openmp_loops_on_limits_model_threads(
+    served: assay.Store, traffic: list[dict[str, Any]]
+) -> None:
+    """Requests are answered side by side, so each model call, live or shadow, runs its
+    OpenMP loops on ``limits.model_threads`` threads (one by default), and the calling
+    thread gets its own setting back afterwards. (Unheld, a call would use the machine's
+    count: one of 1 and 3 differs from it on every machine.)"""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def openmp() -> int:
+        (count,) = {i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"}
+        return int(count)
+
+    assay.register_model("threads", "misbehaving_models:openmp_threads", store=served)
+    before = openmp()
+    for limit, expected in ((None, 1), (3, 3)):
+        conf = config(f"threads-{limit}", shadow=["threads"])
+        conf["routes"] = [{"model": "threads", "weight": 1.0, "arm": "control"}]
+        if limit is not None:
+            conf["limits"] = {"model_threads": limit}
+        endpoint = Endpoint(conf, served, weights_poll_s=None)
+        endpoint.open()
+        try:
+            live = endpoint.predict({"user_id": "u", "inputs": traffic[:2]})
+            with ThreadPoolExecutor(1) as pool:  # a server's thread, as uvicorn's are
+                other = pool.submit(endpoint.predict, {"user_id": "v", "inputs": traffic[0]})
+                assert other.result().outputs == [expected]
+        finally:
+            endpoint.close()
+        assert live.outputs == [expected, expected]
+        shadow = read_log(served, f"threads-{limit}").filter(pc.field("role") == "shadow")
+        outputs = sorted(json.loads(o) for o in shadow["outputs"].to_pylist())
+        assert outputs == [[expected], [expected] * 2]
+        assert openmp() == before

@@ -89,6 +89,9 @@ class Limits(_Strict):
     records: int = Field(default=1000, gt=0)  # records per request
     shadow_queue: int = Field(default=1000, gt=0)  # requests waiting for the shadows
     shadow_timeout_s: float = Field(default=2.0, gt=0)  # one shadow prediction, at most
+    # Threads one model call may use (OpenMP, BLAS, torch): the server answers requests
+    # side by side, so a call that also spreads over every core oversubscribes them.
+    model_threads: int = Field(default=1, gt=0)
 
 
 class LogSettings(_Strict):

@@ -38,6 +38,7 @@ from assay.experiments.routing import assign
 from assay.models import Model, load_model
 from assay.models.signature import to_batch
 from assay.server.shadow import OnResult, Shadows, one_line
+from assay.server.threads import ModelThreads
 from assay.store import Store
 from assay.store.catalog import ExperimentInfo
 
@@ -107,6 +108,7 @@ class Endpoint:
         self.shadow_models: dict[str, Model] = {
             ref: load_model(ref, store=store) for ref in self.config.shadow
         }
+        self.threads = ModelThreads(self.config.limits.model_threads)
         self.counts: Counter[tuple[str, str]] = Counter()  # (arm, status) → answers
         self.started = datetime.now(UTC)
         self.log: LogWriter | None = None
@@ -139,6 +141,7 @@ class Endpoint:
             queue_size=self.config.limits.shadow_queue,
             timeout_s=self.config.limits.shadow_timeout_s,
             on_result=self._on_shadow,
+            threads=self.threads,
         )
         if self._poll_s:
             self._poller = threading.Thread(target=self._poll, name="assay-weights", daemon=True)
@@ -299,16 +302,17 @@ class Endpoint:
         control = self.config.control
         status, error, answered = "ok", None, arm
         start = time.perf_counter()
-        outputs = _attempt(self.models[arm], records, request_id)
-        if isinstance(outputs, BaseException):
-            error = f"{arm}: {one_line(outputs)}"
-            status, answered = ("error", arm) if arm == control else ("fallback", control)
-            if arm != control:
-                outputs = _attempt(self.models[control], records, request_id)
-                if isinstance(outputs, BaseException):
-                    status, error = "error", f"{error}; {control}: {one_line(outputs)}"
+        with self.threads.hold():
+            outputs = _attempt(self.models[arm], records, request_id)
             if isinstance(outputs, BaseException):
-                outputs = None
+                error = f"{arm}: {one_line(outputs)}"
+                status, answered = ("error", arm) if arm == control else ("fallback", control)
+                if arm != control:
+                    outputs = _attempt(self.models[control], records, request_id)
+                    if isinstance(outputs, BaseException):
+                        status, error = "error", f"{error}; {control}: {one_line(outputs)}"
+        if isinstance(outputs, BaseException):
+            outputs = None
         latency_ms = (time.perf_counter() - start) * 1000.0
         model = self.models[answered].info.ref
         row = {

@@ -25,6 +25,7 @@ from typing import Any
 from assay.errors import AssayError
 from assay.experiments.log import LogWriter, dumps
 from assay.models import Model
+from assay.server.threads import ModelThreads
 
 __all__ = ["Shadows", "one_line"]
 
@@ -48,8 +49,10 @@ class Shadows:
         queue_size: int,
         timeout_s: float,
         on_result: OnResult | None = None,
+        threads: ModelThreads | None = None,
     ):
         self.models = dict(models)
+        self._model_threads = threads or ModelThreads(1)
         self.log = log
         self.timeout_s = timeout_s
         self.results: Counter[tuple[str, str]] = Counter()  # (model, status) → rows
@@ -149,7 +152,8 @@ class Shadows:
             lives = [live for live, _ in batch]
             with self._lock:
                 self._running[ref] = (lives, start)
-            results = _predict_batch(model, [records for _, records in batch])
+            with self._model_threads.hold():
+                results = _predict_batch(model, [records for _, records in batch])
             seconds = time.perf_counter() - start
             with self._lock:
                 if self._running.pop(ref, None) is None:
