@@ -23,6 +23,14 @@ __all__ = ["pg_database", "postgres_url", "s3_bucket", "s3_endpoint"]
 
 ACS = Path(__file__).parents[1] / "examples" / "data" / "acs_employment_ma.parquet"
 
+# The suite runs a worker per core (make test), so each process's libraries run one
+# thread: OpenMP's idle threads spin, and two workers each starting a team per core
+# starve each other (two `assay demo` side by side took 212 s each, 89 s held to one
+# thread; decision 106). Set here, before any test imports scikit-learn, and inherited
+# by every worker and command; a value the caller exported stands.
+for _pool in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_pool, "1")
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _machine_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
