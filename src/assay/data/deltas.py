@@ -426,10 +426,47 @@ def _add_once(
     for col, values in columns.items():
         stored = stored.append_column(col, pa.array(values))
     stats = {} if op == "delete" else _column_stats(table, info.key)
-    label_counts = _label_counts(table, info.label) if op != "delete" else None
     step(3)
 
     crash_point("after-validate")
+    pending = DeltaInfo(
+        dataset=dataset,
+        number=len(earlier) + 1,
+        delta_id=delta_id,
+        name=name,
+        op=op,
+        row_count=table.num_rows,
+        object_key="",  # known once the object is written
+        object_sha256="",
+        message=message,
+        author=author,
+        tags=tags,
+        added_columns=tuple(added),
+        stats=stats,
+        label_counts=_label_counts(table, info.label) if op != "delete" else None,
+    )
+    events = delta_events(pending, hashes, upd if op == "upsert" else None, ordered, checks)
+    # The delta's key index runs (its own, and the merges it causes) are merged and
+    # encoded while its object is written; they are stored once its hash names them.
+    with ThreadPoolExecutor(1, thread_name_prefix="assay-grow") as background:
+        growth = background.submit(index.grow, pending, events, known)
+        sha, object_key = _write_object(store, stored, stats, delta_id)
+        step(4)
+        crash_point("object-written")
+        delta = replace(pending, object_key=object_key, object_sha256=sha, created_at=now())
+        grown = _grow_index(lambda: growth.result().store(delta, known))
+    crash_point("index-written")
+    _commit(store, info, earlier, delta, schema, index, grown)
+    step(ADD_STEPS)
+    crash_point("after-index")
+    return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
+
+
+def _write_object(
+    store: Store, stored: pa.Table, stats: Mapping[str, Any], delta_id: str
+) -> tuple[str, str]:
+    """Write a delta's rows (with assay's columns) as its Parquet object: its SHA-256
+    and object key."""
     with tempfile.TemporaryDirectory(prefix="assay-") as tmp:
         local = Path(tmp) / "delta.parquet"
         # Dictionary pages pay where values repeat within a row group. A column of nearly
@@ -447,33 +484,7 @@ def _add_once(
         )
         crash_point("temp-written")
         sha = sha256_file(local)
-        object_key = _put_object(store, delta_id, local, sha)
-    step(4)
-    crash_point("object-written")
-    delta = DeltaInfo(
-        dataset=dataset,
-        number=len(earlier) + 1,
-        delta_id=delta_id,
-        name=name,
-        op=op,
-        row_count=table.num_rows,
-        object_key=object_key,
-        object_sha256=sha,
-        message=message,
-        author=author,
-        created_at=now(),
-        tags=tags,
-        added_columns=tuple(added),
-        stats=stats,
-        label_counts=label_counts,
-    )
-    events = delta_events(delta, hashes, upd if op == "upsert" else None, ordered, checks)
-    grown = _grow_index(index, delta, events, known)
-    crash_point("index-written")
-    _commit(store, info, earlier, delta, schema, index, grown)
-    step(ADD_STEPS)
-    crash_point("after-index")
-    return AddResult(delta=delta, created=True, added_columns=tuple(added), ignored_columns=ignored)
+        return sha, _put_object(store, delta_id, local, sha)
 
 
 def _commit(
@@ -603,7 +614,7 @@ def _add_as_is_once(
     events = delta_events(delta, hashes, None, ordered, checks)
     del keys, hashes, given  # a large file's key columns: freed before the run is written
     # The run is written while the file's copy is synced to disk (the longer wait).
-    grown = _grow_index(index, delta, events, known)
+    grown = _grow_index(lambda: index.extend(delta, events, known))
     delta = replace(delta, object_key=stored.result()[1])
     crash_point("after-validate")
     step(4)
@@ -941,22 +952,16 @@ def _first_row(table: pa.Table, key: Sequence[str], among: np.ndarray) -> int:
     return int(np.flatnonzero(np.isin(key_hash(table, key), among))[0])
 
 
-def _grow_index(
-    index: KeyIndex,
-    delta: DeltaInfo,
-    events: Events,
-    known: dict[str, Events],
-) -> KeyIndex | None:
-    """The key index with ``delta`` added (its run, and the merges it causes), stored
-    before the commit: runs are derived data named by the deltas they cover, so a run
-    of a delta that is then not committed is unreferenced (``assay gc``'s), and one
-    that failed to be written is built by the next reader from the deltas. None if
+def _grow_index(grow: Callable[[], KeyIndex]) -> KeyIndex | None:
+    """The key index with the new delta added (its run, and the merges it causes), stored
+    before the commit by ``grow``: runs are derived data named by the deltas they cover,
+    so a run of a delta that is then not committed is unreferenced (``assay gc``'s), and
+    one that failed to be written is built by the next reader from the deltas. None if
     writing failed."""
     try:
-        grown: KeyIndex | None = index.extend(delta, events, known)
+        return grow()
     except (OSError, AssayError):
-        grown = None
-    return grown
+        return None
 
 
 def key_history(

@@ -57,6 +57,7 @@ __all__ = [
     "HASH_COLUMN",
     "UPD_COLUMN",
     "Events",
+    "Growth",
     "KeyIndex",
     "among",
     "check_hash",
@@ -414,29 +415,39 @@ class KeyIndex:
         that the new plan merges, merged from the runs in hand (read whole here). The
         runs merged away stay until ``drop_replaced``."""
         known = {} if known is None else known
+        return self.grow(delta, events, known).store(delta, known)
+
+    def grow(self, delta: DeltaInfo, events: Events, known: Mapping[str, Events]) -> Growth:
+        """The first half of ``extend``: the runs of the next plan that ``delta`` is in,
+        merged and encoded, not yet stored. Of ``delta`` only its number, operation and
+        row count are read, so this can run while its object is written, before the
+        object's hash (which names the runs) is known."""
         deltas = (*self.deltas, delta)
         before = [run_key(self.deltas[a:b]) for a, b in plan(self.deltas)]
         after = [run_key(deltas[a:b]) for a, b in plan(deltas)]
         kept = dict(zip(before, self._runs, strict=True))
+        read: dict[str, Events] = {}  # runs merged away: their events are needed
         for key, run in kept.items():
-            if key not in after and key not in known:  # merged away: its events are needed
+            if key not in after and key not in known:
                 if isinstance(run, _RunFile):
                     with contextlib.suppress(OSError, ValueError):  # else: from the deltas
-                        known[key] = run.read_all()
+                        read[key] = run.read_all()
                 else:
-                    known[key] = run
-        known.setdefault(run_key([delta]), events)
-        runs = []
-        for (a, b), key in zip(plan(deltas), after, strict=True):
+                    read[key] = run
+        # Runs in hand by key, for this call: ``delta``'s may carry names it will not keep.
+        scratch = {**known, **read, run_key([delta]): events}
+        runs: list[Events | _RunFile] = []
+        fresh: dict[int, tuple[bytes, list[np.ndarray]]] = {}
+        for i, ((a, b), key) in enumerate(zip(plan(deltas), after, strict=True)):
             if key in kept:  # unchanged
                 runs.append(kept[key])
                 continue
-            if key not in known:
+            if key not in scratch:
                 verifier = Verifier(self.store.objects)
-                known[key] = _build(self.store, deltas[a:b], known, verifier, self.key)
-            _write_run(self.store, key, known[key])
-            runs.append(known[key])
-        return KeyIndex(self.store, deltas, runs, self.key)
+                scratch[key] = _build(self.store, deltas[a:b], scratch, verifier, self.key)
+            runs.append(scratch[key])
+            fresh[i] = _encode(scratch[key])
+        return Growth(self, runs, fresh, read)
 
     def drop_replaced(self, before: KeyIndex) -> None:
         """Remove the runs of ``before`` that this index's plan merged away (``extend``
@@ -483,6 +494,33 @@ class KeyIndex:
         """Replay the events of ``touched`` keys among the ``selected`` deltas only: the
         winning delta per key (-1: gone), and the deltas that hold a row of one."""
         return replay_selected(self.events(touched), selected)
+
+
+@dataclass(frozen=True)
+class Growth:
+    """The next plan's runs for one more delta (``KeyIndex.grow``): the new ones merged
+    and encoded, waiting for the delta's final record to name and store them."""
+
+    index: KeyIndex  # the index grown from
+    runs: list[Events | _RunFile]  # the next plan's, oldest first
+    fresh: dict[int, tuple[bytes, list[np.ndarray]]]  # plan position → its encoded file
+    read: dict[str, Events]  # runs of committed deltas read whole on the way
+
+    def store(self, delta: DeltaInfo, known: dict[str, Events]) -> KeyIndex:
+        """Store the new runs under the names ``delta`` gives them (the delta ``grow``
+        was given, now with its object's hash); the grown index. ``known`` keeps the
+        runs read or made, by key, for a retry."""
+        deltas = (*self.index.deltas, delta)
+        spans = plan(deltas)
+        known.update(self.read)
+        for i, encoded in self.fresh.items():
+            a, b = spans[i]
+            key = run_key(deltas[a:b])
+            _write_encoded(self.index.store, key, *encoded)
+            run = self.runs[i]
+            assert isinstance(run, Events)
+            known[key] = run
+        return KeyIndex(self.index.store, deltas, self.runs, self.index.key)
 
 
 def replay_selected(ev: Events, selected: Sequence[DeltaInfo]) -> tuple[HashIndex, set[int]]:
@@ -1062,7 +1100,11 @@ def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
 def _write_run(store: Store, key: str, run: Events) -> None:
     """Store ``run`` (its header, then each section at a 64-byte boundary); a remote
     store's run is kept in the local cache too."""
-    header, sections = _encode(run)
+    _write_encoded(store, key, *_encode(run))
+
+
+def _write_encoded(store: Store, key: str, header: bytes, sections: list[np.ndarray]) -> None:
+    """Store the run file ``_encode`` made (``_write_run``)."""
 
     def write(f: IO[bytes]) -> None:
         f.write(header.ljust(_aligned(len(header)), b"\0"))
