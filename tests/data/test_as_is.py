@@ -194,6 +194,13 @@ def test_refusals_before_anything_is_written(store: assay.Store, tmp_path: Path)
     refused(store, write("nk.parquet", nokey), "key column 'id' is empty in 1 row", KeyConflict)
     again = good.set_column(1, "v", pa.array([5.0, 6.0]))  # other bytes, the same keys
     refused(store, write("x.parquet", again), r"2 key\(s\) already exist", KeyConflict)
+    # A taken name is the answer before the keys are (they are checked while the file
+    # is hashed, its hash naming the delta); and no key leaves a run behind.
+    refused(
+        store, tmp_path / "x.parquet", "already has a delta named 'good'", UsageError, name="good"
+    )
+    fresh = write("f.parquet", pa.table({"id": pa.array([3], pa.int64()), "v": [3.0]}))
+    refused(store, fresh, "already has a delta named 'good'", UsageError, name="good")
     big = pa.table({"id": pa.array(np.arange(10, 10 + (1 << 20) + 1), pa.int64())})
     big = big.append_column("v", pa.array(np.zeros(big.num_rows)))
     refused(

@@ -533,3 +533,16 @@ def test_a_run_keeps_a_column_of_one_value_as_the_value(store: assay.Store, tmp_
     probes = np.sort(merged.h[::3])
     found = varied.events(probes, keyindex._filter_masks(probes))
     assert found.equals(mixed.select(np.isin(mixed.h, probes)))
+
+
+@pytest.mark.parametrize("size", [1000, 3_000_001])
+def test_sort_in_place_is_numpy_s_sort(size: int) -> None:
+    # A large array is split around its median and its halves sorted on two threads;
+    # repeats (a file's repeated keys) and the extremes straddle the split.
+    rng = np.random.default_rng(size)
+    h = rng.integers(-(2**63), 2**63 - 1, size, dtype=np.int64)
+    h[rng.integers(0, size, size // 10)] = h[size // 2]
+    h[:3] = [np.iinfo(np.int64).max, np.iinfo(np.int64).min, 0]
+    want = np.sort(h)
+    keyindex.sort_in_place(h)
+    assert np.array_equal(h, want)

@@ -70,6 +70,7 @@ __all__ = [
     "replay_selected",
     "run_key",
     "search",
+    "sort_in_place",
     "verify_runs",
 ]
 
@@ -408,20 +409,12 @@ class KeyIndex:
                 runs.append(known[key])
         return cls(store, deltas, runs, columns)
 
-    def extend(
-        self, delta: DeltaInfo, events: Events, known: dict[str, Events] | None = None
-    ) -> KeyIndex:
-        """The index with ``delta`` (the next one) added: its run stored, and the runs
-        that the new plan merges, merged from the runs in hand (read whole here). The
-        runs merged away stay until ``drop_replaced``."""
-        known = {} if known is None else known
-        return self.grow(delta, events, known).store(delta, known)
-
     def grow(self, delta: DeltaInfo, events: Events, known: Mapping[str, Events]) -> Growth:
-        """The first half of ``extend``: the runs of the next plan that ``delta`` is in,
-        merged and encoded, not yet stored. Of ``delta`` only its number, operation and
-        row count are read, so this can run while its object is written, before the
-        object's hash (which names the runs) is known."""
+        """The index with ``delta`` (the next one) added, first half: the runs of the
+        next plan that ``delta`` is in, merged from the runs in hand (read whole here)
+        and encoded, not yet stored (``Growth.store``). Of ``delta`` only its number,
+        operation and row count are read, so this can run while its object is written,
+        before the object's hash (which names the runs) is known."""
         deltas = (*self.deltas, delta)
         before = [run_key(self.deltas[a:b]) for a, b in plan(self.deltas)]
         after = [run_key(deltas[a:b]) for a, b in plan(deltas)]
@@ -450,7 +443,7 @@ class KeyIndex:
         return Growth(self, runs, fresh, read)
 
     def drop_replaced(self, before: KeyIndex) -> None:
-        """Remove the runs of ``before`` that this index's plan merged away (``extend``
+        """Remove the runs of ``before`` that this index's plan merged away (``grow``
         leaves them, so that it can run before the commit): a reader that still wants
         one finds it missing and rebuilds it; one left by a crash is ``assay gc``'s."""
         now = {run_key(self.deltas[a:b]) for a, b in plan(self.deltas)}
@@ -1049,6 +1042,18 @@ def _pool() -> ThreadPoolExecutor:
             ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="assay-index")
         )
     return _POOL[0]
+
+
+def sort_in_place(h: np.ndarray) -> None:
+    """Sort the hashes ``h`` in place, a large array's halves on two threads: split
+    around its median first (``partition``, linear), each half is then sorted apart
+    (33M hashes: 0.44 s against numpy's 0.65 s on one core)."""
+    if len(h) < _THREAD_SPAN * 4 or (os.cpu_count() or 1) < 2:
+        h.sort()
+        return
+    middle = len(h) // 2
+    h.partition(middle)
+    list(_pool().map(np.ndarray.sort, (h[:middle], h[middle:])))
 
 
 def _encode(run: Events) -> tuple[bytes, list[np.ndarray]]:
