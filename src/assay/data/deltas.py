@@ -613,10 +613,11 @@ def _add_as_is_once(
             growth: Growth | None = index.grow(pending, events, known)
         except (OSError, AssayError):  # derived data: the next reader builds it
             growth = None
-        identified = _identify(info, earlier, name, digest.result(), step)
+        sha = digest.result()
+        identified = _identify(info, earlier, name, sha, step)
         if isinstance(identified, AddResult):
             return identified
-        delta_id, sha = identified
+        delta_id = identified
     except BaseException:
         _discard(store, stored)
         raise
@@ -652,9 +653,9 @@ def _identify(
     name: str,
     sha: str,
     step: Callable[[int], None],
-) -> AddResult | tuple[str, str]:
+) -> AddResult | str:
     """A file stored as given, by its hash ``sha``: the delta it was committed as before
-    (``AddResult``), else its delta id and ``sha``; refuses a ``name`` another delta has."""
+    (``AddResult``), else its delta id; refuses a ``name`` another delta has."""
     delta_id = as_is_content_id(sha, op="insert", key=info.key)
     for d in earlier:
         if d.delta_id == delta_id:
@@ -666,7 +667,7 @@ def _identify(
             f"dataset {info.name!r} already has a delta named {name!r} "
             f"({taken[name].short_id}, different content); choose another --name"
         )
-    return delta_id, sha
+    return delta_id
 
 
 def _store_given(
