@@ -586,7 +586,6 @@ def _add_as_is_once(
             object_sha256="",
             message=message,
             author=author,
-            created_at=now(),
             tags=tags,
             added_columns=tuple(given.added),
             stats=given.stats,
@@ -622,7 +621,7 @@ def _add_as_is_once(
         _discard(store, stored)
         raise
     step(3)
-    delta = replace(pending, delta_id=delta_id, object_sha256=sha)
+    delta = replace(pending, delta_id=delta_id, object_sha256=sha, created_at=now())
     schema = given.schema
     del keys, hashes, given, events
     _give_back_freed()  # a large file's key columns: the run's pages reuse them

@@ -1036,7 +1036,8 @@ os.register_at_fork(after_in_child=_POOL.clear)  # a forked child has no pool th
 
 
 def _pool() -> ThreadPoolExecutor:
-    """Threads for checksums and probes: zlib and numpy's searches release the GIL."""
+    """Threads for checksums, probes, filters and sorts: numpy's loops and zlib release
+    the GIL. Not for work started from one of its own threads (it would wait on itself)."""
     if not _POOL:
         _POOL.append(
             ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="assay-index")
